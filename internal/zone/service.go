@@ -1,0 +1,194 @@
+package zone
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// DeclarationService carries out the pre-declaration use cases: who may do
+// what, the state machine, and the events each change announces.
+type DeclarationService struct {
+	Store DeclarationStore
+	// Now is the clock; NewID makes sortable unique IDs (ULIDs in production).
+	Now   func() time.Time
+	NewID func() string
+	// Source is the CloudEvents source of published events.
+	Source string
+	// Gates, when set, is the set of gate IDs a declaration may name.
+	Gates map[string]bool
+}
+
+// Submit creates a pre-declaration for the caller's firm in state submitted.
+func (s *DeclarationService) Submit(ctx context.Context, p Principal, d PreDeclaration, idem *Idempotency) (*PreDeclaration, bool, error) {
+	if err := p.Require(RoleMRO); err != nil {
+		return nil, false, err
+	}
+	if err := d.Validate(); err != nil {
+		return nil, false, err
+	}
+	if s.Gates != nil && !s.Gates[d.Gate] {
+		return nil, false, Invalid(FieldError{Field: "gate", Message: "unknown gate " + d.Gate})
+	}
+	now := s.Now().UTC()
+	d.ID = s.NewID()
+	d.Firm = p.Firm
+	d.Status = StatusSubmitted
+	d.CreatedAt, d.UpdatedAt = now, now
+	d.Window.From, d.Window.To = d.Window.From.UTC(), d.Window.To.UTC()
+	d.History = []Transition{{To: StatusSubmitted, Action: "submit", Actor: p.Actor(), At: now}}
+	d.Version = 1
+	d.DecidedAt, d.CrossedAt, d.ArrivedAt, d.TransitMinutes, d.CrossingID = nil, nil, nil, nil, ""
+	msgs, err := s.announce(&d, "submitted", "")
+	if err != nil {
+		return nil, false, err
+	}
+	return s.Store.CreateDeclaration(ctx, &d, idem, Change{Actor: p.Actor(), Action: "submit", Messages: msgs})
+}
+
+// Get returns one declaration the caller may see; another firm's is ENOTFOUND.
+func (s *DeclarationService) Get(ctx context.Context, p Principal, id string) (*PreDeclaration, error) {
+	if err := p.Require(RoleMRO, RoleCustoms); err != nil {
+		return nil, err
+	}
+	d, err := s.Store.Declaration(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !visible(p, d) {
+		return nil, notFound(id)
+	}
+	return d, nil
+}
+
+// List returns the declarations the caller may see; a firm sees only its own.
+func (s *DeclarationService) List(ctx context.Context, p Principal, f DeclarationFilter) (DeclarationPage, error) {
+	if err := p.Require(RoleMRO, RoleCustoms); err != nil {
+		return DeclarationPage{}, err
+	}
+	if p.Role == RoleMRO {
+		f.Firm = p.Firm
+	}
+	if f.Status != "" && !f.Status.Valid() {
+		return DeclarationPage{}, Invalid(FieldError{Field: "status", Message: "unknown status " + string(f.Status)})
+	}
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 100
+	}
+	return s.Store.Declarations(ctx, f)
+}
+
+// Decide applies a customs decision: clear, reject, inspect or revoke. A
+// reason is required for all but clear.
+func (s *DeclarationService) Decide(ctx context.Context, p Principal, id string, a Action, reason string) (*PreDeclaration, error) {
+	if err := p.Require(RoleCustoms); err != nil {
+		return nil, err
+	}
+	switch a {
+	case ActClear, ActReject, ActInspect, ActRevoke:
+	default:
+		return nil, Invalid(FieldError{Field: "decision", Message: "must be one of clear, reject, inspect, revoke"})
+	}
+	reason = strings.TrimSpace(reason)
+	if a != ActClear && reason == "" {
+		return nil, Invalid(FieldError{Field: "reason", Message: "required for " + string(a)})
+	}
+	return s.transition(ctx, p, id, a, reason, nil)
+}
+
+// Cancel withdraws the owner's declaration before it has crossed.
+func (s *DeclarationService) Cancel(ctx context.Context, p Principal, id, reason string) (*PreDeclaration, error) {
+	if err := p.Require(RoleMRO); err != nil {
+		return nil, err
+	}
+	return s.transition(ctx, p, id, ActCancel, strings.TrimSpace(reason), nil)
+}
+
+// Arrive records that the object reached the workshop, and the transit time
+// from the gate crossing. at defaults to now.
+func (s *DeclarationService) Arrive(ctx context.Context, p Principal, id string, at *time.Time) (*PreDeclaration, error) {
+	if err := p.Require(RoleMRO); err != nil {
+		return nil, err
+	}
+	return s.transition(ctx, p, id, ActArrive, "", func(d *PreDeclaration) error {
+		t := s.Now().UTC()
+		if at != nil {
+			t = at.UTC()
+		}
+		if d.CrossedAt != nil {
+			if t.Before(*d.CrossedAt) {
+				return Invalid(FieldError{Field: "at", Message: "arrival cannot be before the gate crossing"})
+			}
+			m := t.Sub(*d.CrossedAt).Minutes()
+			d.TransitMinutes = &m
+		}
+		d.ArrivedAt = &t
+		return nil
+	})
+}
+
+// transition runs one state change in one store transaction. extra, when set,
+// adjusts the declaration after the state change and may refuse it.
+func (s *DeclarationService) transition(ctx context.Context, p Principal, id string, a Action, reason string, extra func(*PreDeclaration) error) (*PreDeclaration, error) {
+	return s.Store.UpdateDeclaration(ctx, id, func(d *PreDeclaration) (Change, error) {
+		if !visible(p, d) {
+			return Change{}, notFound(id)
+		}
+		wasCleared := d.Status == StatusCleared
+		if err := d.Apply(a, p.Actor(), s.Now(), reason); err != nil {
+			return Change{}, err
+		}
+		if (a == ActClear || a == ActReject) && d.DecidedAt == nil {
+			t := d.UpdatedAt
+			d.DecidedAt = &t
+		}
+		if extra != nil {
+			if err := extra(d); err != nil {
+				return Change{}, err
+			}
+		}
+		msgs, err := s.announce(d, string(a), reason)
+		if err != nil {
+			return Change{}, err
+		}
+		// A gate must hear about every change to what it may let through.
+		if d.Status == StatusCleared || wasCleared {
+			m, err := s.clearanceMessage(d, reason)
+			if err != nil {
+				return Change{}, err
+			}
+			msgs = append(msgs, m)
+		}
+		return Change{Actor: p.Actor(), Action: string(a), Reason: reason, Messages: msgs}, nil
+	})
+}
+
+// announce builds the declaration event for d's current state.
+func (s *DeclarationService) announce(d *PreDeclaration, action, reason string) ([]OutboxMessage, error) {
+	ev, err := NewEvent(s.NewID(), s.Source, TypeDeclarationChanged, d.ID, d.UpdatedAt, d)
+	if err != nil {
+		return nil, err
+	}
+	m, err := ev.Message(TopicDeclarations, d.ID)
+	if err != nil {
+		return nil, err
+	}
+	return []OutboxMessage{m}, nil
+}
+
+func (s *DeclarationService) clearanceMessage(d *PreDeclaration, reason string) (OutboxMessage, error) {
+	c := ClearanceOf(d, reason)
+	ev, err := NewEvent(s.NewID(), s.Source, TypeClearance, d.ID, d.UpdatedAt, c)
+	if err != nil {
+		return OutboxMessage{}, err
+	}
+	return ev.Message(TopicClearances, d.ID)
+}
+
+func visible(p Principal, d *PreDeclaration) bool {
+	return p.Role == RoleCustoms || (p.Role == RoleMRO && p.Firm == d.Firm)
+}
+
+func notFound(id string) error {
+	return Errorf(ENOTFOUND, "no pre-declaration %s", id)
+}
