@@ -76,7 +76,7 @@ func validEngine() zone.PreDeclaration {
 func TestValidateNamesEachBadField(t *testing.T) {
 	require.NoError(t, func() error { d := validEngine(); return d.Validate() }())
 	cases := []struct {
-		field string
+		field  string
 		break_ func(d *zone.PreDeclaration)
 	}{
 		{"object.esn", func(d *zone.PreDeclaration) { d.Object.ESN = " " }},

@@ -17,6 +17,15 @@ type DeclarationService struct {
 	Source string
 	// Gates, when set, is the set of gate IDs a declaration may name.
 	Gates map[string]bool
+	// Committed, when set, is called after every successful write (to wake
+	// the outbox publisher without waiting for its poll).
+	Committed func()
+}
+
+func (s *DeclarationService) committed() {
+	if s.Committed != nil {
+		s.Committed()
+	}
 }
 
 // Submit creates a pre-declaration for the caller's firm in state submitted.
@@ -43,7 +52,11 @@ func (s *DeclarationService) Submit(ctx context.Context, p Principal, d PreDecla
 	if err != nil {
 		return nil, false, err
 	}
-	return s.Store.CreateDeclaration(ctx, &d, idem, Change{Actor: p.Actor(), Action: "submit", Messages: msgs})
+	stored, replayed, err := s.Store.CreateDeclaration(ctx, &d, idem, Change{Actor: p.Actor(), Action: "submit", Messages: msgs})
+	if err == nil && !replayed {
+		s.committed()
+	}
+	return stored, replayed, err
 }
 
 // Get returns one declaration the caller may see; another firm's is ENOTFOUND.
@@ -130,7 +143,7 @@ func (s *DeclarationService) Arrive(ctx context.Context, p Principal, id string,
 // transition runs one state change in one store transaction. extra, when set,
 // adjusts the declaration after the state change and may refuse it.
 func (s *DeclarationService) transition(ctx context.Context, p Principal, id string, a Action, reason string, extra func(*PreDeclaration) error) (*PreDeclaration, error) {
-	return s.Store.UpdateDeclaration(ctx, id, func(d *PreDeclaration) (Change, error) {
+	d, err := s.Store.UpdateDeclaration(ctx, id, func(d *PreDeclaration) (Change, error) {
 		if !visible(p, d) {
 			return Change{}, notFound(id)
 		}
@@ -161,6 +174,10 @@ func (s *DeclarationService) transition(ctx context.Context, p Principal, id str
 		}
 		return Change{Actor: p.Actor(), Action: string(a), Reason: reason, Messages: msgs}, nil
 	})
+	if err == nil {
+		s.committed()
+	}
+	return d, err
 }
 
 // announce builds the declaration event for d's current state.
