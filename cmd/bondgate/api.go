@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/bondgate/bondgate/internal/bolt"
+	bhttp "github.com/bondgate/bondgate/internal/http"
+	"github.com/bondgate/bondgate/internal/kafka"
+	"github.com/bondgate/bondgate/internal/zone"
+)
+
+// apiOptions is the zone API's configuration, from flags or `dev`.
+type apiOptions struct {
+	Addr    string
+	Data    string
+	Brokers []string
+	Tokens  *zone.Tokens
+	Gates   []string // gate IDs a declaration may name; empty allows any
+	Log     *slog.Logger
+}
+
+func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := flagSet("api", "--addr A --data DIR --brokers LIST --tokens FILE", stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	data := fs.String("data", "./data/api", "data folder (holds api.db)")
+	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
+	tokensFile := fs.String("tokens", "", "tokens file (JSON array; see README)")
+	gates := fs.String("gates", "", "gate IDs a pre-declaration may name, comma-separated (empty: any)")
+	newLog := logFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log := newLog(stderr)
+	toks, err := loadTokens(*tokensFile)
+	if err != nil {
+		return err
+	}
+	return serveAPI(ctx, apiOptions{Addr: *addr, Data: *data, Brokers: splitList(*brokers), Tokens: toks,
+		Gates: splitList(*gates), Log: log.With("component", "api")})
+}
+
+func loadTokens(path string) (*zone.Tokens, error) {
+	if path == "" {
+		return nil, fmt.Errorf("--tokens is required (a JSON array; see fixtures/tokens.json)")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("tokens: %w", err)
+	}
+	defer f.Close()
+	return zone.ParseTokens(f)
+}
+
+// serveAPI runs the zone API until ctx is done: the HTTP server, and the
+// publisher that drains the outbox to Kafka. On the way out it stops taking
+// requests, lets the publisher flush within a bound, and closes the store.
+func serveAPI(ctx context.Context, o apiOptions) error {
+	log := o.Log
+	if err := os.MkdirAll(o.Data, 0o750); err != nil {
+		return fmt.Errorf("data folder: %w", err)
+	}
+	db, err := bolt.Open(filepath.Join(o.Data, "api.db"), bolt.Options{Logger: log})
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer db.Close()
+	if moved, ok := db.Recovered(); ok {
+		// The old file is kept for forensics; the API starts on a fresh one.
+		log.Error("store was corrupt: moved aside and started fresh", "moved_to", moved)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	pub := kafka.NewPublisher(kafka.PublisherConfig{
+		Name: "api", Brokers: o.Brokers, Metrics: kafka.NewMetrics(reg),
+		OnQuarantine: func(m zone.OutboxMessage, reason string) {
+			log.Error("event quarantined: Kafka refused it for good", "seq", m.Seq, "topic", m.Topic, "key", m.Key, "reason", reason)
+		},
+	}, db.Outbox(), log.With("part", "publisher"))
+
+	var gates map[string]bool
+	if len(o.Gates) > 0 {
+		gates = map[string]bool{}
+		for _, g := range o.Gates {
+			gates[g] = true
+		}
+	}
+	svc := &zone.DeclarationService{
+		Store: bolt.NewDeclarationStore(db), Now: time.Now, NewID: func() string { return ulid.Make().String() },
+		Source: "bondgate/api", Gates: gates, Committed: pub.Notify,
+	}
+	srv := bhttp.NewServer(bhttp.Config{
+		Addr: o.Addr, Tokens: o.Tokens, Declarations: svc, Audit: bolt.NewAuditTrail(db), Registry: reg, Log: log,
+		Ready: func(ctx context.Context) map[string]string {
+			st := map[string]string{"store": ""}
+			if up, lastErr, _ := pub.Link(); !up {
+				st["kafka"] = "link down"
+				if lastErr != nil {
+					st["kafka"] = "link down: " + lastErr.Error()
+				}
+			} else {
+				st["kafka"] = ""
+			}
+			return st
+		},
+	})
+
+	pubCtx, stopPub := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPub()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := pub.Run(pubCtx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("publisher stopped", "err", err)
+		}
+	})
+	serveErr := srv.Start(ctx) // returns once ctx is done and requests have drained
+	// Requests are finished: give the publisher a bounded chance to flush.
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := pub.Shutdown(sctx); err != nil {
+		log.Warn("publisher flush incomplete; the rest stays in the outbox for next start", "err", err)
+	}
+	stopPub()
+	wg.Wait()
+	if serveErr != nil {
+		return fmt.Errorf("serve %s: %w", o.Addr, serveErr)
+	}
+	log.Info("zone API stopped")
+	return nil
+}

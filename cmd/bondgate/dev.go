@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/bondgate/bondgate/fixtures"
+	"github.com/bondgate/bondgate/gateway"
+	"github.com/bondgate/bondgate/internal/kafka"
+	"github.com/bondgate/bondgate/internal/zone"
+)
+
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flagSet("dev", "[--data DIR]", stderr)
+	data := fs.String("data", "./data", "folder for every part's data (broker log, API and gate databases)")
+	brokerAddr := fs.String("broker-addr", "127.0.0.1:9092", "embedded broker address")
+	apiAddr := fs.String("api-addr", "127.0.0.1:8080", "zone API address")
+	newLog := logFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log := newLog(stderr)
+	if err := os.MkdirAll(*data, 0o750); err != nil {
+		return fmt.Errorf("data folder: %w", err)
+	}
+	tokensPath := filepath.Join(*data, "tokens.json")
+	if err := os.WriteFile(tokensPath, fixtures.Tokens(), 0o600); err != nil {
+		return fmt.Errorf("write dev tokens: %w", err)
+	}
+	toks, err := zone.ParseTokens(strings.NewReader(string(fixtures.Tokens())))
+	if err != nil {
+		return err
+	}
+
+	broker, err := kafka.StartBroker(ctx, kafka.BrokerConfig{Addr: *brokerAddr, DataDir: filepath.Join(*data, "broker")},
+		log.With("component", "broker"))
+	if err != nil {
+		return fmt.Errorf("start broker on %s (is another bondgate dev running?): %w", *brokerAddr, err)
+	}
+	defer broker.Close()
+	brokers := broker.Addrs()
+
+	gates := fixtures.Gates()
+	var gateIDs []string
+	for _, g := range gates {
+		gateIDs = append(gateIDs, g.ID)
+	}
+
+	// Every part runs until ctx is done; the first to fail stops the rest.
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	start := func(name string, fn func(context.Context) error) {
+		wg.Go(func() {
+			if err := fn(runCtx); err != nil {
+				cancel(fmt.Errorf("%s: %w", name, err))
+			}
+		})
+	}
+	start("api", func(ctx context.Context) error {
+		return serveAPI(ctx, apiOptions{Addr: *apiAddr, Data: filepath.Join(*data, "api"), Brokers: brokers,
+			Tokens: toks, Gates: gateIDs, Log: log.With("component", "api")})
+	})
+	for _, g := range gates {
+		start("gate "+g.ID, func(ctx context.Context) error {
+			return serveGate(ctx, gateway.Config{GateID: g.ID, Addr: g.Addr, DataDir: filepath.Join(*data, "gate-"+g.ID),
+				Brokers: brokers, Tokens: toks, Log: gateLogger(log, g.ID)})
+		})
+	}
+
+	printDevBanner(stdout, *data, brokers, *apiAddr, gates)
+	<-runCtx.Done()
+	wg.Wait()
+	broker.Close()
+	if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	fmt.Fprintln(stdout, "bondgate dev stopped")
+	return nil
+}
+
+func printDevBanner(w io.Writer, data string, brokers []string, apiAddr string, gates []fixtures.Gate) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "bondgate dev %s — data in %s (started %s)\n\n", version, data, time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(tw, "  broker\t%s\n", strings.Join(brokers, ","))
+	fmt.Fprintf(tw, "  zone API\thttp://%s\t(OpenAPI: /openapi.json)\n", apiAddr)
+	for _, g := range gates {
+		fmt.Fprintf(tw, "  gate %s\thttp://%s\t%s\n", g.ID, g.Addr, g.Name)
+	}
+	fmt.Fprintf(tw, "\nDev tokens (Authorization: Bearer <token>; also in %s):\n", filepath.Join(data, "tokens.json"))
+	var recs []zone.TokenRecord
+	_ = jsonUnmarshal(fixtures.Tokens(), &recs)
+	for _, r := range recs {
+		who := r.Firm + r.Officer + r.Gate
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.Token, r.Role, who)
+	}
+	fmt.Fprintf(tw, "\nTry: curl -s http://%s/v1/predeclarations -H 'Authorization: Bearer officer-1'\n", apiAddr)
+	fmt.Fprintf(tw, "Replay the GEnx-1B direct entry: bin/bondgate sim --gate http://%s --token gate-mro-1 fixtures/streams/genx-direct-entry.jsonl\n", gates[0].Addr)
+	fmt.Fprintf(tw, "Ctrl-C stops everything cleanly.\n")
+	tw.Flush()
+}

@@ -1,0 +1,713 @@
+package gateway
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/bondgate/bondgate/internal/zone"
+)
+
+// Correlator defaults.
+const (
+	DefaultWindow        = 10 * time.Second
+	DefaultMinConfidence = 0.8
+	DefaultSilentAfter   = 60 * time.Second
+)
+
+// CorrelatorConfig tunes a Correlator. Zero values take the defaults.
+type CorrelatorConfig struct {
+	Gate string
+	// Window is how far either side of a crossing a camera detection may lie
+	// and still describe it (default 10 s).
+	Window time.Duration
+	// MinConfidence is the lowest read confidence that identifies (default 0.8).
+	MinConfidence float64
+	// SilentAfter is how long a device may stay quiet on the gate clock
+	// before it is reported silent (default 60 s).
+	SilentAfter time.Duration
+	// Logger receives noise reports (a beam with no partner); default slog.Default().
+	Logger *slog.Logger
+	// Recorded, if set, says whether a crossing was already decided and
+	// stored: the service replays events from LowWater after a restart, and
+	// a replay must not decide again (the clearance it used is gone by now,
+	// so it would decide differently). The stored decision is taken as
+	// given: nothing is returned for it and its tracks stay used.
+	Recorded func(crossingID string) (zone.Crossing, bool)
+}
+
+// ClearanceBook is what the correlator asks when it decides; Claim marks the
+// clearance used so a second crossing cannot use it.
+type ClearanceBook interface {
+	Claim(id zone.Identity, dir zone.Direction, at time.Time) (clearanceID string, ok bool)
+}
+
+// Outcome is what one step of the correlator decided: a crossing (with the
+// alarm it raises, if not authorized) or sensor alarms alone. The alarms of
+// an outcome that carries a crossing belong to it: a service replaying after
+// a restart that already holds Crossing.ID should drop the whole outcome,
+// because a replay may decide differently once the clearance is used.
+type Outcome struct {
+	Crossing *zone.Crossing
+	Alarms   []zone.Alarm
+}
+
+// SensorState is what the gate knows of one device's health, as shown in
+// GET /v1/status.
+type SensorState struct {
+	DeviceID string    `json:"device_id"`
+	LastSeen time.Time `json:"last_seen"`
+	OK       bool      `json:"ok"`
+	Problem  string    `json:"problem,omitempty"`
+	// LastSeq is the seq of the device's latest event; events at or below it
+	// have already been applied to this state (a replay after restart).
+	LastSeq uint64 `json:"last_seq,omitempty"`
+	// Silent says a silence alarm was raised and the device has not spoken since.
+	Silent bool `json:"silent,omitempty"`
+	// Fault holds the open fault or tamper code ("fault" when none was given).
+	Fault string `json:"fault,omitempty"`
+}
+
+// beamBreak is one infrared break, held until its partner comes or the window passes.
+type beamBreak struct {
+	seq     uint64
+	eventID string
+	beam    string
+	at      time.Time
+}
+
+// pendingCrossing is a completed beam pair waiting for its decision.
+type pendingCrossing struct {
+	first, last beamBreak // first is the earlier break
+	segment     int
+	dir         zone.Direction
+	decided     bool
+}
+
+func (p *pendingCrossing) start() time.Time { return p.first.at }
+func (p *pendingCrossing) end() time.Time   { return p.last.at }
+
+// track is everything one camera said about one tracked object. A track is
+// treated as present from its first to its last detection.
+type track struct {
+	key       string
+	id        string
+	firstSeq  uint64
+	from, to  time.Time
+	class     string
+	dir       zone.Direction
+	reads     []Read // best confidence per kind and value, in first-seen order
+	snapshot  string
+	eventIDs  []string
+	usedBy    string // crossing ID; one track identifies at most one crossing
+	firstSeen int    // order of arrival, for deterministic iteration
+}
+
+// maxTrackEvents bounds the event IDs a crossing record lists per track; a
+// parked object can be detected for hours.
+const maxTrackEvents = 16
+
+// Correlator joins infrared beam pairs with camera tracks and decides each
+// crossing. Events must be observed in seq order; the gate clock moves only
+// through Advance, so a device with a wrong clock cannot force decisions.
+// It is safe for concurrent use, though a gate drives it from one goroutine.
+type Correlator struct {
+	mu  sync.Mutex
+	cfg CorrelatorConfig
+	log *slog.Logger
+
+	clock   time.Time // gate clock: the latest time given to Advance
+	latest  time.Time // latest event time observed
+	open    map[int]beamBreak
+	pending []*pendingCrossing
+	tracks  map[string]*track
+	arrived int
+	// preUsed holds track IDs a recorded crossing used that the replay has
+	// not reached yet, with the crossing's time for pruning.
+	preUsed map[string]preUse
+	sensors map[string]*SensorState
+}
+
+// NewCorrelator returns a correlator for one gate.
+func NewCorrelator(cfg CorrelatorConfig) *Correlator {
+	if cfg.Window <= 0 {
+		cfg.Window = DefaultWindow
+	}
+	if cfg.MinConfidence <= 0 {
+		cfg.MinConfidence = DefaultMinConfidence
+	}
+	if cfg.SilentAfter <= 0 {
+		cfg.SilentAfter = DefaultSilentAfter
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Correlator{cfg: cfg, log: log.With("gate", cfg.Gate), open: map[int]beamBreak{},
+		tracks: map[string]*track{}, sensors: map[string]*SensorState{}, preUsed: map[string]preUse{}}
+}
+
+type preUse struct {
+	crossingID string
+	at         time.Time
+}
+
+// Observe feeds one event (in seq order) and returns what it decided at once:
+// an authorized crossing whose identity is already known, or sensor alarms.
+// Crossings that need the window to pass are decided by Advance.
+func (c *Correlator) Observe(seq uint64, ev SensorEvent, book ClearanceBook) []Outcome {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cfg.Gate != "" && ev.Gate != c.cfg.Gate {
+		c.log.Warn("event for another gate ignored", "seq", seq, "event_gate", ev.Gate)
+		return nil
+	}
+	if ev.Time.After(c.latest) {
+		c.latest = ev.Time
+	}
+	var outs []Outcome
+	if a, ok := c.health(seq, ev); ok {
+		outs = append(outs, Outcome{Alarms: []zone.Alarm{a}})
+	}
+	// Replayed state after a reconnect says nothing new about the scene.
+	if ev.State == StateInitialized || ev.State == StateDeleted {
+		return outs
+	}
+	switch ev.Type {
+	case EventDetection:
+		t := c.detect(seq, ev)
+		for _, p := range c.pending {
+			if t.usedBy != "" {
+				break
+			}
+			if c.candidate(t, p) {
+				if o, ok := c.tryAuthorize(p, book, ev.Time); ok {
+					outs = append(outs, o)
+				}
+			}
+		}
+		c.dropDecided()
+	case EventBreak:
+		if p := c.beam(seq, ev); p != nil {
+			if c.adopt(p) {
+				break
+			}
+			if o, ok := c.tryAuthorize(p, book, ev.Time); ok {
+				outs = append(outs, o)
+			} else {
+				c.pending = append(c.pending, p)
+			}
+		}
+	}
+	return outs
+}
+
+// Advance moves the gate clock to now (never back) and decides what the
+// window has passed: crossings nobody could authorize, beams with no
+// partner (noise), silent devices. It also drops state no crossing can use.
+func (c *Correlator) Advance(now time.Time, book ClearanceBook) []Outcome {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now.After(c.clock) {
+		c.clock = now
+	}
+	w := c.cfg.Window
+	var outs []Outcome
+	keep := c.pending[:0]
+	for _, p := range c.pending {
+		if !c.clock.After(p.end().Add(w)) {
+			keep = append(keep, p)
+			continue
+		}
+		if o, ok := c.tryAuthorize(p, book, c.clock); ok {
+			outs = append(outs, o)
+			continue
+		}
+		outs = append(outs, c.decide(p, c.clock))
+	}
+	clear(c.pending[len(keep):])
+	c.pending = keep
+
+	// A single break never completed into a pair: something touched one beam
+	// and went back (a bird, a person leaning in). Nothing crossed, so it is
+	// logged, not decided; a real crossing breaks both beams.
+	for seg, b := range c.open {
+		if c.clock.After(b.at.Add(w)) {
+			c.log.Info("beam break with no partner; treated as noise", "segment", seg, "beam", b.beam, "event_id", b.eventID, "seq", b.seq)
+			delete(c.open, seg)
+		}
+	}
+
+	ids := make([]string, 0, len(c.sensors))
+	for id := range c.sensors {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		s := c.sensors[id]
+		if s.Silent || !c.clock.After(s.LastSeen.Add(c.cfg.SilentAfter)) {
+			continue
+		}
+		s.Silent = true
+		s.OK = false
+		s.Problem = problem(s)
+		outs = append(outs, Outcome{Alarms: []zone.Alarm{c.alarm(s.LastSeq, zone.AlarmSensorSilent, "critical",
+			fmt.Sprintf("%s silent since %s: no heartbeat for %s", id, s.LastSeen.UTC().Format(time.RFC3339), c.cfg.SilentAfter),
+			"", id, s.LastSeen.Add(c.cfg.SilentAfter))}})
+	}
+
+	// A track can describe crossings ending up to 2 windows after it and
+	// those are decided a window later; past that it is dead weight. The
+	// horizon is the earlier of gate clock and event time, so neither a
+	// replay of old events nor a device clock running ahead drops a track
+	// that a crossing still needs.
+	horizon := c.clock
+	if c.latest.Before(horizon) {
+		horizon = c.latest
+	}
+	for k, t := range c.tracks {
+		if horizon.After(t.to.Add(3 * w)) {
+			delete(c.tracks, k)
+		}
+	}
+	for k, u := range c.preUsed {
+		if horizon.After(u.at.Add(3 * w)) {
+			delete(c.preUsed, k)
+		}
+	}
+	return outs
+}
+
+// LowWater is the lowest seq of an event still held undecided (0 = none);
+// the service replays from here after a restart.
+func (c *Correlator) LowWater() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var low uint64
+	see := func(s uint64) {
+		if s != 0 && (low == 0 || s < low) {
+			low = s
+		}
+	}
+	for _, b := range c.open {
+		see(b.seq)
+	}
+	for _, p := range c.pending {
+		see(p.first.seq)
+	}
+	// Tracks count too: after a restart a replayed track must again know
+	// whether it already identified a crossing.
+	for _, t := range c.tracks {
+		see(t.firstSeq)
+	}
+	return low
+}
+
+// Sensors returns every device's state, sorted by device ID.
+func (c *Correlator) Sensors() []SensorState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]SensorState, 0, len(c.sensors))
+	for _, s := range c.sensors {
+		out = append(out, *s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].DeviceID < out[j].DeviceID })
+	return out
+}
+
+// SeedSensor restores a device's state after a restart, so a silence or a
+// fault already reported is not reported again.
+func (c *Correlator) SeedSensor(s SensorState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s.DeviceID == "" {
+		return
+	}
+	cp := s
+	if cp.Problem == "" {
+		cp.Problem = problem(&cp)
+	}
+	cp.OK = !cp.Silent && cp.Fault == ""
+	c.sensors[s.DeviceID] = &cp
+}
+
+// health applies an event to its device's state and returns an alarm for a
+// new fault or tamper.
+func (c *Correlator) health(seq uint64, ev SensorEvent) (zone.Alarm, bool) {
+	s, ok := c.sensors[ev.DeviceID]
+	if !ok {
+		s = &SensorState{DeviceID: ev.DeviceID, OK: true}
+		c.sensors[ev.DeviceID] = s
+	}
+	if seq != 0 && seq <= s.LastSeq {
+		return zone.Alarm{}, false // already applied before a restart
+	}
+	if seq > s.LastSeq {
+		s.LastSeq = seq
+	}
+	if ev.Time.After(s.LastSeen) {
+		s.LastSeen = ev.Time
+	}
+	s.Silent = false // it spoke: a later silence is a new one
+	var a zone.Alarm
+	raised := false
+	if ev.Type == EventInfraredFault || ev.Type == EventCameraFault {
+		switch ev.State {
+		case StateCleared:
+			s.Fault = ""
+		case StateInitialized:
+			// A replayed fault state: still faulty, but not a new alarm.
+			if s.Fault == "" {
+				s.Fault = faultCode(ev)
+			}
+		default:
+			s.Fault = faultCode(ev)
+			kind, sev, what := zone.AlarmSensorFault, "warning", "fault"
+			if ev.Code == TamperCode {
+				kind, sev, what = zone.AlarmSensorTamper, "critical", "tamper"
+			}
+			msg := fmt.Sprintf("%s reports %s", ev.DeviceID, what)
+			if ev.Code != "" {
+				msg += " (code " + ev.Code + ")"
+			}
+			if ev.Message != "" {
+				msg += ": " + ev.Message
+			}
+			a, raised = c.alarm(seq, kind, sev, msg, "", ev.DeviceID, ev.Time), true
+		}
+	}
+	s.OK = !s.Silent && s.Fault == ""
+	s.Problem = problem(s)
+	return a, raised
+}
+
+func faultCode(ev SensorEvent) string {
+	if ev.Code != "" {
+		return ev.Code
+	}
+	return "fault"
+}
+
+// problem says in words why a device is not OK.
+func problem(s *SensorState) string {
+	switch {
+	case s.Fault == TamperCode:
+		return "tamper (code 137)"
+	case s.Fault == "fault":
+		return "fault"
+	case s.Fault != "":
+		return "fault (code " + s.Fault + ")"
+	case s.Silent:
+		return "silent"
+	}
+	return ""
+}
+
+// detect folds a detection into its track.
+func (c *Correlator) detect(seq uint64, ev SensorEvent) *track {
+	key := ev.DeviceID + "/" + ev.TrackID
+	t, ok := c.tracks[key]
+	if !ok {
+		c.arrived++
+		t = &track{key: key, id: ev.TrackID, firstSeq: seq, from: ev.Time, to: ev.Time, firstSeen: c.arrived}
+		c.tracks[key] = t
+		if u, ok := c.preUsed[ev.TrackID]; ok {
+			t.usedBy = u.crossingID
+			delete(c.preUsed, ev.TrackID)
+		}
+	}
+	if ev.Time.Before(t.from) {
+		t.from = ev.Time
+	}
+	if ev.Time.After(t.to) {
+		t.to = ev.Time
+	}
+	// An analytics engine often says "unknown" before it is sure; a later
+	// definite class wins, a later "unknown" does not undo it.
+	if ev.ObjectClass != ClassUnknown || t.class == "" {
+		t.class = ev.ObjectClass
+	}
+	if ev.Direction != "" {
+		t.dir = ev.Direction
+	}
+	if ev.Snapshot != "" {
+		t.snapshot = ev.Snapshot
+	}
+	if len(t.eventIDs) < maxTrackEvents {
+		t.eventIDs = append(t.eventIDs, ev.EventID)
+	}
+next:
+	for _, r := range ev.Reads {
+		for i := range t.reads {
+			if t.reads[i].Kind == r.Kind && t.reads[i].Value == r.Value {
+				t.reads[i].Confidence = max(t.reads[i].Confidence, r.Confidence)
+				continue next
+			}
+		}
+		if len(t.reads) < maxReadsPerEv {
+			t.reads = append(t.reads, r)
+		}
+	}
+	return t
+}
+
+// beam applies a break and returns the crossing it completes, if any.
+func (c *Correlator) beam(seq uint64, ev SensorEvent) *pendingCrossing {
+	b := beamBreak{seq: seq, eventID: ev.EventID, beam: ev.Beam, at: ev.Time}
+	prev, ok := c.open[ev.Segment]
+	if !ok {
+		c.open[ev.Segment] = b
+		return nil
+	}
+	gap := b.at.Sub(prev.at)
+	if gap < 0 {
+		gap = -gap
+	}
+	if prev.beam == b.beam || gap > c.cfg.Window {
+		// The same beam again (an object lingering) or a partner too late:
+		// the newer break starts over.
+		c.log.Info("beam break superseded; treated as noise", "segment", ev.Segment, "beam", prev.beam, "event_id", prev.eventID, "seq", prev.seq)
+		c.open[ev.Segment] = b
+		return nil
+	}
+	delete(c.open, ev.Segment)
+	p := &pendingCrossing{first: prev, last: b, segment: ev.Segment}
+	// Order by each break's own time: the beam broken first is the side the
+	// object came from. The seq of the completing event still names it.
+	if b.at.Before(prev.at) {
+		p.first, p.last = b, prev
+	}
+	p.dir = zone.In
+	if p.first.beam == "B" {
+		p.dir = zone.Out
+	}
+	return p
+}
+
+// adopt takes a crossing's stored decision as given when the service
+// already recorded it (a replay), marking its tracks used.
+func (c *Correlator) adopt(p *pendingCrossing) bool {
+	if c.cfg.Recorded == nil {
+		return false
+	}
+	x, ok := c.cfg.Recorded(c.crossingID(p))
+	if !ok {
+		return false
+	}
+	for _, id := range x.TrackIDs {
+		found := false
+		for _, t := range c.tracks {
+			if t.id == id && t.usedBy == "" {
+				t.usedBy, found = x.ID, true
+			}
+		}
+		if !found {
+			c.preUsed[id] = preUse{crossingID: x.ID, at: p.end()}
+		}
+	}
+	return true
+}
+
+func (c *Correlator) crossingID(p *pendingCrossing) string {
+	return "X-" + c.cfg.Gate + "-" + strconv.FormatUint(max(p.first.seq, p.last.seq), 10)
+}
+
+// candidate reports whether a track may describe a crossing: present within
+// the window either side, moving the same way (or not saying), and free.
+func (c *Correlator) candidate(t *track, p *pendingCrossing) bool {
+	w := c.cfg.Window
+	if t.usedBy != "" || t.to.Before(p.start().Add(-w)) || t.from.After(p.end().Add(w)) {
+		return false
+	}
+	return t.dir == "" || t.dir == p.dir
+}
+
+// candidates lists the tracks that may describe p, in arrival order.
+func (c *Correlator) candidates(p *pendingCrossing) []*track {
+	var out []*track
+	for _, t := range c.tracks {
+		if c.candidate(t, p) {
+			out = append(out, t)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].firstSeen < out[j].firstSeen })
+	return out
+}
+
+// tryAuthorize decides p as authorized if a confident read on one of its
+// candidate tracks claims a clearance. A person is never the conveyance, so
+// reads on person tracks do not count.
+func (c *Correlator) tryAuthorize(p *pendingCrossing, book ClearanceBook, now time.Time) (Outcome, bool) {
+	if book == nil {
+		return Outcome{}, false
+	}
+	ts := c.candidates(p)
+	// The declared object (engine, aircraft) is asked before its conveyance
+	// (the tow vehicle), so the crossing names what was cleared.
+	order := append([]*track(nil), ts...)
+	sort.SliceStable(order, func(i, j int) bool { return classRank(order[i].class) < classRank(order[j].class) })
+	for _, t := range order {
+		if t.class == ClassPerson {
+			continue
+		}
+		for _, r := range c.confident(t) {
+			id, ok := book.Claim(r.Identity(), p.dir, p.end())
+			if !ok {
+				continue
+			}
+			x := c.crossing(p, ts, now)
+			x.Decision = zone.DecisionAuthorized
+			x.ClearanceID = id
+			ident := r.Identity()
+			x.Identity = &ident
+			x.ObjectClass = t.class
+			if t.snapshot != "" {
+				x.Snapshot = t.snapshot
+			}
+			p.decided = true
+			return Outcome{Crossing: x}, true
+		}
+	}
+	return Outcome{}, false
+}
+
+func classRank(class string) int {
+	switch class {
+	case ClassEngine, ClassAircraft:
+		return 0
+	case ClassVehicle:
+		return 1
+	}
+	return 2
+}
+
+// confident returns a track's reads at or above MinConfidence, best first.
+func (c *Correlator) confident(t *track) []Read {
+	var out []Read
+	for _, r := range t.reads {
+		if r.Confidence >= c.cfg.MinConfidence {
+			out = append(out, r)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Confidence > out[j].Confidence })
+	return out
+}
+
+// decide gives p its final, non-authorized decision once the window passed.
+// Precedence: an identified conveyance (unauthorized) over a person over
+// nobody (unidentified). A person beside an identified conveyance is its
+// crew; a person alone on the line is the alarm.
+func (c *Correlator) decide(p *pendingCrossing, now time.Time) Outcome {
+	ts := c.candidates(p)
+	x := c.crossing(p, ts, now)
+	var best *Read
+	var bestTrack *track
+	persons, others := 0, 0
+	for _, t := range ts {
+		if t.class == ClassPerson {
+			persons++
+			continue
+		}
+		others++
+		if rs := c.confident(t); len(rs) > 0 && (best == nil || rs[0].Confidence > best.Confidence) {
+			r := rs[0]
+			best, bestTrack = &r, t
+		}
+	}
+	var kind zone.AlarmKind
+	var msg string
+	switch {
+	case best != nil:
+		x.Decision = zone.DecisionUnauthorized
+		ident := best.Identity()
+		x.Identity = &ident
+		x.ObjectClass = bestTrack.class
+		if bestTrack.snapshot != "" {
+			x.Snapshot = bestTrack.snapshot
+		}
+		kind = zone.AlarmUnauthorized
+		msg = fmt.Sprintf("%s %s crossed %s on segment %d with no clearance", ident.Kind, ident.Value, p.dir, p.segment)
+	case persons > 0 && others == 0:
+		x.Decision = zone.DecisionPerson
+		x.ObjectClass = ClassPerson
+		kind = zone.AlarmPerson
+		msg = fmt.Sprintf("person crossed %s on segment %d", p.dir, p.segment)
+	default:
+		x.Decision = zone.DecisionUnidentified
+		kind = zone.AlarmUnidentified
+		msg = fmt.Sprintf("crossing %s on segment %d that no camera identified", p.dir, p.segment)
+		if others > 0 {
+			msg = fmt.Sprintf("%s crossing %s on segment %d with no confident identity read", x.ObjectClass, p.dir, p.segment)
+		}
+	}
+	a := c.alarm(x.Seq, kind, "critical", msg, x.ID, "", x.Time)
+	return Outcome{Crossing: x, Alarms: []zone.Alarm{a}}
+}
+
+// crossing builds the record for p from its tracks and marks them used.
+func (c *Correlator) crossing(p *pendingCrossing, ts []*track, now time.Time) *zone.Crossing {
+	seq := max(p.first.seq, p.last.seq) // the beam that completed the pair
+	x := &zone.Crossing{
+		ID:        c.crossingID(p),
+		Seq:       seq,
+		Gate:      c.cfg.Gate,
+		Segment:   p.segment,
+		Direction: p.dir,
+		Time:      p.end(),
+		EventIDs:  []string{p.first.eventID, p.last.eventID},
+		DecidedAt: laterOf(now, p.end()),
+	}
+	for _, t := range ts {
+		t.usedBy = x.ID
+		x.TrackIDs = append(x.TrackIDs, t.id)
+		x.EventIDs = append(x.EventIDs, t.eventIDs...)
+		if x.ObjectClass == "" && t.class != ClassPerson && t.class != ClassUnknown {
+			x.ObjectClass = t.class
+		}
+		if x.Snapshot == "" {
+			x.Snapshot = t.snapshot
+		}
+	}
+	if x.ObjectClass == "" && len(ts) > 0 {
+		x.ObjectClass = ClassUnknown
+	}
+	return x
+}
+
+// dropDecided removes crossings tryAuthorize decided from the pending list.
+func (c *Correlator) dropDecided() {
+	keep := c.pending[:0]
+	for _, p := range c.pending {
+		if !p.decided {
+			keep = append(keep, p)
+		}
+	}
+	clear(c.pending[len(keep):])
+	c.pending = keep
+}
+
+// alarm builds an alarm whose ID derives from the seq that caused it, so a
+// replay after a restart produces the same ID.
+func (c *Correlator) alarm(seq uint64, kind zone.AlarmKind, severity, msg, crossingID, device string, at time.Time) zone.Alarm {
+	return zone.Alarm{
+		ID:         "A-" + c.cfg.Gate + "-" + strconv.FormatUint(seq, 10) + "-" + string(kind),
+		Gate:       c.cfg.Gate,
+		Kind:       kind,
+		Severity:   severity,
+		Message:    msg,
+		CrossingID: crossingID,
+		DeviceID:   device,
+		Time:       at.UTC(),
+		State:      "open",
+	}
+}
+
+func laterOf(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,378 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/bondgate/bondgate/internal/zone"
+)
+
+// Sensor event types, as in CONTRACT.md "Gate service".
+const (
+	EventDetection     = "camera.detection"
+	EventBreak         = "infrared.break"
+	EventHeartbeat     = "heartbeat"
+	EventInfraredFault = "infrared.fault"
+	EventCameraFault   = "camera.fault"
+)
+
+// Object classes a camera reports.
+const (
+	ClassEngine   = "engine"
+	ClassAircraft = "aircraft"
+	ClassVehicle  = "vehicle"
+	ClassPerson   = "person"
+	ClassUnknown  = "unknown"
+)
+
+// Event states. Cameras replay their current state as "initialized" after a
+// reconnect (ONVIF PropertyOperation); such events report nothing new. A
+// fault event with state "cleared" says the device has recovered from it.
+const (
+	StateInitialized = "initialized"
+	StateChanged     = "changed"
+	StateDeleted     = "deleted"
+	StateCleared     = "cleared"
+)
+
+// TamperCode is the Contact ID event code for a tamper; a fault event
+// carrying it raises a tamper alarm rather than a plain fault.
+const TamperCode = "137"
+
+// MaxBatch is the most events one POST /v1/events may carry.
+const MaxBatch = 1000
+
+// Read is one identity a camera read on a tracked object.
+type Read struct {
+	Kind       string  `json:"kind"`
+	Value      string  `json:"value"`
+	Confidence float64 `json:"confidence"`
+}
+
+// Identity returns the read as a domain identity.
+func (r Read) Identity() zone.Identity { return zone.Identity{Kind: r.Kind, Value: r.Value} }
+
+// SensorEvent is one event from gate hardware, as posted to POST /v1/events
+// (wire format in /work/shared/CONTRACT.md "Gate service").
+type SensorEvent struct {
+	EventID     string         `json:"event_id"`
+	DeviceID    string         `json:"device_id"`
+	Gate        string         `json:"gate"`
+	Time        time.Time      `json:"time"`
+	Type        string         `json:"type"`
+	ObjectClass string         `json:"object_class,omitempty"`
+	TrackID     string         `json:"track_id,omitempty"`
+	Direction   zone.Direction `json:"direction,omitempty"`
+	Reads       []Read         `json:"reads,omitempty"`
+	Snapshot    string         `json:"snapshot,omitempty"`
+	Beam        string         `json:"beam,omitempty"`
+	Segment     int            `json:"segment,omitempty"`
+	// State is "initialized" for state a camera replays after a reconnect.
+	State string `json:"state,omitempty"`
+	// Code is a fault or tamper code, e.g. Contact ID 137 (tamper).
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+	// Raw holds the event's bytes exactly as posted, so the gate keeps what
+	// the hardware said rather than our re-encoding of it.
+	Raw json.RawMessage `json:"-"`
+}
+
+// wireEvent mirrors SensorEvent with loosely typed time and reads, so that a
+// bad value is reported against its own field path rather than as one opaque
+// decode error.
+type wireEvent struct {
+	EventID     string            `json:"event_id"`
+	DeviceID    string            `json:"device_id"`
+	Gate        string            `json:"gate"`
+	Time        *string           `json:"time"`
+	Type        string            `json:"type"`
+	ObjectClass string            `json:"object_class"`
+	TrackID     string            `json:"track_id"`
+	Direction   string            `json:"direction"`
+	Reads       []json.RawMessage `json:"reads"`
+	Snapshot    string            `json:"snapshot"`
+	Beam        string            `json:"beam"`
+	Segment     *int              `json:"segment"`
+	State       string            `json:"state"`
+	Code        string            `json:"code"`
+	Message     string            `json:"message"`
+}
+
+// Field length limits: generous for real hardware, small enough that one
+// event cannot bloat the log.
+const (
+	maxIDLen      = 128
+	maxTextLen    = 512
+	maxReadsPerEv = 32
+)
+
+// ParseEvents reads one event object or an array of at most 1,000. JSON is
+// strict (unknown fields and trailing data are errors) and the batch is
+// validated whole: the error is a *zone.Error EINVALID whose Fields name the
+// index and field, e.g. {"field":"[3].beam","message":"must be A or B"}
+// ("[0]" also for a single object). Raw holds each event's original bytes.
+func ParseEvents(body []byte) ([]SensorEvent, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil, zone.Invalid(zone.FieldError{Field: "body", Message: "must be an event object or an array of events"})
+	}
+	var raws []json.RawMessage
+	if trimmed[0] == '[' {
+		if err := decodeStrict(trimmed, &raws); err != nil {
+			return nil, zone.Invalid(zone.FieldError{Field: "body", Message: jsonProblem(err)})
+		}
+		if len(raws) == 0 {
+			return nil, zone.Invalid(zone.FieldError{Field: "body", Message: "must hold at least one event"})
+		}
+		if len(raws) > MaxBatch {
+			return nil, zone.Invalid(zone.FieldError{Field: "body",
+				Message: fmt.Sprintf("holds %d events; at most %d per batch", len(raws), MaxBatch)})
+		}
+	} else {
+		// Check the single object's framing (trailing data) before field work.
+		var one json.RawMessage
+		if err := decodeStrict(trimmed, &one); err != nil {
+			return nil, zone.Invalid(zone.FieldError{Field: "body", Message: jsonProblem(err)})
+		}
+		raws = []json.RawMessage{one}
+	}
+	events := make([]SensorEvent, len(raws))
+	var fields []zone.FieldError
+	for i, raw := range raws {
+		ev, errs := parseEvent(raw)
+		prefix := "[" + strconv.Itoa(i) + "]"
+		for _, fe := range errs {
+			if fe.Field == "" {
+				fe.Field = prefix
+			} else if strings.HasPrefix(fe.Field, "[") {
+				fe.Field = prefix + fe.Field
+			} else {
+				fe.Field = prefix + "." + fe.Field
+			}
+			fields = append(fields, fe)
+		}
+		events[i] = ev
+	}
+	if len(fields) > 0 {
+		return nil, zone.Invalid(fields...)
+	}
+	return events, nil
+}
+
+// decodeStrict decodes exactly one JSON value into v, refusing unknown fields
+// and anything after the value.
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errTrailing
+	}
+	return nil
+}
+
+var errTrailing = errors.New("unexpected data after the JSON value")
+
+// jsonProblem turns a decoder error into a message safe to show the caller.
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, errTrailing):
+		return "unexpected data after the JSON value"
+	case errors.As(err, &syn):
+		return fmt.Sprintf("malformed JSON at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		return "must be " + jsonKind(typ.Type.Kind().String())
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "malformed JSON: unexpected end"
+	}
+	return "malformed JSON"
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "int", "int64", "float64":
+		return "a number"
+	case "slice":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	case "bool":
+		return "true or false"
+	}
+	return "of another type"
+}
+
+// unknownField extracts the name from encoding/json's unknown-field error,
+// which has no typed form.
+func unknownField(err error) (string, bool) {
+	const p = `json: unknown field "`
+	s := err.Error()
+	if !strings.HasPrefix(s, p) {
+		return "", false
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(s, p), `"`), true
+}
+
+// decodeFieldError reports a strict-decode failure of one object against the
+// field it concerns ("" for the object itself).
+func decodeFieldError(err error) zone.FieldError {
+	if name, ok := unknownField(err); ok {
+		return zone.FieldError{Field: name, Message: "unknown field"}
+	}
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) && typ.Field != "" {
+		return zone.FieldError{Field: typ.Field, Message: "must be " + jsonKind(typ.Type.Kind().String())}
+	}
+	return zone.FieldError{Field: "", Message: jsonProblem(err)}
+}
+
+// parseEvent decodes and validates one event; field paths are relative to it.
+func parseEvent(raw json.RawMessage) (SensorEvent, []zone.FieldError) {
+	ev := SensorEvent{Raw: raw}
+	var w wireEvent
+	if err := decodeStrict(raw, &w); err != nil {
+		return ev, []zone.FieldError{decodeFieldError(err)}
+	}
+	var errs []zone.FieldError
+	bad := func(field, msg string) { errs = append(errs, zone.FieldError{Field: field, Message: msg}) }
+
+	ev.EventID, ev.DeviceID, ev.Gate, ev.Type = w.EventID, w.DeviceID, w.Gate, w.Type
+	ev.ObjectClass, ev.TrackID, ev.Direction = w.ObjectClass, w.TrackID, zone.Direction(w.Direction)
+	ev.Snapshot, ev.Beam, ev.State, ev.Code, ev.Message = w.Snapshot, w.Beam, w.State, w.Code, w.Message
+
+	checkID := func(field, v string) {
+		switch {
+		case v == "":
+			bad(field, "is required")
+		case len(v) > maxIDLen:
+			bad(field, fmt.Sprintf("must be at most %d bytes", maxIDLen))
+		case !printable(v):
+			bad(field, "must be printable text without spaces")
+		}
+	}
+	checkID("event_id", w.EventID)
+	checkID("device_id", w.DeviceID)
+	checkID("gate", w.Gate)
+
+	switch {
+	case w.Time == nil || *w.Time == "":
+		bad("time", "is required")
+	default:
+		t, err := time.Parse(time.RFC3339Nano, *w.Time)
+		if err != nil {
+			bad("time", "must be an RFC 3339 time, e.g. 2026-11-26T10:00:00Z")
+		} else {
+			ev.Time = t.UTC()
+		}
+	}
+
+	if w.Direction != "" && ev.Direction != zone.In && ev.Direction != zone.Out {
+		bad("direction", "must be in or out")
+	}
+	switch w.State {
+	case "", StateInitialized, StateChanged, StateDeleted, StateCleared:
+	default:
+		bad("state", "must be initialized, changed, deleted or cleared")
+	}
+	for _, f := range []struct{ name, v string }{{"snapshot", w.Snapshot}, {"code", w.Code}, {"message", w.Message}, {"track_id", w.TrackID}} {
+		if len(f.v) > maxTextLen || !utf8.ValidString(f.v) {
+			bad(f.name, fmt.Sprintf("must be valid text of at most %d bytes", maxTextLen))
+		}
+	}
+	if w.Segment != nil {
+		ev.Segment = *w.Segment
+	}
+
+	switch w.Type {
+	case "":
+		bad("type", "is required")
+	case EventDetection:
+		switch w.ObjectClass {
+		case "":
+			bad("object_class", "is required for camera.detection")
+		case ClassEngine, ClassAircraft, ClassVehicle, ClassPerson, ClassUnknown:
+		default:
+			bad("object_class", "must be engine, aircraft, vehicle, person or unknown")
+		}
+		if w.TrackID == "" {
+			bad("track_id", "is required for camera.detection")
+		}
+	case EventBreak:
+		if w.Beam != "A" && w.Beam != "B" {
+			bad("beam", "must be A or B")
+		}
+		if w.Segment == nil || *w.Segment < 1 {
+			bad("segment", "must be 1 or more")
+		}
+	case EventHeartbeat, EventInfraredFault, EventCameraFault:
+	default:
+		bad("type", "must be camera.detection, infrared.break, heartbeat, infrared.fault or camera.fault")
+	}
+
+	if len(w.Reads) > maxReadsPerEv {
+		bad("reads", fmt.Sprintf("must hold at most %d reads", maxReadsPerEv))
+	} else if len(w.Reads) > 0 {
+		if w.Type != EventDetection {
+			bad("reads", "only camera.detection carries reads")
+		}
+		ev.Reads = make([]Read, len(w.Reads))
+		for j, rr := range w.Reads {
+			p := "reads[" + strconv.Itoa(j) + "]"
+			var r Read
+			if err := decodeStrict(rr, &r); err != nil {
+				fe := decodeFieldError(err)
+				if fe.Field == "" {
+					fe.Field = p
+				} else {
+					fe.Field = p + "." + fe.Field
+				}
+				errs = append(errs, fe)
+				continue
+			}
+			switch r.Kind {
+			case zone.ReadStandTag, zone.ReadVehiclePlate, zone.ReadAircraftRegistration:
+			case "":
+				bad(p+".kind", "is required")
+			default:
+				bad(p+".kind", "must be stand_tag, vehicle_plate or aircraft_registration")
+			}
+			if strings.TrimSpace(r.Value) == "" {
+				bad(p+".value", "is required")
+			} else if len(r.Value) > maxIDLen || !utf8.ValidString(r.Value) {
+				bad(p+".value", fmt.Sprintf("must be valid text of at most %d bytes", maxIDLen))
+			}
+			if r.Confidence < 0 || r.Confidence > 1 {
+				bad(p+".confidence", "must be between 0 and 1")
+			}
+			ev.Reads[j] = r
+		}
+	}
+	return ev, errs
+}
+
+// printable reports whether s is visible ASCII-or-Unicode text with no spaces
+// or control characters, as device and event IDs are.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}

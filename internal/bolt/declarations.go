@@ -1,0 +1,392 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/bondgate/bondgate/internal/zone"
+)
+
+// auditEntity is the audit trail's name for a pre-declaration.
+const auditEntity = "predeclaration"
+
+// DeclarationStore keeps pre-declarations in bbolt: the records keyed by ID
+// (ULIDs, so key order is creation order), one index per list filter
+// (value 0x00 id), per-value counts to pick the most selective index, and the
+// idempotency keys. Every write also lands its audit entry and outbox
+// messages in the same transaction.
+type DeclarationStore struct {
+	db *DB
+}
+
+var _ zone.DeclarationStore = (*DeclarationStore)(nil)
+
+// NewDeclarationStore returns the declaration store of db.
+func NewDeclarationStore(db *DB) *DeclarationStore { return &DeclarationStore{db: db} }
+
+// idemRecord is what an Idempotency-Key remembers.
+type idemRecord struct {
+	BodyHash      string    `json:"body_hash"`
+	DeclarationID string    `json:"declaration_id"`
+	Created       time.Time `json:"created"`
+}
+
+// errReplay rolls back a create whose key was already used with this body.
+var errReplay = errors.New("idempotent replay")
+
+// CreateDeclaration stores d with its indexes, audit entry and ch's outbox
+// messages in one transaction. With idem set and the key already used, the
+// same body returns the stored declaration and replayed=true without writing
+// anything; another body is EUNPROCESSABLE.
+func (s *DeclarationStore) CreateDeclaration(ctx context.Context, d *zone.PreDeclaration, idem *zone.Idempotency, ch zone.Change) (*zone.PreDeclaration, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	if d.ID == "" {
+		return nil, false, zone.Internal(errors.New("declaration without an ID"))
+	}
+	var stored *zone.PreDeclaration
+	err := s.db.DB.Update(func(tx *bbolt.Tx) error {
+		if idem != nil {
+			ib := tx.Bucket(bucketIdempotency)
+			key := idemKey(idem)
+			if v := ib.Get(key); v != nil {
+				var rec idemRecord
+				if err := json.Unmarshal(v, &rec); err != nil {
+					return zone.Internal(err)
+				}
+				if rec.BodyHash != idem.BodyHash {
+					return zone.Errorf(zone.EUNPROCESSABLE, "Idempotency-Key %q was already used with a different body", idem.Key)
+				}
+				prev, err := getDeclaration(tx, rec.DeclarationID)
+				if err != nil {
+					return err
+				}
+				stored = prev
+				return errReplay
+			}
+			raw, err := json.Marshal(idemRecord{BodyHash: idem.BodyHash, DeclarationID: d.ID, Created: d.CreatedAt.UTC()})
+			if err != nil {
+				return zone.Internal(err)
+			}
+			if err := ib.Put(key, raw); err != nil {
+				return zone.Internal(err)
+			}
+		}
+		if tx.Bucket(bucketDeclarations).Get([]byte(d.ID)) != nil {
+			return zone.Errorf(zone.ECONFLICT, "pre-declaration %s already exists", d.ID)
+		}
+		after, err := s.put(tx, nil, d)
+		if err != nil {
+			return err
+		}
+		if err := s.record(tx, d, ch, nil, after); err != nil {
+			return err
+		}
+		stored = d
+		return nil
+	})
+	if errors.Is(err, errReplay) {
+		return stored, true, nil
+	}
+	if err != nil {
+		return nil, false, storageErr(err)
+	}
+	return stored, false, nil
+}
+
+// UpdateDeclaration loads id, lets fn change it and writes the result with
+// fn's Change in one transaction. An error from fn is returned as it is and
+// nothing is written.
+func (s *DeclarationStore) UpdateDeclaration(ctx context.Context, id string, fn func(d *zone.PreDeclaration) (zone.Change, error)) (*zone.PreDeclaration, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var (
+		out   *zone.PreDeclaration
+		fnErr error
+	)
+	err := s.db.DB.Update(func(tx *bbolt.Tx) error {
+		before := tx.Bucket(bucketDeclarations).Get([]byte(id))
+		if before == nil {
+			return zone.Errorf(zone.ENOTFOUND, "no pre-declaration %s", id)
+		}
+		// Copy: the bytes are bbolt's and the Put below may reuse the page.
+		before = bytes.Clone(before)
+		var old, d zone.PreDeclaration
+		if err := json.Unmarshal(before, &old); err != nil {
+			return zone.Internal(err)
+		}
+		if err := json.Unmarshal(before, &d); err != nil {
+			return zone.Internal(err)
+		}
+		ch, err := fn(&d)
+		if err != nil {
+			fnErr = err
+			return err
+		}
+		if d.ID != id {
+			return zone.Internal(errors.New("update changed the declaration's ID"))
+		}
+		after, err := s.put(tx, &old, &d)
+		if err != nil {
+			return err
+		}
+		if err := s.record(tx, &d, ch, before, after); err != nil {
+			return err
+		}
+		out = &d
+		return nil
+	})
+	if fnErr != nil {
+		return nil, fnErr
+	}
+	if err != nil {
+		return nil, storageErr(err)
+	}
+	return out, nil
+}
+
+// Declaration returns one declaration or ENOTFOUND.
+func (s *DeclarationStore) Declaration(ctx context.Context, id string) (*zone.PreDeclaration, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var d *zone.PreDeclaration
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		d, err = getDeclaration(tx, id)
+		return err
+	})
+	return d, storageErr(err)
+}
+
+// Declarations lists by filter, newest first. It walks the index of the
+// filter value with the fewest records (or all records when there is no
+// filter) backwards, checks the other filters on each record, and returns a
+// cursor naming the last ID returned when more match.
+func (s *DeclarationStore) Declarations(ctx context.Context, f zone.DeclarationFilter) (zone.DeclarationPage, error) {
+	if err := ctx.Err(); err != nil {
+		return zone.DeclarationPage{}, err
+	}
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	var after []byte
+	if f.Cursor != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(f.Cursor)
+		if err != nil || len(raw) == 0 {
+			return zone.DeclarationPage{}, zone.Invalid(zone.FieldError{Field: "cursor", Message: "not a cursor this service issued"})
+		}
+		after = raw
+	}
+	var page zone.DeclarationPage
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		c, prefix := s.plan(tx, f)
+		// Start just below the cursor's ID, or at the end of the prefix.
+		var hi []byte
+		if after != nil {
+			hi = append(bytes.Clone(prefix), after...)
+		} else {
+			hi = prefixEnd(prefix)
+		}
+		k, v := seekBelow(c, hi)
+		decls := tx.Bucket(bucketDeclarations)
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+			if len(prefix) > 0 {
+				v = decls.Get(k[len(prefix):])
+				if v == nil {
+					continue // an index entry without its record: skip, never fail a list
+				}
+			}
+			var d zone.PreDeclaration
+			if err := json.Unmarshal(v, &d); err != nil {
+				return zone.Internal(err)
+			}
+			if !matches(&d, f) {
+				continue
+			}
+			if len(page.Items) == f.Limit {
+				// One more matches: there is a next page.
+				last := page.Items[len(page.Items)-1].ID
+				page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(last))
+				return nil
+			}
+			page.Items = append(page.Items, &d)
+		}
+		return nil
+	})
+	if err != nil {
+		return zone.DeclarationPage{}, storageErr(err)
+	}
+	return page, nil
+}
+
+// plan picks what to walk: the index (and its value prefix) with the fewest
+// entries among the filters given, else the records themselves.
+func (s *DeclarationStore) plan(tx *bbolt.Tx, f zone.DeclarationFilter) (*bbolt.Cursor, []byte) {
+	counts := tx.Bucket(bucketIdxCounts)
+	var (
+		best      []byte
+		bestCount uint64
+		bestValue string
+	)
+	for _, ix := range []struct {
+		bucket []byte
+		value  string
+	}{{bucketIdxFirm, f.Firm}, {bucketIdxStatus, string(f.Status)}, {bucketIdxGate, f.Gate}} {
+		if ix.value == "" {
+			continue
+		}
+		n := getU64(counts, countKey(ix.bucket, ix.value))
+		if best == nil || n < bestCount {
+			best, bestCount, bestValue = ix.bucket, n, ix.value
+		}
+	}
+	if best == nil {
+		return tx.Bucket(bucketDeclarations).Cursor(), nil
+	}
+	return tx.Bucket(best).Cursor(), append([]byte(bestValue), 0)
+}
+
+func matches(d *zone.PreDeclaration, f zone.DeclarationFilter) bool {
+	return (f.Firm == "" || d.Firm == f.Firm) &&
+		(f.Status == "" || d.Status == f.Status) &&
+		(f.Gate == "" || d.Gate == f.Gate)
+}
+
+// seekBelow positions c on the greatest key strictly below hi (or the last
+// key when hi is nil).
+func seekBelow(c *bbolt.Cursor, hi []byte) ([]byte, []byte) {
+	if hi == nil {
+		return c.Last()
+	}
+	k, v := c.Seek(hi)
+	if k == nil {
+		k, v = c.Last()
+	}
+	for k != nil && bytes.Compare(k, hi) >= 0 {
+		k, v = c.Prev()
+	}
+	return k, v
+}
+
+// prefixEnd is the smallest key greater than every key with prefix (nil for
+// no bound). Index prefixes end in 0x00, so incrementing that byte is enough.
+func prefixEnd(prefix []byte) []byte {
+	if len(prefix) == 0 {
+		return nil
+	}
+	end := bytes.Clone(prefix)
+	end[len(end)-1]++
+	return end
+}
+
+// put writes d and moves its index entries from old's values (nil on
+// create). It returns d's JSON.
+func (s *DeclarationStore) put(tx *bbolt.Tx, old, d *zone.PreDeclaration) ([]byte, error) {
+	raw, err := json.Marshal(d)
+	if err != nil {
+		return nil, zone.Internal(err)
+	}
+	if err := checkRoom(tx, 3*len(raw)+256); err != nil {
+		return nil, err
+	}
+	if err := tx.Bucket(bucketDeclarations).Put([]byte(d.ID), raw); err != nil {
+		return nil, zone.Internal(err)
+	}
+	var oldFirm, oldStatus, oldGate string
+	if old != nil {
+		oldFirm, oldStatus, oldGate = old.Firm, string(old.Status), old.Gate
+	}
+	for _, ix := range []struct {
+		bucket   []byte
+		old, new string
+	}{{bucketIdxFirm, oldFirm, d.Firm}, {bucketIdxStatus, oldStatus, string(d.Status)}, {bucketIdxGate, oldGate, d.Gate}} {
+		if err := moveIndex(tx, ix.bucket, d.ID, ix.old, ix.new); err != nil {
+			return nil, err
+		}
+	}
+	return raw, nil
+}
+
+// moveIndex replaces id's entry under oldValue by one under newValue and
+// keeps the per-value counts in step.
+func moveIndex(tx *bbolt.Tx, bucket []byte, id, oldValue, newValue string) error {
+	if oldValue == newValue {
+		return nil
+	}
+	b, counts := tx.Bucket(bucket), tx.Bucket(bucketIdxCounts)
+	if oldValue != "" {
+		if err := b.Delete(indexKey(oldValue, id)); err != nil {
+			return zone.Internal(err)
+		}
+		if err := addCounter(counts, countKey(bucket, oldValue), -1); err != nil {
+			return err
+		}
+	}
+	if newValue != "" {
+		if err := b.Put(indexKey(newValue, id), nil); err != nil {
+			return zone.Internal(err)
+		}
+		if err := addCounter(counts, countKey(bucket, newValue), 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// record appends the audit entry and the outbox messages of one change.
+func (s *DeclarationStore) record(tx *bbolt.Tx, d *zone.PreDeclaration, ch zone.Change, before, after []byte) error {
+	e := zone.AuditEntry{Time: d.UpdatedAt, Actor: ch.Actor, Action: ch.Action, Entity: auditEntity,
+		EntityID: d.ID, Reason: ch.Reason, Before: before, After: after}
+	if err := appendAudit(tx, &e); err != nil {
+		return err
+	}
+	for i := range ch.Messages {
+		m := ch.Messages[i] // a copy: the caller's slice is not ours to change
+		if err := AppendOutbox(tx, &m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func getDeclaration(tx *bbolt.Tx, id string) (*zone.PreDeclaration, error) {
+	v := tx.Bucket(bucketDeclarations).Get([]byte(id))
+	if v == nil {
+		return nil, zone.Errorf(zone.ENOTFOUND, "no pre-declaration %s", id)
+	}
+	var d zone.PreDeclaration
+	if err := json.Unmarshal(v, &d); err != nil {
+		return nil, zone.Internal(err)
+	}
+	return &d, nil
+}
+
+func indexKey(value, id string) []byte {
+	k := make([]byte, 0, len(value)+1+len(id))
+	k = append(k, value...)
+	k = append(k, 0)
+	return append(k, id...)
+}
+
+func countKey(bucket []byte, value string) []byte {
+	k := make([]byte, 0, len(bucket)+1+len(value))
+	k = append(k, bucket...)
+	k = append(k, 0)
+	return append(k, value...)
+}
+
+func idemKey(i *zone.Idempotency) []byte {
+	k := make([]byte, 0, len(i.Scope)+1+len(i.Key))
+	k = append(k, i.Scope...)
+	k = append(k, 0)
+	return append(k, i.Key...)
+}

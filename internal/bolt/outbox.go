@@ -1,0 +1,336 @@
+package bolt
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/bondgate/bondgate/internal/zone"
+)
+
+// Bucket names of the outbox. They live in whichever bbolt file the caller
+// uses, so the gate service and the zone API share the code, not the file.
+var (
+	bucketOutbox     = []byte("outbox")
+	bucketOutboxMeta = []byte("outbox_meta")
+	bucketQuarantine = []byte("quarantine")
+
+	keyDeliveredThrough = []byte("delivered_through")
+	keyDepth            = []byte("depth")
+)
+
+// QuarantinedMessage is an outbox message Kafka will never take, kept with
+// the reason for an operator to look at.
+type QuarantinedMessage struct {
+	Message zone.OutboxMessage `json:"message"`
+	Reason  string             `json:"reason"`
+	At      time.Time          `json:"at"`
+}
+
+// AppendOutbox queues m in the outbox of tx's database, keyed by the bucket's
+// next sequence (which it stores in m.Seq). Call it inside the same write
+// transaction as the change m announces: either both land or neither does.
+// The outbox buckets are created if missing, so any bbolt file will do.
+func AppendOutbox(tx *bbolt.Tx, m *zone.OutboxMessage) error {
+	b, meta, err := outboxBuckets(tx)
+	if err != nil {
+		return err
+	}
+	if err := checkRoom(tx, len(m.Value)*2+len(m.Key)+len(m.Topic)+128); err != nil {
+		return err
+	}
+	seq, err := b.NextSequence()
+	if err != nil {
+		return zone.Internal(err)
+	}
+	m.Seq = seq
+	if m.Created.IsZero() {
+		m.Created = time.Now().UTC()
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return zone.Internal(err)
+	}
+	if err := b.Put(u64(seq), raw); err != nil {
+		return zone.Internal(err)
+	}
+	return addCounter(meta, keyDepth, 1)
+}
+
+// outboxBuckets returns the outbox and its meta bucket, creating them in a
+// writable transaction.
+func outboxBuckets(tx *bbolt.Tx) (outbox, meta *bbolt.Bucket, err error) {
+	if !tx.Writable() {
+		outbox, meta = tx.Bucket(bucketOutbox), tx.Bucket(bucketOutboxMeta)
+		return outbox, meta, nil
+	}
+	if outbox, err = tx.CreateBucketIfNotExists(bucketOutbox); err != nil {
+		return nil, nil, zone.Internal(err)
+	}
+	if meta, err = tx.CreateBucketIfNotExists(bucketOutboxMeta); err != nil {
+		return nil, nil, zone.Internal(err)
+	}
+	return outbox, meta, nil
+}
+
+// Outbox reads and trims the outbox of one bbolt database. It implements
+// zone.Outbox for a publisher that sends the head to Kafka and then marks it
+// delivered.
+type Outbox struct {
+	db *bbolt.DB
+}
+
+var _ zone.Outbox = (*Outbox)(nil)
+
+// NewOutbox returns the outbox stored in db.
+func NewOutbox(db *bbolt.DB) *Outbox { return &Outbox{db: db} }
+
+// Pending returns up to max messages from the head, in Seq order. The values
+// are decoded copies: bbolt memory is only valid inside the transaction, and
+// kafka-go keeps references to what it is given.
+func (o *Outbox) Pending(ctx context.Context, max int) ([]zone.OutboxMessage, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if max <= 0 {
+		return nil, nil
+	}
+	var out []zone.OutboxMessage
+	err := o.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketOutbox)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
+			var m zone.OutboxMessage
+			if err := json.Unmarshal(v, &m); err != nil {
+				return zone.Internal(err)
+			}
+			m.Seq = binary.BigEndian.Uint64(k)
+			out = append(out, m)
+		}
+		return nil
+	})
+	return out, storageErr(err)
+}
+
+// Delivered removes every message with Seq <= through and advances the
+// delivered_through cursor, in one transaction.
+func (o *Outbox) Delivered(ctx context.Context, through uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return storageErr(o.db.Update(func(tx *bbolt.Tx) error {
+		b, meta, err := outboxBuckets(tx)
+		if err != nil {
+			return err
+		}
+		c := b.Cursor()
+		var n int64
+		// Re-seek after each delete: a bbolt cursor may skip a key when the
+		// one under it is deleted.
+		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= through; k, _ = c.First() {
+			if err := c.Delete(); err != nil {
+				return zone.Internal(err)
+			}
+			n++
+		}
+		if prev := getU64(meta, keyDeliveredThrough); through > prev {
+			if err := meta.Put(keyDeliveredThrough, u64(through)); err != nil {
+				return zone.Internal(err)
+			}
+		}
+		return addCounter(meta, keyDepth, -n)
+	}))
+}
+
+// DeliveredThrough returns the highest Seq ever marked delivered.
+func (o *Outbox) DeliveredThrough(ctx context.Context) (uint64, error) {
+	var through uint64
+	err := o.db.View(func(tx *bbolt.Tx) error {
+		through = getU64(tx.Bucket(bucketOutboxMeta), keyDeliveredThrough)
+		return nil
+	})
+	return through, storageErr(err)
+}
+
+// Failed counts one failed delivery attempt of the message seq. A message no
+// longer in the outbox is ignored: it was delivered meanwhile.
+func (o *Outbox) Failed(ctx context.Context, seq uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return storageErr(o.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketOutbox)
+		if b == nil {
+			return nil
+		}
+		v := b.Get(u64(seq))
+		if v == nil {
+			return nil
+		}
+		var m zone.OutboxMessage
+		if err := json.Unmarshal(v, &m); err != nil {
+			return zone.Internal(err)
+		}
+		m.Seq = seq
+		m.Attempts++
+		raw, err := json.Marshal(&m)
+		if err != nil {
+			return zone.Internal(err)
+		}
+		return wrapInternal(b.Put(u64(seq), raw))
+	}))
+}
+
+// Quarantine moves message seq out of the outbox into the quarantine bucket
+// with the reason, so the messages behind it can go. ENOTFOUND when seq is
+// not in the outbox.
+func (o *Outbox) Quarantine(ctx context.Context, seq uint64, reason string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return storageErr(o.db.Update(func(tx *bbolt.Tx) error {
+		b, meta, err := outboxBuckets(tx)
+		if err != nil {
+			return err
+		}
+		v := b.Get(u64(seq))
+		if v == nil {
+			return zone.Errorf(zone.ENOTFOUND, "no outbox message %d", seq)
+		}
+		q := QuarantinedMessage{Reason: reason, At: time.Now().UTC()}
+		if err := json.Unmarshal(v, &q.Message); err != nil {
+			return zone.Internal(err)
+		}
+		q.Message.Seq = seq
+		raw, err := json.Marshal(&q)
+		if err != nil {
+			return zone.Internal(err)
+		}
+		qb, err := tx.CreateBucketIfNotExists(bucketQuarantine)
+		if err != nil {
+			return zone.Internal(err)
+		}
+		if err := qb.Put(u64(seq), raw); err != nil {
+			return zone.Internal(err)
+		}
+		if err := b.Delete(u64(seq)); err != nil {
+			return zone.Internal(err)
+		}
+		return addCounter(meta, keyDepth, -1)
+	}))
+}
+
+// Quarantined lists the quarantined messages in Seq order.
+func (o *Outbox) Quarantined(ctx context.Context) ([]QuarantinedMessage, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []QuarantinedMessage
+	err := o.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketQuarantine)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(_, v []byte) error {
+			var q QuarantinedMessage
+			if err := json.Unmarshal(v, &q); err != nil {
+				return zone.Internal(err)
+			}
+			out = append(out, q)
+			return nil
+		})
+	})
+	return out, storageErr(err)
+}
+
+// Depth counts undelivered messages. It reads a counter kept in the same
+// transactions as the rows, so it costs the same with a million rows as
+// with one.
+func (o *Outbox) Depth(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var n uint64
+	err := o.db.View(func(tx *bbolt.Tx) error {
+		n = getU64(tx.Bucket(bucketOutboxMeta), keyDepth)
+		return nil
+	})
+	return int(n), storageErr(err)
+}
+
+// Oldest returns when the head message was created, for the "oldest
+// undelivered age" metric; false when the outbox is empty.
+func (o *Outbox) Oldest(ctx context.Context) (time.Time, bool) {
+	if ctx.Err() != nil {
+		return time.Time{}, false
+	}
+	var (
+		at time.Time
+		ok bool
+	)
+	_ = o.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketOutbox)
+		if b == nil {
+			return nil
+		}
+		_, v := b.Cursor().First()
+		if v == nil {
+			return nil
+		}
+		var m struct {
+			Created time.Time `json:"created"`
+		}
+		if json.Unmarshal(v, &m) == nil {
+			at, ok = m.Created, true
+		}
+		return nil
+	})
+	return at, ok
+}
+
+// u64 encodes a sequence as a big-endian key, so byte order is number order.
+func u64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+// getU64 reads a big-endian counter; a missing bucket or key reads as 0.
+func getU64(b *bbolt.Bucket, key []byte) uint64 {
+	if b == nil {
+		return 0
+	}
+	v := b.Get(key)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// addCounter adds delta to a counter, never going below zero.
+func addCounter(b *bbolt.Bucket, key []byte, delta int64) error {
+	cur := int64(getU64(b, key)) + delta
+	if cur < 0 {
+		cur = 0
+	}
+	return wrapInternal(b.Put(key, u64(uint64(cur))))
+}
+
+// wrapInternal wraps a non-domain error as EINTERNAL, keeping domain errors.
+func wrapInternal(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ze *zone.Error
+	if errors.As(err, &ze) {
+		return err
+	}
+	return zone.Internal(err)
+}

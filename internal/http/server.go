@@ -1,0 +1,231 @@
+package http
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"log/slog"
+	"net"
+	nethttp "net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/bondgate/bondgate/internal/zone"
+)
+
+// Config is what the zone API needs. Tokens and Declarations are required;
+// the rest have defaults.
+type Config struct {
+	// Addr is where Start listens, e.g. 127.0.0.1:8080.
+	Addr         string
+	Tokens       *zone.Tokens
+	Declarations *zone.DeclarationService
+	// Audit reads the audit chain; without it /v1/audit answers 503.
+	Audit zone.AuditTrail
+	// Ready reports each component's state: "" if ok, else what is wrong.
+	// /readyz is 503 while any component is down; the API keeps serving.
+	Ready func(ctx context.Context) map[string]string
+	// Registry backs /metrics; a fresh one is made when nil.
+	Registry *prometheus.Registry
+	Log      *slog.Logger
+	// BodyLimit caps request bodies in bytes; default DefaultBodyLimit (1 MiB).
+	BodyLimit int64
+	// ShutdownTimeout bounds a graceful shutdown whose context has no
+	// deadline; default 10s.
+	ShutdownTimeout time.Duration
+}
+
+// Server is the zone API.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	e       *echo.Echo
+	metrics *HTTPMetrics
+	v1      *echo.Group // no group middleware: see Handle
+
+	mu  sync.Mutex
+	srv *nethttp.Server
+	ln  net.Listener
+}
+
+// readyTimeout bounds the readiness probes so /readyz answers even when a
+// dependency hangs (a frozen broker).
+const readyTimeout = 2 * time.Second
+
+// NewServer builds the API and its routes.
+func NewServer(cfg Config) *Server {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = DefaultBodyLimit
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	s := &Server{cfg: cfg, log: cfg.Log, e: echo.New(), metrics: NewHTTPMetrics(cfg.Registry)}
+	e := s.e
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = ErrorHandler(s.log)
+	e.Use(RequestID(), LogRequests(s.log), s.metrics.Middleware(), Recover())
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
+	e.GET("/openapi.json", serveOpenAPI)
+
+	s.v1 = e.Group("/v1")
+	s.Handle(nethttp.MethodPost, "/predeclarations", s.submitDeclaration, zone.RoleMRO)
+	s.Handle(nethttp.MethodGet, "/predeclarations", s.listDeclarations, zone.RoleMRO, zone.RoleCustoms)
+	s.Handle(nethttp.MethodGet, "/predeclarations/:id", s.getDeclaration, zone.RoleMRO, zone.RoleCustoms)
+	s.Handle(nethttp.MethodPost, "/predeclarations/:id/decision", s.decideDeclaration, zone.RoleCustoms)
+	s.Handle(nethttp.MethodPost, "/predeclarations/:id/cancel", s.cancelDeclaration, zone.RoleMRO)
+	s.Handle(nethttp.MethodPost, "/predeclarations/:id/arrival", s.arriveDeclaration, zone.RoleMRO)
+	s.Handle(nethttp.MethodGet, "/audit", s.audit, zone.RoleAuditor, zone.RoleCustoms)
+	return s
+}
+
+// Echo returns the router, so other parts of bondgate can add routes with
+// the same middleware and error handling.
+func (s *Server) Echo() *echo.Echo { return s.e }
+
+// Handle adds an authenticated route under /v1 that only callers with one of
+// roles may use. Authentication is per route rather than on the group, so
+// echo can still answer 405 for a known path with the wrong method.
+func (s *Server) Handle(method, path string, h echo.HandlerFunc, roles ...zone.Role) *echo.Route {
+	return s.v1.Add(method, path, h, Authenticate(s.cfg.Tokens), Require(roles...))
+}
+
+// BodyLimit is the configured request body limit, for handlers added later.
+func (s *Server) BodyLimit() int64 { return s.cfg.BodyLimit }
+
+// Handler is the whole API as a net/http handler (tests, embedding).
+func (s *Server) Handler() nethttp.Handler { return s.e }
+
+// Start listens on Config.Addr and serves until ctx is done or Shutdown is
+// called; then it shuts down gracefully and returns nil. A listen failure
+// is returned at once.
+func (s *Server) Start(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is Start on a listener the caller opened (e.g. on port 0).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &nethttp.Server{
+		Handler:           s.e,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	s.mu.Lock()
+	s.srv, s.ln = srv, ln
+	s.mu.Unlock()
+
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+			defer cancel()
+			if err := s.Shutdown(sctx); err != nil {
+				s.log.Warn("zone API shutdown", "error", err.Error())
+			}
+		case <-stopped:
+		}
+	}()
+	s.log.Info("zone API listening", "addr", ln.Addr().String())
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, nethttp.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Addr is the address the server listens on, once serving ("" before).
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Shutdown stops accepting requests and waits for those in flight, for at
+// most ctx's deadline or Config.ShutdownTimeout; past that, connections are
+// closed so shutdown stays bounded.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+		defer cancel()
+	}
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		_ = srv.Close()
+	}
+	return err
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return JSON(c, nethttp.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readiness is the /readyz body.
+type readiness struct {
+	Ready      bool              `json:"ready"`
+	Components map[string]string `json:"components"`
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	r := readiness{Ready: true, Components: map[string]string{}}
+	if s.cfg.Ready != nil {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
+		defer cancel()
+		for name, problem := range s.cfg.Ready(ctx) {
+			if problem == "" {
+				r.Components[name] = "ok"
+				continue
+			}
+			r.Ready = false
+			r.Components[name] = problem
+		}
+	}
+	st := nethttp.StatusOK
+	if !r.Ready {
+		st = nethttp.StatusServiceUnavailable
+	}
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+	return JSON(c, st, r)
+}
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+// OpenAPI returns the embedded OpenAPI document.
+func OpenAPI() []byte { return openAPIDoc }
+
+func serveOpenAPI(c echo.Context) error {
+	return c.Blob(nethttp.StatusOK, echo.MIMEApplicationJSON, openAPIDoc)
+}
