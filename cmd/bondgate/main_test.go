@@ -191,7 +191,7 @@ func TestClearanceSurvivesBrokerOutage(t *testing.T) {
 	for _, m := range decls {
 		assert.Equal(t, id, string(m.Key), "declaration events are keyed by declaration ID")
 		var ev struct {
-			SpecVersion string             `json:"specversion"`
+			SpecVersion string              `json:"specversion"`
 			Data        zone.PreDeclaration `json:"data"`
 		}
 		require.NoError(t, json.Unmarshal(m.Value, &ev))
