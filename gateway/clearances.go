@@ -1,0 +1,259 @@
+package gateway
+
+import (
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/bondgate/bondgate/internal/zone"
+	"go.etcd.io/bbolt"
+)
+
+// cachedClearance is a clearance as the gate holds it. UsedBy is set when
+// this gate consumed it, so a later event from the zone (which may not have
+// heard of the crossing yet) cannot make it usable again.
+type cachedClearance struct {
+	zone.Clearance
+	UsedBy string `json:"used_by,omitempty"`
+}
+
+func (c *cachedClearance) usable() bool {
+	return c.State == zone.ClearanceActive && c.UsedBy == ""
+}
+
+// Clearances is the gate's copy of every clearance for it. It lives in bbolt
+// (so it is usable the moment the service starts, with no link) and in
+// memory for the correlator. It is the correlator's ClearanceBook.
+type Clearances struct {
+	gate  string
+	clock *gateClock
+
+	mu      sync.Mutex
+	byID    map[string]*cachedClearance
+	pending map[string]pendingClaim // claims made by the correlator, not yet written
+}
+
+type pendingClaim struct {
+	prevUsedBy string
+}
+
+func loadClearances(db *bbolt.DB, gate string, clock *gateClock) (*Clearances, error) {
+	c := &Clearances{gate: gate, clock: clock, byID: map[string]*cachedClearance{}, pending: map[string]pendingClaim{}}
+	err := db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketClearances).ForEach(func(k, v []byte) error {
+			var cc cachedClearance
+			if err := json.Unmarshal(v, &cc); err != nil {
+				return err
+			}
+			c.byID[string(k)] = &cc
+			return nil
+		})
+	})
+	return c, err
+}
+
+// Claim finds a usable clearance for an identity read in a direction at the
+// event's time and marks it used, so a second crossing cannot use it. The
+// event time must lie in the window, and the gate's clock must not be past
+// the window's end: an offline gate still refuses after the window, and
+// since the clock never runs backwards here a clock step cannot extend it.
+// The claim is tentative until the decider writes (commit) or drops
+// (rollback) the crossing that carries it.
+func (c *Clearances) Claim(id zone.Identity, dir zone.Direction, at time.Time) (string, bool) {
+	now := c.clock.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var best *cachedClearance
+	for _, cc := range c.byID {
+		if !cc.usable() || now.After(cc.Window.To) || !cc.Matches(c.gate, dir, id, at) {
+			continue
+		}
+		// Of several matches take the one whose window closes first, so the
+		// others stay for later moves; the ID breaks ties deterministically.
+		if best == nil || cc.Window.To.Before(best.Window.To) || (cc.Window.To.Equal(best.Window.To) && cc.ID < best.ID) {
+			best = cc
+		}
+	}
+	if best == nil {
+		return "", false
+	}
+	c.pending[best.ID] = pendingClaim{prevUsedBy: best.UsedBy}
+	best.UsedBy = "pending"
+	return best.ID, true
+}
+
+// writeUsed stores the clearance as used by crossing, inside the decider's
+// transaction. Memory follows in confirm, once the transaction committed.
+func (c *Clearances) writeUsed(tx *bbolt.Tx, clearanceID, crossingID string) error {
+	c.mu.Lock()
+	cc, ok := c.byID[clearanceID]
+	var cp cachedClearance
+	if ok {
+		cp = *cc
+	}
+	c.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	cp.UsedBy = crossingID
+	raw, err := json.Marshal(&cp)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketClearances).Put([]byte(clearanceID), raw)
+}
+
+// confirm makes a written claim final in memory.
+func (c *Clearances) confirm(clearanceID, crossingID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cc, ok := c.byID[clearanceID]; ok {
+		cc.UsedBy = crossingID
+	}
+	delete(c.pending, clearanceID)
+}
+
+// reload replaces the memory copy with what is on disk, dropping every
+// claim not written.
+func (c *Clearances) reload(db *bbolt.DB) error {
+	fresh, err := loadClearances(db, c.gate, c.clock)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.byID, c.pending = fresh.byID, map[string]pendingClaim{}
+	return nil
+}
+
+// settle undoes every claim not committed: the crossing that held it was
+// not written (a replay of a crossing already stored, or a failed
+// transaction).
+func (c *Clearances) settle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, p := range c.pending {
+		if cc, ok := c.byID[id]; ok && cc.UsedBy == "pending" {
+			cc.UsedBy = p.prevUsedBy
+		}
+		delete(c.pending, id)
+	}
+}
+
+// applyEvent applies one clearance event from the zone in tx: the event ID
+// goes into the seen set (so a redelivery changes nothing), and the
+// clearance is upserted unless the gate holds a newer version. Clearances
+// for other gates are ignored. The in-memory copy is updated by the returned
+// function, which the caller runs only after the commit.
+func (c *Clearances) applyEvent(tx *bbolt.Tx, ev zone.Event) (after func(), err error) {
+	var cl zone.Clearance
+	if err := json.Unmarshal(ev.Data, &cl); err != nil {
+		return nil, zone.Errorf(zone.EINVALID, "clearance event %s: %v", ev.ID, err)
+	}
+	if cl.Gate != c.gate || cl.ID == "" {
+		return nil, nil
+	}
+	consumed := tx.Bucket(bucketConsumed)
+	if consumed.Get([]byte(ev.ID)) != nil {
+		return nil, nil
+	}
+	if err := consumed.Put([]byte(ev.ID), []byte{1}); err != nil {
+		return nil, err
+	}
+	b := tx.Bucket(bucketClearances)
+	var held *cachedClearance
+	if v := b.Get([]byte(cl.ID)); v != nil {
+		held = &cachedClearance{}
+		if err := json.Unmarshal(v, held); err != nil {
+			return nil, err
+		}
+		if held.Version > cl.Version {
+			return nil, nil
+		}
+	}
+	next := &cachedClearance{Clearance: cl}
+	if held != nil && held.UsedBy != "" {
+		// This gate already let the move through; only the zone's own
+		// verdict that it is used or revoked replaces that.
+		next.UsedBy = held.UsedBy
+	}
+	raw, err := json.Marshal(next)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.Put([]byte(cl.ID), raw); err != nil {
+		return nil, err
+	}
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if cur, ok := c.byID[cl.ID]; ok && cur.UsedBy == "pending" {
+			// A claim is in flight for it; keep the claim, take the rest.
+			next.UsedBy = "pending"
+		}
+		c.byID[cl.ID] = next
+	}, nil
+}
+
+// Usable counts the clearances usable now: active, not consumed, and not
+// past their window on the gate's clock.
+func (c *Clearances) Usable() int {
+	now := c.clock.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, cc := range c.byID {
+		if cc.usable() && !now.After(cc.Window.To) {
+			n++
+		}
+	}
+	return n
+}
+
+// Get returns a copy of a cached clearance.
+func (c *Clearances) Get(id string) (zone.Clearance, string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cc, ok := c.byID[id]
+	if !ok {
+		return zone.Clearance{}, "", false
+	}
+	return cc.Clearance, cc.UsedBy, true
+}
+
+// gateClock is the gate's wall clock made monotonic: it never reads earlier
+// than the highest time it has read before, including before a restart
+// (the high-water mark is persisted), so stepping the clock back cannot
+// re-open a clearance window.
+type gateClock struct {
+	now func() time.Time
+	mu  sync.Mutex
+	hw  time.Time
+}
+
+// Now returns max(wall clock, high-water mark) and raises the mark.
+func (g *gateClock) Now() time.Time {
+	t := g.now().UTC()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if t.After(g.hw) {
+		g.hw = t
+	}
+	return g.hw
+}
+
+// raise lifts the mark to at least t (the persisted value at start).
+func (g *gateClock) raise(t time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if t.After(g.hw) {
+		g.hw = t
+	}
+}
+
+// mark returns the high-water mark without reading the wall clock.
+func (g *gateClock) mark() time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.hw
+}

@@ -1,0 +1,233 @@
+package gateway
+
+import (
+	"context"
+	"encoding/binary"
+	"sync/atomic"
+	"time"
+
+	"github.com/bondgate/bondgate/internal/zone"
+	"go.etcd.io/bbolt"
+)
+
+// Accepted is the answer for one posted event.
+type Accepted struct {
+	EventID   string `json:"event_id"`
+	Seq       uint64 `json:"seq"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+// ingestRequest is one POST waiting for the committer.
+type ingestRequest struct {
+	events []SensorEvent
+	reply  chan ingestResult
+}
+
+type ingestResult struct {
+	accepted []Accepted
+	err      error
+}
+
+// Committer turns concurrent ingest requests into few fsyncs: a single
+// goroutine gathers whatever requests are waiting (and, briefly, whatever
+// arrives next), writes them all in one bbolt transaction and answers every
+// request only after that commit returned. One fsync then pays for many
+// POSTs, which is what makes "202 only after fsync" affordable.
+type Committer struct {
+	db        *bbolt.DB
+	reqs      chan *ingestRequest
+	linger    time.Duration
+	maxEvents int
+	persist   bool
+	maxSize   int64
+	onCommit  func(events int)
+	crowded   bool // the last group held more than one request (committer goroutine only)
+
+	requests atomic.Uint64
+	commits  atomic.Uint64
+	fakeSeq  atomic.Uint64
+}
+
+// CommitterStats counts requests and the transactions that carried them.
+type CommitterStats struct {
+	Requests uint64 // ingest requests answered
+	Commits  uint64 // bbolt write transactions committed for them
+}
+
+func newCommitter(db *bbolt.DB, linger time.Duration, maxEvents int, persist bool, maxSize int64, onCommit func(int)) *Committer {
+	if maxEvents <= 0 {
+		maxEvents = 5000
+	}
+	return &Committer{db: db, reqs: make(chan *ingestRequest, 1024), linger: linger,
+		maxEvents: maxEvents, persist: persist, maxSize: maxSize, onCommit: onCommit}
+}
+
+// Stats returns the request and commit counters.
+func (c *Committer) Stats() CommitterStats {
+	return CommitterStats{Requests: c.requests.Load(), Commits: c.commits.Load()}
+}
+
+// Submit hands events to the committer and waits until they are on disk (or
+// refused). A full store refuses the whole group with EUNAVAILABLE and
+// nothing of it is stored.
+func (c *Committer) Submit(ctx context.Context, events []SensorEvent) ([]Accepted, error) {
+	r := &ingestRequest{events: events, reply: make(chan ingestResult, 1)}
+	select {
+	case c.reqs <- r:
+	case <-ctx.Done():
+		return nil, zone.Errorf(zone.EUNAVAILABLE, "the gate is shutting down")
+	}
+	// Once queued the request will be answered; waiting for the answer even
+	// if the client left keeps the committer from writing to a closed channel.
+	res := <-r.reply
+	return res.accepted, res.err
+}
+
+// run serves requests until ctx is done, then answers what is still queued.
+func (c *Committer) run(ctx context.Context) {
+	var timer *time.Timer
+	for {
+		var first *ingestRequest
+		select {
+		case first = <-c.reqs:
+		case <-ctx.Done():
+			c.drainRefusing()
+			return
+		}
+		group := []*ingestRequest{first}
+		n := len(first.events)
+	gather:
+		// Take what is already waiting; it costs no latency.
+		for n < c.maxEvents {
+			select {
+			case r := <-c.reqs:
+				group = append(group, r)
+				n += len(r.events)
+				continue
+			default:
+			}
+			// Linger only under concurrency (the last group had company):
+			// a lone client should not pay for batching it cannot use.
+			if c.linger <= 0 || !c.crowded {
+				break gather
+			}
+			// Then wait a moment for stragglers: concurrent clients whose
+			// requests are a few microseconds behind share this fsync.
+			if timer == nil {
+				timer = time.NewTimer(c.linger)
+			} else {
+				timer.Reset(c.linger)
+			}
+			select {
+			case r := <-c.reqs:
+				if !timer.Stop() {
+					<-timer.C
+				}
+				group = append(group, r)
+				n += len(r.events)
+			case <-timer.C:
+				break gather
+			}
+		}
+		c.crowded = len(group) > 1
+		c.commit(group, n)
+	}
+}
+
+// drainRefusing answers requests still queued at shutdown: nothing of theirs
+// was written, so the client may safely retry elsewhere or later.
+func (c *Committer) drainRefusing() {
+	for {
+		select {
+		case r := <-c.reqs:
+			r.reply <- ingestResult{err: zone.Errorf(zone.EUNAVAILABLE, "the gate is shutting down")}
+		default:
+			return
+		}
+	}
+}
+
+func (c *Committer) commit(group []*ingestRequest, n int) {
+	results := make([][]Accepted, len(group))
+	var err error
+	if c.persist {
+		err = c.db.Update(func(tx *bbolt.Tx) error {
+			if err := c.checkRoom(tx, group); err != nil {
+				return err
+			}
+			events, seen := tx.Bucket(bucketEvents), tx.Bucket(bucketSeen)
+			for i, r := range group {
+				acc := make([]Accepted, len(r.events))
+				for j := range r.events {
+					ev := &r.events[j]
+					key := seenKey(ev.DeviceID, ev.EventID)
+					// The check runs inside the transaction, so a re-send in the
+					// same group (or the same batch) sees the first write.
+					if v := seen.Get(key); len(v) == 8 {
+						acc[j] = Accepted{EventID: ev.EventID, Seq: binary.BigEndian.Uint64(v), Duplicate: true}
+						continue
+					}
+					seq, err := events.NextSequence()
+					if err != nil {
+						return err
+					}
+					if err := events.Put(u64(seq), ev.Raw); err != nil {
+						return err
+					}
+					if err := seen.Put(key, u64(seq)); err != nil {
+						return err
+					}
+					acc[j] = Accepted{EventID: ev.EventID, Seq: seq}
+				}
+				results[i] = acc
+			}
+			return nil
+		})
+	} else {
+		// Benchmark baseline only: same path, no disk.
+		for i, r := range group {
+			acc := make([]Accepted, len(r.events))
+			for j := range r.events {
+				acc[j] = Accepted{EventID: r.events[j].EventID, Seq: c.fakeSeq.Add(1)}
+			}
+			results[i] = acc
+		}
+	}
+	if err == nil {
+		c.commits.Add(1)
+	}
+	err = storeError(err)
+	for i, r := range group {
+		c.requests.Add(1)
+		if err != nil {
+			r.reply <- ingestResult{err: err}
+			continue
+		}
+		r.reply <- ingestResult{accepted: results[i]}
+	}
+	if err == nil && c.onCommit != nil {
+		c.onCommit(n)
+	}
+}
+
+// checkRoom refuses the group when its events would take the file's live
+// data past three quarters of MaxSize. The last quarter is kept for what
+// the gate must still write when ingest is refused: decisions about events
+// already acked, and the outbox draining. bbolt's hard cap is the backstop.
+func (c *Committer) checkRoom(tx *bbolt.Tx, group []*ingestRequest) error {
+	if c.maxSize <= 0 {
+		return nil
+	}
+	n := 0
+	for _, r := range group {
+		for i := range r.events {
+			// raw bytes twice (page overhead, the seen index) and the keys
+			n += 2*len(r.events[i].Raw) + len(r.events[i].DeviceID) + len(r.events[i].EventID) + 64
+		}
+	}
+	used := tx.Size() - int64(tx.DB().Stats().FreeAlloc)
+	if used+int64(n) > c.maxSize-c.maxSize/4 {
+		return &zone.Error{Code: zone.EUNAVAILABLE, Message: "the gate's store is full; retry later"}
+	}
+	return nil
+}

@@ -1,0 +1,137 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bondgate/bondgate/internal/kafka"
+	"github.com/bondgate/bondgate/internal/zone"
+	kafkago "github.com/segmentio/kafka-go"
+	"go.etcd.io/bbolt"
+)
+
+// Link is the gate's connection to Kafka: the forwarder draining the outbox
+// (crossings and alarms, in order) and the consumer keeping the clearance
+// cache. With no brokers configured it stays down and the gate works alone.
+type Link struct {
+	s    *Service
+	pub  *kafka.Publisher
+	cons *kafka.Consumer
+	wg   sync.WaitGroup
+}
+
+func newLink(s *Service, brokers []string, metrics *kafka.Metrics) *Link {
+	l := &Link{s: s}
+	if len(brokers) == 0 {
+		return l
+	}
+	l.pub = kafka.NewPublisher(kafka.PublisherConfig{
+		Name:    "gate:" + s.cfg.GateID,
+		Brokers: brokers,
+		Metrics: metrics,
+		// A gate's backlog should start draining soon after the link returns.
+		BackoffMax: 5 * time.Second,
+		OnQuarantine: func(m zone.OutboxMessage, reason string) {
+			if bytes.Contains(m.Value, []byte(`"kind":"`+string(zone.AlarmQuarantine)+`"`)) {
+				// An alarm about a quarantine that is itself refused would
+				// raise another, forever; the quarantine bucket keeps it.
+				s.log.Error("quarantine alarm quarantined", "seq", m.Seq, "reason", reason)
+				return
+			}
+			msg := fmt.Sprintf("outbox message %d for %s was refused by Kafka for good and quarantined: %s", m.Seq, m.Topic, reason)
+			if err := s.raiseAlarm(zone.AlarmQuarantine, "critical", msg, fmt.Sprintf("quarantine-%d", m.Seq)); err != nil {
+				s.log.Error("could not queue the quarantine alarm", "seq", m.Seq, "err", err)
+			}
+		},
+	}, s.outbox, s.log)
+	l.cons = kafka.NewConsumer(kafka.ConsumerConfig{
+		Name:    "gate:" + s.cfg.GateID + ":clearances",
+		Brokers: brokers,
+		GroupID: "bondgate-gate-" + s.cfg.GateID,
+		Topics:  []string{zone.TopicClearances},
+		Metrics: metrics,
+	}, l.applyClearance, s.log)
+	return l
+}
+
+// Notify tells the forwarder the outbox has new messages.
+func (l *Link) Notify() {
+	if l.pub != nil {
+		l.pub.Notify()
+	}
+}
+
+// Up reports whether the last contact with Kafka worked.
+func (l *Link) Up() bool {
+	if l.pub == nil {
+		return false
+	}
+	up, _, _ := l.pub.Link()
+	return up
+}
+
+// run starts the forwarder and the clearance consumer and returns when ctx
+// is done and both stopped.
+func (l *Link) run(ctx context.Context) {
+	if l.pub == nil {
+		<-ctx.Done()
+		return
+	}
+	l.wg.Go(func() {
+		if err := l.pub.Run(ctx); err != nil {
+			l.s.log.Error("forwarder stopped", "err", err)
+		}
+	})
+	l.wg.Go(func() { l.consume(ctx) })
+	l.wg.Wait()
+}
+
+// shutdown flushes what it can of the outbox within ctx. What is left stays
+// in the outbox for the next start.
+func (l *Link) shutdown(ctx context.Context) {
+	if l.pub == nil {
+		return
+	}
+	if err := l.pub.Shutdown(ctx); err != nil {
+		l.s.log.Warn("forwarder shut down with messages left", "err", err)
+	}
+}
+
+// consume keeps the clearance cache: each clearance event is applied in
+// one bbolt transaction (with its event ID in the seen set) before the
+// consumer commits its offset.
+func (l *Link) consume(ctx context.Context) {
+	if err := l.cons.Run(ctx); err != nil {
+		l.s.log.Error("clearance consumer stopped", "err", err)
+	}
+}
+
+// applyClearance is the consumer's apply function.
+func (l *Link) applyClearance(ctx context.Context, m kafkago.Message) error {
+	ev, err := kafka.DecodeEvent(m)
+	if err != nil {
+		return err
+	}
+	if ev.Type != zone.TypeClearance {
+		return nil
+	}
+	var after func()
+	err = l.s.db.Update(func(tx *bbolt.Tx) error {
+		var err error
+		after, err = l.s.book.applyEvent(tx, ev)
+		return err
+	})
+	if zone.ErrorCode(err) == zone.EINVALID {
+		return fmt.Errorf("%w: %v", kafka.ErrPoison, err)
+	}
+	if err != nil {
+		return storeError(err)
+	}
+	if after != nil {
+		after()
+	}
+	return nil
+}

@@ -1,0 +1,202 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	bhttp "github.com/bondgate/bondgate/internal/http"
+	"github.com/bondgate/bondgate/internal/zone"
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// maxBodyBytes bounds one POST /v1/events: 1,000 events of a few hundred
+// bytes each fit with a wide margin.
+const maxBodyBytes = 8 << 20
+
+// Status is the answer of GET /v1/status (CONTRACT.md "Gate service").
+type Status struct {
+	Gate             string         `json:"gate"`
+	Link             string         `json:"link"` // up | down
+	OutboxDepth      int            `json:"outbox_depth"`
+	Clearances       int            `json:"clearances"`
+	LastForwardedSeq uint64         `json:"last_forwarded_seq"`
+	Sensors          []SensorStatus `json:"sensors"`
+	LastEventSeq     uint64         `json:"last_event_seq"`
+	LastDecidedSeq   uint64         `json:"last_decided_seq"`
+}
+
+// SensorStatus is one device in GET /v1/status.
+type SensorStatus struct {
+	DeviceID string `json:"device_id"`
+	LastSeen string `json:"last_seen,omitempty"`
+	OK       bool   `json:"ok"`
+	Problem  string `json:"problem,omitempty"`
+}
+
+func (s *Service) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = bhttp.ErrorHandler(s.log)
+	e.Use(bhttp.Recover(), bhttp.RequestID())
+	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
+	v1 := e.Group("/v1", bhttp.Authenticate(s.cfg.Tokens))
+	v1.POST("/events", s.postEvents, bhttp.Require(zone.RoleGate))
+	readers := bhttp.Require(zone.RoleCustoms, zone.RoleGate)
+	v1.GET("/events", s.getEvents, readers)
+	v1.GET("/status", s.getStatus, readers)
+	v1.GET("/crossings", s.getCrossings, readers)
+	return e
+}
+
+// ownGate refuses a gate token bound to another gate; customs passes.
+func (s *Service) ownGate(c echo.Context) error {
+	p := bhttp.PrincipalOf(c)
+	if p.Role == zone.RoleGate && p.Gate != s.cfg.GateID {
+		return zone.Errorf(zone.EFORBIDDEN, "this token is for gate %s, not %s", p.Gate, s.cfg.GateID)
+	}
+	return nil
+}
+
+func (s *Service) postEvents(c echo.Context) error {
+	if err := s.ownGate(c); err != nil {
+		return err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "the body is larger than 8 MiB")
+		}
+		return zone.Errorf(zone.EINVALID, "reading the body: %v", err)
+	}
+	events, err := ParseEvents(body)
+	if err != nil {
+		return err
+	}
+	for i := range events {
+		if events[i].Gate != s.cfg.GateID {
+			return &zone.Error{Code: zone.EFORBIDDEN, Message: "event [" + strconv.Itoa(i) + "] is for gate " + events[i].Gate + "; this is " + s.cfg.GateID,
+				Fields: []zone.FieldError{{Field: "[" + strconv.Itoa(i) + "].gate", Message: "must be " + s.cfg.GateID}}}
+		}
+	}
+	acc, err := s.committer.Submit(c.Request().Context(), events)
+	if err != nil {
+		return err
+	}
+	s.metrics.ingestRequests.Inc()
+	s.metrics.ingestBatch.Observe(float64(len(events)))
+	fresh := 0
+	for _, a := range acc {
+		if !a.Duplicate {
+			fresh++
+		}
+	}
+	s.metrics.ingestEvents.Add(float64(fresh))
+	return c.JSON(http.StatusAccepted, map[string]any{"accepted": acc})
+}
+
+// sinceSeq reads the since_seq query parameter (default 0).
+func sinceSeq(c echo.Context) (uint64, error) {
+	v := c.QueryParam("since_seq")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, zone.Invalid(zone.FieldError{Field: "since_seq", Message: "must be a non-negative integer"})
+	}
+	return n, nil
+}
+
+// limitParam reads limit (default and cap 1000).
+func limitParam(c echo.Context) (int, error) {
+	v := c.QueryParam("limit")
+	if v == "" {
+		return 1000, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, zone.Invalid(zone.FieldError{Field: "limit", Message: "must be 1 to 1000"})
+	}
+	return n, nil
+}
+
+func (s *Service) getCrossings(c echo.Context) error {
+	if err := s.ownGate(c); err != nil {
+		return err
+	}
+	since, err := sinceSeq(c)
+	if err != nil {
+		return err
+	}
+	limit, err := limitParam(c)
+	if err != nil {
+		return err
+	}
+	items, err := crossingsAfter(s.db.DB, since, limit)
+	if err != nil {
+		return zone.Internal(err)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": items})
+}
+
+// RawEvent is one entry of GET /v1/events: the event as the hardware sent it.
+type RawEvent struct {
+	Seq   uint64          `json:"seq"`
+	Event json.RawMessage `json:"event"`
+}
+
+func (s *Service) getEvents(c echo.Context) error {
+	if err := s.ownGate(c); err != nil {
+		return err
+	}
+	since, err := sinceSeq(c)
+	if err != nil {
+		return err
+	}
+	limit, err := limitParam(c)
+	if err != nil {
+		return err
+	}
+	evs, err := eventsAfter(s.db.DB, since, limit)
+	if err != nil {
+		return zone.Internal(err)
+	}
+	items := make([]RawEvent, len(evs))
+	for i, e := range evs {
+		items[i] = RawEvent{Seq: e.Seq, Event: e.Raw}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": items})
+}
+
+func (s *Service) getStatus(c echo.Context) error {
+	if err := s.ownGate(c); err != nil {
+		return err
+	}
+	st, err := s.Status(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, st)
+}
+
+func (s *Service) readyz(c echo.Context) error {
+	link := "down"
+	if s.linkUp() {
+		link = "up"
+	}
+	body := map[string]string{"store": "ok", "link": link}
+	if !s.ready.Load() {
+		body["store"] = "starting"
+		return c.JSON(http.StatusServiceUnavailable, body)
+	}
+	// The gate decides and accepts with the link down, so a down link is
+	// reported but does not make the gate unready.
+	return c.JSON(http.StatusOK, body)
+}

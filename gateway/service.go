@@ -1,0 +1,307 @@
+// Package gateway is the gate service: it takes sensor events from the gate's
+// cameras and infrared beams (fsynced before it answers), decides every
+// crossing locally from its own copy of the clearances, and forwards the
+// crossings and alarms to Kafka through a bbolt outbox that survives any
+// link outage.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bondgate/bondgate/internal/bolt"
+	"github.com/bondgate/bondgate/internal/kafka"
+	"github.com/bondgate/bondgate/internal/zone"
+	"github.com/labstack/echo/v4"
+	"go.etcd.io/bbolt"
+)
+
+// Config configures one gate service.
+type Config struct {
+	// GateID is the gate this service guards, e.g. G-MRO-1.
+	GateID string
+	// Addr is where Run serves HTTP; empty runs the workers only (tests
+	// then serve Handler themselves).
+	Addr string
+	// DataDir holds the gate's bbolt file (gate-<GateID>.db).
+	DataDir string
+	// Brokers are the Kafka bootstrap addresses; none leaves the link down
+	// (the gate still accepts and decides).
+	Brokers []string
+	// Tokens authenticates callers.
+	Tokens *zone.Tokens
+	// Window is the correlation window either side of a crossing; default 10s.
+	Window time.Duration
+	// MinConfidence below which a camera read does not identify; default 0.8.
+	MinConfidence float64
+	// SilentAfter is how long a device may go without a heartbeat before it
+	// is alarmed as silent; default 60s.
+	SilentAfter time.Duration
+	// MaxSize caps the bbolt file in bytes (0: no cap). Ingest is refused
+	// (503) once three quarters of it is live data, so decisions and the
+	// outbox still have room to drain.
+	MaxSize int64
+	// Log is the logger; default slog.Default().
+	Log *slog.Logger
+	// Now is the gate's wall clock; default time.Now.
+	Now func() time.Time
+
+	// Linger is how long the committer waits for more concurrent requests
+	// before one commit; default 1ms, negative for none.
+	Linger time.Duration
+	// Tick is how often the gate clock advances the correlator; default 1s.
+	Tick time.Duration
+	// ShutdownTimeout bounds the flush at shutdown; default 5s.
+	ShutdownTimeout time.Duration
+	// NoPersist answers ingest without writing anything. It exists only as
+	// the baseline of the ingest benchmarks; never set it in production.
+	NoPersist bool
+}
+
+// Service is one running gate.
+type Service struct {
+	cfg Config
+	log *slog.Logger
+
+	db        *bolt.DB
+	outbox    *bolt.Outbox
+	clock     *gateClock
+	book      *Clearances
+	committer *Committer
+	decider   *Decider
+	metrics   *gateMetrics
+	echo      *echo.Echo
+	link      *Link
+
+	ready  atomic.Bool
+	closed sync.Once
+}
+
+func (cfg *Config) defaults() error {
+	if cfg.GateID == "" {
+		return zone.Errorf(zone.EINVALID, "gate ID is required")
+	}
+	if cfg.DataDir == "" {
+		return zone.Errorf(zone.EINVALID, "data dir is required")
+	}
+	if cfg.Tokens == nil {
+		return zone.Errorf(zone.EINVALID, "tokens are required")
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 10 * time.Second
+	}
+	if cfg.MinConfidence <= 0 {
+		cfg.MinConfidence = 0.8
+	}
+	if cfg.SilentAfter <= 0 {
+		cfg.SilentAfter = 60 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Linger == 0 {
+		cfg.Linger = time.Millisecond
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = time.Second
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 5 * time.Second
+	}
+	return nil
+}
+
+// New opens the gate's store (moving a corrupt file aside and raising an
+// alarm for it), loads the clearance cache and rebuilds the correlator from
+// the saved replay point. It does not need the link.
+func New(cfg Config) (*Service, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	log := cfg.Log.With("gate", cfg.GateID)
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	path := filepath.Join(cfg.DataDir, "gate-"+cfg.GateID+".db")
+	db, err := bolt.Open(path, bolt.Options{MaxSize: cfg.MaxSize, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, log: log, db: db, outbox: db.Outbox(), clock: &gateClock{now: cfg.Now}}
+	if err := createBuckets(db.DB); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if s.book, err = loadClearances(db.DB, cfg.GateID, s.clock); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("load clearances: %w", err)
+	}
+	s.committer = newCommitter(db.DB, cfg.Linger, 0, !cfg.NoPersist, cfg.MaxSize, nil)
+	s.metrics = newGateMetrics(cfg.GateID, s.outbox, s.linkUp, func() float64 { return float64(s.committer.Stats().Commits) })
+	s.link = newLink(s, cfg.Brokers, kafka.NewMetrics(s.metrics.reg))
+	s.decider = &Decider{db: db.DB, gate: cfg.GateID, source: "bondgate/gate/" + cfg.GateID, book: s.book, clock: s.clock, log: log,
+		tick: cfg.Tick, wake: make(chan struct{}, 1), sensors: map[string]SensorState{},
+		cfg:       CorrelatorConfig{Gate: cfg.GateID, Window: cfg.Window, MinConfidence: cfg.MinConfidence, SilentAfter: cfg.SilentAfter},
+		onOutbox:  s.link.Notify,
+		onDecided: func(x zone.Crossing) { s.metrics.decisions.WithLabelValues(string(x.Decision)).Inc() },
+		onAlarm:   func(a zone.Alarm) { s.metrics.alarms.WithLabelValues(string(a.Kind)).Inc() },
+	}
+	s.committer.onCommit = func(int) { s.decider.Poke() }
+	if err := s.decider.restore(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("restore decisions: %w", err)
+	}
+	if moved, ok := db.Recovered(); ok {
+		if err := s.raiseAlarm(zone.AlarmStoreCorrupt, "critical",
+			"the gate's store was corrupt; it was moved to "+moved+" and the gate started empty", "store-corrupt-"+filepath.Base(moved)); err != nil {
+			log.Error("could not queue the store-corrupt alarm", "err", err)
+		}
+	}
+	s.echo = s.routes()
+	s.ready.Store(true)
+	return s, nil
+}
+
+// Handler serves the gate's HTTP API.
+func (s *Service) Handler() http.Handler { return s.echo }
+
+// Ready reports whether the store is open and the service accepts events.
+func (s *Service) Ready() bool { return s.ready.Load() }
+
+// Committer exposes ingest group-commit counters (tests and benchmarks).
+func (s *Service) Committer() *Committer { return s.committer }
+
+// Status gathers GET /v1/status.
+func (s *Service) Status(ctx context.Context) (Status, error) {
+	depth, err := s.outbox.Depth(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	fwd, err := s.outbox.DeliveredThrough(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{Gate: s.cfg.GateID, Link: "down", OutboxDepth: depth, Clearances: s.book.Usable(),
+		LastForwardedSeq: fwd, Sensors: []SensorStatus{}}
+	if s.linkUp() {
+		st.Link = "up"
+	}
+	for _, ss := range s.decider.Sensors() {
+		x := SensorStatus{DeviceID: ss.DeviceID, OK: ss.OK, Problem: ss.Problem}
+		if !ss.LastSeen.IsZero() {
+			x.LastSeen = ss.LastSeen.UTC().Format(time.RFC3339Nano)
+		}
+		st.Sensors = append(st.Sensors, x)
+	}
+	return st, nil
+}
+
+func (s *Service) linkUp() bool { return s.link != nil && s.link.Up() }
+
+// raiseAlarm queues an alarm the gate raises about itself (a corrupt store,
+// a quarantined message). The ID makes it idempotent.
+func (s *Service) raiseAlarm(kind zone.AlarmKind, severity, msg, id string) error {
+	a := zone.Alarm{ID: s.cfg.GateID + "-" + id, Gate: s.cfg.GateID, Kind: kind, Severity: severity,
+		Message: msg, Time: s.clock.Now(), State: "open"}
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		emitted := tx.Bucket(bucketEmitted)
+		if emitted.Get([]byte(a.ID)) != nil {
+			return nil
+		}
+		if err := emitted.Put([]byte(a.ID), []byte{1}); err != nil {
+			return err
+		}
+		return s.decider.queue(tx, a.ID, zone.TypeAlarm, zone.TopicAlarms, a.Time, a)
+	})
+	if err != nil {
+		return storeError(err)
+	}
+	s.metrics.alarms.WithLabelValues(string(kind)).Inc()
+	s.link.Notify()
+	return nil
+}
+
+// Run serves HTTP on cfg.Addr (when set) and runs the committer, decider,
+// forwarder and clearance consumer until ctx is done. Then it stops
+// accepting, lets in-flight requests finish, flushes the outbox for at most
+// ShutdownTimeout, closes the store and returns nil.
+func (s *Service) Run(ctx context.Context) error {
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	var wg sync.WaitGroup
+	wg.Go(func() { s.committer.run(workCtx) })
+	wg.Go(func() { s.decider.run(workCtx) })
+	linkCtx, stopLink := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLink()
+	var lwg sync.WaitGroup
+	lwg.Go(func() { s.link.run(linkCtx) })
+
+	var srv *http.Server
+	serveErr := make(chan error, 1)
+	if s.cfg.Addr != "" {
+		ln, err := net.Listen("tcp", s.cfg.Addr)
+		if err != nil {
+			stopWork()
+			stopLink()
+			wg.Wait()
+			lwg.Wait()
+			_ = s.close()
+			return fmt.Errorf("listen %s: %w", s.cfg.Addr, err)
+		}
+		srv = &http.Server{Handler: s.echo, ReadHeaderTimeout: 10 * time.Second}
+		s.log.Info("gate serving", "addr", ln.Addr().String())
+		go func() { serveErr <- srv.Serve(ln) }()
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			runErr = err
+		}
+	}
+	s.ready.Store(false)
+	s.log.Info("gate shutting down")
+	deadline, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if srv != nil {
+		// In-flight POSTs still reach the committer, which runs until after this.
+		if err := srv.Shutdown(deadline); err != nil {
+			s.log.Warn("http shutdown", "err", err)
+			_ = srv.Close()
+		}
+	}
+	stopWork()
+	wg.Wait()
+	// One last decision step so everything acked is decided before the flush.
+	if _, err := s.decider.step(deadline); err != nil {
+		s.log.Warn("final decision step", "err", err)
+	}
+	s.link.shutdown(deadline)
+	stopLink()
+	lwg.Wait()
+	if err := s.close(); err != nil {
+		s.log.Error("closing the store", "err", err)
+	}
+	s.log.Info("gate stopped")
+	return runErr
+}
+
+func (s *Service) close() error {
+	var err error
+	s.closed.Do(func() { err = s.db.Close() })
+	return err
+}

@@ -1,0 +1,147 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/bondgate/bondgate/internal/zone"
+	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Buckets of the gate's bbolt file. The outbox buckets belong to internal/bolt.
+var (
+	bucketEvents     = []byte("events")     // big-endian event seq → raw event JSON
+	bucketSeen       = []byte("seen")       // device_id 0x00 event_id → event seq
+	bucketCrossings  = []byte("crossings")  // big-endian crossing seq → crossing JSON
+	bucketEmitted    = []byte("emitted")    // crossing or alarm ID → 1: what replay must not repeat
+	bucketClearances = []byte("clearances") // clearance ID → cachedClearance JSON
+	bucketConsumed   = []byte("consumed")   // CloudEvent ID of an applied clearance event → 1
+	bucketSensors    = []byte("sensors")    // device ID → SensorState JSON
+	bucketMeta       = []byte("meta")       // named cursors, below
+	gateBuckets      = [][]byte{bucketEvents, bucketSeen, bucketCrossings, bucketEmitted, bucketClearances, bucketConsumed, bucketSensors, bucketMeta}
+)
+
+// Keys of the meta bucket.
+var (
+	metaProcessed = []byte("processed") // last event seq fed to the correlator
+	metaLowWater  = []byte("low_water") // correlator's replay point after a restart
+	metaClockHW   = []byte("clock_hw")  // high-water mark of the gate's wall clock (unix nanos)
+	metaForwarded = []byte("forwarded") // last outbox seq Kafka acknowledged
+)
+
+func u64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+func getU64(b *bbolt.Bucket, k []byte) uint64 {
+	v := b.Get(k)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+func seenKey(device, eventID string) []byte {
+	k := make([]byte, 0, len(device)+1+len(eventID))
+	k = append(k, device...)
+	k = append(k, 0)
+	return append(k, eventID...)
+}
+
+func createBuckets(db *bbolt.DB) error {
+	return db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range gateBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// storeError turns a bbolt failure into a domain error: a full store is a
+// 503 the client can retry, anything else is internal.
+func storeError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ze *zone.Error
+	if errors.As(err, &ze) {
+		return err
+	}
+	if errors.Is(err, berrors.ErrMaxSizeReached) {
+		return &zone.Error{Code: zone.EUNAVAILABLE, Message: "the gate's store is full; retry later", Err: err}
+	}
+	return zone.Internal(err)
+}
+
+// storedEvent is one entry of the raw event log.
+type storedEvent struct {
+	Seq uint64
+	Raw []byte
+}
+
+// eventsAfter copies up to max raw events with seq > after out of the log.
+func eventsAfter(db *bbolt.DB, after uint64, max int) ([]storedEvent, error) {
+	var out []storedEvent
+	err := db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketEvents).Cursor()
+		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
+			out = append(out, storedEvent{Seq: binary.BigEndian.Uint64(k), Raw: bytes.Clone(v)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// crossingsAfter returns up to max stored crossings with crossing seq > after.
+func crossingsAfter(db *bbolt.DB, after uint64, max int) ([]zone.Crossing, error) {
+	out := []zone.Crossing{}
+	err := db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketCrossings).Cursor()
+		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
+			var x zone.Crossing
+			if err := json.Unmarshal(v, &x); err != nil {
+				return err
+			}
+			out = append(out, x)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// readMeta returns the named cursors.
+func readMeta(db *bbolt.DB) (processed, lowWater, forwarded uint64, clockHW time.Time, err error) {
+	err = db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketMeta)
+		processed, lowWater, forwarded = getU64(b, metaProcessed), getU64(b, metaLowWater), getU64(b, metaForwarded)
+		if n := getU64(b, metaClockHW); n > 0 {
+			clockHW = time.Unix(0, int64(n)).UTC()
+		}
+		return nil
+	})
+	return
+}
+
+// readSensors returns the sensor states persisted by the decider.
+func readSensors(db *bbolt.DB) (map[string]SensorState, error) {
+	out := map[string]SensorState{}
+	err := db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketSensors).ForEach(func(k, v []byte) error {
+			var s SensorState
+			if err := json.Unmarshal(v, &s); err != nil {
+				return err
+			}
+			out[string(k)] = s
+			return nil
+		})
+	})
+	return out, err
+}
