@@ -1,0 +1,59 @@
+package kafka
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// link tracks whether the last contact with Kafka worked, for /readyz,
+// the gate's status and the link_up gauge.
+type link struct {
+	name    string
+	log     *slog.Logger
+	metrics *Metrics
+
+	mu    sync.Mutex
+	up    bool
+	err   error
+	since time.Time
+}
+
+func newLink(name string, log *slog.Logger, m *Metrics) *link {
+	l := &link{name: name, log: log, metrics: m, since: time.Now()}
+	m.link(name, false)
+	return l
+}
+
+// set records the outcome of a contact. Transitions are logged once, not
+// every failed retry, so a long outage does not flood the log.
+func (l *link) set(up bool, err error) {
+	l.mu.Lock()
+	changed := up != l.up
+	if changed {
+		l.up = up
+		l.since = time.Now()
+	}
+	if err != nil {
+		l.err = err
+	}
+	l.mu.Unlock()
+	l.metrics.link(l.name, up)
+	if !changed {
+		return
+	}
+	if up {
+		l.log.Info("kafka link up", "name", l.name)
+	} else {
+		l.log.Warn("kafka link down", "name", l.name, "err", err)
+	}
+}
+
+func (l *link) get() (up bool, lastErr error, since time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.up, l.err, l.since
+}
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
