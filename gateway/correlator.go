@@ -93,17 +93,21 @@ func (p *pendingCrossing) end() time.Time   { return p.last.at }
 // track is everything one camera said about one tracked object. A track is
 // treated as present from its first to its last detection.
 type track struct {
-	key       string
-	id        string
-	firstSeq  uint64
-	from, to  time.Time
-	class     string
-	dir       zone.Direction
-	reads     []Read // best confidence per kind and value, in first-seen order
-	snapshot  string
-	eventIDs  []string
-	usedBy    string // crossing ID; one track identifies at most one crossing
-	firstSeen int    // order of arrival, for deterministic iteration
+	key      string
+	id       string
+	firstSeq uint64
+	from, to time.Time
+	class    string
+	dir      zone.Direction
+	reads    []Read // best confidence per kind and value, in first-seen order
+	snapshot string
+	eventIDs []string
+	usedBy   string // crossing ID; one track identifies at most one crossing
+	// usedFrom is the first beam seq of the crossing in usedBy: a replay
+	// must start there too, so that crossing is adopted and takes this
+	// track again rather than the track coming back free.
+	usedFrom  uint64
+	firstSeen int // order of arrival, for deterministic iteration
 }
 
 // maxTrackEvents bounds the event IDs a crossing record lists per track; a
@@ -152,6 +156,7 @@ func NewCorrelator(cfg CorrelatorConfig) *Correlator {
 
 type preUse struct {
 	crossingID string
+	from       uint64 // the crossing's first beam seq
 	at         time.Time
 }
 
@@ -299,9 +304,15 @@ func (c *Correlator) LowWater() uint64 {
 		see(p.first.seq)
 	}
 	// Tracks count too: after a restart a replayed track must again know
-	// whether it already identified a crossing.
+	// whether it already identified a crossing, so a used track also holds
+	// back the beams of the crossing that used it.
 	for _, t := range c.tracks {
 		see(t.firstSeq)
+		see(t.usedFrom)
+	}
+	// An adopted crossing whose tracks the replay has not reached yet.
+	for _, u := range c.preUsed {
+		see(u.from)
 	}
 	return low
 }
@@ -415,7 +426,7 @@ func (c *Correlator) detect(seq uint64, ev SensorEvent) *track {
 		t = &track{key: key, id: ev.TrackID, firstSeq: seq, from: ev.Time, to: ev.Time, firstSeen: c.arrived}
 		c.tracks[key] = t
 		if u, ok := c.preUsed[ev.TrackID]; ok {
-			t.usedBy = u.crossingID
+			t.usedBy, t.usedFrom = u.crossingID, u.from
 			delete(c.preUsed, ev.TrackID)
 		}
 	}
@@ -497,15 +508,16 @@ func (c *Correlator) adopt(p *pendingCrossing) bool {
 	if !ok {
 		return false
 	}
+	from := min(p.first.seq, p.last.seq)
 	for _, id := range x.TrackIDs {
 		found := false
 		for _, t := range c.tracks {
 			if t.id == id && t.usedBy == "" {
-				t.usedBy, found = x.ID, true
+				t.usedBy, t.usedFrom, found = x.ID, from, true
 			}
 		}
 		if !found {
-			c.preUsed[id] = preUse{crossingID: x.ID, at: p.end()}
+			c.preUsed[id] = preUse{crossingID: x.ID, from: from, at: p.end()}
 		}
 	}
 	return true
@@ -661,7 +673,7 @@ func (c *Correlator) crossing(p *pendingCrossing, ts []*track, now time.Time) *z
 		DecidedAt: laterOf(now, p.end()),
 	}
 	for _, t := range ts {
-		t.usedBy = x.ID
+		t.usedBy, t.usedFrom = x.ID, min(p.first.seq, p.last.seq)
 		x.TrackIDs = append(x.TrackIDs, t.id)
 		x.EventIDs = append(x.EventIDs, t.eventIDs...)
 		if x.ObjectClass == "" && t.class != ClassPerson && t.class != ClassUnknown {

@@ -433,65 +433,85 @@ func TestCorrelatorSeedSensorSuppressesRepeats(t *testing.T) {
 // A restart that replays from LowWater with the clearance book as it stood
 // on disk must reproduce the same crossing IDs as a run that never stopped.
 func TestCorrelatorReplayFromLowWater(t *testing.T) {
-	events := []SensorEvent{
-		hbEv(0, "IR-1"),
-		detEv(0, "t-1", "engine", zone.In, readTag("STAND-0042", 0.95)),
-		brkEv(1, "A", 1), brkEv(2, "B", 1), // authorized at once
-		detEv(3, "t-1", "engine", zone.In, readTag("STAND-0042", 0.95)),
-		brkEv(4, "A", 2), brkEv(5, "B", 2), // pending: t-1 is used, decided unidentified
-		detEv(9, "t-3", "vehicle", zone.In, readPlate("琼B·77777", 0.9)),
-		brkEv(30, "B", 1), brkEv(31, "A", 1),
-		detEv(33, "t-4", "vehicle", zone.Out, readPlate("琼A·D1234", 0.9)),
-	}
 	clearances := []zone.Clearance{corrClearance("PD-1", zone.In, zone.ReadStandTag, "STAND-0042"),
 		corrClearance("PD-2", zone.Out, zone.ReadVehiclePlate, "琼A·D1234")}
-
-	whole := summarizeOutcomes(runStream(newQuiet(CorrelatorConfig{Gate: corrGate}), newCorrBook(clearances...), events))
-	require.Len(t, whole, 3)
-
-	for cut := 1; cut < len(events); cut++ {
-		book := newCorrBook(clearances...)
-		c := newQuiet(CorrelatorConfig{Gate: corrGate})
-		var outs []Outcome
-		for i, ev := range events[:cut] {
-			outs = append(outs, c.Observe(uint64(i+1), ev, book)...)
-			outs = append(outs, c.Advance(ev.Time, book)...)
-		}
-		low := c.LowWater()
-		sensors := c.Sensors()
-		seen := map[string]zone.Crossing{}
-		for _, o := range outs {
-			if o.Crossing != nil {
-				seen[o.Crossing.ID] = *o.Crossing
+	streams := map[string]struct {
+		events    []SensorEvent
+		crossings int
+	}{
+		"camera before beams": {events: []SensorEvent{
+			hbEv(0, "IR-1"),
+			detEv(0, "t-1", "engine", zone.In, readTag("STAND-0042", 0.95)),
+			brkEv(1, "A", 1), brkEv(2, "B", 1), // authorized at once
+			detEv(3, "t-1", "engine", zone.In, readTag("STAND-0042", 0.95)),
+			brkEv(4, "A", 2), brkEv(5, "B", 2), // pending: t-1 is used, decided unidentified
+			detEv(9, "t-3", "vehicle", zone.In, readPlate("琼B·77777", 0.9)),
+			brkEv(30, "B", 1), brkEv(31, "A", 1),
+			detEv(33, "t-4", "vehicle", zone.Out, readPlate("琼A·D1234", 0.9)),
+		}, crossings: 3},
+		// The track that authorizes a crossing starts after its beams: the
+		// replay point must still reach back to the beams, or the track
+		// comes back free and the next crossing takes it.
+		"camera after beams": {events: []SensorEvent{
+			hbEv(0, "IR-1"),
+			brkEv(1, "A", 1), brkEv(2, "B", 1), // pending
+			detEv(3, "t-1", "engine", zone.In, readTag("STAND-0042", 0.95)), // authorizes it
+			brkEv(4, "A", 2), brkEv(5, "B", 2), // t-1 is used: unidentified
+			hbEv(6, "IR-1"),
+			brkEv(30, "B", 1), brkEv(31, "A", 1),
+			detEv(33, "t-4", "vehicle", zone.Out, readPlate("琼A·D1234", 0.9)),
+		}, crossings: 3},
+	}
+	for name, st := range streams {
+		t.Run(name, func(t *testing.T) {
+			events := st.events
+			whole := summarizeOutcomes(runStream(newQuiet(CorrelatorConfig{Gate: corrGate}), newCorrBook(clearances...), events))
+			require.Len(t, whole, st.crossings)
+			for cut := 1; cut < len(events); cut++ {
+				book := newCorrBook(clearances...)
+				c := newQuiet(CorrelatorConfig{Gate: corrGate})
+				var outs []Outcome
+				for i, ev := range events[:cut] {
+					outs = append(outs, c.Observe(uint64(i+1), ev, book)...)
+					outs = append(outs, c.Advance(ev.Time, book)...)
+				}
+				low := c.LowWater()
+				sensors := c.Sensors()
+				seen := map[string]zone.Crossing{}
+				for _, o := range outs {
+					if o.Crossing != nil {
+						seen[o.Crossing.ID] = *o.Crossing
+					}
+				}
+				// Restart: a fresh correlator, sensors restored, replay from low,
+				// told which crossings are already on disk.
+				c2 := newQuiet(CorrelatorConfig{Gate: corrGate, Recorded: func(id string) (zone.Crossing, bool) {
+					x, ok := seen[id]
+					return x, ok
+				}})
+				for _, s := range sensors {
+					c2.SeedSensor(s)
+				}
+				from := cut + 1
+				if low != 0 {
+					from = int(low)
+				}
+				var rest []Outcome
+				for i := from - 1; i < len(events); i++ {
+					rest = append(rest, c2.Observe(uint64(i+1), events[i], book)...)
+					rest = append(rest, c2.Advance(events[i].Time, book)...)
+				}
+				rest = append(rest, c2.Advance(corrAt(60), book)...)
+				for _, o := range rest {
+					if o.Crossing != nil {
+						_, dup := seen[o.Crossing.ID]
+						require.False(t, dup, "a recorded crossing is not decided again")
+					}
+					outs = append(outs, o)
+				}
+				assert.Equal(t, whole, summarizeOutcomes(outs), "cut after event %d, replay from seq %d", cut, low)
 			}
-		}
-		// Restart: a fresh correlator, sensors restored, replay from low,
-		// told which crossings are already on disk.
-		c2 := newQuiet(CorrelatorConfig{Gate: corrGate, Recorded: func(id string) (zone.Crossing, bool) {
-			x, ok := seen[id]
-			return x, ok
-		}})
-		for _, s := range sensors {
-			c2.SeedSensor(s)
-		}
-		from := cut + 1
-		if low != 0 {
-			from = int(low)
-		}
-		var rest []Outcome
-		for i := from - 1; i < len(events); i++ {
-			rest = append(rest, c2.Observe(uint64(i+1), events[i], book)...)
-			rest = append(rest, c2.Advance(events[i].Time, book)...)
-		}
-		rest = append(rest, c2.Advance(corrAt(60), book)...)
-		for _, o := range rest {
-			if o.Crossing != nil {
-				_, dup := seen[o.Crossing.ID]
-				require.False(t, dup, "a recorded crossing is not decided again")
-			}
-			outs = append(outs, o)
-		}
-		assert.Equal(t, whole, summarizeOutcomes(outs), "cut after event %d, replay from seq %d", cut, low)
+		})
 	}
 }
 

@@ -510,9 +510,13 @@ func Retriable(err error) bool {
 	if errors.As(err, &kerr) {
 		switch kerr {
 		case kafkago.MessageSizeTooLarge, kafkago.RecordListTooLarge, kafkago.InvalidMessage,
-			kafkago.InvalidRecord, kafkago.InvalidTimestamp, kafkago.UnsupportedForMessageFormat,
-			kafkago.InvalidTopic, kafkago.TopicAuthorizationFailed:
+			kafkago.InvalidRecord, kafkago.InvalidTimestamp, kafkago.UnsupportedForMessageFormat:
 			return false
+		case kafkago.InvalidTopic, kafkago.TopicAuthorizationFailed:
+			// A misconfigured topic or ACL refuses every message alike: holding
+			// the queue (link down) until an operator fixes it beats
+			// quarantining a whole topic's events one by one.
+			return true
 		}
 	}
 	return true
