@@ -2,11 +2,15 @@ package http
 
 import (
 	"context"
-	_ "embed"
+	"embed"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	nethttp "net/http"
+	"sort"
 	"sync"
 	"time"
 
@@ -220,11 +224,88 @@ func (s *Server) readyz(c echo.Context) error {
 	return JSON(c, st, r)
 }
 
-//go:embed openapi.json
-var openAPIDoc []byte
+// The OpenAPI document is written by hand in parts: openapi.json holds the
+// frame and the pre-declaration routes, and each file under openapi/ adds the
+// paths and components of one area (so areas are edited independently).
+// They are merged once, at start.
+//
+//go:embed openapi.json openapi/*.json
+var openAPIFiles embed.FS
 
-// OpenAPI returns the embedded OpenAPI document.
+var openAPIDoc = mustMergeOpenAPI()
+
+// OpenAPI returns the OpenAPI document, merged from its parts.
 func OpenAPI() []byte { return openAPIDoc }
+
+func mustMergeOpenAPI() []byte {
+	doc, err := mergeOpenAPI(openAPIFiles)
+	if err != nil {
+		panic("openapi: " + err.Error()) // embedded at build time; a test covers it
+	}
+	return doc
+}
+
+// mergeOpenAPI adds every openapi/*.json part's paths and components to the
+// frame. A path or component defined twice is an error, not a silent override.
+func mergeOpenAPI(files fs.FS) ([]byte, error) {
+	raw, err := fs.ReadFile(files, "openapi.json")
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("openapi.json: %w", err)
+	}
+	parts, err := fs.Glob(files, "openapi/*.json")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(parts)
+	for _, name := range parts {
+		raw, err := fs.ReadFile(files, name)
+		if err != nil {
+			return nil, err
+		}
+		var part map[string]any
+		if err := json.Unmarshal(raw, &part); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if err := mergeSection(doc, part, "paths", name); err != nil {
+			return nil, err
+		}
+		comps, _ := part["components"].(map[string]any)
+		for section := range comps {
+			dst, _ := doc["components"].(map[string]any)
+			if dst == nil {
+				dst = map[string]any{}
+				doc["components"] = dst
+			}
+			if err := mergeSection(dst, comps, section, name); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return json.MarshalIndent(doc, "", "  ")
+}
+
+func mergeSection(dst, src map[string]any, key, from string) error {
+	add, _ := src[key].(map[string]any)
+	if len(add) == 0 {
+		return nil
+	}
+	into, _ := dst[key].(map[string]any)
+	if into == nil {
+		into = map[string]any{}
+		dst[key] = into
+	}
+	for k, v := range add {
+		if _, dup := into[k]; dup {
+			return fmt.Errorf("%s: %s %q is already defined", from, key, k)
+		}
+		into[k] = v
+	}
+	return nil
+}
 
 func serveOpenAPI(c echo.Context) error {
 	return c.Blob(nethttp.StatusOK, echo.MIMEApplicationJSON, openAPIDoc)

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -243,4 +244,24 @@ func TestStartAndShutdown(t *testing.T) {
 	defer ln.Close()
 	err = NewServer(Config{Addr: ln.Addr().String(), Tokens: contractTokens(t), Log: s.log}).Start(context.Background())
 	assert.Error(t, err)
+}
+
+func TestOpenAPIPartsMustNotOverlap(t *testing.T) {
+	frame := `{"openapi":"3.1.0","paths":{"/a":{}},"components":{"schemas":{"A":{}}}}`
+	_, err := mergeOpenAPI(fstest.MapFS{
+		"openapi.json":   {Data: []byte(frame)},
+		"openapi/b.json": {Data: []byte(`{"paths":{"/a":{}}}`)},
+	})
+	assert.ErrorContains(t, err, `"/a" is already defined`)
+	_, err = mergeOpenAPI(fstest.MapFS{
+		"openapi.json":   {Data: []byte(frame)},
+		"openapi/b.json": {Data: []byte(`{"components":{"schemas":{"A":{}}}}`)},
+	})
+	assert.ErrorContains(t, err, `"A" is already defined`)
+	doc, err := mergeOpenAPI(fstest.MapFS{
+		"openapi.json":   {Data: []byte(frame)},
+		"openapi/b.json": {Data: []byte(`{"paths":{"/b":{}},"components":{"schemas":{"B":{}}}}`)},
+	})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"openapi":"3.1.0","paths":{"/a":{},"/b":{}},"components":{"schemas":{"A":{},"B":{}}}}`, string(doc))
 }
