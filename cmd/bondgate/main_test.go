@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bondgate/bondgate/fixtures"
+	"github.com/bondgate/bondgate/internal/kafka"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -206,14 +208,29 @@ func TestClearanceSurvivesBrokerOutage(t *testing.T) {
 	assert.Equal(t, id, cev.Data.ID)
 	assert.Equal(t, zone.ClearanceActive, cev.Data.State)
 	assert.Equal(t, "G-MRO-1", cev.Data.Gate)
-	// The clearance was published after the cleared declaration event.
-	assert.False(t, clears[0].Time.Before(decls[1].Time))
+	// The clearance left the outbox after the cleared declaration event: the
+	// outbox sequence (carried in a header) orders them across topics.
+	assert.Greater(t, seqOf(t, clears[0]), seqOf(t, decls[1]))
+	assert.Greater(t, seqOf(t, decls[1]), seqOf(t, decls[0]))
 
 	assert.Eventually(t, func() bool { c, _ := call(t, "GET", base+"/readyz", "", ""); return c == 200 },
 		20*time.Second, 100*time.Millisecond, "readyz must recover once the broker is up")
 
 	assert.Equal(t, 0, api.stop(t), "api exit code after SIGTERM")
 	assert.Equal(t, 0, broker.stop(t), "broker exit code after SIGTERM")
+}
+
+func seqOf(t *testing.T, m kafkago.Message) uint64 {
+	t.Helper()
+	for _, h := range m.Headers {
+		if h.Key == kafka.HeaderSeq {
+			n, err := strconv.ParseUint(string(h.Value), 10, 64)
+			require.NoError(t, err)
+			return n
+		}
+	}
+	t.Fatalf("message without %s header", kafka.HeaderSeq)
+	return 0
 }
 
 // readTopic reads every partition of topic until want messages arrived (and
