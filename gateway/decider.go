@@ -41,6 +41,10 @@ type Decider struct {
 	processed  uint64
 	lowWater   uint64
 	persistedW time.Time // clock high-water mark last written
+	// replayUntil is the last event seq decided before the latest restore;
+	// only a crossing completed at or below it can be on disk already.
+	replayUntil uint64
+	observing   uint64 // seq of the event being fed to the correlator
 
 	mu      sync.Mutex
 	sensors map[string]SensorState // last known, for /v1/status
@@ -86,7 +90,10 @@ func (d *Decider) restore() error {
 	if err := d.book.reload(d.db); err != nil {
 		return err
 	}
-	d.corr = NewCorrelator(d.cfg)
+	cfg := d.cfg
+	cfg.Recorded = d.recorded
+	d.corr = NewCorrelator(cfg)
+	d.replayUntil = processed
 	for _, st := range sensors {
 		d.corr.SeedSensor(st)
 	}
@@ -152,6 +159,7 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 			d.log.Error("stored event does not parse; skipped", "seq", se.Seq, "err", err)
 			continue
 		}
+		d.observing = se.Seq
 		outs = append(outs, d.corr.Observe(se.Seq, evs[0], d.book)...)
 	}
 	now := d.clock.Now()
@@ -187,6 +195,23 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 		d.onOutbox()
 	}
 	return len(batch) == decideChunk, nil
+}
+
+// recorded is the correlator's Recorded: the stored crossing with this ID,
+// found through the emitted index. Past the replay no crossing can be
+// stored yet, so the live path does not read the store.
+func (d *Decider) recorded(id string) (zone.Crossing, bool) {
+	if d.observing > d.replayUntil {
+		return zone.Crossing{}, false
+	}
+	x, ok, err := storedCrossing(d.db, id)
+	if err != nil {
+		// Deciding again is the lesser harm: write drops a crossing whose ID
+		// is stored, only its tracks may go to another crossing.
+		d.log.Error("reading a stored crossing for the replay", "crossing_id", id, "err", err)
+		return zone.Crossing{}, false
+	}
+	return x, ok
 }
 
 func (d *Decider) sensorsChanged(now []SensorState) bool {
@@ -243,7 +268,8 @@ func (d *Decider) write(ctx context.Context, outs []Outcome, processed, low uint
 				if err := crossings.Put(u64(seq), raw); err != nil {
 					return err
 				}
-				if err := emitted.Put([]byte(c.ID), []byte{1}); err != nil {
+				// The crossing seq, so a replay can find the record by ID.
+				if err := emitted.Put([]byte(c.ID), u64(seq)); err != nil {
 					return err
 				}
 				if c.ClearanceID != "" {

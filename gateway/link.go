@@ -29,9 +29,10 @@ func newLink(s *Service, brokers []string, metrics *kafka.Metrics) *Link {
 		return l
 	}
 	l.pub = kafka.NewPublisher(kafka.PublisherConfig{
-		Name:    "gate:" + s.cfg.GateID,
-		Brokers: brokers,
-		Metrics: metrics,
+		Name:         "gate:" + s.cfg.GateID,
+		Brokers:      brokers,
+		Metrics:      metrics,
+		WriteTimeout: s.cfg.KafkaWriteTimeout,
 		// A gate's backlog should start draining soon after the link returns.
 		BackoffMax: 5 * time.Second,
 		OnQuarantine: func(m zone.OutboxMessage, reason string) {

@@ -62,6 +62,10 @@ type Config struct {
 	Tick time.Duration
 	// ShutdownTimeout bounds the flush at shutdown; default 5s.
 	ShutdownTimeout time.Duration
+	// KafkaWriteTimeout bounds one produce request to Kafka (default 10s):
+	// past it a hanging broker counts as the link down and the write is
+	// retried, so it is also how soon /v1/status says so.
+	KafkaWriteTimeout time.Duration
 	// NoPersist answers ingest without writing anything. It exists only as
 	// the baseline of the ingest benchmarks; never set it in production.
 	NoPersist bool

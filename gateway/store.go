@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/bondgate/bondgate/internal/zone"
@@ -17,7 +18,7 @@ var (
 	bucketEvents     = []byte("events")     // big-endian event seq → raw event JSON
 	bucketSeen       = []byte("seen")       // device_id 0x00 event_id → event seq
 	bucketCrossings  = []byte("crossings")  // big-endian crossing seq → crossing JSON
-	bucketEmitted    = []byte("emitted")    // crossing or alarm ID → 1: what replay must not repeat
+	bucketEmitted    = []byte("emitted")    // crossing ID → crossing seq, alarm ID → 1: what replay must not repeat
 	bucketClearances = []byte("clearances") // clearance ID → cachedClearance JSON
 	bucketConsumed   = []byte("consumed")   // CloudEvent ID of an applied clearance event → 1
 	bucketSensors    = []byte("sensors")    // device ID → SensorState JSON
@@ -144,4 +145,28 @@ func readSensors(db *bbolt.DB) (map[string]SensorState, error) {
 		})
 	})
 	return out, err
+}
+
+// storedCrossing looks a decided crossing up by its ID. A crossing stored
+// before the emitted index held seqs is reported with its ID alone.
+func storedCrossing(db *bbolt.DB, id string) (zone.Crossing, bool, error) {
+	var x zone.Crossing
+	found := false
+	err := db.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketEmitted).Get([]byte(id))
+		if v == nil {
+			return nil
+		}
+		found = true
+		if len(v) != 8 {
+			x.ID = id
+			return nil
+		}
+		raw := tx.Bucket(bucketCrossings).Get(v)
+		if raw == nil {
+			return fmt.Errorf("crossing %s: record %d missing", id, binary.BigEndian.Uint64(v))
+		}
+		return json.Unmarshal(raw, &x)
+	})
+	return x, found, err
 }
