@@ -1,0 +1,93 @@
+package http
+
+import (
+	nethttp "net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/bondgate/bondgate/internal/zone"
+)
+
+// routeZoneFeed adds what flows back from the gates (crossings, alarms), the
+// statistics and the end of a declaration's life (close).
+func (s *Server) routeZoneFeed() {
+	s.Handle(nethttp.MethodPost, "/predeclarations/:id/close", s.closeDeclaration, zone.RoleMRO, zone.RoleCustoms)
+	s.Handle(nethttp.MethodGet, "/crossings", s.listCrossings, zone.RoleCustoms)
+	s.Handle(nethttp.MethodGet, "/alarms", s.listAlarms, zone.RoleCustoms)
+	s.Handle(nethttp.MethodPost, "/alarms/:id/ack", s.ackAlarm, zone.RoleCustoms)
+	s.Handle(nethttp.MethodGet, "/stats", s.stats, zone.RoleCustoms)
+}
+
+// crossingList is the body of GET /v1/crossings.
+type crossingList struct {
+	Items      []*zone.Crossing `json:"items"`
+	NextCursor string           `json:"next_cursor,omitempty"`
+}
+
+func (s *Server) listCrossings(c echo.Context) error {
+	if s.cfg.Crossings == nil {
+		return zone.Errorf(zone.EUNAVAILABLE, "crossings are not available")
+	}
+	var fs []zone.FieldError
+	f := zone.CrossingFilter{Gate: c.QueryParam("gate"), Cursor: c.QueryParam("cursor")}
+	if v := c.QueryParam("since"); v != "" {
+		t, err := parseTimeParam(v)
+		if err != nil {
+			fs = append(fs, zone.FieldError{Field: "since", Message: "must be an RFC 3339 time or a date (YYYY-MM-DD)"})
+		}
+		f.Since = t
+	}
+	f.Limit, fs = limitParam(c, fs)
+	if len(fs) > 0 {
+		return zone.Invalid(fs...)
+	}
+	page, err := s.cfg.Crossings.List(c.Request().Context(), PrincipalOf(c), f)
+	if err != nil {
+		return err
+	}
+	out := crossingList{Items: page.Items, NextCursor: page.NextCursor}
+	if out.Items == nil {
+		out.Items = []*zone.Crossing{}
+	}
+	return JSON(c, nethttp.StatusOK, out)
+}
+
+// closeRequest is the optional body of a close.
+type closeRequest struct {
+	Reason string `json:"reason" validate:"max=2000"`
+}
+
+func (s *Server) closeDeclaration(c echo.Context) error {
+	var req closeRequest
+	if err := BindOptional(c, &req, s.cfg.BodyLimit); err != nil {
+		return err
+	}
+	d, err := s.cfg.Declarations.Close(c.Request().Context(), PrincipalOf(c), c.Param("id"), req.Reason)
+	if err != nil {
+		return err
+	}
+	return JSON(c, nethttp.StatusOK, d)
+}
+
+// parseTimeParam reads an RFC 3339 time or a UTC date.
+func parseTimeParam(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Parse(time.DateOnly, v)
+}
+
+// limitParam reads ?limit= (1 to maxListLimit; 0 when absent).
+func limitParam(c echo.Context, fs []zone.FieldError) (int, []zone.FieldError) {
+	v := c.QueryParam("limit")
+	if v == "" {
+		return 0, fs
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxListLimit {
+		return 0, append(fs, zone.FieldError{Field: "limit", Message: "must be an integer from 1 to " + strconv.Itoa(maxListLimit)})
+	}
+	return n, fs
+}

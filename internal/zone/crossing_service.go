@@ -1,0 +1,264 @@
+package zone
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// CrossingFilter selects crossings for a list. Empty fields match all.
+type CrossingFilter struct {
+	Gate   string
+	Since  time.Time // crossings at or after this time
+	Cursor string    // opaque, from a previous page
+	Limit  int
+}
+
+// CrossingPage is one page of crossings, oldest first from Since.
+type CrossingPage struct {
+	Items      []*Crossing
+	NextCursor string
+}
+
+// CrossingOutcome says what applying one crossing event did.
+type CrossingOutcome struct {
+	// Duplicate: the event (or the crossing, under another event ID) was
+	// applied before; nothing changed.
+	Duplicate bool
+	// Declaration is the declaration the crossing moved to crossed, if any.
+	Declaration *PreDeclaration
+}
+
+// CrossingMove decides what a stored crossing does to the declaration it
+// names (nil when there is no such declaration): the Change to write with
+// it and whether it moved. Returning moved=false writes nothing to the
+// declaration; an error rolls the whole event back.
+type CrossingMove func(d *PreDeclaration) (ch Change, moved bool, err error)
+
+// CrossingStore keeps what the gates report, applying each event once.
+type CrossingStore interface {
+	// RecordCrossing applies one crossing event in one transaction: the event
+	// ID into the seen-set, the crossing, its audit entry and, when the
+	// crossing carries a clearance ID, whatever move decides for that
+	// declaration (record, indexes, audit, outbox).
+	RecordCrossing(ctx context.Context, eventID string, x *Crossing, move CrossingMove) (CrossingOutcome, error)
+	// RecordAlarm applies one alarm event in one transaction: the event ID
+	// into the seen-set and the alarm (if its ID is new). applied=false for a
+	// repeat.
+	RecordAlarm(ctx context.Context, eventID string, a *Alarm) (applied bool, err error)
+	// Crossings lists by filter, oldest first from Since.
+	Crossings(ctx context.Context, f CrossingFilter) (CrossingPage, error)
+}
+
+// CrossingService applies what the gates report to the zone: crossings move
+// cleared declarations to crossed, alarms are kept for officers. It also
+// lists crossings for customs.
+type CrossingService struct {
+	Store        CrossingStore
+	Declarations *DeclarationService
+	Log          *slog.Logger
+}
+
+func (s *CrossingService) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+// ApplyCrossingEvent applies one CloudEvent from bondgate.gate.crossings. An
+// event that is not a crossing is EINVALID (the consumer skips it as
+// poison). A crossing for a declaration that is not cleared (a duplicate,
+// out of order, revoked meanwhile) is stored and logged but moves nothing.
+func (s *CrossingService) ApplyCrossingEvent(ctx context.Context, ev Event) (CrossingOutcome, error) {
+	if ev.Type != TypeCrossing {
+		return CrossingOutcome{}, Errorf(EINVALID, "event %s: type %q is not a crossing", ev.ID, ev.Type)
+	}
+	var x Crossing
+	if err := json.Unmarshal(ev.Data, &x); err != nil || x.ID == "" || x.Gate == "" {
+		return CrossingOutcome{}, Errorf(EINVALID, "event %s: data is not a crossing with an id and a gate", ev.ID)
+	}
+	x.Time = x.Time.UTC()
+	var move CrossingMove
+	if x.Decision == DecisionAuthorized && x.ClearanceID != "" {
+		move = s.crossMove(&x)
+	}
+	out, err := s.Store.RecordCrossing(ctx, ev.ID, &x, move)
+	if err != nil {
+		return out, err
+	}
+	if out.Declaration != nil && s.Declarations != nil {
+		s.Declarations.committed()
+	}
+	return out, nil
+}
+
+// crossMove moves a cleared declaration to crossed for crossing x.
+func (s *CrossingService) crossMove(x *Crossing) CrossingMove {
+	return func(d *PreDeclaration) (Change, bool, error) {
+		log := s.log().With("crossing", x.ID, "gate", x.Gate, "clearance", x.ClearanceID)
+		switch {
+		case d == nil:
+			log.Warn("crossing names a clearance the zone does not know; stored, nothing moved")
+			return Change{}, false, nil
+		case d.Status != StatusCleared:
+			log.Warn("crossing for a declaration that is not cleared (duplicate, out of order or withdrawn); stored, nothing moved",
+				"status", d.Status)
+			return Change{}, false, nil
+		case d.Gate != x.Gate || d.Direction != x.Direction:
+			log.Warn("crossing at another gate or in another direction than declared; stored, nothing moved",
+				"declared_gate", d.Gate, "declared_direction", d.Direction, "direction", x.Direction)
+			return Change{}, false, nil
+		}
+		actor := "gate:" + x.Gate
+		reason := "crossing " + x.ID
+		at := s.Declarations.Now().UTC()
+		if err := d.Apply(ActCross, actor, at, reason); err != nil {
+			return Change{}, false, err
+		}
+		t := x.Time
+		d.CrossingID, d.CrossedAt = x.ID, &t
+		msgs, err := s.Declarations.announce(d, string(ActCross), reason)
+		if err != nil {
+			return Change{}, false, err
+		}
+		m, err := s.Declarations.clearanceMessage(d, reason)
+		if err != nil {
+			return Change{}, false, err
+		}
+		log.Info("declaration crossed", "declaration", d.ID)
+		return Change{Actor: actor, Action: string(ActCross), Reason: reason, Messages: append(msgs, m)}, true, nil
+	}
+}
+
+// ApplyAlarmEvent applies one CloudEvent from bondgate.gate.alarms: the alarm
+// is kept (once) for officers to acknowledge.
+func (s *CrossingService) ApplyAlarmEvent(ctx context.Context, ev Event) (applied bool, err error) {
+	if ev.Type != TypeAlarm {
+		return false, Errorf(EINVALID, "event %s: type %q is not an alarm", ev.ID, ev.Type)
+	}
+	var a Alarm
+	if err := json.Unmarshal(ev.Data, &a); err != nil || a.ID == "" {
+		return false, Errorf(EINVALID, "event %s: data is not an alarm with an id", ev.ID)
+	}
+	// What a gate sends is a raised alarm; acknowledgement happens here.
+	a.State, a.AckedBy, a.AckedAt, a.AckNote = AlarmOpen, "", nil, ""
+	applied, err = s.Store.RecordAlarm(ctx, ev.ID, &a)
+	if err == nil && applied {
+		s.log().Info("alarm raised", "alarm", a.ID, "kind", a.Kind, "gate", a.Gate, "crossing", a.CrossingID)
+	}
+	return applied, err
+}
+
+// List returns crossings from every gate, for customs.
+func (s *CrossingService) List(ctx context.Context, p Principal, f CrossingFilter) (CrossingPage, error) {
+	if err := p.Require(RoleCustoms); err != nil {
+		return CrossingPage{}, err
+	}
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 100
+	}
+	return s.Store.Crossings(ctx, f)
+}
+
+// Close records that the work on a declaration's object is done (arrived →
+// closed). The owner firm or customs may close.
+func (s *DeclarationService) Close(ctx context.Context, p Principal, id, reason string) (*PreDeclaration, error) {
+	if err := p.Require(RoleMRO, RoleCustoms); err != nil {
+		return nil, err
+	}
+	return s.transition(ctx, p, id, ActClose, strings.TrimSpace(reason), nil)
+}
+
+// expirable are the states whose clearance window may pass unused.
+var expirable = []Status{StatusSubmitted, StatusInspection, StatusCleared}
+
+// ExpireDue moves every submitted, inspected or cleared declaration whose
+// window ended before now to expired (actor system). A cleared one also
+// publishes its clearance as revoked, so gates drop it. It returns the IDs
+// expired.
+func (s *DeclarationService) ExpireDue(ctx context.Context, now time.Time) ([]string, error) {
+	var due []string
+	for _, st := range expirable {
+		f := DeclarationFilter{Status: st, Limit: 500}
+		for {
+			page, err := s.Store.Declarations(ctx, f)
+			if err != nil {
+				return nil, err
+			}
+			for _, d := range page.Items {
+				if d.Window.To.Before(now) {
+					due = append(due, d.ID)
+				}
+			}
+			if page.NextCursor == "" {
+				break
+			}
+			f.Cursor = page.NextCursor
+		}
+	}
+	var expired []string
+	for _, id := range due {
+		const reason = "booked window passed unused"
+		_, err := s.Store.UpdateDeclaration(ctx, id, func(d *PreDeclaration) (Change, error) {
+			if !d.Window.To.Before(now) {
+				return Change{}, errNotDue
+			}
+			wasCleared := d.Status == StatusCleared
+			if err := d.Apply(ActExpire, System, now, reason); err != nil {
+				return Change{}, err // moved on meanwhile: ECONFLICT, skipped below
+			}
+			msgs, err := s.announce(d, string(ActExpire), reason)
+			if err != nil {
+				return Change{}, err
+			}
+			if wasCleared {
+				m, err := s.clearanceMessage(d, reason)
+				if err != nil {
+					return Change{}, err
+				}
+				msgs = append(msgs, m)
+			}
+			return Change{Actor: System, Action: string(ActExpire), Reason: reason, Messages: msgs}, nil
+		})
+		switch {
+		case err == nil:
+			expired = append(expired, id)
+		case err == errNotDue || ErrorCode(err) == ECONFLICT:
+		default:
+			return expired, err
+		}
+	}
+	if len(expired) > 0 {
+		s.committed()
+	}
+	return expired, nil
+}
+
+var errNotDue = Errorf(ECONFLICT, "not due")
+
+// RunExpiry runs ExpireDue at once and then every interval until ctx is
+// done, logging what it expired.
+func (s *DeclarationService) RunExpiry(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	if log == nil {
+		log = slog.Default()
+	}
+	for {
+		ids, err := s.ExpireDue(ctx, s.Now().UTC())
+		if err != nil && ctx.Err() == nil {
+			log.Error("expiry sweep failed; retrying next round", "err", err)
+		}
+		if len(ids) > 0 {
+			log.Info("declarations expired: window passed unused", "count", len(ids), "ids", ids)
+		}
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
