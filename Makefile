@@ -5,7 +5,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin/bondgate
 DATA     ?= ./data
 
-.PHONY: all build run test test-short lint vet fmt bench clean
+.PHONY: all build run demo test test-faults test-short lint vet fmt bench clean tools
 
 all: build
 
@@ -17,9 +17,32 @@ build:
 run: build
 	./$(BIN) dev --data $(DATA)
 
+## demo: against a running `make run`, the GEnx-1B story: pre-declare, clear, cross, arrive, timeline
+demo: build
+	./$(BIN) demo --api http://127.0.0.1:8080 --gate http://127.0.0.1:8081
+
+## tools: promtool for the alert-rule tests (Debian package prometheus);
+## installed only when missing, as root, where apt-get exists; else the tests skip loudly
+tools:
+	@if ! command -v promtool >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing promtool (apt-get install prometheus)"; \
+			(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || \
+			 (apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1)) || \
+			echo "promtool could not be installed: the alert-rule tests will skip"; \
+		else echo "promtool not found and not installable here: the alert-rule tests will skip"; fi; \
+	fi
+
 ## test: vet, then every test with the race detector
-test: vet
+test: tools vet
 	$(GO) test -race -count=1 -timeout 9m ./...
+
+## test-faults: the long fault suite of RELIABILITY.md against real processes, with its summary table
+test-faults:
+	@mkdir -p bin; rm -f bin/faults-report.md
+	BONDGATE_FAULTS=long BONDGATE_FAULTS_REPORT=$(CURDIR)/bin/faults-report.md $(GO) test -count=1 -timeout 25m \
+		-run 'TestFault|TestKill9|TestBackupRestoreDrill|TestZZFaultSummary' ./cmd/bondgate/; st=$$?; \
+		cat bin/faults-report.md 2>/dev/null; exit $$st
 
 ## test-short: quick loop while developing (no race detector)
 test-short:

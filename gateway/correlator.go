@@ -75,6 +75,7 @@ type SensorState struct {
 type beamBreak struct {
 	seq     uint64
 	eventID string
+	device  string // the infrared device that saw it, for the log
 	beam    string
 	at      time.Time
 }
@@ -167,7 +168,7 @@ func (c *Correlator) Observe(seq uint64, ev SensorEvent, book ClearanceBook) []O
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cfg.Gate != "" && ev.Gate != c.cfg.Gate {
-		c.log.Warn("event for another gate ignored", "seq", seq, "event_gate", ev.Gate)
+		c.log.Warn("event for another gate ignored", "seq", seq, "event_gate", ev.Gate, "device", ev.DeviceID)
 		return nil
 	}
 	if ev.Time.After(c.latest) {
@@ -241,7 +242,7 @@ func (c *Correlator) Advance(now time.Time, book ClearanceBook) []Outcome {
 	// logged, not decided; a real crossing breaks both beams.
 	for seg, b := range c.open {
 		if c.clock.After(b.at.Add(w)) {
-			c.log.Info("beam break with no partner; treated as noise", "segment", seg, "beam", b.beam, "event_id", b.eventID, "seq", b.seq)
+			c.log.Info("beam break with no partner; treated as noise", "segment", seg, "beam", b.beam, "device", b.device, "event_id", b.eventID, "seq", b.seq)
 			delete(c.open, seg)
 		}
 	}
@@ -467,7 +468,7 @@ next:
 
 // beam applies a break and returns the crossing it completes, if any.
 func (c *Correlator) beam(seq uint64, ev SensorEvent) *pendingCrossing {
-	b := beamBreak{seq: seq, eventID: ev.EventID, beam: ev.Beam, at: ev.Time}
+	b := beamBreak{seq: seq, eventID: ev.EventID, device: ev.DeviceID, beam: ev.Beam, at: ev.Time}
 	prev, ok := c.open[ev.Segment]
 	if !ok {
 		c.open[ev.Segment] = b
@@ -480,7 +481,7 @@ func (c *Correlator) beam(seq uint64, ev SensorEvent) *pendingCrossing {
 	if prev.beam == b.beam || gap > c.cfg.Window {
 		// The same beam again (an object lingering) or a partner too late:
 		// the newer break starts over.
-		c.log.Info("beam break superseded; treated as noise", "segment", ev.Segment, "beam", prev.beam, "event_id", prev.eventID, "seq", prev.seq)
+		c.log.Info("beam break superseded; treated as noise", "segment", ev.Segment, "beam", prev.beam, "device", prev.device, "event_id", prev.eventID, "seq", prev.seq)
 		c.open[ev.Segment] = b
 		return nil
 	}

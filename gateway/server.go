@@ -41,16 +41,17 @@ func (s *Service) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = bhttp.ErrorHandler(s.log)
-	e.Use(bhttp.Recover(), bhttp.RequestID())
+	e.Use(bhttp.Recover(), bhttp.RequestID(), bhttp.SecurityHeaders())
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
-	v1 := e.Group("/v1", bhttp.Authenticate(s.cfg.Tokens))
+	v1 := e.Group("/v1", bhttp.AuthenticateTokenOrCert(s.cfg.Tokens))
 	v1.POST("/events", s.postEvents, bhttp.Require(zone.RoleGate))
 	readers := bhttp.Require(zone.RoleCustoms, zone.RoleGate)
 	v1.GET("/events", s.getEvents, readers)
 	v1.GET("/status", s.getStatus, readers)
 	v1.GET("/crossings", s.getCrossings, readers)
+	v1.GET("/admin/backup", s.getBackup, bhttp.Require(zone.RoleCustoms, zone.RoleAuditor))
 	return e
 }
 
@@ -84,6 +85,9 @@ func (s *Service) postEvents(c echo.Context) error {
 			return &zone.Error{Code: zone.EFORBIDDEN, Message: "event [" + strconv.Itoa(i) + "] is for gate " + events[i].Gate + "; this is " + s.cfg.GateID,
 				Fields: []zone.FieldError{{Field: "[" + strconv.Itoa(i) + "].gate", Message: "must be " + s.cfg.GateID}}}
 		}
+	}
+	if err := s.limiter.admit(c, events); err != nil {
+		return err
 	}
 	acc, err := s.committer.Submit(c.Request().Context(), events)
 	if err != nil {

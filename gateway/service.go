@@ -7,6 +7,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,6 +67,16 @@ type Config struct {
 	// past it a hanging broker counts as the link down and the write is
 	// retried, so it is also how soon /v1/status says so.
 	KafkaWriteTimeout time.Duration
+	// TLS, when set, makes Run serve HTTPS only; with ClientCAs set, a
+	// verified client certificate whose CN is this gate's ID stands for a
+	// gate token (see internal/tlsconf).
+	TLS *tls.Config
+	// DeviceRate is each device's sustained ingest rate in events per
+	// second, DeviceBurst what it may send at once; beyond them its POSTs
+	// are refused with 429 so one broken sensor cannot starve the others.
+	// Defaults 200/s and 2,000; a negative DeviceRate turns the limit off.
+	DeviceRate  float64
+	DeviceBurst int
 	// NoPersist answers ingest without writing anything. It exists only as
 	// the baseline of the ingest benchmarks; never set it in production.
 	NoPersist bool
@@ -85,6 +96,7 @@ type Service struct {
 	metrics   *gateMetrics
 	echo      *echo.Echo
 	link      *Link
+	limiter   *deviceLimiter
 
 	ready  atomic.Bool
 	closed sync.Once
@@ -157,7 +169,8 @@ func New(cfg Config) (*Service, error) {
 	s.link = newLink(s, cfg.Brokers, kafka.NewMetrics(s.metrics.reg))
 	s.decider = &Decider{db: db.DB, gate: cfg.GateID, source: "bondgate/gate/" + cfg.GateID, book: s.book, clock: s.clock, log: log,
 		tick: cfg.Tick, wake: make(chan struct{}, 1), sensors: map[string]SensorState{},
-		cfg:       CorrelatorConfig{Gate: cfg.GateID, Window: cfg.Window, MinConfidence: cfg.MinConfidence, SilentAfter: cfg.SilentAfter},
+		cfg: CorrelatorConfig{Gate: cfg.GateID, Window: cfg.Window, MinConfidence: cfg.MinConfidence, SilentAfter: cfg.SilentAfter,
+			Logger: cfg.Log}, // the correlator adds the gate itself
 		onOutbox:  s.link.Notify,
 		onDecided: func(x zone.Crossing) { s.metrics.decisions.WithLabelValues(string(x.Decision)).Inc() },
 		onAlarm:   func(a zone.Alarm) { s.metrics.alarms.WithLabelValues(string(a.Kind)).Inc() },
@@ -173,6 +186,8 @@ func New(cfg Config) (*Service, error) {
 			log.Error("could not queue the store-corrupt alarm", "err", err)
 		}
 	}
+	s.registerOpsMetrics()
+	s.limiter = newDeviceLimiter(cfg.DeviceRate, cfg.DeviceBurst, nil)
 	s.echo = s.routes()
 	s.ready.Store(true)
 	return s, nil
@@ -265,6 +280,10 @@ func (s *Service) Run(ctx context.Context) error {
 			return fmt.Errorf("listen %s: %w", s.cfg.Addr, err)
 		}
 		srv = &http.Server{Handler: s.echo, ReadHeaderTimeout: 10 * time.Second}
+		if s.cfg.TLS != nil {
+			srv.TLSConfig = s.cfg.TLS
+			ln = tls.NewListener(ln, s.cfg.TLS)
+		}
 		s.log.Info("gate serving", "addr", ln.Addr().String())
 		go func() { serveErr <- srv.Serve(ln) }()
 	}

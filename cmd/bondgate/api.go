@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/bondgate/bondgate/internal/bolt"
 	bhttp "github.com/bondgate/bondgate/internal/http"
 	"github.com/bondgate/bondgate/internal/kafka"
+	"github.com/bondgate/bondgate/internal/tlsconf"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -29,6 +31,13 @@ type apiOptions struct {
 	Tokens  *zone.Tokens
 	Gates   []string // gate IDs a declaration may name; empty allows any
 	Log     *slog.Logger
+	TLS     *tls.Config // nil: plain HTTP
+	// SeedHistory loads fixtures/stats (the source's historical moves) for /v1/stats.
+	SeedHistory bool
+	// ExpiryInterval is how often passed windows are swept; default 30s.
+	ExpiryInterval time.Duration
+	// Records configure temporary entries and the parts ledger.
+	Records recordOptions
 }
 
 func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -38,6 +47,10 @@ func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
 	tokensFile := fs.String("tokens", "", "tokens file (JSON array; see README)")
 	gates := fs.String("gates", "", "gate IDs a pre-declaration may name, comma-separated (empty: any)")
+	tlsFiles := tlsFlags(fs)
+	seed := fs.Bool("seed-history", false, "load the source's historical moves (fixtures/stats) for /v1/stats")
+	expiry := fs.Duration("expiry-interval", defaultExpiryInterval, "how often declarations whose window passed unused are expired")
+	recOpts := recordFlags(fs)
 	newLog := logFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -47,8 +60,12 @@ func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	tlsCfg, err := tlsconf.Load(*tlsFiles)
+	if err != nil {
+		return err
+	}
 	return serveAPI(ctx, apiOptions{Addr: *addr, Data: *data, Brokers: splitList(*brokers), Tokens: toks,
-		Gates: splitList(*gates), Log: log.With("component", "api")})
+		Gates: splitList(*gates), Log: log.With("component", "api"), TLS: tlsCfg, SeedHistory: *seed, ExpiryInterval: *expiry, Records: recOpts()})
 }
 
 func loadTokens(path string) (*zone.Tokens, error) {
@@ -83,8 +100,10 @@ func serveAPI(ctx context.Context, o apiOptions) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerAPIStoreMetrics(reg, db.Outbox())
+	kmetrics := kafka.NewMetrics(reg)
 	pub := kafka.NewPublisher(kafka.PublisherConfig{
-		Name: "api", Brokers: o.Brokers, Metrics: kafka.NewMetrics(reg),
+		Name: "api", Brokers: o.Brokers, Metrics: kmetrics,
 		OnQuarantine: func(m zone.OutboxMessage, reason string) {
 			log.Error("event quarantined: Kafka refused it for good", "seq", m.Seq, "topic", m.Topic, "key", m.Key, "reason", reason)
 		},
@@ -101,8 +120,22 @@ func serveAPI(ctx context.Context, o apiOptions) error {
 		Store: bolt.NewDeclarationStore(db), Now: time.Now, NewID: func() string { return ulid.Make().String() },
 		Source: "bondgate/api", Gates: gates, Committed: pub.Notify,
 	}
+	reg.MustRegister(newGreenChannelCollector(svc.Store), newAlarmCollector(bolt.NewAlarmStore(db)),
+		newOverdueCollector(bolt.NewTemporaryEntryStore(db)))
+	feed := newZoneFeed(db, svc, o.Brokers, reg, kmetrics, o.ExpiryInterval, log)
+	if o.SeedHistory {
+		if err := seedHistory(ctx, db, log); err != nil {
+			return err
+		}
+	}
+	recs, err := newRecords(db, o.Records, pub.Notify, log)
+	if err != nil {
+		return err
+	}
 	srv := bhttp.NewServer(bhttp.Config{
-		Addr: o.Addr, Tokens: o.Tokens, Declarations: svc, Audit: bolt.NewAuditTrail(db), Registry: reg, Log: log,
+		Addr: o.Addr, TLS: o.TLS, Tokens: o.Tokens, Declarations: svc, Audit: bolt.NewAuditTrail(db), Backup: db.WriteBackup, Registry: reg, Log: log,
+		Crossings: feed.crossings, Alarms: feed.alarms, Stats: feed.stats,
+		TemporaryEntries: recs.entries, Parts: recs.parts,
 		Ready: func(ctx context.Context) map[string]string {
 			st := map[string]string{"store": ""}
 			if up, lastErr, _ := pub.Link(); !up {
@@ -113,6 +146,7 @@ func serveAPI(ctx context.Context, o apiOptions) error {
 			} else {
 				st["kafka"] = ""
 			}
+			feed.ready(st)
 			return st
 		},
 	})
@@ -125,6 +159,8 @@ func serveAPI(ctx context.Context, o apiOptions) error {
 			log.Error("publisher stopped", "err", err)
 		}
 	})
+	wg.Go(func() { feed.run(pubCtx) })
+	wg.Go(func() { recs.run(pubCtx) })
 	serveErr := srv.Start(ctx) // returns once ctx is done and requests have drained
 	// Requests are finished: give the publisher a bounded chance to flush.
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -23,6 +23,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	data := fs.String("data", "./data", "folder for every part's data (broker log, API and gate databases)")
 	brokerAddr := fs.String("broker-addr", "127.0.0.1:9092", "embedded broker address")
 	apiAddr := fs.String("api-addr", "127.0.0.1:8080", "zone API address")
+	seedHist := fs.Bool("seed-history", false, "load the source's 2023–2025 historical moves (fixtures/stats) so /v1/stats shows its figures")
 	newLog := logFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -67,7 +68,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	start("api", func(ctx context.Context) error {
 		return serveAPI(ctx, apiOptions{Addr: *apiAddr, Data: filepath.Join(*data, "api"), Brokers: brokers,
-			Tokens: toks, Gates: gateIDs, Log: log.With("component", "api")})
+			Tokens: toks, Gates: gateIDs, Log: log.With("component", "api"), SeedHistory: *seedHist})
 	})
 	for _, g := range gates {
 		start("gate "+g.ID, func(ctx context.Context) error {

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"time"
 
 	"github.com/bondgate/bondgate/gateway"
+	"github.com/bondgate/bondgate/internal/tlsconf"
 )
 
 func runGate(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -21,6 +23,10 @@ func runGate(ctx context.Context, args []string, _, stderr io.Writer) error {
 	minConf := fs.Float64("min-confidence", 0.8, "camera reads below this confidence do not identify")
 	silent := fs.Duration("silent-after", 60*time.Second, "a sensor without heartbeat for this long raises an alarm")
 	maxSize := fs.Int64("max-size", 0, "cap on the gate's database file in bytes (0: none); ingest answers 503 near it")
+	deviceRate := fs.Float64("device-rate", gateway.DefaultDeviceRate, "events per second each device may post on average (negative: no limit)")
+	deviceBurst := fs.Int("device-burst", gateway.DefaultDeviceBurst, "events each device may post at once")
+	tlsFiles := tlsFlags(fs)
+	kafkaTimeout := fs.Duration("kafka-write-timeout", 10*time.Second, "bound on one produce request; past it a hanging broker counts as the link down")
 	newLog := logFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -36,9 +42,23 @@ func runGate(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	tlsCfg, err := tlsconf.Load(*tlsFiles)
+	if err != nil {
+		return err
+	}
 	return serveGate(ctx, gateway.Config{GateID: *id, Addr: *addr, DataDir: *data, Brokers: splitList(*brokers),
-		Tokens: toks, Window: *window, MinConfidence: *minConf, SilentAfter: *silent, MaxSize: *maxSize,
+		Tokens: toks, Window: *window, MinConfidence: *minConf, SilentAfter: *silent, MaxSize: *maxSize, KafkaWriteTimeout: *kafkaTimeout,
+		TLS: tlsCfg, DeviceRate: *deviceRate, DeviceBurst: *deviceBurst,
 		Log: gateLogger(newLog(stderr), *id)})
+}
+
+// tlsFlags adds --tls-cert, --tls-key and --client-ca to fs.
+func tlsFlags(fs *flag.FlagSet) *tlsconf.Files {
+	f := &tlsconf.Files{}
+	fs.StringVar(&f.Cert, "tls-cert", "", "PEM certificate chain: serve HTTPS only (with --tls-key)")
+	fs.StringVar(&f.Key, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&f.ClientCA, "client-ca", "", "PEM CA certificates of gate hardware's client certificates (mTLS; CN = gate ID)")
+	return f
 }
 
 func serveGate(ctx context.Context, cfg gateway.Config) error {

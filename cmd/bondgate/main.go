@@ -34,6 +34,10 @@ func commands() []command {
 		{"api", "the zone API", runAPI},
 		{"gate", "one gate service", runGate},
 		{"sim", "replay a recorded sensor stream against a running gate", runSim},
+		{"demo", "tell the GEnx-1B direct-entry story against a running `bondgate dev`", runDemo},
+		{"backup", "copy a service's bbolt file: hot from a running service (--from URL) or from --data", runBackup},
+		{"check", "check bbolt files for damage (exit 1 naming each damaged file)", runCheck},
+		{"topics", "create or check the Kafka topics a file (ops/kafka/topics.json) describes", runTopics},
 		{"version", "print the version", func(_ context.Context, _ []string, out, _ io.Writer) error {
 			fmt.Fprintln(out, "bondgate", version)
 			return nil
@@ -77,6 +81,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		case errors.Is(err, errUsage):
 			return 2
+		case errors.Is(err, errTopicsDiffer):
+			fmt.Fprintf(stderr, "bondgate %s: %v\n", c.name, err)
+			return 3
 		default:
 			fmt.Fprintf(stderr, "bondgate %s: %v\n", c.name, err)
 			return 1

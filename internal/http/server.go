@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"crypto/tls"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -30,6 +31,17 @@ type Config struct {
 	Declarations *zone.DeclarationService
 	// Audit reads the audit chain; without it /v1/audit answers 503.
 	Audit zone.AuditTrail
+	// Backup streams the store for GET /v1/admin/backup; without it 503.
+	Backup BackupFunc
+	// Crossings, Alarms and Stats serve what the gates report and the
+	// figures; without one its routes answer 503.
+	Crossings *zone.CrossingService
+	Alarms    *zone.AlarmService
+	Stats     *zone.StatsService
+	// TemporaryEntries and Parts serve temporary-entry repairs and the
+	// zero-tariff parts ledger; without one its routes answer 503.
+	TemporaryEntries *zone.TemporaryEntryService
+	Parts            *zone.PartsService
 	// Ready reports each component's state: "" if ok, else what is wrong.
 	// /readyz is 503 while any component is down; the API keeps serving.
 	Ready func(ctx context.Context) map[string]string
@@ -41,6 +53,9 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful shutdown whose context has no
 	// deadline; default 10s.
 	ShutdownTimeout time.Duration
+	// TLS, when set, makes Start and Serve speak HTTPS only (see
+	// internal/tlsconf); nil serves plain HTTP.
+	TLS *tls.Config
 }
 
 // Server is the zone API.
@@ -78,7 +93,7 @@ func NewServer(cfg Config) *Server {
 	e := s.e
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = ErrorHandler(s.log)
-	e.Use(RequestID(), LogRequests(s.log), s.metrics.Middleware(), Recover())
+	e.Use(RequestID(), SecurityHeaders(), LogRequests(s.log), s.metrics.Middleware(), Recover())
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
@@ -93,6 +108,10 @@ func NewServer(cfg Config) *Server {
 	s.Handle(nethttp.MethodPost, "/predeclarations/:id/cancel", s.cancelDeclaration, zone.RoleMRO)
 	s.Handle(nethttp.MethodPost, "/predeclarations/:id/arrival", s.arriveDeclaration, zone.RoleMRO)
 	s.Handle(nethttp.MethodGet, "/audit", s.audit, zone.RoleAuditor, zone.RoleCustoms)
+	s.routeTemporaryEntries()
+	s.routeParts()
+	s.Handle(nethttp.MethodGet, "/admin/backup", s.backup, zone.RoleAuditor, zone.RoleCustoms)
+	s.routeZoneFeed()
 	return s
 }
 
@@ -135,6 +154,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if s.cfg.TLS != nil {
+		srv.TLSConfig = s.cfg.TLS
+		ln = tls.NewListener(ln, s.cfg.TLS)
 	}
 	s.mu.Lock()
 	s.srv, s.ln = srv, ln

@@ -148,7 +148,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		ReadLagInterval:   -1,
 		Dialer:            &kafkago.Dialer{Timeout: 5 * time.Second, ClientID: "bondgate-" + c.cfg.Name},
 		ErrorLogger: kafkago.LoggerFunc(func(msg string, args ...any) {
-			c.log.Debug("kafka-go reader", "msg", fmt.Sprintf(msg, args...))
+			c.log.Debug("kafka-go reader", "detail", fmt.Sprintf(msg, args...))
 		}),
 	})
 	defer c.closeReader(r)

@@ -139,7 +139,7 @@ func NewPublisher(cfg PublisherConfig, outbox zone.Outbox, log *slog.Logger) *Pu
 			ClientID:    "bondgate-" + cfg.Name,
 		},
 		ErrorLogger: kafkago.LoggerFunc(func(msg string, args ...any) {
-			log.Debug("kafka-go writer", "msg", sprintf(msg, args...))
+			log.Debug("kafka-go writer", "detail", sprintf(msg, args...))
 		}),
 	}
 	return &Publisher{

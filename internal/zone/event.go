@@ -11,10 +11,13 @@ const (
 	TopicAlarms       = "bondgate.gate.alarms"       // keyed by gate ID
 	TopicClearances   = "bondgate.zone.clearances"   // keyed by declaration ID
 	TopicDeclarations = "bondgate.zone.declarations" // keyed by declaration ID
+	// TopicRecords carries changes to temporary entries and zero-tariff parts
+	// lots, reminders and overdue notices; keyed by record ID.
+	TopicRecords = "bondgate.zone.records"
 )
 
 // Topics lists every topic bondgate uses.
-var Topics = []string{TopicCrossings, TopicAlarms, TopicClearances, TopicDeclarations}
+var Topics = []string{TopicCrossings, TopicAlarms, TopicClearances, TopicDeclarations, TopicRecords}
 
 // Event types carried in the CloudEvents `type` attribute.
 const (

@@ -52,6 +52,10 @@ func NewTokens(recs []TokenRecord) (*Tokens, error) {
 		case r.Token != "" && r.TokenSHA256 != "":
 			return nil, fmt.Errorf("tokens file: entry %d: give token or token_sha256, not both", i)
 		case r.Token != "":
+			if !bearerToken(r.Token) {
+				// Authenticate trims the header, so such a token could never match.
+				return nil, fmt.Errorf("tokens file: entry %d: a token must be visible ASCII without spaces", i)
+			}
 			e.hash = sha256.Sum256([]byte(r.Token))
 		case r.TokenSHA256 != "":
 			b, err := hex.DecodeString(r.TokenSHA256)
@@ -75,6 +79,17 @@ func NewTokens(recs []TokenRecord) (*Tokens, error) {
 		t.entries = append(t.entries, e)
 	}
 	return t, nil
+}
+
+// bearerToken reports whether tok can be sent as a bearer token and found
+// again: visible ASCII only (no spaces, controls or other text).
+func bearerToken(tok string) bool {
+	for i := 0; i < len(tok); i++ {
+		if tok[i] < 0x21 || tok[i] > 0x7e {
+			return false
+		}
+	}
+	return tok != ""
 }
 
 // Len is the number of tokens known.

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/bondgate/bondgate/internal/bolt"
+	"github.com/bondgate/bondgate/internal/zone"
+)
+
+// recordOptions configure temporary entries and the parts ledger.
+type recordOptions struct {
+	// ExitApprovalAbove, when not empty, is the exempted duty (a decimal
+	// amount) above which a part leaving the island waits for customs.
+	ExitApprovalAbove string
+	// ReminderInterval is how often the re-export reminders are checked;
+	// default one minute.
+	ReminderInterval time.Duration
+}
+
+// recordFlags adds the flags of recordOptions to fs.
+func recordFlags(fs *flag.FlagSet) func() recordOptions {
+	above := fs.String("parts-exit-approval-above", "", "exempted duty (e.g. 50000.00) above which parts leaving the island wait for customs approval; empty: off")
+	every := fs.Duration("reminder-interval", time.Minute, "how often temporary-entry reminders and overdue deadlines are checked")
+	return func() recordOptions { return recordOptions{ExitApprovalAbove: *above, ReminderInterval: *every} }
+}
+
+// records are the temporary-entry and parts services of the API and the
+// reminder scheduler that runs beside them.
+type records struct {
+	entries   *zone.TemporaryEntryService
+	parts     *zone.PartsService
+	scheduler *bolt.Scheduler
+	log       *slog.Logger
+}
+
+func newRecords(db *bolt.DB, o recordOptions, committed func(), log *slog.Logger) (*records, error) {
+	newID := func() string { return ulid.Make().String() }
+	var above *big.Rat
+	if o.ExitApprovalAbove != "" {
+		if above = zone.ParseAmount(o.ExitApprovalAbove); above == nil {
+			return nil, fmt.Errorf("--parts-exit-approval-above: %q is not a decimal amount", o.ExitApprovalAbove)
+		}
+	}
+	return &records{
+		entries: &zone.TemporaryEntryService{Store: bolt.NewTemporaryEntryStore(db), Declarations: bolt.NewDeclarationStore(db),
+			Now: time.Now, NewID: newID, Source: "bondgate/api", Committed: committed},
+		parts: &zone.PartsService{Store: bolt.NewPartsStore(db), Now: time.Now, NewID: newID, Source: "bondgate/api",
+			Committed: committed, ExitApprovalAbove: above},
+		scheduler: &bolt.Scheduler{DB: db, Source: "bondgate/api", NewID: newID, Interval: o.ReminderInterval,
+			Log: log.With("part", "reminders"), Committed: committed},
+		log: log,
+	}, nil
+}
+
+// run drives the reminder scheduler until ctx is done.
+func (r *records) run(ctx context.Context) {
+	if err := r.scheduler.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		r.log.Error("reminder scheduler stopped", "err", err)
+	}
+}

@@ -1,0 +1,314 @@
+package http
+
+import (
+	"encoding/csv"
+	"mime"
+	nethttp "net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/bondgate/bondgate/internal/zone"
+)
+
+func (s *Server) routeParts() {
+	s.Handle(nethttp.MethodPost, "/parts/lots", s.createLot, zone.RoleMRO)
+	s.Handle(nethttp.MethodGet, "/parts/lots", s.listLots, zone.RoleMRO, zone.RoleCustoms)
+	s.Handle(nethttp.MethodGet, "/parts/lots/:id", s.getLot, zone.RoleMRO, zone.RoleCustoms)
+	s.Handle(nethttp.MethodPost, "/parts/lots/:id/movements", s.moveLot, zone.RoleMRO, zone.RoleCustoms)
+	s.Handle(nethttp.MethodPost, "/parts/lots/:id/movements/:mid/approval", s.approveMovement, zone.RoleCustoms)
+	s.Handle(nethttp.MethodGet, "/parts/lots/:id/ledger", s.lotLedger, zone.RoleMRO, zone.RoleCustoms)
+	s.Handle(nethttp.MethodGet, "/parts/ledger", s.firmLedger, zone.RoleMRO, zone.RoleCustoms)
+}
+
+func (s *Server) parts() (*zone.PartsService, error) {
+	if s.cfg.Parts == nil {
+		return nil, zone.Errorf(zone.EUNAVAILABLE, "the parts ledger is not available")
+	}
+	return s.cfg.Parts, nil
+}
+
+// lotRequest is the body of POST /v1/parts/lots, as in CONTRACT.md.
+type lotRequest struct {
+	PartNumber        string    `json:"part_number" validate:"required,max=64"`
+	Description       string    `json:"description" validate:"max=1024"`
+	Quantity          int       `json:"quantity" validate:"min=0,max=100000000"`
+	Unit              string    `json:"unit" validate:"required,max=16"`
+	Serials           []string  `json:"serials" validate:"max=10000,dive,max=64"`
+	ImportDeclaration string    `json:"import_declaration" validate:"required,max=64"`
+	DutyExempted      moneyBody `json:"duty_exempted"`
+}
+
+func (r lotRequest) lot() zone.PartsLot {
+	return zone.PartsLot{PartNumber: r.PartNumber, Description: r.Description, Quantity: r.Quantity, Unit: r.Unit,
+		Serials: r.Serials, ImportDeclaration: r.ImportDeclaration,
+		DutyExempted: zone.Money{Amount: r.DutyExempted.Amount, Currency: r.DutyExempted.Currency}}
+}
+
+func (s *Server) createLot(c echo.Context) error {
+	svc, err := s.parts()
+	if err != nil {
+		return err
+	}
+	var req lotRequest
+	raw, err := decodeBody(c, &req, s.cfg.BodyLimit)
+	if err != nil {
+		return err
+	}
+	l := req.lot()
+	if err := joinInvalid(Validate(&req), l.Validate()); err != nil {
+		return err
+	}
+	idem, err := idempotencyOf(c, raw)
+	if err != nil {
+		return err
+	}
+	stored, replayed, err := svc.CreateLot(c.Request().Context(), PrincipalOf(c), l, idem)
+	if err != nil {
+		return err
+	}
+	if replayed {
+		c.Response().Header().Set(HeaderIdempotentReplayed, "true")
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/parts/lots/"+stored.ID)
+	return JSON(c, nethttp.StatusCreated, stored.View())
+}
+
+func (s *Server) getLot(c echo.Context) error {
+	svc, err := s.parts()
+	if err != nil {
+		return err
+	}
+	l, err := svc.Lot(c.Request().Context(), PrincipalOf(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return JSON(c, nethttp.StatusOK, l.View())
+}
+
+// lotList is the body of GET /v1/parts/lots.
+type lotList struct {
+	Items      []zone.LotView `json:"items"`
+	NextCursor string         `json:"next_cursor"`
+}
+
+func (s *Server) listLots(c echo.Context) error {
+	svc, err := s.parts()
+	if err != nil {
+		return err
+	}
+	f := zone.PartsLotFilter{Firm: c.QueryParam("firm"), Cursor: c.QueryParam("cursor"), Limit: defaultDeclarationListLen}
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxListLimit {
+			return zone.Invalid(zone.FieldError{Field: "limit", Message: "must be an integer from 1 to " + strconv.Itoa(maxListLimit)})
+		}
+		f.Limit = n
+	}
+	page, err := svc.Lots(c.Request().Context(), PrincipalOf(c), f)
+	if err != nil {
+		return err
+	}
+	out := lotList{Items: make([]zone.LotView, 0, len(page.Items)), NextCursor: page.NextCursor}
+	for _, l := range page.Items {
+		out.Items = append(out.Items, l.View())
+	}
+	return JSON(c, nethttp.StatusOK, out)
+}
+
+// movementRequest is the body of POST /v1/parts/lots/{id}/movements.
+type movementRequest struct {
+	Kind                 string        `json:"kind" validate:"required,oneof=consume install exit_island return scrap pledge release_pledge"`
+	Quantity             int           `json:"quantity" validate:"min=0,max=100000000"`
+	Serial               string        `json:"serial" validate:"max=64"`
+	Serials              []string      `json:"serials" validate:"max=10000,dive,max=64"`
+	AircraftRegistration string        `json:"aircraft_registration" validate:"max=32"`
+	TaskCard             *taskCardBody `json:"task_card"`
+	GuaranteeRef         string        `json:"guarantee_ref" validate:"max=128"`
+	Note                 string        `json:"note" validate:"max=2000"`
+}
+
+type taskCardBody struct {
+	Number               string `json:"number" validate:"max=64"`
+	AircraftRegistration string `json:"aircraft_registration" validate:"max=32"`
+}
+
+func (r movementRequest) movement() zone.Movement {
+	m := zone.Movement{Kind: zone.MovementKind(r.Kind), Quantity: r.Quantity, Serials: r.Serials,
+		AircraftRegistration: r.AircraftRegistration, GuaranteeRef: r.GuaranteeRef, Note: r.Note}
+	if r.Serial != "" && !contains(m.Serials, r.Serial) {
+		m.Serials = append([]string{r.Serial}, m.Serials...)
+	}
+	if r.TaskCard != nil {
+		m.TaskCard = &zone.TaskCard{Number: r.TaskCard.Number, AircraftRegistration: r.TaskCard.AircraftRegistration}
+	}
+	return m
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// movementAnswer is a lot as it stands after a movement, with the movement.
+type movementAnswer struct {
+	zone.LotView
+	Movement *zone.Movement `json:"movement"`
+}
+
+func (s *Server) moveLot(c echo.Context) error {
+	svc, err := s.parts()
+	if err != nil {
+		return err
+	}
+	var req movementRequest
+	raw, err := BindStrictBody(c, &req, s.cfg.BodyLimit)
+	if err != nil {
+		return err
+	}
+	idem, err := idempotencyOf(c, raw)
+	if err != nil {
+		return err
+	}
+	l, m, replayed, err := svc.Move(c.Request().Context(), PrincipalOf(c), c.Param("id"), req.movement(), idem)
+	if err != nil {
+		return err
+	}
+	if replayed {
+		c.Response().Header().Set(HeaderIdempotentReplayed, "true")
+	}
+	return JSON(c, nethttp.StatusCreated, movementAnswer{LotView: l.View(), Movement: m})
+}
+
+// approvalRequest is customs' decision on a pending exit.
+type approvalRequest struct {
+	Decision string `json:"decision" validate:"required,oneof=approve reject"`
+	Reason   string `json:"reason" validate:"max=2000"`
+}
+
+func (s *Server) approveMovement(c echo.Context) error {
+	svc, err := s.parts()
+	if err != nil {
+		return err
+	}
+	var req approvalRequest
+	if err := BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
+		return err
+	}
+	l, m, err := svc.Decide(c.Request().Context(), PrincipalOf(c), c.Param("id"), c.Param("mid"), req.Decision == "approve", req.Reason)
+	if err != nil {
+		return err
+	}
+	return JSON(c, nethttp.StatusOK, movementAnswer{LotView: l.View(), Movement: m})
+}
+
+// period reads ?from=&to= (RFC 3339 or dates); both optional.
+func period(c echo.Context) (from, to time.Time, err error) {
+	var fs []zone.FieldError
+	for _, q := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &from}, {"to", &to}} {
+		if v := c.QueryParam(q.name); v != "" {
+			t, err := parseQueryTime(v)
+			if err != nil {
+				fs = append(fs, zone.FieldError{Field: q.name, Message: zone.ErrorMessage(err)})
+			}
+			*q.dst = t
+		}
+	}
+	if len(fs) > 0 {
+		return from, to, zone.Invalid(fs...)
+	}
+	return from, to, nil
+}
+
+func (s *Server) lotLedger(c echo.Context) error {
+	svc, err := s.parts()
+	if err != nil {
+		return err
+	}
+	from, to, err := period(c)
+	if err != nil {
+		return err
+	}
+	lg, err := svc.LotLedger(c.Request().Context(), PrincipalOf(c), c.Param("id"), from, to)
+	if err != nil {
+		return err
+	}
+	return renderLedger(c, lg)
+}
+
+func (s *Server) firmLedger(c echo.Context) error {
+	svc, err := s.parts()
+	if err != nil {
+		return err
+	}
+	from, to, err := period(c)
+	if err != nil {
+		return err
+	}
+	lg, err := svc.FirmLedger(c.Request().Context(), PrincipalOf(c), c.QueryParam("firm"), from, to)
+	if err != nil {
+		return err
+	}
+	return renderLedger(c, lg)
+}
+
+// ledgerColumns are the CSV columns, in order.
+var ledgerColumns = []string{"lot_id", "firm", "part_number", "unit", "opening_balance", "imported", "consumed",
+	"installed", "exited", "returned", "scrapped", "pledged", "released", "closing_balance",
+	"opening_pledged", "closing_pledged", "currency", "duty_exempted", "duty_excepted", "duty_due"}
+
+// renderLedger answers JSON, or CSV (one row per lot, then one TOTAL row per
+// unit and currency) when the client accepts text/csv and prefers it.
+func renderLedger(c echo.Context, lg zone.Ledger) error {
+	if !wantsCSV(c.Request().Header.Get(echo.HeaderAccept)) {
+		return JSON(c, nethttp.StatusOK, lg)
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+	h.Set(echo.HeaderContentDisposition, `attachment; filename="parts-ledger.csv"`)
+	c.Response().WriteHeader(nethttp.StatusOK)
+	w := csv.NewWriter(c.Response())
+	_ = w.Write(ledgerColumns)
+	row := func(id string, x zone.LedgerLine) []string {
+		n := strconv.Itoa
+		return []string{id, x.Firm, x.PartNumber, x.Unit, n(x.Opening), n(x.Imported), n(x.Consumed),
+			n(x.Installed), n(x.Exited), n(x.Returned), n(x.Scrapped), n(x.Pledged), n(x.Released), n(x.Closing),
+			n(x.OpeningPledged), n(x.ClosingPledged), x.DutyExempted.Currency, x.DutyExempted.Amount,
+			x.DutyExcepted.Amount, x.DutyDue.Amount}
+	}
+	for _, x := range lg.Lots {
+		_ = w.Write(row(x.LotID, x))
+	}
+	for _, x := range lg.Totals {
+		_ = w.Write(row("TOTAL", x))
+	}
+	w.Flush()
+	return w.Error()
+}
+
+// wantsCSV reports whether Accept names text/csv ahead of (or without)
+// JSON.
+func wantsCSV(accept string) bool {
+	for _, part := range strings.Split(accept, ",") {
+		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		switch mt {
+		case "text/csv":
+			return true
+		case echo.MIMEApplicationJSON:
+			return false
+		}
+	}
+	return false
+}

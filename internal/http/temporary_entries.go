@@ -1,0 +1,274 @@
+package http
+
+import (
+	"bytes"
+	"encoding/json"
+	nethttp "net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/bondgate/bondgate/internal/zone"
+)
+
+func (s *Server) routeTemporaryEntries() {
+	s.Handle(nethttp.MethodPost, "/temporary-entries", s.createTemporaryEntry, zone.RoleMRO)
+	s.Handle(nethttp.MethodGet, "/temporary-entries", s.listTemporaryEntries, zone.RoleMRO, zone.RoleCustoms)
+	s.Handle(nethttp.MethodGet, "/temporary-entries/:id", s.getTemporaryEntry, zone.RoleMRO, zone.RoleCustoms)
+	s.Handle(nethttp.MethodPost, "/temporary-entries/:id/reexport", s.reexportTemporaryEntry, zone.RoleMRO, zone.RoleCustoms)
+	s.Handle(nethttp.MethodPost, "/temporary-entries/:id/extension", s.extendTemporaryEntry, zone.RoleCustoms)
+}
+
+func (s *Server) temporaryEntries() (*zone.TemporaryEntryService, error) {
+	if s.cfg.TemporaryEntries == nil {
+		return nil, zone.Errorf(zone.EUNAVAILABLE, "temporary entries are not available")
+	}
+	return s.cfg.TemporaryEntries, nil
+}
+
+// temporaryEntryRequest is the body of POST /v1/temporary-entries, as in
+// CONTRACT.md.
+type temporaryEntryRequest struct {
+	Object           objectBody    `json:"object"`
+	Owner            string        `json:"owner" validate:"required,max=256"`
+	EnteredAt        time.Time     `json:"entered_at" validate:"required"`
+	Repair           string        `json:"repair" validate:"required,max=2000"`
+	Guarantee        guaranteeBody `json:"guarantee"`
+	PreDeclarationID string        `json:"predeclaration_id" validate:"max=64"`
+}
+
+type guaranteeBody struct {
+	Kind   string      `json:"kind" validate:"required,oneof=exempt deposit bank_guarantee"`
+	Amount *flexAmount `json:"amount"`
+	// Currency goes with a bare amount ("amount":"500000.00"); default CNY.
+	Currency string `json:"currency" validate:"omitempty,len=3,uppercase"`
+}
+
+// flexAmount is a guarantee amount given as a decimal string, a JSON number
+// or a money object {"amount":"…","currency":"…"}.
+type flexAmount struct {
+	Amount   string
+	Currency string
+}
+
+// UnmarshalJSON accepts the three forms.
+func (a *flexAmount) UnmarshalJSON(raw []byte) error {
+	raw = bytes.TrimSpace(raw)
+	switch {
+	case len(raw) > 0 && raw[0] == '"':
+		return json.Unmarshal(raw, &a.Amount)
+	case len(raw) > 0 && raw[0] == '{':
+		var m struct {
+			Amount   string `json:"amount"`
+			Currency string `json:"currency"`
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&m); err != nil {
+			return err
+		}
+		a.Amount, a.Currency = m.Amount, m.Currency
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return err
+	}
+	a.Amount = n.String()
+	return nil
+}
+
+func (r temporaryEntryRequest) entry() zone.TemporaryEntry {
+	e := zone.TemporaryEntry{
+		Object: zone.Object{Kind: zone.ObjectKind(r.Object.Kind), ESN: r.Object.ESN, Model: r.Object.Model,
+			Owner: r.Object.Owner, Registration: r.Object.Registration, Type: r.Object.Type, Description: r.Object.Description},
+		Owner: r.Owner, EnteredAt: r.EnteredAt.UTC(), Repair: r.Repair,
+		Guarantee:        zone.Guarantee{Kind: zone.GuaranteeKind(r.Guarantee.Kind)},
+		PreDeclarationID: r.PreDeclarationID,
+	}
+	if a := r.Guarantee.Amount; a != nil {
+		cur := a.Currency
+		if cur == "" {
+			cur = r.Guarantee.Currency
+		}
+		if cur == "" {
+			cur = "CNY"
+		}
+		e.Guarantee.Amount = &zone.Money{Amount: a.Amount, Currency: cur}
+	}
+	return e
+}
+
+// decodeBody reads and strictly decodes a required JSON body without running
+// the validator, so the caller can merge tag and domain failures.
+func decodeBody(c echo.Context, v any, limit int64) ([]byte, error) {
+	if err := requireJSON(c); err != nil {
+		return nil, err
+	}
+	raw, err := ReadBody(c, limit)
+	if err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return raw, zone.Invalid(zone.FieldError{Field: "body", Message: "a JSON body is required"})
+	}
+	return raw, DecodeStrict(raw, v)
+}
+
+// joinInvalid merges the field lists of EINVALID errors (the first message
+// for a field wins); any other error is returned as it is.
+func joinInvalid(errs ...error) error {
+	var fs []zone.FieldError
+	seen := map[string]bool{}
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		if zone.ErrorCode(err) != zone.EINVALID {
+			return err
+		}
+		for _, f := range zone.ErrorFields(err) {
+			if !seen[f.Field] {
+				fs = append(fs, f)
+				seen[f.Field] = true
+			}
+		}
+	}
+	if len(fs) == 0 {
+		return nil
+	}
+	return zone.Invalid(fs...)
+}
+
+func (s *Server) createTemporaryEntry(c echo.Context) error {
+	svc, err := s.temporaryEntries()
+	if err != nil {
+		return err
+	}
+	var req temporaryEntryRequest
+	raw, err := decodeBody(c, &req, s.cfg.BodyLimit)
+	if err != nil {
+		return err
+	}
+	e := req.entry()
+	if err := joinInvalid(Validate(&req), e.Validate()); err != nil {
+		return err
+	}
+	idem, err := idempotencyOf(c, raw)
+	if err != nil {
+		return err
+	}
+	stored, replayed, err := svc.Create(c.Request().Context(), PrincipalOf(c), e, idem)
+	if err != nil {
+		return err
+	}
+	if replayed {
+		c.Response().Header().Set(HeaderIdempotentReplayed, "true")
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/temporary-entries/"+stored.ID)
+	return JSON(c, nethttp.StatusCreated, stored)
+}
+
+func (s *Server) getTemporaryEntry(c echo.Context) error {
+	svc, err := s.temporaryEntries()
+	if err != nil {
+		return err
+	}
+	e, err := svc.Get(c.Request().Context(), PrincipalOf(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return JSON(c, nethttp.StatusOK, e)
+}
+
+// temporaryEntryList is the body of GET /v1/temporary-entries.
+type temporaryEntryList struct {
+	Items      []*zone.TemporaryEntry `json:"items"`
+	NextCursor string                 `json:"next_cursor"`
+}
+
+func (s *Server) listTemporaryEntries(c echo.Context) error {
+	svc, err := s.temporaryEntries()
+	if err != nil {
+		return err
+	}
+	f := zone.TemporaryEntryFilter{Status: zone.EntryStatus(c.QueryParam("status")), Cursor: c.QueryParam("cursor"),
+		Firm: c.QueryParam("firm"), Limit: defaultDeclarationListLen}
+	var fs []zone.FieldError
+	if v := c.QueryParam("due_before"); v != "" {
+		t, err := parseQueryTime(v)
+		if err != nil {
+			fs = append(fs, zone.FieldError{Field: "due_before", Message: err.Error()})
+		}
+		f.DueBefore = &t
+	}
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxListLimit {
+			fs = append(fs, zone.FieldError{Field: "limit", Message: "must be an integer from 1 to " + strconv.Itoa(maxListLimit)})
+		}
+		f.Limit = n
+	}
+	if len(fs) > 0 {
+		return zone.Invalid(fs...)
+	}
+	page, err := svc.List(c.Request().Context(), PrincipalOf(c), f)
+	if err != nil {
+		return err
+	}
+	out := temporaryEntryList{Items: page.Items, NextCursor: page.NextCursor}
+	if out.Items == nil {
+		out.Items = []*zone.TemporaryEntry{}
+	}
+	return JSON(c, nethttp.StatusOK, out)
+}
+
+// parseQueryTime reads an RFC 3339 time or a date (YYYY-MM-DD, midnight UTC).
+func parseQueryTime(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, zone.Errorf(zone.EINVALID, "must be an RFC 3339 time such as 2026-11-26T10:00:00Z or a date such as 2026-11-26")
+}
+
+func (s *Server) reexportTemporaryEntry(c echo.Context) error {
+	svc, err := s.temporaryEntries()
+	if err != nil {
+		return err
+	}
+	var req struct{}
+	if err := BindOptional(c, &req, s.cfg.BodyLimit); err != nil {
+		return err
+	}
+	e, err := svc.Reexport(c.Request().Context(), PrincipalOf(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return JSON(c, nethttp.StatusOK, e)
+}
+
+// extensionRequest is customs' extension of a re-export deadline.
+type extensionRequest struct {
+	Months int    `json:"months" validate:"required,min=1,max=6"`
+	Reason string `json:"reason" validate:"required,max=2000"`
+}
+
+func (s *Server) extendTemporaryEntry(c echo.Context) error {
+	svc, err := s.temporaryEntries()
+	if err != nil {
+		return err
+	}
+	var req extensionRequest
+	if err := BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
+		return err
+	}
+	e, err := svc.Extend(c.Request().Context(), PrincipalOf(c), c.Param("id"), req.Months, req.Reason)
+	if err != nil {
+		return err
+	}
+	return JSON(c, nethttp.StatusOK, e)
+}
