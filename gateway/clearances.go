@@ -153,6 +153,9 @@ func (c *Clearances) applyEvent(tx *bbolt.Tx, ev zone.Event) (after func(), err 
 	if cl.Gate != c.gate || cl.ID == "" {
 		return nil, nil
 	}
+	if len(cl.ID) > zone.MaxKeyLen {
+		return nil, zone.Errorf(zone.EINVALID, "clearance event %s: clearance id longer than %d bytes", ev.ID, zone.MaxKeyLen)
+	}
 	consumed := tx.Bucket(bucketConsumed)
 	if consumed.Get([]byte(ev.ID)) != nil {
 		return nil, nil

@@ -218,6 +218,10 @@ func FuzzClearanceApply(f *testing.F) {
 		if i == 0 {
 			f.Add(bytes.Replace(raw, []byte(`"version":1`), []byte(`"version":"1"`), 1))
 			f.Add(bytes.Replace(raw, []byte(`"G-MRO-1"`), []byte(`"G-MAIN"`), 1))
+			// A clearance ID too long to be a bbolt key must be poison, not
+			// an error retried forever.
+			f.Add(bytes.Replace(raw, []byte(`"id":"D-1"`), []byte(`"id":"`+strings.Repeat("D", 33000)+`"`), 1))
+			f.Add(bytes.Replace(raw, []byte(`"id":"ev-D-1"`), []byte(`"id":"`+strings.Repeat("E", 33000)+`"`), 1))
 		}
 	}
 	for _, s := range []string{`{"id":"1","source":"s","type":"bondgate.clearance.changed","data":null}`,
@@ -232,7 +236,7 @@ func FuzzClearanceApply(f *testing.F) {
 		m := kafkago.Message{Topic: zone.TopicClearances, Key: []byte("k"), Value: value}
 		err := svc.link.applyClearance(context.Background(), m)
 		if err != nil && !isPoison(err) {
-			t.Fatalf("apply returned a retriable error for %q: %v", value, err)
+			t.Fatalf("apply returned a retriable error for %.300q: %.300v", value, err)
 		}
 		// Applying the same message again changes nothing and fails the same way.
 		err2 := svc.link.applyClearance(context.Background(), m)

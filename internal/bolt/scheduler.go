@@ -80,16 +80,26 @@ func (s *Scheduler) Run(ctx context.Context) error {
 func (s *Scheduler) Tick(ctx context.Context, now time.Time) (TickResult, error) {
 	now = now.UTC()
 	var res TickResult
-	// Entries still entered whose deadline is within the longest lead.
+	// Entries still entered whose deadline is within the longest lead and
+	// that are owed something (checked again in the write transaction).
 	var ids []string
 	err := s.DB.View(func(tx *bbolt.Tx) error {
 		horizon := now.Add(zone.MaxReminderLead)
+		fired := tx.Bucket(bucketTEFired)
 		c := tx.Bucket(bucketTEDue).Cursor()
 		for k, _ := c.First(); k != nil && len(k) > 8; k, _ = c.Next() {
 			if int64(binary.BigEndian.Uint64(k[:8])) > horizon.UnixNano() {
 				break
 			}
-			ids = append(ids, string(k[8:]))
+			e, err := getTempEntry(tx, string(k[8:]))
+			if err != nil {
+				return err
+			}
+			if _, owed := e.DueNotice(now, func(kind zone.ReminderKind) bool {
+				return fired.Get(firedKey(e.ID, kind, e.ReexportDeadline)) != nil
+			}); owed {
+				ids = append(ids, e.ID)
+			}
 		}
 		return nil
 	})

@@ -1,12 +1,16 @@
 package http
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"math/big"
 	nethttp "net/http"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/assert"
@@ -44,7 +48,13 @@ var matrixTokens = map[string]string{
 // status for each caller.
 type authzCase struct {
 	record func(a *api) string
+	// params, for routes with more than one parameter (or a wildcard *),
+	// gives each its value; it wins over record.
+	params func(a *api) map[string]string
 	body   string
+	// stream: the answer is a never-ending event stream; only its status
+	// and headers are read.
+	stream bool
 	want   map[string]int
 }
 
@@ -103,6 +113,37 @@ func authzMatrix() map[string]authzCase {
 			want: statuses(no, 200, no, no, no, no)},
 		"POST /v1/predeclarations/:id/close": {record: arrivedDeclaration,
 			want: statuses(200, 200, no, no, nf, no)},
+
+		// Issue 5: temporary entries and the zero-tariff parts ledger.
+		"POST /v1/temporary-entries": {body: temporaryEntryJSON, want: statuses(201, no, no, no, 201, no)},
+		"GET /v1/temporary-entries":  {want: statuses(200, 200, no, no, 200, no)},
+		"GET /v1/temporary-entries/:id": {record: entryOfHNA,
+			want: statuses(200, 200, no, no, nf, no)},
+		"POST /v1/temporary-entries/:id/reexport": {record: entryOfHNA,
+			want: statuses(200, 200, no, no, nf, no)},
+		"POST /v1/temporary-entries/:id/extension": {record: entryOfHNA, body: `{"months":2,"reason":"shop slot moved"}`,
+			want: statuses(no, 200, no, no, no, no)},
+		"POST /v1/parts/lots": {body: lotJSON, want: statuses(201, no, no, no, 201, no)},
+		"GET /v1/parts/lots":  {want: statuses(200, 200, no, no, 200, no)},
+		"GET /v1/parts/lots/:id": {record: lotOfHNA,
+			want: statuses(200, 200, no, no, nf, no)},
+		"POST /v1/parts/lots/:id/movements": {record: lotOfHNA, body: `{"kind":"consume","quantity":1}`,
+			want: statuses(201, 201, no, no, nf, no)},
+		"POST /v1/parts/lots/:id/movements/:mid/approval": {params: pendingExitOfHNA, body: `{"decision":"approve"}`,
+			want: statuses(no, 200, no, no, no, no)},
+		"GET /v1/parts/lots/:id/ledger": {record: lotOfHNA,
+			want: statuses(200, 200, no, no, nf, no)},
+		"GET /v1/parts/ledger": {want: statuses(200, 200, no, no, 200, no)},
+
+		// Hot backup of the store: whoever may read everything.
+		"GET /v1/admin/backup": {want: statuses(no, 200, no, 200, no, no)},
+
+		// The officers' console: the page and its assets are public (they
+		// hold no data); what they show comes from customs-only routes.
+		"GET /":          {want: public()},
+		"GET /console/*": {params: func(*api) map[string]string { return map[string]string{"*": "i18n.js"} }, want: public()},
+		"GET /v1/gates":  {want: statuses(no, 200, no, no, no, no)},
+		"GET /v1/stream": {stream: true, want: statuses(no, 200, no, no, no, no)},
 	}
 }
 
@@ -120,7 +161,66 @@ func matrixAPI(t *testing.T) *api {
 		c.Tokens = toks
 	})
 	withZoneFeed(a)
+	withRecords(a)
+	a.srv.cfg.Parts.ExitApprovalAbove = big.NewRat(10000, 1)
+	a.srv.cfg.Backup = a.db.WriteBackup
 	return a
+}
+
+// pendingExitOfHNA is an exit of HNA-TECHNIC's parts waiting for customs'
+// approval (its duty is above the matrix API's threshold).
+func pendingExitOfHNA(a *api) map[string]string {
+	a.t.Helper()
+	id := lotOfHNA(a)
+	r := a.post("/v1/parts/lots/"+id+"/movements", tokHNA, exitJSON)
+	require.Equal(a.t, nethttp.StatusCreated, r.Status, "body: %s", r.Body)
+	mv := r.json(a.t)["movement"].(map[string]any)
+	require.Equal(a.t, "pending_approval", mv["status"])
+	return map[string]string{"id": id, "mid": mv["id"].(string)}
+}
+
+// fillPath puts the row's parameter values into a route pattern.
+func fillPath(a *api, rc authzCase, pattern string) string {
+	switch {
+	case rc.params != nil:
+		vals := rc.params(a)
+		out := routeParam.ReplaceAllStringFunc(pattern, func(p string) string {
+			v, ok := vals[p[1:]]
+			require.True(a.t, ok, "%s: no value for %s", pattern, p)
+			return v
+		})
+		if v, ok := vals["*"]; ok {
+			out = strings.Replace(out, "*", v, 1)
+		}
+		return out
+	case rc.record != nil:
+		return routeParam.ReplaceAllString(pattern, rc.record(a))
+	}
+	return pattern
+}
+
+// askStream opens an event stream and reads only the status and headers;
+// a refusal is read whole.
+func askStream(t *testing.T, a *api, path, token string) reply {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	hr, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, a.url+path, nil)
+	require.NoError(t, err)
+	if token != "" {
+		hr.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := nethttp.DefaultClient.Do(hr)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	r := reply{Status: res.StatusCode, Header: res.Header}
+	if res.StatusCode == nethttp.StatusOK {
+		assert.Contains(t, res.Header.Get("Content-Type"), "text/event-stream")
+		return r
+	}
+	r.Body, err = io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return r
 }
 
 // routeKeys lists the router's routes as "METHOD path", leaving out echo's
@@ -162,12 +262,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 			want, ok := rc.want[caller]
 			require.True(t, ok, "%s: no expectation for %s", key, caller)
 			t.Run(key+" as "+caller, func(t *testing.T) {
-				method, path, _ := strings.Cut(key, " ")
-				if rc.record != nil {
-					id := rc.record(a)
-					path = routeParam.ReplaceAllString(path, id)
+				method, pattern, _ := strings.Cut(key, " ")
+				path := fillPath(a, rc, pattern)
+				var r reply
+				if rc.stream {
+					r = askStream(t, a, path, matrixTokens[caller])
+				} else {
+					r = a.do(req{method: method, path: path, token: matrixTokens[caller], body: rc.body})
 				}
-				r := a.do(req{method: method, path: path, token: matrixTokens[caller], body: rc.body})
 				require.Equal(t, want, r.Status, "body: %s", r.Body)
 				if want < 400 {
 					return
@@ -192,15 +294,19 @@ func TestAuthorizationMatrix(t *testing.T) {
 // from the router: a route nobody put in the table is reported.
 func TestAuthorizationMatrixCatchesANewRoute(t *testing.T) {
 	a := matrixAPI(t)
-	a.srv.Handle(nethttp.MethodGet, "/unlisted", func(c echo.Context) error { return c.NoContent(204) }, zone.RoleCustoms)
 	matrix := authzMatrix()
-	var missing []string
-	for _, k := range routeKeys(a.srv.Echo()) {
-		if _, ok := matrix[k]; !ok {
-			missing = append(missing, k)
+	missing := func() []string {
+		var out []string
+		for _, k := range routeKeys(a.srv.Echo()) {
+			if _, ok := matrix[k]; !ok {
+				out = append(out, k)
+			}
 		}
+		return out
 	}
-	assert.Equal(t, []string{"GET /v1/unlisted"}, missing)
+	require.Empty(t, missing())
+	a.srv.Handle(nethttp.MethodGet, "/unlisted", func(c echo.Context) error { return c.NoContent(204) }, zone.RoleCustoms)
+	assert.Equal(t, []string{"GET /v1/unlisted"}, missing())
 }
 
 // TestOtherFirmChangesNothing: a denied change by another firm leaves the
@@ -210,9 +316,10 @@ func TestOtherFirmChangesNothing(t *testing.T) {
 	id := a.submit(tokHNA).ID
 	before := a.get("/v1/predeclarations/"+id, tokOfficer)
 	require.Equal(t, 200, before.Status)
-	for _, action := range []string{"cancel", "arrival", "decision"} {
-		r := a.post("/v1/predeclarations/"+id+"/"+action, tokGAMECO, `{"decision":"clear","reason":"x"}`)
-		assert.Contains(t, []int{403, 404}, r.Status, action)
+	for action, body := range map[string]string{"cancel": `{"reason":"x"}`, "arrival": "", "decision": `{"decision":"clear"}`,
+		"close": ""} {
+		r := a.post("/v1/predeclarations/"+id+"/"+action, tokGAMECO, body)
+		assert.Contains(t, []int{403, 404}, r.Status, "%s: %s", action, r.Body)
 	}
 	after := a.get("/v1/predeclarations/"+id, tokOfficer)
 	var b, c map[string]any

@@ -56,6 +56,8 @@ type Config struct {
 	// TLS, when set, makes Start and Serve speak HTTPS only (see
 	// internal/tlsconf); nil serves plain HTTP.
 	TLS *tls.Config
+	// Console configures the officer's console at / and GET /v1/stream.
+	Console ConsoleConfig
 }
 
 // Server is the zone API.
@@ -65,6 +67,10 @@ type Server struct {
 	e       *echo.Echo
 	metrics *HTTPMetrics
 	v1      *echo.Group // no group middleware: see Handle
+
+	streams  *streamHub           // GET /v1/stream (console.go, stream.go)
+	gateMu   sync.Mutex           // guards gateAges
+	gateAges map[string]time.Time // gate ID → when its outbox backlog was first seen
 
 	mu  sync.Mutex
 	srv *nethttp.Server
@@ -112,6 +118,7 @@ func NewServer(cfg Config) *Server {
 	s.routeParts()
 	s.Handle(nethttp.MethodGet, "/admin/backup", s.backup, zone.RoleAuditor, zone.RoleCustoms)
 	s.routeZoneFeed()
+	s.routeConsole()
 	return s
 }
 
@@ -197,6 +204,7 @@ func (s *Server) Addr() string {
 // most ctx's deadline or Config.ShutdownTimeout; past that, connections are
 // closed so shutdown stays bounded.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.streams.close() // live streams would otherwise hold shutdown open
 	s.mu.Lock()
 	srv := s.srv
 	s.mu.Unlock()

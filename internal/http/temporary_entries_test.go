@@ -166,3 +166,19 @@ func TestTemporaryEntryListOverHTTP(t *testing.T) {
 	assert.Equal(t, []string{"due_before"}, a.get("/v1/temporary-entries?due_before=soon", tokHNA).problem(t).fields())
 	assert.Equal(t, []string{"status"}, a.get("/v1/temporary-entries?status=gone", tokHNA).problem(t).fields())
 }
+
+// withRecords gives an API made by newAPI the temporary-entry and parts
+// services, on its own bbolt file (for the authorization matrix).
+func withRecords(a *api) {
+	newID := func() string { return ulid.Make().String() }
+	decls := a.srv.cfg.Declarations.Store
+	a.srv.cfg.TemporaryEntries = &zone.TemporaryEntryService{Store: bolt.NewTemporaryEntryStore(a.db),
+		Declarations: decls, Now: time.Now, NewID: newID, Source: "bondgate/api-test"}
+	a.srv.cfg.Parts = &zone.PartsService{Store: bolt.NewPartsStore(a.db), Now: time.Now, NewID: newID, Source: "bondgate/api-test"}
+}
+
+// entryOfHNA and lotOfHNA make a fresh record of HNA-TECHNIC for the
+// authorization matrix.
+func entryOfHNA(a *api) string { return a.createEntry(tokHNA, temporaryEntryJSON).ID }
+
+func lotOfHNA(a *api) string { return a.createLot(tokHNA, lotJSON) }

@@ -295,6 +295,10 @@ func DecodeEvent(m kafkago.Message) (zone.Event, error) {
 	if e.ID == "" || e.Type == "" || e.Source == "" {
 		return zone.Event{}, fmt.Errorf("%s/%d@%d: %w: not a CloudEvent (id, source and type required)", m.Topic, m.Partition, m.Offset, ErrPoison)
 	}
+	if len(e.ID) > zone.MaxKeyLen {
+		// The ID goes into the consumer's seen-set as a key.
+		return zone.Event{}, fmt.Errorf("%s/%d@%d: %w: event id longer than %d bytes", m.Topic, m.Partition, m.Offset, ErrPoison, zone.MaxKeyLen)
+	}
 	return e, nil
 }
 

@@ -3,6 +3,7 @@ package kafka
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,6 +31,7 @@ func FuzzDecodeEvent(f *testing.F) {
 	}
 	for _, s := range []string{`{"id":"1","source":"s","type":"t"}`, `{"id":"1","source":"s","type":"t","time":"not a time"}`,
 		`{"id":"1","source":"s","type":"t","data":{"a":[1,2,{}]}}`, `{"id":1}`, `{"id":"","source":"s","type":"t"}`,
+		`{"id":"` + strings.Repeat("i", 40000) + `","source":"s","type":"t"}`,
 		`[]`, `null`, `"x"`, ``, `{"id":"1","source":"s","type":"t"} trailing`, "\x00\xff"} {
 		f.Add([]byte(s))
 	}
@@ -42,7 +44,7 @@ func FuzzDecodeEvent(f *testing.F) {
 			}
 			return
 		}
-		if e.ID == "" || e.Source == "" || e.Type == "" {
+		if e.ID == "" || e.Source == "" || e.Type == "" || len(e.ID) > zone.MaxKeyLen {
 			t.Fatalf("accepted an envelope without id, source or type: %+v", e)
 		}
 		raw, err := json.Marshal(e)

@@ -27,13 +27,15 @@ func TestPublisherSurvivesLeaderMoves(t *testing.T) {
 	require.Len(t, b.Addrs(), 3)
 	c := b.Cluster()
 
-	// Every 4th produce request triggers a leader shuffle. The shuffle runs
-	// outside the control function: kfake runs both on one goroutine.
-	var produced atomic.Int64
+	// Every 16th produce request triggers a leader shuffle, at most 25 in
+	// all (each one makes the publisher retry a whole batch, so more only
+	// slows the test). The shuffle runs outside the control function: kfake
+	// runs both on one goroutine.
+	var produced, shuffles atomic.Int64
 	shuffle := make(chan struct{}, 1)
 	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
-		if produced.Add(1)%4 == 0 {
+		if produced.Add(1)%16 == 0 && shuffles.Load() < 25 {
 			select {
 			case shuffle <- struct{}{}:
 			default:
@@ -42,10 +44,9 @@ func TestPublisherSurvivesLeaderMoves(t *testing.T) {
 		return nil, nil, false
 	})
 	var (
-		shuffles atomic.Int64
-		moved    atomic.Int64 // shuffles that happened with messages still pending
-		stop     = make(chan struct{})
-		wg       sync.WaitGroup
+		moved atomic.Int64 // shuffles that happened with messages still pending
+		stop  = make(chan struct{})
+		wg    sync.WaitGroup
 	)
 	o := newBoltOutbox(t)
 	wg.Go(func() {

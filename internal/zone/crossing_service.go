@@ -77,7 +77,7 @@ func (s *CrossingService) ApplyCrossingEvent(ctx context.Context, ev Event) (Cro
 		return CrossingOutcome{}, Errorf(EINVALID, "event %s: type %q is not a crossing", ev.ID, ev.Type)
 	}
 	var x Crossing
-	if err := json.Unmarshal(ev.Data, &x); err != nil || x.ID == "" || x.Gate == "" {
+	if err := json.Unmarshal(ev.Data, &x); err != nil || x.ID == "" || x.Gate == "" || !keySized(x.ID, x.Gate, x.ClearanceID) {
 		return CrossingOutcome{}, Errorf(EINVALID, "event %s: data is not a crossing with an id and a gate", ev.ID)
 	}
 	x.Time = x.Time.UTC()
@@ -140,7 +140,7 @@ func (s *CrossingService) ApplyAlarmEvent(ctx context.Context, ev Event) (applie
 		return false, Errorf(EINVALID, "event %s: type %q is not an alarm", ev.ID, ev.Type)
 	}
 	var a Alarm
-	if err := json.Unmarshal(ev.Data, &a); err != nil || a.ID == "" {
+	if err := json.Unmarshal(ev.Data, &a); err != nil || a.ID == "" || !keySized(a.ID, a.Gate, a.CrossingID) {
 		return false, Errorf(EINVALID, "event %s: data is not an alarm with an id", ev.ID)
 	}
 	// What a gate sends is a raised alarm; acknowledgement happens here.

@@ -40,6 +40,11 @@ func ParseTokens(r io.Reader) (*Tokens, error) {
 	if err := dec.Decode(&recs); err != nil {
 		return nil, fmt.Errorf("tokens file: %w", err)
 	}
+	// Anything after the array (a second array pasted below the first) would
+	// otherwise be ignored without a word.
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("tokens file: unexpected data after the JSON array")
+	}
 	return NewTokens(recs)
 }
 

@@ -1,0 +1,484 @@
+package http
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	nethttp "net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/bondgate/bondgate/internal/zone"
+)
+
+// GET /v1/stream is the officer console's live feed, as Server-Sent Events.
+//
+// Its source is the audit trail: every change the zone makes (a declaration
+// submitted or decided, a crossing or alarm received from a gate, an alarm
+// acknowledged, a temporary entry changed) lands there in the same bbolt
+// transaction as the change, with a dense sequence number. The stream's event
+// ID is that sequence number, so an event is announced only once it is
+// committed, IDs only grow, and a client that sends Last-Event-ID gets every
+// change after it — even across an API restart — as long as it is not too far
+// behind; otherwise it gets a "reset" event and reloads its lists.
+//
+// One hub per server reads the trail (while anyone listens) into a bounded
+// ring of recent events and wakes the connections; each connection sends
+// from the ring at its own pace. Gate status is polled per connection with
+// the caller's own bearer token, so the gate decides what an officer may read.
+
+// Stream event names (the SSE "event:" field).
+const (
+	StreamReady          = "ready"           // sent once the backlog is replayed: {"head":N,"resumed":bool}
+	StreamReset          = "reset"           // the client is too far behind: reload lists, then go on
+	StreamDeclaration    = "declaration"     // a pre-declaration changed
+	StreamCrossing       = "crossing"        // a gate reported a crossing
+	StreamAlarm          = "alarm"           // an alarm was raised or acknowledged
+	StreamTemporaryEntry = "temporary_entry" // a temporary entry changed
+	StreamGate           = "gate"            // a gate's polled status changed (no event ID)
+)
+
+// Defaults of ConsoleConfig.
+const (
+	DefaultStreamPoll      = 250 * time.Millisecond
+	DefaultStreamBacklog   = 1024
+	DefaultStreamHeartbeat = 15 * time.Second
+	DefaultGatePoll        = 5 * time.Second
+	DefaultMaxStreams      = 256
+)
+
+// streamWriteTimeout bounds one write to a stream client; a client that does
+// not read for this long is dropped (it resumes with Last-Event-ID).
+const streamWriteTimeout = 30 * time.Second
+
+// streamJump is how many audit entries one catch-up reads before it gives up
+// replaying and jumps to the head (clients behind it get a reset).
+const streamJump = 20_000
+
+// StreamChange is the data of a declaration, crossing, alarm or
+// temporary_entry event: what happened, who did it and the record after it.
+type StreamChange struct {
+	Seq    uint64          `json:"seq"`
+	Entity string          `json:"entity"`
+	ID     string          `json:"id"`
+	Action string          `json:"action"`
+	Actor  string          `json:"actor"`
+	Reason string          `json:"reason,omitempty"`
+	Time   time.Time       `json:"time"`
+	Record json.RawMessage `json:"record"`
+}
+
+// streamEvent is one event ready to send.
+type streamEvent struct {
+	id   uint64
+	name string
+	data []byte
+}
+
+// streamEntities maps audit entities to stream events; the record is decoded
+// into its zone type and encoded again, so only the public fields go out.
+var streamEntities = map[string]struct {
+	name   string
+	record func() any
+}{
+	"predeclaration":  {StreamDeclaration, func() any { return new(zone.PreDeclaration) }},
+	"crossing":        {StreamCrossing, func() any { return new(zone.Crossing) }},
+	"alarm":           {StreamAlarm, func() any { return new(zone.Alarm) }},
+	"temporary_entry": {StreamTemporaryEntry, func() any { return new(zone.TemporaryEntry) }},
+}
+
+// streamEventOf turns an audit entry into a stream event; ok=false for
+// entities the console does not show.
+func streamEventOf(e zone.AuditEntry) (streamEvent, bool) {
+	kind, ok := streamEntities[e.Entity]
+	if !ok || len(e.After) == 0 {
+		return streamEvent{}, false
+	}
+	rec := kind.record()
+	if err := json.Unmarshal(e.After, rec); err != nil {
+		return streamEvent{}, false
+	}
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		return streamEvent{}, false
+	}
+	data, err := json.Marshal(StreamChange{Seq: e.Seq, Entity: e.Entity, ID: e.EntityID, Action: e.Action,
+		Actor: e.Actor, Reason: e.Reason, Time: e.Time, Record: raw})
+	if err != nil {
+		return streamEvent{}, false
+	}
+	return streamEvent{id: e.Seq, name: kind.name, data: data}, true
+}
+
+// streamHub reads the audit trail for the stream's connections.
+type streamHub struct {
+	trail   zone.AuditTrail
+	log     *slog.Logger
+	poll    time.Duration
+	backlog int
+	max     int
+
+	readMu sync.Mutex // one reader of the trail at a time
+
+	mu      sync.Mutex
+	ready   bool   // head is known
+	head    uint64 // last audit seq read
+	floor   uint64 // ring holds every stream event with floor < id <= head
+	ring    []streamEvent
+	subs    map[chan struct{}]struct{}
+	running bool
+	closed  chan struct{}
+	once    sync.Once
+}
+
+func newStreamHub(trail zone.AuditTrail, cfg ConsoleConfig, log *slog.Logger) *streamHub {
+	return &streamHub{trail: trail, log: log, poll: cfg.StreamPoll, backlog: cfg.StreamBacklog, max: cfg.MaxStreams,
+		subs: map[chan struct{}]struct{}{}, closed: make(chan struct{})}
+}
+
+// close ends every stream (server shutdown).
+func (h *streamHub) close() { h.once.Do(func() { close(h.closed) }) }
+
+// subscribe registers a connection: it is woken on new events until
+// unsubscribe. It starts the reader when it is the first.
+func (h *streamHub) subscribe() (chan struct{}, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	select {
+	case <-h.closed:
+		return nil, zone.Errorf(zone.EUNAVAILABLE, "the server is shutting down")
+	default:
+	}
+	if len(h.subs) >= h.max {
+		return nil, zone.Errorf(zone.EUNAVAILABLE, "too many live streams (%d); try again later", h.max)
+	}
+	ch := make(chan struct{}, 1)
+	h.subs[ch] = struct{}{}
+	if !h.running {
+		h.running = true
+		go h.run()
+	}
+	return ch, nil
+}
+
+func (h *streamHub) unsubscribe(ch chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.subs, ch)
+}
+
+// run reads the trail every poll interval while anyone listens.
+func (h *streamHub) run() {
+	t := time.NewTicker(h.poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.closed:
+			h.mu.Lock()
+			h.running = false
+			h.mu.Unlock()
+			return
+		case <-t.C:
+		}
+		h.mu.Lock()
+		if len(h.subs) == 0 {
+			h.running = false
+			h.mu.Unlock()
+			return
+		}
+		h.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := h.catchUp(ctx); err != nil {
+			h.log.Warn("stream: reading the audit trail failed; retrying", "err", err.Error())
+		}
+		cancel()
+	}
+}
+
+// catchUp reads the trail up to its end, keeps the new stream events in the
+// ring and wakes the connections. The first call finds the head and loads the
+// last backlog entries, so clients resume across a restart.
+func (h *streamHub) catchUp(ctx context.Context) error {
+	h.readMu.Lock()
+	defer h.readMu.Unlock()
+	h.mu.Lock()
+	ready, head := h.ready, h.head
+	h.mu.Unlock()
+	if !ready {
+		end, err := auditHead(ctx, h.trail)
+		if err != nil {
+			return err
+		}
+		start := uint64(0)
+		if end > uint64(h.backlog) {
+			start = end - uint64(h.backlog)
+		}
+		h.mu.Lock()
+		h.ready, h.head, h.floor, h.ring = true, start, start, nil
+		h.mu.Unlock()
+		head = start
+	}
+	const batch = 1000
+	var read int
+	for {
+		entries, err := h.trail.AuditEntries(ctx, head, batch)
+		if err != nil {
+			return err
+		}
+		if len(entries) == 0 {
+			return nil
+		}
+		read += len(entries)
+		if read > streamJump {
+			// Nobody listened for a long while: jump to the end.
+			end, err := auditHead(ctx, h.trail)
+			if err != nil {
+				return err
+			}
+			h.mu.Lock()
+			h.head, h.floor, h.ring = end, end, nil
+			h.mu.Unlock()
+			h.wakeAll()
+			return nil
+		}
+		var add []streamEvent
+		for _, e := range entries {
+			if ev, ok := streamEventOf(e); ok {
+				add = append(add, ev)
+			}
+		}
+		head = entries[len(entries)-1].Seq
+		h.mu.Lock()
+		h.ring = append(h.ring, add...)
+		if over := len(h.ring) - h.backlog; over > 0 {
+			h.floor = h.ring[over-1].id
+			h.ring = append([]streamEvent(nil), h.ring[over:]...)
+		}
+		h.head = head
+		h.mu.Unlock()
+		h.wakeAll()
+		if len(entries) < batch {
+			return nil
+		}
+	}
+}
+
+func (h *streamHub) wakeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ch := range h.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// since returns the events after pos and the head. reset is true when pos is
+// not in the ring's span (too far behind, or ahead of the trail: another
+// store): the client must reload and go on from head.
+func (h *streamHub) since(pos uint64) (evs []streamEvent, head uint64, reset bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if pos < h.floor || pos > h.head {
+		return nil, h.head, true
+	}
+	i := len(h.ring)
+	for i > 0 && h.ring[i-1].id > pos {
+		i--
+	}
+	return append([]streamEvent(nil), h.ring[i:]...), h.head, false
+}
+
+// auditHead finds the last audit sequence number. Sequence numbers are dense
+// from 1, so it gallops and then bisects with one-entry reads.
+func auditHead(ctx context.Context, trail zone.AuditTrail) (uint64, error) {
+	if ht, ok := trail.(interface {
+		AuditHead(context.Context) (uint64, error)
+	}); ok {
+		return ht.AuditHead(ctx)
+	}
+	exists := func(seq uint64) (bool, error) {
+		es, err := trail.AuditEntries(ctx, seq-1, 1)
+		return len(es) > 0, err
+	}
+	lo, hi := uint64(0), uint64(1) // lo exists (0 counts as existing), hi to probe
+	for {
+		ok, err := exists(hi)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			break
+		}
+		lo, hi = hi, hi*2
+	}
+	for hi-lo > 1 { // lo exists, hi does not
+		mid := lo + (hi-lo)/2
+		ok, err := exists(mid)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+// sseWriter writes Server-Sent Events with a deadline per write.
+type sseWriter struct {
+	c  echo.Context
+	rc *nethttp.ResponseController
+}
+
+func (w *sseWriter) write(id uint64, name string, data []byte) error {
+	var b bytes.Buffer
+	if id > 0 {
+		fmt.Fprintf(&b, "id: %d\n", id)
+	}
+	if name != "" {
+		fmt.Fprintf(&b, "event: %s\n", name)
+	}
+	// JSON has no raw newlines, but be safe: one data line per line.
+	for _, line := range strings.Split(string(data), "\n") {
+		fmt.Fprintf(&b, "data: %s\n", line)
+	}
+	b.WriteByte('\n')
+	return w.raw(b.Bytes())
+}
+
+func (w *sseWriter) raw(p []byte) error {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	if _, err := w.c.Response().Write(p); err != nil {
+		return err
+	}
+	return w.rc.Flush()
+}
+
+// streamReady is the data of the ready and reset events.
+type streamReady struct {
+	Head    uint64 `json:"head"`
+	Resumed bool   `json:"resumed"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+func (s *Server) stream(c echo.Context) error {
+	if s.cfg.Audit == nil {
+		return zone.Errorf(zone.EUNAVAILABLE, "the live stream needs the audit trail")
+	}
+	hub := s.streams
+	ctx := c.Request().Context()
+	wake, err := hub.subscribe()
+	if err != nil {
+		return err
+	}
+	defer hub.unsubscribe(wake)
+	if err := hub.catchUp(ctx); err != nil {
+		return err
+	}
+
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, "text/event-stream; charset=utf-8")
+	h.Set(echo.HeaderCacheControl, "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	c.Response().WriteHeader(nethttp.StatusOK)
+	w := &sseWriter{c: c, rc: nethttp.NewResponseController(c.Response())}
+	log := LoggerOf(c, s.log)
+
+	// Where the client is: Last-Event-ID, or the head for a new client.
+	evs, head, reset := hub.since(0)
+	pos, resumed := head, false
+	reason := ""
+	if v := strings.TrimSpace(c.Request().Header.Get("Last-Event-ID")); v != "" {
+		n, perr := strconv.ParseUint(v, 10, 64)
+		switch {
+		case perr != nil:
+			reason = "Last-Event-ID is not an event ID of this stream"
+		default:
+			evs, head, reset = hub.since(n)
+			if reset {
+				reason = "too far behind: the recent events no longer cover Last-Event-ID"
+				if n > head {
+					reason = "Last-Event-ID is ahead of this server's history"
+				}
+			} else {
+				pos, resumed = n, true
+			}
+		}
+	}
+	if err := w.raw([]byte("retry: 3000\n\n")); err != nil {
+		return nil
+	}
+	if reason != "" {
+		data, _ := json.Marshal(streamReady{Head: head, Reason: reason})
+		if err := w.write(head, StreamReset, data); err != nil {
+			return nil
+		}
+		log.Info("stream: client reset", "reason", reason)
+	} else if resumed {
+		for _, ev := range evs {
+			if err := w.write(ev.id, ev.name, ev.data); err != nil {
+				return nil
+			}
+			pos = ev.id
+		}
+		pos = max(pos, head)
+	}
+	data, _ := json.Marshal(streamReady{Head: head, Resumed: resumed})
+	if err := w.write(head, StreamReady, data); err != nil {
+		return nil
+	}
+	pos = head
+
+	gates := make(chan GateBoard, 16)
+	gctx, stopGates := context.WithCancel(ctx)
+	defer stopGates()
+	if len(s.cfg.Console.GateURLs) > 0 {
+		go s.watchGates(gctx, c.Request().Header.Get(echo.HeaderAuthorization), gates)
+	}
+
+	hb := time.NewTicker(s.cfg.Console.Heartbeat)
+	defer hb.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hub.closed:
+			return nil
+		case <-hb.C:
+			if err := w.raw([]byte(": heartbeat\n\n")); err != nil {
+				return nil
+			}
+		case g := <-gates:
+			data, _ := json.Marshal(g)
+			if err := w.write(0, StreamGate, data); err != nil {
+				return nil
+			}
+		case <-wake:
+			evs, head, reset := hub.since(pos)
+			if reset {
+				data, _ := json.Marshal(streamReady{Head: head, Reason: "too far behind: events were dropped before this client read them"})
+				if err := w.write(head, StreamReset, data); err != nil {
+					return nil
+				}
+				pos = head
+				continue
+			}
+			for _, ev := range evs {
+				if err := w.write(ev.id, ev.name, ev.data); err != nil {
+					return nil
+				}
+				pos = ev.id
+			}
+		}
+	}
+}
