@@ -51,11 +51,18 @@ func newLink(s *Service, brokers []string, metrics *kafka.Metrics) *Link {
 	l.cons = kafka.NewConsumer(kafka.ConsumerConfig{
 		Name:    "gate:" + s.cfg.GateID + ":clearances",
 		Brokers: brokers,
-		GroupID: "bondgate-gate-" + s.cfg.GateID,
+		// One group per database file: a replaced file re-reads every
+		// clearance instead of resuming at the old file's offsets.
+		GroupID: ClearanceGroup(s.cfg.GateID, s.storeID),
 		Topics:  []string{zone.TopicClearances},
 		Metrics: metrics,
 	}, l.applyClearance, s.log)
 	return l
+}
+
+// ClearanceGroup is the consumer group a gate reads clearances with.
+func ClearanceGroup(gate, storeID string) string {
+	return "bondgate-gate-" + gate + "-" + storeID
 }
 
 // Notify tells the forwarder the outbox has new messages.

@@ -97,6 +97,7 @@ type Service struct {
 	echo      *echo.Echo
 	link      *Link
 	limiter   *deviceLimiter
+	storeID   string // this database file's identity (see storeID)
 
 	ready  atomic.Bool
 	closed sync.Once
@@ -157,6 +158,10 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, log: log, db: db, outbox: db.Outbox(), clock: &gateClock{now: cfg.Now}}
 	if err := createBuckets(db.DB); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if s.storeID, err = storeID(db.DB); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}

@@ -2,10 +2,14 @@ package gateway
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"syscall"
 	"time"
 
 	"github.com/bondgate/bondgate/internal/zone"
@@ -28,10 +32,12 @@ var (
 
 // Keys of the meta bucket.
 var (
-	metaProcessed = []byte("processed") // last event seq fed to the correlator
-	metaLowWater  = []byte("low_water") // correlator's replay point after a restart
-	metaClockHW   = []byte("clock_hw")  // high-water mark of the gate's wall clock (unix nanos)
-	metaForwarded = []byte("forwarded") // last outbox seq Kafka acknowledged
+	metaProcessed = []byte("processed")  // last event seq fed to the correlator
+	metaLowWater  = []byte("low_water")  // correlator's replay point after a restart
+	metaClockHW   = []byte("clock_hw")   // high-water mark of the gate's wall clock (unix nanos)
+	metaForwarded = []byte("forwarded")  // last outbox seq Kafka acknowledged
+	metaStoreID   = []byte("store_id")   // made once per database file; names the clearance consumer group
+	metaStoreFile = []byte("store_file") // the file (device:inode) store_id was made for
 )
 
 func u64(v uint64) []byte {
@@ -64,6 +70,48 @@ func createBuckets(db *bbolt.DB) error {
 		}
 		return nil
 	})
+}
+
+// storeID returns this database file's identity, making a new one when the
+// file is new or is not the file the identity was made for. The clearance
+// consumer's group is named after it: a gate whose file was replaced (moved
+// aside as corrupt, restored from a backup, copied to another box) must read
+// every clearance again from the start of the compacted topic, not resume at
+// offsets committed while the old file was in use. The file is recognised by
+// its device and inode, which a copy or a restore does not keep.
+func storeID(db *bbolt.DB) (string, error) {
+	fileKey := fileIdentity(db.Path())
+	var id string
+	err := db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketMeta)
+		if v := b.Get(metaStoreID); len(v) > 0 && string(b.Get(metaStoreFile)) == fileKey {
+			id = string(v)
+			return nil
+		}
+		var raw [8]byte
+		if _, err := rand.Read(raw[:]); err != nil {
+			return err
+		}
+		id = hex.EncodeToString(raw[:])
+		if err := b.Put(metaStoreFile, []byte(fileKey)); err != nil {
+			return err
+		}
+		return b.Put(metaStoreID, []byte(id))
+	})
+	return id, err
+}
+
+// fileIdentity names the file on disk (device and inode where the system
+// says; else its path).
+func fileIdentity(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return path
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
+	}
+	return path
 }
 
 // storeError turns a bbolt failure into a domain error: a full store is a

@@ -482,7 +482,7 @@ func topicIDs(t *testing.T, broker, topic, key string) []string {
 // readToEnd reads every partition of topic up to the end the broker reports now.
 func readToEnd(t *testing.T, broker, topic string) []kafkago.Message {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	conn, err := kafkago.DialContext(ctx, "tcp", broker)
 	require.NoError(t, err)

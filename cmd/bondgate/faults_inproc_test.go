@@ -176,13 +176,15 @@ func TestFault05RetriablePastMaxAttempts(t *testing.T) {
 	broker := b.Addrs()[0]
 	var n, failed atomic.Int32
 	var mu sync.Mutex
-	budget := scale(8, 60)
+	// Requests 2 to 1+inARow are refused in a row (past MaxAttempts 3),
+	// then about four in ten until the budget is spent.
+	inARow, budget := int32(4), scale(8, 60)
 	c := b.Cluster()
 	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
 		i := n.Add(1)
 		mu.Lock()
-		fail := int(failed.Load()) < budget && (i >= 2 && i <= 6 || rng.IntN(10) < 4)
+		fail := int(failed.Load()) < budget && (i >= 2 && i <= 1+inARow || i > 1+inARow && rng.IntN(10) < 4)
 		mu.Unlock()
 		if fail {
 			failed.Add(1)
@@ -192,17 +194,33 @@ func TestFault05RetriablePastMaxAttempts(t *testing.T) {
 	})
 	g := startGateProc(t, broker, "--kafka-write-timeout", "2s")
 	l := newLoader(g)
-	stop := make(chan struct{})
-	wg := l.run(3, 1, stop)
-	eventuallyT(t, 120*time.Second, "the refusals were all spent", func() bool { return int(failed.Load()) >= budget })
-	close(stop)
+	posts := scale(60, 600)
+	var wg sync.WaitGroup
+	for cl := range 3 {
+		wg.Go(func() {
+			for i := range posts / 3 {
+				if l.postPairs(1+cl, 1+i%4) != http.StatusAccepted {
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
 	wg.Wait()
+	require.Len(t, l.pairs(), func() int {
+		k := 0
+		for i := range posts / 3 {
+			k += 1 + i%4
+		}
+		return 3 * k
+	}())
 	waitCovered(t, g, l.pairs(), 120*time.Second)
 	d := checkDelivery(t, g, broker, l.pairs())
+	assert.GreaterOrEqual(t, int(failed.Load()), int(inARow), "the refusals in a row happened")
 	report(t, faultRow{Scenario: "5 retriable errors past MaxAttempts", Trials: int(failed.Load()), Acked: 2 * d.Acked,
 		Lost: d.Lost, DupInEffect: d.DupInEffect, Reordered: d.Reordered, KafkaDupes: d.KafkaDupes,
-		Note: fmt.Sprintf("%d of %d produce requests refused (5 in a row at the start, MaxAttempts 3); %d crossings delivered",
-			failed.Load(), n.Load(), len(d.Decided))})
+		Note: fmt.Sprintf("%d of %d produce requests refused (%d in a row at the start, MaxAttempts 3); %d crossings delivered",
+			failed.Load(), n.Load(), inARow, len(d.Decided))})
 }
 
 // Scenario 6: Kafka refuses one crossing for good (INVALID_RECORD). It is

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,13 @@ func TestZZFaultSummary(t *testing.T) {
 	faultRows.Lock()
 	rows := append([]faultRow(nil), faultRows.rows...)
 	faultRows.Unlock()
+	// Numbered scenarios in order, the drill last.
+	num := func(r faultRow) int {
+		n := 1000
+		fmt.Sscan(r.Scenario, &n)
+		return n
+	}
+	slices.SortStableFunc(rows, func(a, b faultRow) int { return num(a) - num(b) })
 	if len(rows) == 0 {
 		t.Skip("no fault scenario ran")
 	}

@@ -24,8 +24,8 @@ COMMON="--partitions 6 --replication-factor 3 \
  --config message.timestamp.type=CreateTime \
  --config max.message.bytes=1048588"
 
-# Gate topics and declarations: facts, never compacted, kept 90 days.
-for topic in bondgate.gate.crossings bondgate.gate.alarms bondgate.zone.declarations; do
+# Gate topics, declarations and records: facts, never compacted, kept 90 days.
+for topic in bondgate.gate.crossings bondgate.gate.alarms bondgate.zone.declarations bondgate.zone.records; do
 	# shellcheck disable=SC2086
 	"$KAFKA_TOPICS" "$@" --create --if-not-exists --topic "$topic" $COMMON \
 		--config cleanup.policy=delete --config retention.ms=7776000000

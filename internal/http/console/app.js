@@ -45,6 +45,7 @@
     for (const [k, v] of Object.entries(attrs || {})) {
       if (v === undefined || v === null || v === false) continue;
       if (k === 'class') el.className = v;
+      else if (k === 'fk') el.dataset.fk = v;
       else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
       else if (v === true) el.setAttribute(k, '');
       else el.setAttribute(k, v);
@@ -66,6 +67,19 @@
     return el;
   }
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  // keepFocus wraps a render function: the element that had the keyboard
+  // focus (marked with data-fk) has it again after the render.
+  function keepFocus(render) {
+    return function () {
+      const a = document.activeElement;
+      const key = a && a.dataset ? a.dataset.fk : undefined;
+      render();
+      if (key) {
+        const el = document.querySelector('[data-fk="' + CSS.escape(key) + '"]');
+        if (el && el !== document.activeElement) el.focus();
+      }
+    };
+  }
   function fmtTime(v) {
     if (!v) return '—';
     const d = new Date(v);
@@ -346,7 +360,8 @@
   }
 
   // ---------- gate board ----------
-  function renderGates() {
+  const renderGates = keepFocus(() => renderGatesNow());
+  function renderGatesNow() {
     const root = $('gates');
     root.replaceChildren();
     if (st.gates.size === 0) {
@@ -381,7 +396,7 @@
         h('h4', {}, t('gate.crossings')),
         xs.length === 0 ? h('p', { class: 'muted small' }, t('gate.nocrossings')) :
           h('ul', { class: 'crossings' }, xs.map((x) => h('li', {},
-            h('button', { type: 'button', class: 'crossing dec-' + x.decision, 'data-crossing': x.id, onclick: () => showCrossing(x.id) },
+            h('button', { type: 'button', class: 'crossing dec-' + x.decision, 'data-crossing': x.id, fk: 'x:' + x.id, onclick: () => showCrossing(x.id) },
               h('span', { class: 'x-time' }, fmtTime(x.time)),
               h('span', { class: 'x-dec' }, t('decision.' + x.decision)),
               h('span', { class: 'x-id' }, x.identity ? x.identity.value : (x.object_class || '—')),
@@ -411,18 +426,19 @@
   }
 
   // ---------- queue and timeline ----------
-  function renderQueue() {
+  const renderQueue = keepFocus(() => renderQueueNow());
+  function renderQueueNow() {
     const now = Date.now();
     const queue = [...st.decls.values()].filter((d) => QUEUE_STATUSES.includes(d.status))
       .sort((a, b) => new Date(a.created_at) - new Date(b.created_at));
     const tb = $('queue').tBodies[0];
     tb.replaceChildren(...queue.map((d) => {
-      const acts = [h('button', { type: 'button', class: 'primary', 'data-act': 'clear', onclick: () => decide(d.id, 'clear') }, t('act.clear'))];
-      if (d.status === 'submitted') acts.push(h('button', { type: 'button', 'data-act': 'inspect', onclick: () => decide(d.id, 'inspect') }, t('act.inspect')));
-      acts.push(h('button', { type: 'button', class: 'danger', 'data-act': 'reject', onclick: () => decide(d.id, 'reject') }, t('act.reject')));
+      const acts = [h('button', { type: 'button', class: 'primary', 'data-act': 'clear', fk: 'clear:' + d.id, onclick: () => decide(d.id, 'clear') }, t('act.clear'))];
+      if (d.status === 'submitted') acts.push(h('button', { type: 'button', 'data-act': 'inspect', fk: 'inspect:' + d.id, onclick: () => decide(d.id, 'inspect') }, t('act.inspect')));
+      acts.push(h('button', { type: 'button', class: 'danger', 'data-act': 'reject', fk: 'reject:' + d.id, onclick: () => decide(d.id, 'reject') }, t('act.reject')));
       return h('tr', { 'data-id': d.id, 'data-status': d.status },
-        h('td', { class: 'waiting' }, fmtSpan(now - new Date(d.created_at))),
-        h('td', {}, h('button', { type: 'button', class: 'link', onclick: () => showDeclaration(d.id) }, objectLabel(d.object))),
+        h('td', { class: 'waiting', 'data-since': d.created_at }, fmtSpan(now - new Date(d.created_at))),
+        h('td', {}, h('button', { type: 'button', class: 'link', fk: 'open:' + d.id, onclick: () => showDeclaration(d.id) }, objectLabel(d.object))),
         h('td', {}, d.firm),
         h('td', {}, d.gate + ' · ' + t('dir.' + d.direction)),
         h('td', { class: 'small' }, fmtTime(d.window.from) + ' – ' + fmtTime(d.window.to)),
@@ -441,8 +457,8 @@
       h('td', {}, d.gate + ' · ' + t('dir.' + d.direction)),
       h('td', {}, transitCell(d)),
       h('td', { class: 'actions' }, d.status === 'cleared' ?
-        h('button', { type: 'button', class: 'danger', 'data-act': 'revoke', onclick: () => decide(d.id, 'revoke') }, t('act.revoke')) :
-        h('button', { type: 'button', onclick: () => showDeclaration(d.id) }, t('act.timeline'))))));
+        h('button', { type: 'button', class: 'danger', 'data-act': 'revoke', fk: 'revoke:' + d.id, onclick: () => decide(d.id, 'revoke') }, t('act.revoke')) :
+        h('button', { type: 'button', fk: 'tl:' + d.id, onclick: () => showDeclaration(d.id) }, t('act.timeline'))))));
     $('moves-count').textContent = moves.length ? '(' + moves.length + ')' : '';
     $('moves-empty').hidden = moves.length > 0;
   }
@@ -540,11 +556,15 @@
   }
 
   // ---------- alarms ----------
-  function renderAlarms() {
+  const notes = new Map(); // alarm ID → the note being typed
+  const renderAlarms = keepFocus(() => renderAlarmsNow());
+  function renderAlarmsNow() {
     const list = [...st.alarms.values()].sort((a, b) => new Date(b.time) - new Date(a.time));
     $('alarms').replaceChildren(...list.map((a) => {
       const noteId = 'note-' + a.id;
-      const note = h('input', { id: noteId, type: 'text', maxlength: '2000', class: 'note', 'aria-label': t('alarm.note'), placeholder: t('alarm.note') });
+      const note = h('input', { id: noteId, type: 'text', maxlength: '2000', class: 'note', fk: 'note:' + a.id,
+        'aria-label': t('alarm.note'), placeholder: t('alarm.note'), oninput: (ev) => { notes.set(a.id, ev.target.value); } });
+      note.value = notes.get(a.id) || '';
       const err = h('span', { class: 'error small', role: 'alert' });
       const form = h('form', { class: 'ack', onsubmit: async (ev) => {
         ev.preventDefault();
@@ -553,11 +573,12 @@
         try {
           const done = await api('POST', '/v1/alarms/' + encodeURIComponent(a.id) + '/ack', { note: text });
           if (done.state !== 'open') st.alarms.delete(a.id);
+          notes.delete(a.id);
           renderAlarms();
         } catch (e) {
           err.textContent = e.message;
         }
-      } }, note, h('button', { type: 'submit', class: 'primary' }, t('act.ack')), err);
+      } }, note, h('button', { type: 'submit', class: 'primary', fk: 'ack:' + a.id }, t('act.ack')), err);
       return h('li', { class: 'alarm sev-' + a.severity, 'data-alarm': a.id },
         h('div', { class: 'alarm-head' },
           h('span', { class: 'badge sev-' + a.severity }, t('sev.' + a.severity)),
@@ -755,8 +776,7 @@
     // Waiting times, backlog ages and the behind counter move on their own.
     setInterval(() => {
       if (!st.token) return;
-      renderConn();
-      renderQueue();
+      for (const td of document.querySelectorAll('td.waiting')) td.textContent = fmtSpan(Date.now() - new Date(td.dataset.since));
     }, 1000 * 15);
     setInterval(() => { if (st.conn === 'behind') renderConn(); }, 1000);
     setInterval(() => { if (st.token) { loadStats(); loadTransit(); } }, 10 * 60 * 1000);
