@@ -5,7 +5,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin/bondgate
 DATA     ?= ./data
 
-.PHONY: all build run demo test test-faults test-short lint vet fmt bench clean tools
+.PHONY: all build run demo test test-faults test-short lint vet fmt bench clean tools browser
 
 all: build
 
@@ -33,8 +33,21 @@ tools:
 		else echo "promtool not found and not installable here: the alert-rule tests will skip"; fi; \
 	fi
 
+## browser: Debian's chromium and a CJK font for the console's browser test (e2e/);
+## installed only when missing, as root, where apt-get exists; else that test skips loudly
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi 'wenquanyi\|noto sans cjk'; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing chromium and fonts-wqy-zenhei (apt-get)"; \
+			(apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+				chromium fonts-wqy-zenhei >/dev/null 2>&1) || \
+			echo "chromium could not be installed: the console's browser test will skip"; \
+		elif ! command -v chromium >/dev/null 2>&1; then \
+			echo "chromium not found and not installable here: the console's browser test will skip"; fi; \
+	fi
+
 ## test: vet, then every test with the race detector
-test: tools vet
+test: tools browser vet
 	$(GO) test -race -count=1 -timeout 9m ./...
 
 ## test-faults: the long fault suite of RELIABILITY.md against real processes, with its summary table

@@ -38,6 +38,9 @@ type apiOptions struct {
 	ExpiryInterval time.Duration
 	// Records configure temporary entries and the parts ledger.
 	Records recordOptions
+	// GateURLs maps gate IDs to their services' base URLs, for the
+	// console's gate board (GET /v1/gates, the stream's gate events).
+	GateURLs map[string]string
 }
 
 func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -51,6 +54,7 @@ func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
 	seed := fs.Bool("seed-history", false, "load the source's historical moves (fixtures/stats) for /v1/stats")
 	expiry := fs.Duration("expiry-interval", defaultExpiryInterval, "how often declarations whose window passed unused are expired")
 	recOpts := recordFlags(fs)
+	gateURLs := fs.String("gate-urls", "", "gate services for the console's gate board, GATE=URL comma-separated (e.g. G-MRO-1=http://127.0.0.1:8081)")
 	newLog := logFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -64,7 +68,11 @@ func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return serveAPI(ctx, apiOptions{Addr: *addr, Data: *data, Brokers: splitList(*brokers), Tokens: toks,
+	gateLinks, err := parseGateURLs(*gateURLs)
+	if err != nil {
+		return err
+	}
+	return serveAPI(ctx, apiOptions{GateURLs: gateLinks, Addr: *addr, Data: *data, Brokers: splitList(*brokers), Tokens: toks,
 		Gates: splitList(*gates), Log: log.With("component", "api"), TLS: tlsCfg, SeedHistory: *seed, ExpiryInterval: *expiry, Records: recOpts()})
 }
 
@@ -136,6 +144,7 @@ func serveAPI(ctx context.Context, o apiOptions) error {
 		Addr: o.Addr, TLS: o.TLS, Tokens: o.Tokens, Declarations: svc, Audit: bolt.NewAuditTrail(db), Backup: db.WriteBackup, Registry: reg, Log: log,
 		Crossings: feed.crossings, Alarms: feed.alarms, Stats: feed.stats,
 		TemporaryEntries: recs.entries, Parts: recs.parts,
+		Console: bhttp.ConsoleConfig{GateURLs: o.GateURLs},
 		Ready: func(ctx context.Context) map[string]string {
 			st := map[string]string{"store": ""}
 			if up, lastErr, _ := pub.Link(); !up {

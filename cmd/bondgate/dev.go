@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,8 +52,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 	gates := fixtures.Gates()
 	var gateIDs []string
+	gateURLs := map[string]string{}
 	for _, g := range gates {
 		gateIDs = append(gateIDs, g.ID)
+		gateURLs[g.ID] = "http://" + g.Addr
 	}
 
 	// Every part runs until ctx is done; the first to fail stops the rest.
@@ -68,7 +71,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	start("api", func(ctx context.Context) error {
 		return serveAPI(ctx, apiOptions{Addr: *apiAddr, Data: filepath.Join(*data, "api"), Brokers: brokers,
-			Tokens: toks, Gates: gateIDs, Log: log.With("component", "api"), SeedHistory: *seedHist})
+			Tokens: toks, Gates: gateIDs, Log: log.With("component", "api"), SeedHistory: *seedHist, GateURLs: gateURLs})
 	})
 	for _, g := range gates {
 		start("gate "+g.ID, func(ctx context.Context) error {
@@ -102,6 +105,13 @@ func printDevBanner(w io.Writer, data string, brokers []string, apiAddr string, 
 	for _, r := range recs {
 		who := r.Firm + r.Officer + r.Gate
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.Token, r.Role, who)
+	}
+	for _, r := range recs {
+		if r.Role == zone.RoleCustoms && r.Token != "" {
+			// The token rides in the fragment: browsers never send it to a server or put it in a log.
+			fmt.Fprintf(tw, "\nOfficer's console (signs in %s): http://%s/#token=%s\n", r.Officer, apiAddr, url.PathEscape(r.Token))
+			break
+		}
 	}
 	fmt.Fprintf(tw, "\nTry: curl -s http://%s/v1/predeclarations -H 'Authorization: Bearer officer-1'\n", apiAddr)
 	fmt.Fprintf(tw, "Replay the GEnx-1B direct entry: bin/bondgate sim --gate http://%s --token gate-mro-1 fixtures/streams/genx-direct-entry.jsonl\n", gates[0].Addr)

@@ -340,10 +340,11 @@ type sseWriter struct {
 	rc *nethttp.ResponseController
 }
 
-func (w *sseWriter) write(id uint64, name string, data []byte) error {
+// write sends one event; id "" sends none (the client keeps its last).
+func (w *sseWriter) write(id, name string, data []byte) error {
 	var b bytes.Buffer
-	if id > 0 {
-		fmt.Fprintf(&b, "id: %d\n", id)
+	if id != "" {
+		fmt.Fprintf(&b, "id: %s\n", id)
 	}
 	if name != "" {
 		fmt.Fprintf(&b, "event: %s\n", name)
@@ -363,6 +364,8 @@ func (w *sseWriter) raw(p []byte) error {
 	}
 	return w.rc.Flush()
 }
+
+func idOf(seq uint64) string { return strconv.FormatUint(seq, 10) }
 
 // streamReady is the data of the ready and reset events.
 type streamReady struct {
@@ -393,6 +396,10 @@ func (s *Server) stream(c echo.Context) error {
 	c.Response().WriteHeader(nethttp.StatusOK)
 	w := &sseWriter{c: c, rc: nethttp.NewResponseController(c.Response())}
 	log := LoggerOf(c, s.log)
+	if err := w.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)); err != nil {
+		// Without it the server's WriteTimeout would cut every stream.
+		log.Warn("stream: cannot set a write deadline", "err", err.Error())
+	}
 
 	// Where the client is: Last-Event-ID, or the head for a new client.
 	evs, head, reset := hub.since(0)
@@ -420,13 +427,13 @@ func (s *Server) stream(c echo.Context) error {
 	}
 	if reason != "" {
 		data, _ := json.Marshal(streamReady{Head: head, Reason: reason})
-		if err := w.write(head, StreamReset, data); err != nil {
+		if err := w.write(idOf(head), StreamReset, data); err != nil {
 			return nil
 		}
 		log.Info("stream: client reset", "reason", reason)
 	} else if resumed {
 		for _, ev := range evs {
-			if err := w.write(ev.id, ev.name, ev.data); err != nil {
+			if err := w.write(idOf(ev.id), ev.name, ev.data); err != nil {
 				return nil
 			}
 			pos = ev.id
@@ -434,7 +441,7 @@ func (s *Server) stream(c echo.Context) error {
 		pos = max(pos, head)
 	}
 	data, _ := json.Marshal(streamReady{Head: head, Resumed: resumed})
-	if err := w.write(head, StreamReady, data); err != nil {
+	if err := w.write(idOf(head), StreamReady, data); err != nil {
 		return nil
 	}
 	pos = head
@@ -460,21 +467,21 @@ func (s *Server) stream(c echo.Context) error {
 			}
 		case g := <-gates:
 			data, _ := json.Marshal(g)
-			if err := w.write(0, StreamGate, data); err != nil {
+			if err := w.write("", StreamGate, data); err != nil {
 				return nil
 			}
 		case <-wake:
 			evs, head, reset := hub.since(pos)
 			if reset {
 				data, _ := json.Marshal(streamReady{Head: head, Reason: "too far behind: events were dropped before this client read them"})
-				if err := w.write(head, StreamReset, data); err != nil {
+				if err := w.write(idOf(head), StreamReset, data); err != nil {
 					return nil
 				}
 				pos = head
 				continue
 			}
 			for _, ev := range evs {
-				if err := w.write(ev.id, ev.name, ev.data); err != nil {
+				if err := w.write(idOf(ev.id), ev.name, ev.data); err != nil {
 					return nil
 				}
 				pos = ev.id

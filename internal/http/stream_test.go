@@ -217,6 +217,8 @@ func TestStreamLiveThenResumeWithLastEventID(t *testing.T) {
 	evs, rd3 := c3.ready()
 	assert.Empty(t, evs)
 	assert.True(t, rd3.Resumed)
+	assert.NotContains(t, a.logs.String(), "cannot set a write deadline")
+	assert.NotContains(t, a.logs.String(), tokOfficer, "the token is never logged")
 }
 
 func TestStreamResetWhenTooFarBehind(t *testing.T) {

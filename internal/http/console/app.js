@@ -586,7 +586,7 @@
           h('span', { class: 'muted small' }, [a.gate, fmtTime(a.time)].filter(Boolean).join(' · '))),
         h('p', { class: 'alarm-msg' }, a.message,
           a.crossing_id && st.crossings.has(a.crossing_id) ?
-            h('button', { type: 'button', class: 'link', onclick: () => showCrossing(a.crossing_id) }, ' ' + t('alarm.crossing')) : null),
+            h('button', { type: 'button', class: 'link alarm-link', fk: 'ax:' + a.id, onclick: () => showCrossing(a.crossing_id) }, t('alarm.crossing')) : null),
         form);
     }));
     $('alarm-count').textContent = list.length ? '(' + list.length + ')' : '';
@@ -657,17 +657,29 @@
   function monthLabel(m) {
     return st.lang === 'en' ? m.toLocaleDateString('en-GB', { month: 'short', timeZone: 'UTC' }) : (m.getUTCMonth() + 1) + '月';
   }
+  // niceCeil rounds a chart's top up to 2, 4, 5 or 10 times a power of ten
+  // (at least 2), so the three ticks (0, half, top) read cleanly.
+  function niceCeil(v) {
+    if (v <= 2) return 2;
+    const p = Math.pow(10, Math.floor(Math.log10(v)));
+    for (const m of [1, 2, 4, 5, 10]) if (m * p >= v) return m * p;
+    return 10 * p;
+  }
   function barChart(el, groups, seriesNames, opts) {
+    if (!groups.some((g) => g.values.some((v) => v))) {
+      el.replaceChildren(h('p', { class: 'muted' }, t('stats.nodata')));
+      return;
+    }
     // groups: [{label, values:[…]}]; stacked when opts.stacked.
     const W = 360, H = 180, L = 34, B = 22, T = 8;
     const totals = groups.map((g) => opts.stacked ? g.values.reduce((a, b) => a + (b || 0), 0) : Math.max(0, ...g.values.map((v) => v || 0)));
-    const maxV = Math.max(1, ...totals, opts.mark || 0);
+    const maxV = niceCeil(Math.max(...totals, 0));
     const y = (v) => T + (H - T - B) * (1 - v / maxV);
     const bw = (W - L - 4) / Math.max(1, groups.length);
     const svg = s('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': opts.label });
     for (const v of [0, maxV / 2, maxV]) {
       svg.append(s('line', { x1: L, x2: W, y1: y(v), y2: y(v), class: 'grid' }),
-        s('text', { x: L - 4, y: y(v) + 4, 'text-anchor': 'end', class: 'axis' }, Math.round(v)));
+        s('text', { x: L - 4, y: y(v) + 4, 'text-anchor': 'end', class: 'axis' }, String(Math.round(v * 10) / 10)));
     }
     groups.forEach((g, i) => {
       const x0 = L + 2 + i * bw;
@@ -687,8 +699,10 @@
             s('title', {}, g.label + ' · ' + seriesNames[k] + ': ' + (Math.round(v * 10) / 10))));
         });
       }
-      if (groups.length <= 12 || i % 2 === 0) {
-        svg.append(s('text', { x: x0 + bw / 2, y: H - 6, 'text-anchor': 'middle', class: 'axis' }, g.label));
+      if (groups.length <= 13 || i % 2 === 0) {
+        // A histogram labels its bins' edges, a calendar its months' middles.
+        const lx = opts.edgeLabels ? x0 : x0 + bw / 2;
+        svg.append(s('text', { x: lx, y: H - 6, 'text-anchor': 'middle', class: 'axis' }, g.label));
       }
     });
     if (opts.mark) {
@@ -709,13 +723,18 @@
       barChart($('chart-monthly'), statsData.map((m) => ({ label: monthLabel(m.month), values: KINDS.map(([f]) => m.stats[f].count) })),
         kindNames, { stacked: true, label: t('stats.monthly') });
       legend($('legend-monthly'), kindNames);
+      const waitNames = [t('stats.median'), t('stats.p90')];
       barChart($('chart-waiting'), statsData.map((m) => ({ label: monthLabel(m.month),
         values: [m.stats.green_channel.decision_median_minutes, m.stats.green_channel.decision_p90_minutes] })),
-      [t('stats.median'), t('stats.p90')], { label: t('stats.waiting') });
+      waitNames, { label: t('stats.waiting') });
+      legend($('legend-waiting'), waitNames);
+      if (!$('chart-monthly').querySelector('svg')) $('legend-monthly').replaceChildren();
+      if (!$('chart-waiting').querySelector('svg')) $('legend-waiting').replaceChildren();
     } else {
       $('chart-monthly').replaceChildren(h('p', { class: 'muted' }, t('stats.nodata')));
       $('chart-waiting').replaceChildren(h('p', { class: 'muted' }, t('stats.nodata')));
       $('legend-monthly').replaceChildren();
+      $('legend-waiting').replaceChildren();
     }
     // Transit histogram: 10-minute bins up to 120, the 40-minute mark drawn.
     const bins = [];
@@ -723,7 +742,7 @@
     bins.push({ label: '120+', values: [0] });
     for (const m of transitSamples) bins[Math.min(12, Math.floor(m / 10))].values[0]++;
     if (transitSamples.length) {
-      barChart($('chart-transit'), bins, [t('stats.transit')], { label: t('stats.transit'), mark: TRANSIT_MARK,
+      barChart($('chart-transit'), bins, [t('stats.transit')], { label: t('stats.transit'), mark: TRANSIT_MARK, edgeLabels: true,
         markX: (v, L, W) => L + 2 + (W - L - 4) * (v / 10) / bins.length });
       $('transit-note').textContent = t('stats.transit.note', { n: transitSamples.length, w: transitSamples.filter((m) => m <= TRANSIT_MARK).length });
     } else {

@@ -1,0 +1,449 @@
+// Package e2e drives the officer's console in a real headless Chromium
+// against the real processes: the embedded broker, the zone API and the
+// dedicated gate G-MRO-1, each started from the built binary on loopback.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bondgate/bondgate/fixtures"
+)
+
+// chromium finds the browser: $BONDGATE_CHROMIUM, else Debian's chromium.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("BONDGATE_CHROMIUM"), "/usr/bin/chromium", "chromium", "chromium-browser"} {
+		if p == "" {
+			continue
+		}
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	t.Skip("SKIPPED: no Chromium found (install Debian's chromium: `make test` does it as root with apt-get, " +
+		"or set BONDGATE_CHROMIUM); the console's browser test did not run")
+	return ""
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// proc is one bondgate process.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+}
+
+func start(t *testing.T, binary, name string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	p := &proc{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	require.NoError(t, cmd.Start())
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop(t)
+		if t.Failed() {
+			t.Logf("--- %s output ---\n%s", name, p.out.String())
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM and waits (bounded) for the exit.
+func (p *proc) stop(t *testing.T) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		t.Errorf("%s did not stop 20 s after SIGTERM", p.name)
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// call is one JSON request; it returns the status and decodes the body into out.
+func call(t *testing.T, method, url, token string, in, out any) int {
+	t.Helper()
+	var body io.Reader
+	if in != nil {
+		raw, err := json.Marshal(in)
+		require.NoError(t, err)
+		body = bytes.NewReader(raw)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	require.NoError(t, err)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	if out != nil && resp.StatusCode < 300 {
+		require.NoError(t, json.Unmarshal(raw, out), "body: %s", raw)
+	}
+	return resp.StatusCode
+}
+
+func eventually(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", d, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func waitHealthy(t *testing.T, base string) {
+	t.Helper()
+	eventually(t, base+" answers /healthz", 60*time.Second, func() bool {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// shots saves numbered screenshots in $BONDGATE_SCREENSHOTS, else in the
+// test's artifact folder (kept with go test -artifacts).
+type shots struct {
+	t   *testing.T
+	dir string
+	n   int
+}
+
+func (s *shots) take(ctx context.Context, name string) {
+	s.t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	require.NoError(s.t, err)
+	s.n++
+	path := filepath.Join(s.dir, fmt.Sprintf("%02d-%s.png", s.n, name))
+	require.NoError(s.t, os.WriteFile(path, png, 0o644))
+	s.t.Logf("screenshot %s", path)
+}
+
+// browser runs chromedp steps with a bound, failing the test with the step's name.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	defer cancel()
+	require.NoError(b.t, chromedp.Do(ctx, steps...), what)
+}
+
+func (b *browser) eval(expr string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+	require.NoError(b.t, err, expr)
+	return v
+}
+
+// waitJS polls a JavaScript condition in the page.
+func (b *browser) waitJS(what, cond string) {
+	b.t.Helper()
+	eventually(b.t, what, 90*time.Second, func() bool { return b.eval("String(!!("+cond+"))") == "true" })
+}
+
+type declaration struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+}
+
+// gateEvents posts sensor events to the gate as its hardware would.
+type gateEvents struct {
+	t    *testing.T
+	url  string
+	next map[string]int
+}
+
+func (g *gateEvents) post(evs ...map[string]any) {
+	g.t.Helper()
+	for _, e := range evs {
+		dev := e["device_id"].(string)
+		g.next[dev]++
+		e["event_id"] = fmt.Sprintf("%s-e2e-%06d", dev, g.next[dev])
+		e["gate"] = "G-MRO-1"
+		if _, ok := e["time"]; !ok {
+			e["time"] = time.Now().UTC().Format(time.RFC3339Nano)
+		}
+	}
+	st := call(g.t, http.MethodPost, g.url+"/v1/events", "gate-mro-1", evs, nil)
+	require.Equal(g.t, http.StatusAccepted, st)
+}
+
+func (g *gateEvents) heartbeats() {
+	g.t.Helper()
+	var evs []map[string]any
+	for _, d := range []string{"CAM-1", "IR-1", "IR-2"} {
+		evs = append(evs, map[string]any{"device_id": d, "type": "heartbeat"})
+	}
+	g.post(evs...)
+}
+
+func TestConsoleInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test: not in -short")
+	}
+	chrome := chromium(t)
+	dir := t.TempDir()
+	binary := filepath.Join(dir, "bondgate")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/bondgate")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "build: %s", out)
+	tokens := filepath.Join(dir, "tokens.json")
+	require.NoError(t, os.WriteFile(tokens, fixtures.Tokens(), 0o600))
+
+	brokerAddr, apiAddr, gateAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	api, gate := "http://"+apiAddr, "http://"+gateAddr
+	start(t, binary, "broker", "broker", "--addr", brokerAddr)
+	start(t, binary, "gate", "gate", "--id", "G-MRO-1", "--addr", gateAddr, "--data", filepath.Join(dir, "gate"),
+		"--brokers", brokerAddr, "--tokens", tokens, "--window", "2s")
+	apiArgs := []string{"api", "--addr", apiAddr, "--data", filepath.Join(dir, "api"), "--brokers", brokerAddr,
+		"--tokens", tokens, "--gates", "G-MRO-1,G-MAIN", "--gate-urls", "G-MRO-1=" + gate, "--seed-history"}
+	apiProc := start(t, binary, "api", apiArgs...)
+	waitHealthy(t, api)
+	waitHealthy(t, gate)
+	g := &gateEvents{t: t, url: gate, next: map[string]int{}}
+	g.heartbeats()
+
+	// An MRO firm pre-declares an engine for direct entry, window around now.
+	now := time.Now().UTC()
+	declare := func(esn, tag string) declaration {
+		var d declaration
+		st := call(t, http.MethodPost, api+"/v1/predeclarations", "mro-hna", map[string]any{
+			"object":    map[string]any{"kind": "engine", "esn": esn, "model": "GEnx-1B", "owner": "Qatar Airways"},
+			"direction": "in", "gate": "G-MRO-1",
+			"window":         map[string]any{"from": now.Add(-time.Hour).Format(time.RFC3339), "to": now.Add(5 * time.Hour).Format(time.RFC3339)},
+			"regime":         "bonded_maintenance",
+			"declared_value": map[string]any{"amount": "182000000.00", "currency": "CNY"},
+			"hs_code":        "84111200", "conveyance": map[string]any{"stand_tag": tag, "vehicle_plate": "琼A·D1234"},
+		}, &d)
+		require.Equal(t, http.StatusCreated, st)
+		return d
+	}
+	d := declare("956-482", "STAND-0042")
+
+	shotDir := os.Getenv("BONDGATE_SCREENSHOTS")
+	if shotDir == "" {
+		shotDir = t.ArtifactDir()
+	}
+	require.NoError(t, os.MkdirAll(shotDir, 0o755))
+	sh := &shots{t: t, dir: shotDir}
+
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+			chromedp.Flag("disable-quic", true), chromedp.NoFirstRun,
+			chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true), chromedp.UserDataDir(filepath.Join(dir, "chromium")),
+			chromedp.WindowSize(1600, 1100))...)
+	defer cancelAlloc()
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	defer cancelCtx()
+	b := &browser{t: t, ctx: ctx}
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[int]("1")) // starts the browser, without a timeout
+	require.NoError(t, err, "start Chromium")
+
+	// 1. Sign in with the token in the fragment, as `bondgate dev` prints it.
+	row := `#queue tr[data-id="` + d.ID + `"]`
+	b.do("open the console", chromedp.Navigate(api+"/#token=officer-1"), chromedp.WaitVisible(chromedp.CSS(row)))
+	assert.Empty(t, b.eval("location.hash"), "the token leaves the address bar")
+	assert.Equal(t, api+"/", b.eval("location.href"))
+	assert.Equal(t, "officer-1", b.eval("sessionStorage.getItem('bondgate.token')"))
+	assert.Equal(t, "zh-CN", b.eval("document.documentElement.lang"))
+	assert.Contains(t, b.eval("document.querySelector('h1').textContent"), "海关值班台")
+	b.waitJS("the stream is live", "document.querySelector('#conn.conn-live')")
+	b.waitJS("the gate board shows G-MRO-1 with its link up", `document.querySelector('[data-gate="G-MRO-1"] .badge.link-up')`)
+	assert.Contains(t, b.eval(`document.querySelector('`+row+`').textContent`), "956-482")
+	// A marker that only survives if the page is never reloaded.
+	b.eval("String(window.__noReload = 'still here')")
+	sh.take(ctx, "signed-in-queue")
+
+	// 2. Clear it, with the keyboard only: focus the button, Enter, Enter.
+	b.do("clear with the keyboard", chromedp.Focus(chromedp.CSS(`button[data-fk="clear:`+d.ID+`"]`)), chromedp.KeyEvent("\r"),
+		chromedp.WaitVisible(chromedp.CSS("#decide[open]")))
+	sh.take(ctx, "clear-dialog")
+	b.do("confirm", chromedp.Focus(chromedp.CSS("#decide-ok")), chromedp.KeyEvent("\r"),
+		chromedp.WaitNotPresent(chromedp.CSS(row)),
+		chromedp.WaitVisible(chromedp.CSS(`#moves tr[data-id="`+d.ID+`"][data-status="cleared"]`)))
+	var got declaration
+	require.Equal(t, http.StatusOK, call(t, http.MethodGet, api+"/v1/predeclarations/"+d.ID, "officer-1", nil, &got))
+	assert.Equal(t, "cleared", got.Status, "the click reached the API")
+	sh.take(ctx, "cleared")
+
+	// 3. The gate sees the engine stand and the beams; the authorized crossing
+	// appears live on the board and the declaration moves to crossed.
+	eventually(t, "the clearance reaches the gate", 90*time.Second, func() bool {
+		var st struct {
+			Clearances int `json:"clearances"`
+		}
+		return call(t, http.MethodGet, gate+"/v1/status", "officer-1", nil, &st) == http.StatusOK && st.Clearances > 0
+	})
+	t0 := time.Now().UTC().Add(-3 * time.Second)
+	at := func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339Nano) }
+	g.post(
+		map[string]any{"device_id": "CAM-1", "type": "camera.detection", "object_class": "engine", "track_id": "t-e2e-1",
+			"direction": "in", "time": at(0), "reads": []map[string]any{{"kind": "stand_tag", "value": "STAND-0042", "confidence": 0.97}},
+			"snapshot": "nvr://cam-1/e2e/t-e2e-1.jpg"},
+		map[string]any{"device_id": "IR-1", "type": "infrared.break", "beam": "A", "segment": 1, "time": at(1200 * time.Millisecond)},
+		map[string]any{"device_id": "IR-1", "type": "infrared.break", "beam": "B", "segment": 1, "time": at(2900 * time.Millisecond)},
+	)
+	b.waitJS("the authorized crossing appears on the board", `document.querySelector('[data-gate="G-MRO-1"] button.crossing.dec-authorized')`)
+	b.waitJS("the declaration moves to crossed", `document.querySelector('#moves tr[data-id="`+d.ID+`"][data-status="crossed"]')`)
+	assert.Equal(t, "still here", b.eval("String(window.__noReload)"), "no reload happened")
+	sh.take(ctx, "crossing-live")
+
+	b.do("open the crossing", chromedp.Click(chromedp.CSS(`[data-gate="G-MRO-1"] button.crossing.dec-authorized`)),
+		chromedp.WaitVisible(chromedp.CSS("#detail[open]")))
+	detail := b.eval("document.querySelector('#detail-body').textContent")
+	assert.Contains(t, detail, d.ID, "the clearance it used")
+	assert.Contains(t, detail, "STAND-0042", "the identity read")
+	assert.Contains(t, detail, "IR-1-e2e-", "the beams")
+	assert.Contains(t, detail, "nvr://cam-1/e2e/t-e2e-1.jpg", "the snapshot reference")
+	sh.take(ctx, "crossing-detail")
+	b.do("open its declaration's timeline", chromedp.Click(chromedp.CSS("#detail-body button.link")),
+		chromedp.WaitVisible(chromedp.CSS("#detail ol.timeline li.done:nth-child(3)")))
+	sh.take(ctx, "timeline")
+	b.do("close the detail", chromedp.Click(chromedp.CSS("#detail-close")), chromedp.WaitNotPresent(chromedp.CSS("#detail[open]")))
+
+	// 4. Something crosses segment 3 and no camera identifies it: an alarm,
+	// live; the officer acknowledges it with a note.
+	t1 := time.Now().UTC()
+	g.post(
+		map[string]any{"device_id": "IR-2", "type": "infrared.break", "beam": "A", "segment": 3, "time": t1.Format(time.RFC3339Nano)},
+		map[string]any{"device_id": "IR-2", "type": "infrared.break", "beam": "B", "segment": 3, "time": t1.Add(time.Second).Format(time.RFC3339Nano)},
+	)
+	alarm := `#alarms li.alarm`
+	eventually(t, "the unidentified crossing raises an alarm on the page", 90*time.Second, func() bool {
+		g.heartbeats() // the gate's clock moves on with its sensors
+		return b.eval("String(!!document.querySelector('"+alarm+"'))") == "true"
+	})
+	alarmID := b.eval(`document.querySelector('` + alarm + `').dataset.alarm`)
+	require.NotEmpty(t, alarmID)
+	assert.Equal(t, "still here", b.eval("String(window.__noReload)"))
+	sh.take(ctx, "alarm")
+	li := `#alarms li[data-alarm="` + alarmID + `"]`
+	b.do("acknowledge", chromedp.SendKeys(chromedp.CSS(li+" input.note"), "checked on camera: tow tractor returning"),
+		chromedp.Click(chromedp.CSS(li+" button[type=submit]")), chromedp.WaitNotPresent(chromedp.CSS(li)))
+	var acked []map[string]any
+	var list struct {
+		Items []map[string]any `json:"items"`
+	}
+	require.Equal(t, http.StatusOK, call(t, http.MethodGet, api+"/v1/alarms?state=acked", "officer-1", nil, &list))
+	for _, a := range list.Items {
+		if a["id"] == alarmID {
+			acked = append(acked, a)
+		}
+	}
+	require.Len(t, acked, 1, "the acknowledgement reached the API")
+	assert.Equal(t, "checked on camera: tow tractor returning", acked[0]["ack_note"])
+	assert.Equal(t, "customs:HK-0031", acked[0]["acked_by"])
+	sh.take(ctx, "alarm-acked")
+
+	// 5. English.
+	b.do("switch language", chromedp.Click(chromedp.CSS("#lang")))
+	assert.Equal(t, "en", b.eval("document.documentElement.lang"))
+	assert.Contains(t, b.eval("document.querySelector('h1').textContent"), "Customs console")
+	assert.Contains(t, b.eval("document.querySelector('#h-gates').textContent"), "Gate board")
+	assert.Contains(t, b.eval(`document.querySelector('#moves tr[data-id="`+d.ID+`"]').textContent`), "crossed")
+	sh.take(ctx, "english")
+
+	// 6. Statistics of 2025 (the source's history, seeded): drawn as SVG.
+	b.do("choose 2025", chromedp.SetValue(chromedp.CSS("#period"), "2025"))
+	b.eval("String(document.querySelector('#period').dispatchEvent(new Event('change')))")
+	b.waitJS("monthly bars are drawn", "document.querySelectorAll('#chart-monthly svg rect').length > 0")
+	b.waitJS("the transit histogram is drawn with its 40-minute mark", "document.querySelector('#chart-transit svg line.mark')")
+	b.do("scroll to the statistics", chromedp.ScrollIntoView(chromedp.CSS("#h-stats")))
+	sh.take(ctx, "stats-2025")
+
+	// 7. The API goes away: the page says it is behind and reconnects by
+	// itself; what happens after is live again without a reload.
+	apiProc.stop(t)
+	b.waitJS("the page says it is behind", "document.querySelector('#conn.conn-behind')")
+	sh.take(ctx, "behind")
+	apiProc2 := start(t, binary, "api (restarted)", apiArgs...)
+	waitHealthy(t, api)
+	b.waitJS("the stream is live again", "document.querySelector('#conn.conn-live')")
+	d2 := declare("956-483", "STAND-0043")
+	b.waitJS("a new declaration appears live after the reconnect", `document.querySelector('#queue tr[data-id="`+d2.ID+`"]')`)
+	assert.Equal(t, "still here", b.eval("String(window.__noReload)"))
+	sh.take(ctx, "reconnected")
+
+	// A tablet: one column, alarms right after the gates, nothing cut off.
+	b.do("tablet viewport", chromedp.EmulateViewport(820, 1180, chromedp.EmulatePortrait))
+	b.waitJS("one column on a tablet", `(() => {
+		const g = document.querySelector('.gates').getBoundingClientRect(), a = document.querySelector('.alarms').getBoundingClientRect();
+		return a.top > g.bottom && Math.abs(a.left - g.left) < 2 && document.documentElement.scrollWidth <= 820;
+	})()`)
+	sh.take(ctx, "tablet")
+
+	// The token never reached a URL or a log: the fragment stays in the browser.
+	for _, p := range []*proc{apiProc, apiProc2} {
+		assert.False(t, strings.Contains(p.out.String(), "officer-1"), "%s logged the token", p.name)
+	}
+}
