@@ -156,6 +156,8 @@ func (c *Committer) commit(group []*ingestRequest, n int) {
 				return err
 			}
 			events, seen := tx.Bucket(bucketEvents), tx.Bucket(bucketSeen)
+			// Keys only ever grow: fill pages instead of splitting them in half.
+			events.FillPercent = 0.95
 			for i, r := range group {
 				acc := make([]Accepted, len(r.events))
 				for j := range r.events {

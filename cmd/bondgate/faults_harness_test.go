@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -95,21 +96,50 @@ func (p *proc) kill9(t *testing.T) {
 	}
 }
 
-// peakRSS reads VmHWM (peak resident set) of a live process, in bytes.
-func (p *proc) peakRSS() int64 {
+// memory reads a live process's peak resident set (VmHWM, which counts
+// the pages of the mmapped bbolt file it touched) and its anonymous
+// resident memory now (RssAnon: heap and stacks), in bytes.
+func (p *proc) memory() (peak, anon int64) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	defer f.Close()
+	kb := func(rest string) int64 {
+		n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+		return n << 10
+	}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb << 10
+			peak = kb(rest)
+		}
+		if rest, ok := strings.CutPrefix(sc.Text(), "RssAnon:"); ok {
+			anon = kb(rest)
 		}
 	}
-	return 0
+	return peak, anon
+}
+
+// anonSampler records the highest RssAnon of p until stopped.
+func (p *proc) anonSampler() (stop func() int64) {
+	var peak atomic.Int64
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			if _, a := p.memory(); a > peak.Load() {
+				peak.Store(a)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	return func() int64 { close(done); <-finished; return peak.Load() }
 }
 
 // brokerProc is `bondgate broker --data DIR`, restartable on the same address.
@@ -413,6 +443,12 @@ func waitDrained(t *testing.T, g *gateProc, pairs int, within time.Duration) {
 func waitCovered(t *testing.T, g *gateProc, acked []pair, within time.Duration) {
 	t.Helper()
 	eventuallyT(t, within, fmt.Sprintf("%d acked pairs decided and the outbox drained", len(acked)), func() bool {
+		// The cheap look first: a long crossing list is fetched only once
+		// the outbox looks drained.
+		if st := g.status(t); st.Link != "up" || st.OutboxDepth != 0 {
+			time.Sleep(400 * time.Millisecond)
+			return false
+		}
 		decided := map[string]bool{}
 		for _, x := range g.crossings(t) {
 			for _, id := range x.EventIDs {
@@ -501,12 +537,22 @@ func readToEnd(t *testing.T, broker, topic string) []kafkago.Message {
 		if last > first {
 			_, err = pc.Seek(first, kafkago.SeekAbsolute)
 			require.NoError(t, err)
+			// Batch by batch: Conn.ReadMessage would fetch once per message.
 			for off := first; off < last; {
 				require.NoError(t, pc.SetReadDeadline(time.Now().Add(20*time.Second)))
-				m, err := pc.ReadMessage(10 << 20)
-				require.NoError(t, err)
-				out = append(out, m)
-				off = m.Offset + 1
+				batch := pc.ReadBatch(1, 64<<20)
+				n := 0
+				for off < last {
+					m, err := batch.ReadMessage()
+					if err != nil {
+						break
+					}
+					out = append(out, m)
+					off = m.Offset + 1
+					n++
+				}
+				require.NoError(t, batch.Close())
+				require.Positive(t, n, "no progress reading %s/%d at offset %d", topic, p.ID, off)
 			}
 		}
 		_ = pc.Close()

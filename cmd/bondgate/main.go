@@ -38,6 +38,7 @@ func commands() []command {
 		{"backup", "copy a service's bbolt file: hot from a running service (--from URL) or from --data", runBackup},
 		{"check", "check bbolt files for damage (exit 1 naming each damaged file)", runCheck},
 		{"topics", "create or check the Kafka topics a file (ops/kafka/topics.json) describes", runTopics},
+		{"bench", "performance harness: `bench run` prints every figure with its same-run baseline (README Performance)", runBench},
 		{"version", "print the version", func(_ context.Context, _ []string, out, _ io.Writer) error {
 			fmt.Fprintln(out, "bondgate", version)
 			return nil
