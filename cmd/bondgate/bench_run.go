@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// benchScale sizes one run. "small" is the quick default of `make bench`;
+// "full" is what the README table and the issue's targets use.
+type benchScale struct {
+	Name         string
+	IngestFor    time.Duration // each wrk run
+	Backlog      int           // figure 2's undelivered outbox messages
+	E2ESamples   int           // figure 4's round trips of each kind
+	Declarations int           // figure 5's stored declarations
+	ReadsFor     time.Duration // each fixed-rate read run
+	ReadRate     int           // requests per second of figure 5
+	Growth       []int         // figure 6's record counts
+	GrowthFor    time.Duration // each growth measurement
+}
+
+var benchScales = map[string]benchScale{
+	"small": {Name: "small", IngestFor: 5 * time.Second, Backlog: 100_000, E2ESamples: 50, Declarations: 20_000,
+		ReadsFor: 5 * time.Second, ReadRate: 2000, Growth: []int{10_000, 100_000}, GrowthFor: 4 * time.Second},
+	"full": {Name: "full", IngestFor: 10 * time.Second, Backlog: 1_000_000, E2ESamples: 200, Declarations: 100_000,
+		ReadsFor: 10 * time.Second, ReadRate: 2000, Growth: []int{10_000, 100_000, 1_000_000}, GrowthFor: 5 * time.Second},
+}
+
+// benchRow is one line of the results table.
+type benchRow struct {
+	Figure   string
+	Measured string
+	Baseline string
+	Ratio    string
+	Target   string
+	Verdict  string // "ok", "SHORT" or "" (reported only)
+}
+
+// verdict says whether a measured value meets its target.
+func verdict(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "SHORT"
+}
+
+func runBenchSuite(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flagSet("bench run", "[--scale small|full] [--only 1,2,...]", stderr)
+	scaleName := fs.String("scale", "small", "small (quick) or full (the issue's sizes: 1M backlog, 100k declarations, growth to 1M)")
+	only := fs.String("only", "", "figures to run, comma-separated (1 ingest, 2 drain, 4 end-to-end, 5 reads, 6 growth); empty: all")
+	lua := fs.String("lua", "ops/bench/events.lua", "the wrk script for figure 1")
+	wrk := fs.String("wrk", "wrk", "the wrk binary")
+	keep := fs.Bool("keep", false, "keep the scratch folder (data and process logs)")
+	newLog := logFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	scale, ok := benchScales[*scaleName]
+	if !ok {
+		return fmt.Errorf("--scale %q: want small or full", *scaleName)
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "bondgate-bench-")
+	if err != nil {
+		return err
+	}
+	if *keep {
+		fmt.Fprintf(stdout, "scratch folder: %s\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	tokens := filepath.Join(dir, "tokens.json")
+	if err := os.WriteFile(tokens, []byte(benchTokens), 0o600); err != nil {
+		return err
+	}
+	e := &benchEnv{bin: bin, dir: dir, tokens: tokens, log: newLog(stderr), out: stdout}
+	defer e.stopAll()
+	want := func(n string) bool {
+		if *only == "" {
+			return true
+		}
+		for _, p := range splitList(*only) {
+			if p == n {
+				return true
+			}
+		}
+		return false
+	}
+	fmt.Fprintf(stdout, "bondgate bench, scale %s: %d CPUs, %s, load average %s at start\n",
+		scale.Name, runtime.NumCPU(), strings.TrimSpace(kernelName()), loadAverage())
+
+	var rows []benchRow
+	add := func(rs []benchRow, err error, what string) {
+		rows = append(rows, rs...)
+		for _, r := range rs {
+			fmt.Fprintf(stdout, "  %s: %s (baseline %s, ratio %s, target %s) %s\n", r.Figure, r.Measured, r.Baseline, r.Ratio, r.Target, r.Verdict)
+		}
+		if err != nil {
+			fmt.Fprintf(stdout, "  %s FAILED: %v\n", what, err)
+			rows = append(rows, benchRow{Figure: what, Measured: "failed: " + err.Error(), Verdict: "SHORT"})
+		}
+		e.stopAll()
+	}
+	if want("1") {
+		if _, err := exec.LookPath(*wrk); err != nil {
+			add(nil, fmt.Errorf("wrk not found (Debian package wrk; `make bench` installs it as root)"), "1 ingest")
+		} else {
+			fmt.Fprintln(stdout, "figure 1: durable ingest vs parse-only (wrk, 64 connections)")
+			rs, err := benchIngest(ctx, e, scale, *wrk, *lua)
+			add(rs, err, "1 ingest")
+		}
+	}
+	if want("2") {
+		fmt.Fprintf(stdout, "figure 2: backlog drain of %d messages vs a raw kafka-go producer\n", scale.Backlog)
+		rs, err := benchDrain(ctx, e, scale.Backlog, true)
+		add(rs, err, "2 drain")
+	}
+	if want("4") {
+		fmt.Fprintln(stdout, "figure 4: end to end through Kafka (api, broker, gate processes)")
+		rs, err := benchEndToEnd(ctx, e, scale)
+		add(rs, err, "4 end to end")
+	}
+	if want("5") {
+		fmt.Fprintf(stdout, "figure 5: GET /v1/predeclarations over %d declarations at %d req/s (fixed schedule)\n", scale.Declarations, scale.ReadRate)
+		rs, err := benchReads(ctx, e, scale, scale.Declarations, scale.ReadsFor, true)
+		add(rs, err, "5 reads")
+	}
+	if want("6") && *wrk != "" {
+		fmt.Fprintln(stdout, "figure 6: growth")
+		rs, err := benchGrowth(ctx, e, scale, *wrk, *lua)
+		add(rs, err, "6 growth")
+	}
+	fmt.Fprintf(stdout, "\nload average at end %s\n\n", loadAverage())
+	printBenchTable(stdout, rows)
+	return nil
+}
+
+// printBenchTable prints the rows as a Markdown table.
+func printBenchTable(w io.Writer, rows []benchRow) {
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)
+	fmt.Fprintln(tw, "| figure\t measured\t baseline (same run)\t ratio\t target\t \t|")
+	fmt.Fprintln(tw, "|---\t---\t---\t---\t---\t---\t|")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "| %s\t %s\t %s\t %s\t %s\t %s\t|\n", r.Figure, r.Measured, r.Baseline, r.Ratio, r.Target, r.Verdict)
+	}
+	_ = tw.Flush()
+}
+
+func kernelName() string {
+	raw, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return runtime.GOOS
+	}
+	return "linux " + string(raw)
+}
+
+// benchQuietLog discards library logs inside the harness.
+func benchQuietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
