@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	bbolt "go.etcd.io/bbolt"
 	"io"
 	"log/slog"
 	"os"
@@ -102,8 +103,12 @@ func serveAPI(ctx context.Context, o apiOptions) error {
 	}
 	defer db.Close()
 	if moved, ok := db.Recovered(); ok {
-		// The old file is kept for forensics; the API starts on a fresh one.
+		// The old file is kept for forensics; the API starts on a fresh one,
+		// and an officer must see that it did (a restore is needed).
 		log.Error("store was corrupt: moved aside and started fresh", "moved_to", moved)
+		if err := raiseStoreCorrupt(db, moved); err != nil {
+			log.Error("could not record the store-corrupt alarm", "err", err)
+		}
 	}
 
 	reg := prometheus.NewRegistry()
@@ -184,4 +189,17 @@ func serveAPI(ctx context.Context, o apiOptions) error {
 	}
 	log.Info("zone API stopped")
 	return nil
+}
+
+// raiseStoreCorrupt records an open, critical alarm in the fresh store.
+func raiseStoreCorrupt(db *bolt.DB, moved string) error {
+	return db.Update(func(tx *bbolt.Tx) error {
+		_, err := bolt.PutAlarm(tx, &zone.Alarm{
+			ID: "api-store-corrupt-" + filepath.Base(moved), Kind: zone.AlarmStoreCorrupt, Severity: "critical",
+			Message: "the zone API's store was corrupt; it was moved to " + moved +
+				" and the API started empty: restore the latest backup (ops/RUNBOOK.md)",
+			RecordID: filepath.Base(moved), Time: time.Now().UTC(), State: zone.AlarmOpen,
+		})
+		return err
+	})
 }

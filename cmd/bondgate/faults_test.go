@@ -277,8 +277,16 @@ func TestFault08CorruptFile(t *testing.T) {
 	code, d := call(t, "POST", "http://"+apiAddr+"/v1/predeclarations", "mro-hna", engineBody)
 	assert.Equal(t, http.StatusCreated, code, "the API serves on a fresh file: %v", d)
 	assert.Contains(t, api.out.String(), "corrupt", "the API says so in its log")
+	code, alarms := call(t, "GET", "http://"+apiAddr+"/v1/alarms?state=open", "officer-1", "")
+	require.Equal(t, http.StatusOK, code)
+	found := false
+	for _, it := range alarms["items"].([]any) {
+		a := it.(map[string]any)
+		found = found || (a["kind"] == string(zone.AlarmStoreCorrupt) && strings.Contains(a["message"].(string), filepath.Base(moved[0])))
+	}
+	assert.True(t, found, "an open store_corrupt alarm names the moved file: %v", alarms)
 	cases++
-	report(t, faultRow{Scenario: "8 corrupt / truncated file", Trials: cases, Note: "gate garbage + truncated (alarm on Kafka), API garbage; check exits 1 naming the file"})
+	report(t, faultRow{Scenario: "8 corrupt / truncated file", Trials: cases, Note: "gate garbage + truncated (alarm on Kafka), API garbage (open alarm); check exits 1 naming the file"})
 }
 
 // runBinary runs bondgate with args and returns its combined output.
