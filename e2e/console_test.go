@@ -8,14 +8,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/bondgate/bondgate/internal/proctest"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,44 +42,18 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // proc is one bondgate process.
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *proctest.Buffer
 	done chan struct{}
 }
 
 func start(t *testing.T, binary, name string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
-	p := &proc{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, out: &proctest.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	require.NoError(t, cmd.Start())
 	go func() { _ = cmd.Wait(); close(p.done) }()
@@ -258,7 +231,7 @@ func TestConsoleInChromium(t *testing.T) {
 	tokens := filepath.Join(dir, "tokens.json")
 	require.NoError(t, os.WriteFile(tokens, fixtures.Tokens(), 0o600))
 
-	brokerAddr, apiAddr, gateAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	brokerAddr, apiAddr, gateAddr := proctest.FreeAddr(t), proctest.FreeAddr(t), proctest.FreeAddr(t)
 	api, gate := "http://"+apiAddr, "http://"+gateAddr
 	start(t, binary, "broker", "broker", "--addr", brokerAddr)
 	start(t, binary, "gate", "gate", "--id", "G-MRO-1", "--addr", gateAddr, "--data", filepath.Join(dir, "gate"),

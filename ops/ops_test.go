@@ -2,12 +2,10 @@ package ops
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/bondgate/bondgate/internal/proctest"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -141,14 +139,14 @@ func TestAlertMetricsAreServed(t *testing.T) {
 	tokens := filepath.Join(t.TempDir(), "tokens.json")
 	require.NoError(t, os.WriteFile(tokens, []byte(`[{"token":"gate-ops","role":"gate","gate":"G-OPS"},
  {"token":"officer-ops","role":"customs","officer":"HK-0001"}]`), 0o600))
-	noBroker := freeAddr(t) // nothing listens: both start and report the link down
+	noBroker := proctest.FreeAddr(t) // nothing listens: both start and report the link down
 
-	apiAddr, gateAddr := freeAddr(t), freeAddr(t)
+	apiAddr, gateAddr := proctest.FreeAddr(t), proctest.FreeAddr(t)
 	startProc(t, bin, "api", "--addr", apiAddr, "--data", t.TempDir(), "--brokers", noBroker, "--tokens", tokens)
 	startProc(t, bin, "gate", "--id", "G-OPS", "--addr", gateAddr, "--data", t.TempDir(), "--brokers", noBroker,
 		"--tokens", tokens, "--window", "1s")
-	waitHTTP(t, "http://"+apiAddr+"/healthz")
-	waitHTTP(t, "http://"+gateAddr+"/healthz")
+	proctest.WaitHTTP(t, "http://"+apiAddr+"/healthz", 30*time.Second)
+	proctest.WaitHTTP(t, "http://"+gateAddr+"/healthz", 30*time.Second)
 
 	// A heartbeat and an infrared crossing nobody identified: sensor series
 	// and a decision (unidentified) appear once the window has passed.
@@ -287,29 +285,12 @@ func TestEnvExamplesNameRealFlags(t *testing.T) {
 	assert.Contains(t, string(help), "-data ")
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startProc runs the binary until the test ends, then stops it with
 // SIGTERM (SIGKILL after 20 s) and shows its output if the test failed.
 func startProc(t *testing.T, bin string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	out := &lockedBuffer{}
+	out := &proctest.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
 	done := make(chan struct{})
@@ -326,29 +307,6 @@ func startProc(t *testing.T, bin string, args ...string) {
 			t.Logf("bondgate %s output:\n%s", args[0], out.String())
 		}
 	})
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func waitHTTP(t *testing.T, url string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for ctx.Err() == nil {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s never answered", url)
 }
 
 // TestTopicsFileIsComplete: what ops/KAFKA.md and the runbook promise about

@@ -1,15 +1,14 @@
 package http
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/bondgate/bondgate/internal/proctest"
 	"io"
 	"log/slog"
 	nethttp "net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -51,24 +50,6 @@ func contractTokens(t *testing.T) *zone.Tokens {
 	return toks
 }
 
-// syncBuffer is a log sink tests can read while the server writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // api is a zone API on a real bbolt file behind a real HTTP listener.
 type api struct {
 	t        *testing.T
@@ -77,14 +58,14 @@ type api struct {
 	db       *bolt.DB
 	store    *bolt.DeclarationStore
 	registry *prometheus.Registry
-	logs     *syncBuffer
+	logs     *proctest.Buffer
 }
 
 func newAPI(t *testing.T, tweak ...func(*Config)) *api {
 	t.Helper()
 	db := bolttest.MustOpenDB(t)
 	store := bolt.NewDeclarationStore(db)
-	logs := &syncBuffer{}
+	logs := &proctest.Buffer{}
 	cfg := Config{
 		Tokens: contractTokens(t),
 		Declarations: &zone.DeclarationService{

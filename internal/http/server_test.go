@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bondgate/bondgate/internal/proctest"
 	"log/slog"
 	"net"
 	nethttp "net/http"
@@ -208,7 +209,7 @@ func TestStartAndShutdown(t *testing.T) {
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
 
-	logs := &syncBuffer{}
+	logs := &proctest.Buffer{}
 	s := NewServer(Config{Addr: addr, Tokens: contractTokens(t), Log: slog.New(slog.NewTextHandler(logs, nil))})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
