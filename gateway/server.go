@@ -131,15 +131,20 @@ func limitParam(c echo.Context) (int, error) {
 	return n, nil
 }
 
+// pageParams reads since_seq and limit, the paging of the gate's reads.
+func pageParams(c echo.Context) (since uint64, limit int, err error) {
+	if since, err = sinceSeq(c); err != nil {
+		return 0, 0, err
+	}
+	limit, err = limitParam(c)
+	return since, limit, err
+}
+
 func (s *Service) getCrossings(c echo.Context) error {
 	if err := s.ownGate(c); err != nil {
 		return err
 	}
-	since, err := sinceSeq(c)
-	if err != nil {
-		return err
-	}
-	limit, err := limitParam(c)
+	since, limit, err := pageParams(c)
 	if err != nil {
 		return err
 	}
@@ -160,11 +165,7 @@ func (s *Service) getEvents(c echo.Context) error {
 	if err := s.ownGate(c); err != nil {
 		return err
 	}
-	since, err := sinceSeq(c)
-	if err != nil {
-		return err
-	}
-	limit, err := limitParam(c)
+	since, limit, err := pageParams(c)
 	if err != nil {
 		return err
 	}
