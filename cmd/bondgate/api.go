@@ -175,6 +175,9 @@ func serveAPI(ctx context.Context, o apiOptions) error {
 	})
 	wg.Go(func() { feed.run(pubCtx) })
 	wg.Go(func() { recs.run(pubCtx) })
+	// Keep bbolt's map from counting whole in the resident set after a
+	// scan (the check at open, a long list); see bolt.DB.TrimResident.
+	wg.Go(func() { db.TrimResidentEvery(pubCtx, time.Second) })
 	serveErr := srv.Start(ctx) // returns once ctx is done and requests have drained
 	// Requests are finished: give the publisher a bounded chance to flush.
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

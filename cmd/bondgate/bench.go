@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,11 +29,16 @@ import (
 // is the ingest baseline: a gate that parses and answers like a real one but
 // stores nothing. It exists for the benchmark only.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	const use = "Usage: bondgate bench run [--scale small|full|huge] | bondgate bench parse-only-gate [gate flags]\n" +
+		"(each part's --help lists its flags; every flag also reads BONDGATE_<FLAG>)"
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "Usage: bondgate bench run [--scale small|full] | bondgate bench parse-only-gate [gate flags]")
+		fmt.Fprintln(stderr, use)
 		return errUsage
 	}
 	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprintln(stdout, use)
+		return flag.ErrHelp
 	case "run":
 		return runBenchSuite(ctx, args[1:], stdout, stderr)
 	case "parse-only-gate":
@@ -93,6 +99,10 @@ type benchEnv struct {
 	log    *slog.Logger
 	out    io.Writer
 	procs  []*benchProc
+	// Measurements at a size already taken in this run are reused by
+	// figure 6 rather than seeded again.
+	drains map[int]drainResult
+	reads  map[int]readsResult
 }
 
 // benchProc is a child process of the harness.

@@ -74,13 +74,28 @@ func rawRoundTrips(ctx context.Context, brokers string, n int) ([]time.Duration,
 		err := w.WriteMessages(ctx, kafkago.Message{Topic: zone.TopicRecords, Key: []byte("bench"), Value: []byte(fmt.Sprintf(`{"i":%d}`, i))})
 		return start, err
 	}
-	if _, err := send(-1); err != nil {
-		return nil, err
+	// The reader starts at the end once it has joined: send until one arrives.
+	joined := false
+	for try := 0; try < 60 && !joined; try++ {
+		if _, err := send(-1); err != nil {
+			return nil, err
+		}
+		select {
+		case <-got:
+			joined = true
+		case <-time.After(time.Second):
+		}
 	}
-	select {
-	case <-got:
-	case <-time.After(60 * time.Second):
+	if !joined {
 		return nil, fmt.Errorf("raw reader got nothing within 60 s")
+	}
+	// Drop what else the warm-up left in flight.
+	for drained := false; !drained; {
+		select {
+		case <-got:
+		case <-time.After(500 * time.Millisecond):
+			drained = true
+		}
 	}
 	var out []time.Duration
 	for i := 0; i < n; i++ {

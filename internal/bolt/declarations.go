@@ -198,12 +198,29 @@ func (s *DeclarationStore) Declarations(ctx context.Context, f zone.DeclarationF
 		}
 		k, v := seekBelow(c, hi)
 		decls := tx.Bucket(bucketDeclarations)
+		others := filterIndexes(tx, f)
+		var lastRawID []byte
 		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+			id := k[len(prefix):]
+			// The other filters are checked on their indexes first: a
+			// lookup there is far cheaper than decoding the record.
+			if !inIndexes(others, id) {
+				continue
+			}
 			if len(prefix) > 0 {
-				v = decls.Get(k[len(prefix):])
+				v = decls.Get(id)
 				if v == nil {
 					continue // an index entry without its record: skip, never fail a list
 				}
+			}
+			if f.RawJSON {
+				if len(page.Raw) == f.Limit {
+					page.NextCursor = base64.RawURLEncoding.EncodeToString(lastRawID)
+					return nil
+				}
+				page.Raw = append(page.Raw, bytes.Clone(v))
+				lastRawID = bytes.Clone(id)
+				continue
 			}
 			var d zone.PreDeclaration
 			if err := json.Unmarshal(v, &d); err != nil {
@@ -253,6 +270,36 @@ func (s *DeclarationStore) plan(tx *bbolt.Tx, f zone.DeclarationFilter) (*bbolt.
 		return tx.Bucket(bucketDeclarations).Cursor(), nil
 	}
 	return tx.Bucket(best).Cursor(), append([]byte(bestValue), 0)
+}
+
+// indexProbe is one filter checked by membership in its index.
+type indexProbe struct {
+	b     *bbolt.Bucket
+	value string
+}
+
+// filterIndexes returns a probe for each filter given.
+func filterIndexes(tx *bbolt.Tx, f zone.DeclarationFilter) []indexProbe {
+	var out []indexProbe
+	for _, ix := range []struct {
+		bucket []byte
+		value  string
+	}{{bucketIdxFirm, f.Firm}, {bucketIdxStatus, string(f.Status)}, {bucketIdxGate, f.Gate}} {
+		if ix.value != "" {
+			out = append(out, indexProbe{b: tx.Bucket(ix.bucket), value: ix.value})
+		}
+	}
+	return out
+}
+
+// inIndexes reports whether id is in every probed index under its value.
+func inIndexes(probes []indexProbe, id []byte) bool {
+	for _, p := range probes {
+		if p.b.Get(indexKey(p.value, string(id))) == nil {
+			return false
+		}
+	}
+	return true
 }
 
 func matches(d *zone.PreDeclaration, f zone.DeclarationFilter) bool {

@@ -1,6 +1,9 @@
 package zone
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+)
 
 // Change is what one use case writes in the same transaction as the record it
 // changes: who did what and why (for the audit trail) and the messages that
@@ -28,12 +31,20 @@ type DeclarationFilter struct {
 	Gate   string
 	Cursor string // opaque, from a previous page
 	Limit  int
+	// RawJSON asks for the page as the stored JSON of each record (Raw)
+	// instead of decoded Items, for callers that only write it out: a
+	// store that can checks the filters on its indexes and decodes nothing.
+	// A store that cannot fills Items as usual.
+	RawJSON bool
 }
 
 // DeclarationPage is one page of a list, newest first.
 type DeclarationPage struct {
 	Items      []*PreDeclaration
 	NextCursor string
+	// Raw holds the records as stored JSON when the filter asked for
+	// RawJSON and the store supports it (then Items is empty).
+	Raw []json.RawMessage
 }
 
 // DeclarationStore keeps pre-declarations. Implementations write the record,
