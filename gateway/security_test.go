@@ -67,6 +67,9 @@ func TestFloodingDeviceIsRefusedWhileOthersGetThrough(t *testing.T) {
 	}
 	st, _, _ = g.post(tokGate, heartbeats("CAM-BROKEN", 1, 11, now))
 	assert.Equal(t, http.StatusTooManyRequests, st, "the flooding device stays limited")
+	_, metrics := g.do(http.MethodGet, "/metrics", "", nil)
+	assert.Contains(t, string(metrics), `bondgate_gate_rate_limited_requests_total{gate="`+testGate+`"} 2`,
+		"refusals are counted for the operator")
 }
 
 func TestDeviceLimiterRefillsAndAllowsABigBatchFromAFullBucket(t *testing.T) {

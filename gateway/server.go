@@ -87,6 +87,8 @@ func (s *Service) postEvents(c echo.Context) error {
 		}
 	}
 	if err := s.limiter.admit(c, events); err != nil {
+		s.metrics.rateLimited.Inc()
+		s.log.Warn("batch refused: device over its event rate", "devices", devicesOf(events))
 		return err
 	}
 	acc, err := s.committer.Submit(c.Request().Context(), events)
@@ -204,4 +206,17 @@ func (s *Service) readyz(c echo.Context) error {
 	// The gate decides and accepts with the link down, so a down link is
 	// reported but does not make the gate unready.
 	return c.JSON(http.StatusOK, body)
+}
+
+// devicesOf lists the distinct devices of a batch, for logs.
+func devicesOf(events []SensorEvent) []string {
+	seen := map[string]bool{}
+	var out []string
+	for i := range events {
+		if d := events[i].DeviceID; !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
 }
