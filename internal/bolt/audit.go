@@ -90,6 +90,24 @@ func (a *AuditTrail) AuditEntries(ctx context.Context, after uint64, limit int) 
 	return out, storageErr(err)
 }
 
+// AuditHead returns the Seq of the last entry, 0 when there is none (the
+// live stream starts from it without walking the chain).
+func (a *AuditTrail) AuditHead(ctx context.Context) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var head uint64
+	err := a.db.View(func(tx *bbolt.Tx) error {
+		if b := tx.Bucket(bucketAudit); b != nil {
+			if k, _ := b.Cursor().Last(); len(k) == 8 {
+				head = binary.BigEndian.Uint64(k)
+			}
+		}
+		return nil
+	})
+	return head, storageErr(err)
+}
+
 // verifyChunk is how many entries one read transaction checks. Short read
 // transactions let writers remap the file while a long chain is verified.
 const verifyChunk = 8192

@@ -191,3 +191,21 @@ func TestAuditVerifyLongChain(t *testing.T) {
 	require.Equal(t, uint64(21_234), v.FirstBad.Seq)
 	require.Equal(t, total, v.Entries)
 }
+
+func TestAuditHeadIsTheLastEntry(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, bolt.Options{})
+	head, err := f.audit.AuditHead(ctx)
+	require.NoError(t, err)
+	require.Zero(t, head, "an empty trail")
+	for range 3 {
+		_, _, err := f.svc.Submit(ctx, hna, engine("", "G-MRO-1", 1), nil)
+		require.NoError(t, err)
+	}
+	head, err = f.audit.AuditHead(ctx)
+	require.NoError(t, err)
+	es, err := f.audit.AuditEntries(ctx, 0, 100)
+	require.NoError(t, err)
+	require.Len(t, es, 3)
+	require.Equal(t, es[len(es)-1].Seq, head)
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -254,7 +255,7 @@ func putLot(tx *bbolt.Tx, old, l *zone.PartsLot) ([]byte, error) {
 				if err != nil && zone.ErrorCode(err) != zone.ENOTFOUND {
 					return nil, err
 				}
-				if other != nil && contains(other.SerialsInHand(), sn) {
+				if other != nil && slices.Contains(other.SerialsInHand(), sn) {
 					return nil, zone.Errorf(zone.ECONFLICT, "serial %s is already in stock in the firm's lot %s", sn, other.ID)
 				}
 			}
@@ -272,15 +273,6 @@ func putLot(tx *bbolt.Tx, old, l *zone.PartsLot) ([]byte, error) {
 		}
 	}
 	return raw, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func getLot(tx *bbolt.Tx, id string) (*zone.PartsLot, error) {

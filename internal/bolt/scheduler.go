@@ -187,7 +187,7 @@ func (s *Scheduler) overdue(tx *bbolt.Tx, e *zone.TemporaryEntry, now time.Time)
 		}
 		alarm := &zone.Alarm{ID: zone.OverdueAlarmID(cur.ID, deadline), Kind: zone.AlarmOverdue, Severity: "warning",
 			Message:  "temporary entry " + cur.ID + " (" + objectName(cur) + ", " + cur.Firm + ") was not re-exported by " + deadline.Format(time.RFC3339),
-			RecordID: cur.ID, Time: now, State: "open"}
+			RecordID: cur.ID, Time: now, State: zone.AlarmOpen}
 		created, err := PutAlarm(tx, alarm)
 		if err != nil {
 			return zone.Change{}, err

@@ -56,17 +56,8 @@ func BindStrict(c echo.Context, v any, maxBytes int64) error {
 // BindStrictBody is BindStrict that also returns the raw body, for callers
 // that hash it (Idempotency-Key) or keep it.
 func BindStrictBody(c echo.Context, v any, maxBytes int64) ([]byte, error) {
-	if err := requireJSON(c); err != nil {
-		return nil, err
-	}
-	raw, err := ReadBody(c, maxBytes)
+	raw, err := decodeBody(c, v, maxBytes)
 	if err != nil {
-		return nil, err
-	}
-	if len(bytes.TrimSpace(raw)) == 0 {
-		return raw, zone.Invalid(zone.FieldError{Field: "body", Message: "a JSON body is required"})
-	}
-	if err := DecodeStrict(raw, v); err != nil {
 		return raw, err
 	}
 	return raw, Validate(v)

@@ -35,7 +35,7 @@ func (s *Server) listCrossings(c echo.Context) error {
 	if v := c.QueryParam("since"); v != "" {
 		t, err := parseTimeParam(v)
 		if err != nil {
-			fs = append(fs, zone.FieldError{Field: "since", Message: "must be an RFC 3339 time or a date (YYYY-MM-DD)"})
+			fs = append(fs, zone.FieldError{Field: "since", Message: timeParamMessage})
 		}
 		f.Since = t
 	}
@@ -71,7 +71,11 @@ func (s *Server) closeDeclaration(c echo.Context) error {
 	return JSON(c, nethttp.StatusOK, d)
 }
 
-// parseTimeParam reads an RFC 3339 time or a UTC date.
+// timeParamMessage is what a query time that parseTimeParam refuses is told.
+const timeParamMessage = "must be an RFC 3339 time such as 2026-11-26T10:00:00Z or a date such as 2026-11-26"
+
+// parseTimeParam reads a query parameter given as an RFC 3339 time or a
+// date (YYYY-MM-DD, midnight UTC), in UTC.
 func parseTimeParam(v string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 		return t.UTC(), nil

@@ -23,9 +23,10 @@ const (
 )
 
 const (
-	maxIdempotencyKeyLength   = 255
-	maxListLimit              = 500
-	defaultDeclarationListLen = 100
+	maxIdempotencyKeyLength = 255
+	// maxListLimit is the largest ?limit= a list takes; without one the
+	// services answer 100 items a page.
+	maxListLimit = 500
 )
 
 // preDeclarationRequest is the body of POST /v1/predeclarations, as in
@@ -176,17 +177,13 @@ func (s *Server) listDeclarations(c echo.Context) error {
 		Status: zone.Status(c.QueryParam("status")),
 		Gate:   c.QueryParam("gate"),
 		Cursor: c.QueryParam("cursor"),
-		Limit:  defaultDeclarationListLen,
 		// The page is only written out: take the stored JSON as it is
 		// rather than decoding every record to encode it again.
 		RawJSON: true,
 	}
-	if v := c.QueryParam("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxListLimit {
-			return zone.Invalid(zone.FieldError{Field: "limit", Message: "must be an integer from 1 to " + strconv.Itoa(maxListLimit)})
-		}
-		f.Limit = n
+	var fs []zone.FieldError
+	if f.Limit, fs = limitParam(c, nil); len(fs) > 0 {
+		return zone.Invalid(fs...)
 	}
 	page, err := s.cfg.Declarations.List(c.Request().Context(), PrincipalOf(c), f)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"mime"
 	nethttp "net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -99,13 +100,10 @@ func (s *Server) listLots(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := zone.PartsLotFilter{Firm: c.QueryParam("firm"), Cursor: c.QueryParam("cursor"), Limit: defaultDeclarationListLen}
-	if v := c.QueryParam("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxListLimit {
-			return zone.Invalid(zone.FieldError{Field: "limit", Message: "must be an integer from 1 to " + strconv.Itoa(maxListLimit)})
-		}
-		f.Limit = n
+	f := zone.PartsLotFilter{Firm: c.QueryParam("firm"), Cursor: c.QueryParam("cursor")}
+	var fs []zone.FieldError
+	if f.Limit, fs = limitParam(c, nil); len(fs) > 0 {
+		return zone.Invalid(fs...)
 	}
 	page, err := svc.Lots(c.Request().Context(), PrincipalOf(c), f)
 	if err != nil {
@@ -138,22 +136,13 @@ type taskCardBody struct {
 func (r movementRequest) movement() zone.Movement {
 	m := zone.Movement{Kind: zone.MovementKind(r.Kind), Quantity: r.Quantity, Serials: r.Serials,
 		AircraftRegistration: r.AircraftRegistration, GuaranteeRef: r.GuaranteeRef, Note: r.Note}
-	if r.Serial != "" && !contains(m.Serials, r.Serial) {
+	if r.Serial != "" && !slices.Contains(m.Serials, r.Serial) {
 		m.Serials = append([]string{r.Serial}, m.Serials...)
 	}
 	if r.TaskCard != nil {
 		m.TaskCard = &zone.TaskCard{Number: r.TaskCard.Number, AircraftRegistration: r.TaskCard.AircraftRegistration}
 	}
 	return m
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // movementAnswer is a lot as it stands after a movement, with the movement.
@@ -216,9 +205,9 @@ func period(c echo.Context) (from, to time.Time, err error) {
 		dst  *time.Time
 	}{{"from", &from}, {"to", &to}} {
 		if v := c.QueryParam(q.name); v != "" {
-			t, err := parseQueryTime(v)
+			t, err := parseTimeParam(v)
 			if err != nil {
-				fs = append(fs, zone.FieldError{Field: q.name, Message: zone.ErrorMessage(err)})
+				fs = append(fs, zone.FieldError{Field: q.name, Message: timeParamMessage})
 			}
 			*q.dst = t
 		}

@@ -25,7 +25,7 @@ func (s *Server) stats(c echo.Context) error {
 		if v := c.QueryParam(p.name); v != "" {
 			t, err := parseTimeParam(v)
 			if err != nil {
-				fs = append(fs, zone.FieldError{Field: p.name, Message: "must be an RFC 3339 time or a date (YYYY-MM-DD)"})
+				fs = append(fs, zone.FieldError{Field: p.name, Message: timeParamMessage})
 			}
 			*p.dst = t
 		}

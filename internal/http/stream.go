@@ -94,10 +94,18 @@ var streamEntities = map[string]struct {
 }
 
 // streamEventOf turns an audit entry into a stream event; ok=false for
-// entities the console does not show.
+// entities the console does not show, and for entries whose After is not
+// the record itself (a temporary entry's reminder keeps the reminder there:
+// it changes nothing on the record).
 func streamEventOf(e zone.AuditEntry) (streamEvent, bool) {
 	kind, ok := streamEntities[e.Entity]
 	if !ok || len(e.After) == 0 {
+		return streamEvent{}, false
+	}
+	var head struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(e.After, &head); err != nil || head.ID != e.EntityID {
 		return streamEvent{}, false
 	}
 	rec := kind.record()

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	nethttp "net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -194,22 +193,16 @@ func (s *Server) listTemporaryEntries(c echo.Context) error {
 		return err
 	}
 	f := zone.TemporaryEntryFilter{Status: zone.EntryStatus(c.QueryParam("status")), Cursor: c.QueryParam("cursor"),
-		Firm: c.QueryParam("firm"), Limit: defaultDeclarationListLen}
+		Firm: c.QueryParam("firm")}
 	var fs []zone.FieldError
 	if v := c.QueryParam("due_before"); v != "" {
-		t, err := parseQueryTime(v)
+		t, err := parseTimeParam(v)
 		if err != nil {
-			fs = append(fs, zone.FieldError{Field: "due_before", Message: err.Error()})
+			fs = append(fs, zone.FieldError{Field: "due_before", Message: timeParamMessage})
 		}
 		f.DueBefore = &t
 	}
-	if v := c.QueryParam("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxListLimit {
-			fs = append(fs, zone.FieldError{Field: "limit", Message: "must be an integer from 1 to " + strconv.Itoa(maxListLimit)})
-		}
-		f.Limit = n
-	}
+	f.Limit, fs = limitParam(c, fs)
 	if len(fs) > 0 {
 		return zone.Invalid(fs...)
 	}
@@ -222,17 +215,6 @@ func (s *Server) listTemporaryEntries(c echo.Context) error {
 		out.Items = []*zone.TemporaryEntry{}
 	}
 	return JSON(c, nethttp.StatusOK, out)
-}
-
-// parseQueryTime reads an RFC 3339 time or a date (YYYY-MM-DD, midnight UTC).
-func parseQueryTime(v string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t.UTC(), nil
-	}
-	if t, err := time.Parse(time.DateOnly, v); err == nil {
-		return t, nil
-	}
-	return time.Time{}, zone.Errorf(zone.EINVALID, "must be an RFC 3339 time such as 2026-11-26T10:00:00Z or a date such as 2026-11-26")
 }
 
 func (s *Server) reexportTemporaryEntry(c echo.Context) error {

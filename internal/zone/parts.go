@@ -2,8 +2,10 @@ package zone
 
 import (
 	"context"
+	"errors"
 	"math/big"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -301,7 +303,7 @@ func (l *PartsLot) Validate() error {
 		seen := map[string]bool{}
 		for i, sn := range l.Serials {
 			if strings.TrimSpace(sn) == "" || seen[sn] {
-				add("serials["+itoa(i)+"]", "must be a non-empty serial, each once")
+				add("serials["+strconv.Itoa(i)+"]", "must be a non-empty serial, each once")
 			}
 			seen[sn] = true
 		}
@@ -626,7 +628,7 @@ func (s *PartsService) Move(ctx context.Context, p Principal, lotID string, m Mo
 	}
 	i := slices.IndexFunc(l.Movements, func(m Movement) bool { return m.ID == ref })
 	if i < 0 {
-		return nil, nil, false, Internal(errorString("movement " + ref + " missing from its lot"))
+		return nil, nil, false, Internal(errors.New("movement " + ref + " missing from its lot"))
 	}
 	return l, &l.Movements[i], replayed, nil
 }
@@ -667,9 +669,3 @@ func (s *PartsService) announce(l *PartsLot) ([]OutboxMessage, error) {
 }
 
 func lotNotFound(id string) error { return Errorf(ENOTFOUND, "no parts lot %s", id) }
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
-
-func itoa(i int) string { return big.NewInt(int64(i)).String() }

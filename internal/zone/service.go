@@ -68,7 +68,7 @@ func (s *DeclarationService) Get(ctx context.Context, p Principal, id string) (*
 	if err != nil {
 		return nil, err
 	}
-	if !visible(p, d) {
+	if !p.sees(d.Firm) {
 		return nil, notFound(id)
 	}
 	return d, nil
@@ -144,7 +144,7 @@ func (s *DeclarationService) Arrive(ctx context.Context, p Principal, id string,
 // adjusts the declaration after the state change and may refuse it.
 func (s *DeclarationService) transition(ctx context.Context, p Principal, id string, a Action, reason string, extra func(*PreDeclaration) error) (*PreDeclaration, error) {
 	d, err := s.Store.UpdateDeclaration(ctx, id, func(d *PreDeclaration) (Change, error) {
-		if !visible(p, d) {
+		if !p.sees(d.Firm) {
 			return Change{}, notFound(id)
 		}
 		wasCleared := d.Status == StatusCleared
@@ -200,10 +200,6 @@ func (s *DeclarationService) clearanceMessage(d *PreDeclaration, reason string) 
 		return OutboxMessage{}, err
 	}
 	return ev.Message(TopicClearances, d.ID)
-}
-
-func visible(p Principal, d *PreDeclaration) bool {
-	return p.Role == RoleCustoms || (p.Role == RoleMRO && p.Firm == d.Firm)
 }
 
 func notFound(id string) error {
