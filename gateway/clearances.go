@@ -83,24 +83,25 @@ func (c *Clearances) Claim(id zone.Identity, dir zone.Direction, at time.Time) (
 }
 
 // writeUsed stores the clearance as used by crossing, inside the decider's
-// transaction. Memory follows in confirm, once the transaction committed.
+// transaction. It marks the version on disk, which may be newer than the
+// one claimed in memory (the consumer's update committed, its memory update
+// still to come). Memory follows in confirm, once the transaction committed.
 func (c *Clearances) writeUsed(tx *bbolt.Tx, clearanceID, crossingID string) error {
-	c.mu.Lock()
-	cc, ok := c.byID[clearanceID]
-	var cp cachedClearance
-	if ok {
-		cp = *cc
-	}
-	c.mu.Unlock()
-	if !ok {
+	b := tx.Bucket(bucketClearances)
+	v := b.Get([]byte(clearanceID))
+	if v == nil {
 		return nil
+	}
+	var cp cachedClearance
+	if err := json.Unmarshal(v, &cp); err != nil {
+		return err
 	}
 	cp.UsedBy = crossingID
 	raw, err := json.Marshal(&cp)
 	if err != nil {
 		return err
 	}
-	return tx.Bucket(bucketClearances).Put([]byte(clearanceID), raw)
+	return b.Put([]byte(clearanceID), raw)
 }
 
 // confirm makes a written claim final in memory.
@@ -190,9 +191,11 @@ func (c *Clearances) applyEvent(tx *bbolt.Tx, ev zone.Event) (after func(), err 
 	return func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if cur, ok := c.byID[cl.ID]; ok && cur.UsedBy == "pending" {
-			// A claim is in flight for it; keep the claim, take the rest.
-			next.UsedBy = "pending"
+		if cur, ok := c.byID[cl.ID]; ok && cur.UsedBy != "" && next.UsedBy == "" {
+			// A claim is in flight for it ("pending"), or was written after
+			// this transaction (on the version this one wrote): keep it,
+			// take the rest.
+			next.UsedBy = cur.UsedBy
 		}
 		c.byID[cl.ID] = next
 	}, nil

@@ -74,7 +74,7 @@ func (d *Decider) Sensors() []SensorState {
 // events from the saved replay point on, and the crossings and alarms it
 // re-produces are skipped by ID because they are already stored.
 func (d *Decider) restore() error {
-	processed, lowWater, _, hw, err := readMeta(d.db)
+	processed, lowWater, hw, err := readMeta(d.db)
 	if err != nil {
 		return err
 	}
@@ -314,8 +314,14 @@ func (d *Decider) write(ctx context.Context, outs []Outcome, processed, low uint
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if err := meta.Put(metaProcessed, u64(processed)); err != nil {
-			return err
+		// Only ever raised: a replay after a restart feeds events from the
+		// low-water mark again, and a crash in the middle of it must not
+		// make a later restart think fewer events were decided (the replay
+		// would then decide stored crossings anew).
+		if processed > getU64(meta, metaProcessed) {
+			if err := meta.Put(metaProcessed, u64(processed)); err != nil {
+				return err
+			}
 		}
 		if err := meta.Put(metaLowWater, u64(low)); err != nil {
 			return err

@@ -36,6 +36,7 @@ type ingestResult struct {
 type Committer struct {
 	db        *bbolt.DB
 	reqs      chan *ingestRequest
+	done      chan struct{} // closed when run has returned: nothing more is answered
 	linger    time.Duration
 	maxEvents int
 	persist   bool
@@ -58,7 +59,7 @@ func newCommitter(db *bbolt.DB, linger time.Duration, maxEvents int, persist boo
 	if maxEvents <= 0 {
 		maxEvents = 5000
 	}
-	return &Committer{db: db, reqs: make(chan *ingestRequest, 1024), linger: linger,
+	return &Committer{db: db, reqs: make(chan *ingestRequest, 1024), done: make(chan struct{}), linger: linger,
 		maxEvents: maxEvents, persist: persist, maxSize: maxSize, onCommit: onCommit}
 }
 
@@ -74,17 +75,35 @@ func (c *Committer) Submit(ctx context.Context, events []SensorEvent) ([]Accepte
 	r := &ingestRequest{events: events, reply: make(chan ingestResult, 1)}
 	select {
 	case c.reqs <- r:
+	case <-c.done:
+		return nil, errShuttingDown()
 	case <-ctx.Done():
-		return nil, zone.Errorf(zone.EUNAVAILABLE, "the gate is shutting down")
+		return nil, errShuttingDown()
 	}
-	// Once queued the request will be answered; waiting for the answer even
-	// if the client left keeps the committer from writing to a closed channel.
-	res := <-r.reply
-	return res.accepted, res.err
+	// A queued request is answered by the committer, so its events are
+	// either written or not before this returns, whether or not the client
+	// is still there. Only a committer that has stopped answers nothing
+	// more: a request queued after its last drain was never seen, so
+	// nothing of it was written.
+	select {
+	case res := <-r.reply:
+		return res.accepted, res.err
+	case <-c.done:
+		select {
+		case res := <-r.reply: // answered just before it stopped
+			return res.accepted, res.err
+		default:
+			return nil, errShuttingDown()
+		}
+	}
 }
 
+func errShuttingDown() error { return zone.Errorf(zone.EUNAVAILABLE, "the gate is shutting down") }
+
 // run serves requests until ctx is done, then answers what is still queued.
+// It runs once per Committer.
 func (c *Committer) run(ctx context.Context) {
+	defer close(c.done)
 	var timer *time.Timer
 	for {
 		var first *ingestRequest
@@ -120,9 +139,8 @@ func (c *Committer) run(ctx context.Context) {
 			}
 			select {
 			case r := <-c.reqs:
-				if !timer.Stop() {
-					<-timer.C
-				}
+				// Since Go 1.23 a stopped timer delivers nothing stale.
+				timer.Stop()
 				group = append(group, r)
 				n += len(r.events)
 			case <-timer.C:
@@ -140,7 +158,7 @@ func (c *Committer) drainRefusing() {
 	for {
 		select {
 		case r := <-c.reqs:
-			r.reply <- ingestResult{err: zone.Errorf(zone.EUNAVAILABLE, "the gate is shutting down")}
+			r.reply <- ingestResult{err: errShuttingDown()}
 		default:
 			return
 		}

@@ -16,7 +16,6 @@ type gateMetrics struct {
 	reg            *prometheus.Registry
 	ingestEvents   prometheus.Counter
 	ingestRequests prometheus.Counter
-	ingestCommits  prometheus.Counter
 	ingestBatch    prometheus.Histogram
 	decisions      *prometheus.CounterVec
 	alarms         *prometheus.CounterVec

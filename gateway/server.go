@@ -25,8 +25,11 @@ type Status struct {
 	Clearances       int            `json:"clearances"`
 	LastForwardedSeq uint64         `json:"last_forwarded_seq"`
 	Sensors          []SensorStatus `json:"sensors"`
-	LastEventSeq     uint64         `json:"last_event_seq"`
-	LastDecidedSeq   uint64         `json:"last_decided_seq"`
+	// LastEventSeq is the seq of the last sensor event stored (acked).
+	LastEventSeq uint64 `json:"last_event_seq"`
+	// LastDecidedSeq is the seq of the last event the decider has taken
+	// into a committed step; it reaches LastEventSeq when all is decided.
+	LastDecidedSeq uint64 `json:"last_decided_seq"`
 }
 
 // SensorStatus is one device in GET /v1/status.

@@ -217,8 +217,12 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
+	lastEvent, lastDecided, err := progress(s.db.DB)
+	if err != nil {
+		return Status{}, storeError(err)
+	}
 	st := Status{Gate: s.cfg.GateID, Link: "down", OutboxDepth: depth, Clearances: s.book.Usable(),
-		LastForwardedSeq: fwd, Sensors: []SensorStatus{}}
+		LastForwardedSeq: fwd, LastEventSeq: lastEvent, LastDecidedSeq: lastDecided, Sensors: []SensorStatus{}}
 	if s.linkUp() {
 		st.Link = "up"
 	}

@@ -32,10 +32,9 @@ var (
 
 // Keys of the meta bucket.
 var (
-	metaProcessed = []byte("processed")  // last event seq fed to the correlator
+	metaProcessed = []byte("processed")  // highest event seq the decider has committed a step for
 	metaLowWater  = []byte("low_water")  // correlator's replay point after a restart
 	metaClockHW   = []byte("clock_hw")   // high-water mark of the gate's wall clock (unix nanos)
-	metaForwarded = []byte("forwarded")  // last outbox seq Kafka acknowledged
 	metaStoreID   = []byte("store_id")   // made once per database file; names the clearance consumer group
 	metaStoreFile = []byte("store_file") // the file (device:inode) store_id was made for
 )
@@ -166,14 +165,25 @@ func crossingsAfter(db *bbolt.DB, after uint64, max int) ([]zone.Crossing, error
 	return out, err
 }
 
-// readMeta returns the named cursors.
-func readMeta(db *bbolt.DB) (processed, lowWater, forwarded uint64, clockHW time.Time, err error) {
+// readMeta returns the decider's cursors.
+func readMeta(db *bbolt.DB) (processed, lowWater uint64, clockHW time.Time, err error) {
 	err = db.View(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketMeta)
-		processed, lowWater, forwarded = getU64(b, metaProcessed), getU64(b, metaLowWater), getU64(b, metaForwarded)
+		processed, lowWater = getU64(b, metaProcessed), getU64(b, metaLowWater)
 		if n := getU64(b, metaClockHW); n > 0 {
 			clockHW = time.Unix(0, int64(n)).UTC()
 		}
+		return nil
+	})
+	return
+}
+
+// progress returns the seq of the last event logged and of the last one
+// the decider has taken into a committed step.
+func progress(db *bbolt.DB) (lastEvent, lastDecided uint64, err error) {
+	err = db.View(func(tx *bbolt.Tx) error {
+		lastEvent = tx.Bucket(bucketEvents).Sequence()
+		lastDecided = getU64(tx.Bucket(bucketMeta), metaProcessed)
 		return nil
 	})
 	return

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	bbolt "go.etcd.io/bbolt"
 	"io"
 	"log/slog"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	bbolt "go.etcd.io/bbolt"
 
 	"github.com/bondgate/bondgate/internal/bolt"
 	bhttp "github.com/bondgate/bondgate/internal/http"

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -76,7 +77,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	for _, g := range gates {
 		start("gate "+g.ID, func(ctx context.Context) error {
 			return serveGate(ctx, gateway.Config{GateID: g.ID, Addr: g.Addr, DataDir: filepath.Join(*data, "gate-"+g.ID),
-				Brokers: brokers, Tokens: toks, Log: gateLogger(log, g.ID)})
+				Brokers: brokers, Tokens: toks, Log: gateLogger(log)})
 		})
 	}
 
@@ -101,7 +102,7 @@ func printDevBanner(w io.Writer, data string, brokers []string, apiAddr string, 
 	}
 	fmt.Fprintf(tw, "\nDev tokens (Authorization: Bearer <token>; also in %s):\n", filepath.Join(data, "tokens.json"))
 	var recs []zone.TokenRecord
-	_ = jsonUnmarshal(fixtures.Tokens(), &recs)
+	_ = json.Unmarshal(fixtures.Tokens(), &recs) // embedded, and parsed by the caller already
 	for _, r := range recs {
 		who := r.Firm + r.Officer + r.Gate
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.Token, r.Role, who)

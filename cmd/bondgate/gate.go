@@ -49,7 +49,7 @@ func runGate(ctx context.Context, args []string, _, stderr io.Writer) error {
 	return serveGate(ctx, gateway.Config{GateID: *id, Addr: *addr, DataDir: *data, Brokers: splitList(*brokers),
 		Tokens: toks, Window: *window, MinConfidence: *minConf, SilentAfter: *silent, MaxSize: *maxSize, KafkaWriteTimeout: *kafkaTimeout,
 		TLS: tlsCfg, DeviceRate: *deviceRate, DeviceBurst: *deviceBurst,
-		Log: gateLogger(newLog(stderr), *id)})
+		Log: gateLogger(newLog(stderr))})
 }
 
 // tlsFlags adds --tls-cert, --tls-key and --client-ca to fs.
@@ -69,7 +69,7 @@ func serveGate(ctx context.Context, cfg gateway.Config) error {
 	return svc.Run(ctx)
 }
 
-// gateLogger is the logger for one gate inside `dev`.
-func gateLogger(base *slog.Logger, id string) *slog.Logger {
+// gateLogger is a gate service's logger; gateway.New adds the gate ID.
+func gateLogger(base *slog.Logger) *slog.Logger {
 	return base.With("component", "gate")
 }

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -81,6 +80,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case errors.Is(err, flag.ErrHelp):
 			return 0
 		case errors.Is(err, errUsage):
+			if err != errUsage { // a wrapped one says what is missing
+				fmt.Fprintf(stderr, "bondgate %s: %v\n", c.name, err)
+			}
 			return 2
 		case errors.Is(err, errTopicsDiffer):
 			fmt.Fprintf(stderr, "bondgate %s: %v\n", c.name, err)
@@ -164,5 +166,3 @@ func splitList(s string) []string {
 	}
 	return out
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

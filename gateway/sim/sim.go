@@ -324,10 +324,6 @@ func problemDetail(answer []byte) string {
 			Field   string `json:"field"`
 			Message string `json:"message"`
 		} `json:"errors"`
-		Fields []struct {
-			Field   string `json:"field"`
-			Message string `json:"message"`
-		} `json:"fields"`
 	}
 	if json.Unmarshal(answer, &p) != nil {
 		return strings.TrimSpace(fmt.Sprintf("%.200s", answer))
@@ -336,7 +332,7 @@ func problemDetail(answer []byte) string {
 	if msg == "" {
 		msg = p.Title
 	}
-	for _, f := range append(p.Errors, p.Fields...) {
+	for _, f := range p.Errors {
 		msg += fmt.Sprintf("; %s %s", f.Field, f.Message)
 	}
 	return msg

@@ -131,8 +131,8 @@ func (b *Broker) Close() {
 	})
 }
 
-// slogAdapter sends kfake's log lines to slog. kfake is chatty at debug, so
-// it logs every request at info, so only its warnings and errors reach slog
+// slogAdapter sends kfake's log lines to slog. kfake is chatty (a line per
+// request at its info level), so only its warnings and errors are logged
 // above debug.
 type slogAdapter struct{ log *slog.Logger }
 

@@ -127,6 +127,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.done = done
 	c.mu.Unlock()
 	defer close(done)
+	var probing sync.WaitGroup
+	defer probing.Wait() // after cancel: the probe ends with ctx
 	defer cancel()
 
 	r := kafkago.NewReader(kafkago.ReaderConfig{
@@ -153,7 +155,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	})
 	defer c.closeReader(r)
 
-	go c.probe(ctx)
+	probing.Go(func() { c.probe(ctx) })
 	c.log.Info("consumer started", "topics", c.cfg.Topics, "brokers", c.cfg.Brokers)
 
 	var backoff time.Duration

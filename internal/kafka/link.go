@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -55,5 +54,3 @@ func (l *link) get() (up bool, lastErr error, since time.Time) {
 	defer l.mu.Unlock()
 	return l.up, l.err, l.since
 }
-
-func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }

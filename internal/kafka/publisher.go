@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -139,7 +140,7 @@ func NewPublisher(cfg PublisherConfig, outbox zone.Outbox, log *slog.Logger) *Pu
 			ClientID:    "bondgate-" + cfg.Name,
 		},
 		ErrorLogger: kafkago.LoggerFunc(func(msg string, args ...any) {
-			log.Debug("kafka-go writer", "detail", sprintf(msg, args...))
+			log.Debug("kafka-go writer", "detail", fmt.Sprintf(msg, args...))
 		}),
 	}
 	return &Publisher{
@@ -486,9 +487,10 @@ func capBytes(msgs []zone.OutboxMessage, limit int) []zone.OutboxMessage {
 }
 
 // Retriable reports whether a failed write may succeed later unchanged.
-// Refusals about the message itself or the topic's permissions are final;
-// everything else (network, timeouts, leader moves, unknown errors) is
-// retried, because retrying cannot lose anything and quarantining can.
+// Refusals about the message itself (too large, invalid) are final;
+// everything else (network, timeouts, leader moves, a missing topic or ACL,
+// unknown errors) is retried, because retrying cannot lose anything and
+// quarantining can.
 func Retriable(err error) bool {
 	if err == nil {
 		return false
