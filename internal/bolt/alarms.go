@@ -306,16 +306,8 @@ func (s *AlarmStore) UpdateAlarm(ctx context.Context, id string, fn func(a *zone
 		if sa.AckedAt != nil {
 			at = *sa.AckedAt
 		}
-		e := zone.AuditEntry{Time: at, Actor: ch.Actor, Action: ch.Action, Entity: auditEntityAlarm,
-			EntityID: id, Reason: ch.Reason, Before: before, After: after}
-		if err := appendAudit(tx, &e); err != nil {
+		if err := recordChange(tx, auditEntityAlarm, id, at, ch, before, after); err != nil {
 			return err
-		}
-		for i := range ch.Messages {
-			m := ch.Messages[i]
-			if err := AppendOutbox(tx, &m); err != nil {
-				return err
-			}
 		}
 		a := sa.Alarm
 		out = &a

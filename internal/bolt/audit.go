@@ -190,3 +190,21 @@ func (a *AuditTrail) VerifyAudit(ctx context.Context) (zone.AuditVerdict, error)
 	}
 	return zone.AuditVerdict{Verified: true, Entries: n}, nil
 }
+
+// recordChange appends the audit entry and the outbox messages of one change,
+// inside the caller's write transaction: every store records a change this way,
+// so the record, its audit entry and its announcement land together or not at all.
+func recordChange(tx *bbolt.Tx, entity, id string, at time.Time, ch zone.Change, before, after []byte) error {
+	e := zone.AuditEntry{Time: at, Actor: ch.Actor, Action: ch.Action, Entity: entity,
+		EntityID: id, Reason: ch.Reason, Before: before, After: after}
+	if err := appendAudit(tx, &e); err != nil {
+		return err
+	}
+	for i := range ch.Messages {
+		m := ch.Messages[i] // a copy: the caller's slice is not ours to change
+		if err := AppendOutbox(tx, &m); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -391,18 +391,7 @@ func moveIndex(tx *bbolt.Tx, bucket []byte, id, oldValue, newValue string) error
 
 // record appends the audit entry and the outbox messages of one change.
 func (s *DeclarationStore) record(tx *bbolt.Tx, d *zone.PreDeclaration, ch zone.Change, before, after []byte) error {
-	e := zone.AuditEntry{Time: d.UpdatedAt, Actor: ch.Actor, Action: ch.Action, Entity: auditEntity,
-		EntityID: d.ID, Reason: ch.Reason, Before: before, After: after}
-	if err := appendAudit(tx, &e); err != nil {
-		return err
-	}
-	for i := range ch.Messages {
-		m := ch.Messages[i] // a copy: the caller's slice is not ours to change
-		if err := AppendOutbox(tx, &m); err != nil {
-			return err
-		}
-	}
-	return nil
+	return recordChange(tx, auditEntity, d.ID, d.UpdatedAt, ch, before, after)
 }
 
 func getDeclaration(tx *bbolt.Tx, id string) (*zone.PreDeclaration, error) {

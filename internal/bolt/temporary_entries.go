@@ -76,22 +76,6 @@ func putIdem(tx *bbolt.Tx, kind string, i *zone.Idempotency, rec recordIdem) err
 	return wrapInternal(tx.Bucket(bucketIdempotency).Put(recordIdemKey(kind, i), raw))
 }
 
-// recordChange appends the audit entry and the outbox messages of a change.
-func recordChange(tx *bbolt.Tx, entity, id string, at time.Time, ch zone.Change, before, after []byte) error {
-	e := zone.AuditEntry{Time: at, Actor: ch.Actor, Action: ch.Action, Entity: entity,
-		EntityID: id, Reason: ch.Reason, Before: before, After: after}
-	if err := appendAudit(tx, &e); err != nil {
-		return err
-	}
-	for i := range ch.Messages {
-		m := ch.Messages[i]
-		if err := AppendOutbox(tx, &m); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // TemporaryEntryStore keeps temporary entries in bbolt with a firm index and
 // a deadline index the reminder scheduler walks.
 type TemporaryEntryStore struct {
