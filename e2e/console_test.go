@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/bondgate/bondgate/internal/proctest"
 	"io"
 	"net/http"
 	"os"
@@ -24,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bondgate/bondgate/fixtures"
+	"github.com/bondgate/bondgate/internal/proctest"
 )
 
 // chromium finds the browser: $BONDGATE_CHROMIUM, else Debian's chromium.

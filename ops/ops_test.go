@@ -2,9 +2,7 @@ package ops
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
-	"github.com/bondgate/bondgate/internal/proctest"
 	"io"
 	"net/http"
 	"os"
@@ -18,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bondgate/bondgate/internal/kafka"
+	"github.com/bondgate/bondgate/internal/proctest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -314,26 +314,17 @@ func startProc(t *testing.T, bin string, args ...string) {
 func TestTopicsFileIsComplete(t *testing.T) {
 	raw, err := os.ReadFile("kafka/topics.json")
 	require.NoError(t, err)
-	var f struct {
-		Defaults struct {
-			ReplicationFactor int               `json:"replication_factor"`
-			Configs           map[string]string `json:"configs"`
-		} `json:"defaults"`
-		Topics []struct {
-			Name    string            `json:"name"`
-			Configs map[string]string `json:"configs"`
-		} `json:"topics"`
-	}
-	require.NoError(t, json.Unmarshal(raw, &f))
-	assert.Equal(t, 3, f.Defaults.ReplicationFactor)
-	assert.Equal(t, "2", f.Defaults.Configs["min.insync.replicas"])
-	assert.Equal(t, "false", f.Defaults.Configs["unclean.leader.election.enable"])
-	for _, tp := range f.Topics {
-		if tp.Configs["cleanup.policy"] == "compact" {
-			assert.Equal(t, "bondgate.zone.clearances", tp.Name, "only clearances are compacted")
+	specs, err := kafka.ParseTopicSpecs(raw)
+	require.NoError(t, err)
+	for _, sp := range specs {
+		assert.Equal(t, 3, sp.ReplicationFactor, sp.Name)
+		assert.Equal(t, "2", sp.Configs["min.insync.replicas"], sp.Name)
+		assert.Equal(t, "false", sp.Configs["unclean.leader.election.enable"], sp.Name)
+		if sp.Configs["cleanup.policy"] == "compact" {
+			assert.Equal(t, "bondgate.zone.clearances", sp.Name, "only clearances are compacted")
 			continue
 		}
-		assert.NotEmpty(t, tp.Configs["retention.ms"], "%s has a retention", tp.Name)
+		assert.NotEmpty(t, sp.Configs["retention.ms"], "%s has a retention", sp.Name)
 	}
 }
 

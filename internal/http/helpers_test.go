@@ -3,7 +3,6 @@ package http
 import (
 	"context"
 	"encoding/json"
-	"github.com/bondgate/bondgate/internal/proctest"
 	"io"
 	"log/slog"
 	nethttp "net/http"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/bondgate/bondgate/internal/bolt"
 	"github.com/bondgate/bondgate/internal/bolt/bolttest"
+	"github.com/bondgate/bondgate/internal/proctest"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 

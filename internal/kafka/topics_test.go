@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -28,29 +27,19 @@ func TestEnsureTopicsIsIdempotent(t *testing.T) {
 func TestOpsTopicDefinitionsAgree(t *testing.T) {
 	raw, err := os.ReadFile("../../ops/kafka/topics.json")
 	require.NoError(t, err)
-	var defs struct {
-		Defaults struct {
-			Partitions        int               `json:"partitions"`
-			ReplicationFactor int               `json:"replication_factor"`
-			Configs           map[string]string `json:"configs"`
-		} `json:"defaults"`
-		Topics []struct {
-			Name    string            `json:"name"`
-			Configs map[string]string `json:"configs"`
-		} `json:"topics"`
-	}
-	require.NoError(t, json.Unmarshal(raw, &defs))
-	assert.Equal(t, 6, defs.Defaults.Partitions)
-	assert.Equal(t, 3, defs.Defaults.ReplicationFactor)
-	assert.Equal(t, "2", defs.Defaults.Configs["min.insync.replicas"])
+	specs, err := ParseTopicSpecs(raw)
+	require.NoError(t, err)
 
 	script, err := os.ReadFile("../../ops/kafka/create-topics.sh")
 	require.NoError(t, err)
 	var names []string
-	for _, d := range defs.Topics {
-		names = append(names, d.Name)
-		assert.Contains(t, string(script), d.Name)
-		assert.Contains(t, string(script), "cleanup.policy="+d.Configs["cleanup.policy"], d.Name)
+	for _, sp := range specs {
+		names = append(names, sp.Name)
+		assert.Equal(t, 6, sp.Partitions, sp.Name)
+		assert.Equal(t, 3, sp.ReplicationFactor, sp.Name)
+		assert.Equal(t, "2", sp.Configs["min.insync.replicas"], sp.Name)
+		assert.Contains(t, string(script), sp.Name)
+		assert.Contains(t, string(script), "cleanup.policy="+sp.Configs["cleanup.policy"], sp.Name)
 	}
 	assert.ElementsMatch(t, zone.Topics, names)
 	assert.True(t, strings.Contains(string(script), "--partitions 6 --replication-factor 3"))

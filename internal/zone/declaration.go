@@ -2,6 +2,7 @@ package zone
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -229,38 +230,54 @@ var (
 	currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
 )
 
+// problems names the object's missing fields for its kind, or its kind when
+// it is not one of allowed.
+func (o Object) problems(allowed ...ObjectKind) []FieldError {
+	var fs []FieldError
+	add := func(f, m string) { fs = append(fs, FieldError{Field: f, Message: m}) }
+	blank := func(v string) bool { return strings.TrimSpace(v) == "" }
+	if !slices.Contains(allowed, o.Kind) {
+		names := make([]string, len(allowed))
+		for i, k := range allowed {
+			names[i] = string(k)
+		}
+		add("object.kind", "must be one of "+strings.Join(names, ", "))
+		return fs
+	}
+	switch o.Kind {
+	case KindEngine:
+		if blank(o.ESN) {
+			add("object.esn", "required for an engine")
+		}
+		if blank(o.Model) {
+			add("object.model", "required for an engine")
+		}
+	case KindAircraft:
+		if blank(o.Registration) {
+			add("object.registration", "required for an aircraft")
+		}
+		if blank(o.Type) {
+			add("object.type", "required for an aircraft")
+		}
+	case KindEquipment:
+		if blank(o.Description) {
+			add("object.description", "required for equipment")
+		}
+	case KindParts:
+		if blank(o.Description) && blank(o.PartNumber) {
+			add("object.description", "a parts batch needs a description or part_number")
+		}
+	}
+	return fs
+}
+
 // Validate checks the rules a schema cannot express: object fields by kind,
 // the window's order, a camera-readable identity, amounts and codes. It
 // returns EINVALID naming every failing field.
 func (d *PreDeclaration) Validate() error {
 	var fs []FieldError
 	add := func(f, m string) { fs = append(fs, FieldError{Field: f, Message: m}) }
-	switch d.Object.Kind {
-	case KindEngine:
-		if strings.TrimSpace(d.Object.ESN) == "" {
-			add("object.esn", "required for an engine")
-		}
-		if strings.TrimSpace(d.Object.Model) == "" {
-			add("object.model", "required for an engine")
-		}
-	case KindAircraft:
-		if strings.TrimSpace(d.Object.Registration) == "" {
-			add("object.registration", "required for an aircraft")
-		}
-		if strings.TrimSpace(d.Object.Type) == "" {
-			add("object.type", "required for an aircraft")
-		}
-	case KindEquipment:
-		if strings.TrimSpace(d.Object.Description) == "" {
-			add("object.description", "required for equipment")
-		}
-	case KindParts:
-		if strings.TrimSpace(d.Object.Description) == "" && strings.TrimSpace(d.Object.PartNumber) == "" {
-			add("object.description", "a parts batch needs a description or part_number")
-		}
-	default:
-		add("object.kind", "must be one of engine, aircraft, equipment, parts")
-	}
+	fs = append(fs, d.Object.problems(KindEngine, KindAircraft, KindEquipment, KindParts)...)
 	if d.Direction != In && d.Direction != Out {
 		add("direction", "must be in or out")
 	}

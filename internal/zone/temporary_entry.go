@@ -118,24 +118,7 @@ func (e *TemporaryEntry) Deadline() time.Time {
 func (e *TemporaryEntry) Validate() error {
 	var fs []FieldError
 	add := func(f, m string) { fs = append(fs, FieldError{Field: f, Message: m}) }
-	switch e.Object.Kind {
-	case KindAircraft:
-		if strings.TrimSpace(e.Object.Registration) == "" {
-			add("object.registration", "required for an aircraft")
-		}
-		if strings.TrimSpace(e.Object.Type) == "" {
-			add("object.type", "required for an aircraft")
-		}
-	case KindEngine:
-		if strings.TrimSpace(e.Object.ESN) == "" {
-			add("object.esn", "required for an engine")
-		}
-		if strings.TrimSpace(e.Object.Model) == "" {
-			add("object.model", "required for an engine")
-		}
-	default:
-		add("object.kind", "must be aircraft or engine")
-	}
+	fs = append(fs, e.Object.problems(KindAircraft, KindEngine)...)
 	if strings.TrimSpace(e.Owner) == "" {
 		add("owner", "required")
 	}
