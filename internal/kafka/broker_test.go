@@ -3,6 +3,8 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"sort"
 	"testing"
 	"time"
@@ -44,6 +46,57 @@ func TestBrokerListensOnGivenAddr(t *testing.T) {
 	b.Close()
 	b2 := startBroker(t, BrokerConfig{Addr: addr})
 	assert.Equal(t, addr, b2.Addrs()[0])
+}
+
+// TestPingWaitsForASlowBroker: Ping must give a healthy broker the whole
+// probe deadline. It used to bound the metadata request by the transport's
+// 1 ms MetadataTTL, which failed TestBrokerListensOnGivenAddr under -race.
+func TestPingWaitsForASlowBroker(t *testing.T) {
+	b := startBroker(t, BrokerConfig{})
+	slow := slowProxy(t, b.Addrs()[0], 50*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, Ping(ctx, []string{slow}))
+}
+
+// slowProxy forwards TCP to target, holding each chunk from the broker for
+// delay: a broker on a loaded machine.
+func slowProxy(t *testing.T, target string, delay time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go func() { _, _ = io.Copy(up, c) }()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := up.Read(buf)
+					if n > 0 {
+						time.Sleep(delay)
+						if _, werr := c.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
 
 // TestBrokerRestartKeepsLogAndOffsets is the experiment the design leans on:

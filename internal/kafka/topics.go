@@ -63,8 +63,14 @@ func Ping(ctx context.Context, brokers []string) error {
 
 func pingOne(ctx context.Context, addr string) error {
 	// A fresh transport per probe so a cached connection to a dead broker
-	// cannot make the probe look healthy.
-	tr := &kafkago.Transport{DialTimeout: 3 * time.Second, MetadataTTL: time.Millisecond}
+	// cannot make the probe look healthy. Its MetadataTTL is also the bound
+	// kafka-go puts on the metadata request itself, so it must cover the
+	// whole probe: at 1 ms a loaded machine (-race) failed healthy brokers.
+	ttl := 5 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		ttl = max(time.Until(dl), time.Millisecond)
+	}
+	tr := &kafkago.Transport{DialTimeout: 3 * time.Second, MetadataTTL: ttl}
 	defer tr.CloseIdleConnections()
 	cl := &kafkago.Client{Addr: kafkago.TCP(addr), Transport: tr}
 	_, err := cl.Metadata(ctx, &kafkago.MetadataRequest{})
