@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/bondgate/bondgate/internal/bolt"
+	bhttp "github.com/bondgate/bondgate/internal/http"
 	"github.com/bondgate/bondgate/internal/kafka"
 	"github.com/bondgate/bondgate/internal/zone"
 	"github.com/labstack/echo/v4"
@@ -71,6 +72,11 @@ type Config struct {
 	// verified client certificate whose CN is this gate's ID stands for a
 	// gate token (see internal/tlsconf).
 	TLS *tls.Config
+	// MaxConns bounds the HTTP server's open connections (default
+	// bhttp.DefaultMaxConns); IdleTimeout closes idle keep-alive
+	// connections (default 120 s). See bhttp.NewHTTPServer.
+	MaxConns    int
+	IdleTimeout time.Duration
 	// DeviceRate is each device's sustained ingest rate in events per
 	// second, DeviceBurst what it may send at once; beyond them its POSTs
 	// are refused with 429 so one broken sensor cannot starve the others.
@@ -291,7 +297,7 @@ func (s *Service) Run(ctx context.Context) error {
 			_ = s.close()
 			return fmt.Errorf("listen %s: %w", s.cfg.Addr, err)
 		}
-		srv = &http.Server{Handler: s.echo, ReadHeaderTimeout: 10 * time.Second}
+		srv = bhttp.NewHTTPServer(s.echo, bhttp.ServerOptions{MaxConns: s.cfg.MaxConns, IdleTimeout: s.cfg.IdleTimeout, Log: s.log})
 		if s.cfg.TLS != nil {
 			srv.TLSConfig = s.cfg.TLS
 			ln = tls.NewListener(ln, s.cfg.TLS)

@@ -33,6 +33,8 @@ type apiOptions struct {
 	Gates   []string // gate IDs a declaration may name; empty allows any
 	Log     *slog.Logger
 	TLS     *tls.Config // nil: plain HTTP
+	// MaxConns bounds open HTTP connections (0: bhttp.DefaultMaxConns).
+	MaxConns int
 	// SeedHistory loads fixtures/stats (the source's historical moves) for /v1/stats.
 	SeedHistory bool
 	// ExpiryInterval is how often passed windows are swept; default 30s.
@@ -51,6 +53,7 @@ func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
 	tokensFile := fs.String("tokens", "", "tokens file (JSON array; see README)")
 	gates := fs.String("gates", "", "gate IDs a pre-declaration may name, comma-separated (empty: any)")
+	maxConns := fs.Int("max-conns", bhttp.DefaultMaxConns, "open HTTP connections at most; past it the longest-idle one is closed")
 	tlsFiles := tlsFlags(fs)
 	seed := fs.Bool("seed-history", false, "load the source's historical moves (fixtures/stats) for /v1/stats")
 	expiry := fs.Duration("expiry-interval", defaultExpiryInterval, "how often declarations whose window passed unused are expired")
@@ -74,7 +77,7 @@ func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	return serveAPI(ctx, apiOptions{GateURLs: gateLinks, Addr: *addr, Data: *data, Brokers: splitList(*brokers), Tokens: toks,
-		Gates: splitList(*gates), Log: log.With("component", "api"), TLS: tlsCfg, SeedHistory: *seed, ExpiryInterval: *expiry, Records: recOpts()})
+		Gates: splitList(*gates), Log: log.With("component", "api"), TLS: tlsCfg, MaxConns: *maxConns, SeedHistory: *seed, ExpiryInterval: *expiry, Records: recOpts()})
 }
 
 func loadTokens(path string) (*zone.Tokens, error) {
@@ -146,7 +149,7 @@ func serveAPI(ctx context.Context, o apiOptions) error {
 		return err
 	}
 	srv := bhttp.NewServer(bhttp.Config{
-		Addr: o.Addr, TLS: o.TLS, Tokens: o.Tokens, Declarations: svc, Audit: bolt.NewAuditTrail(db), Backup: db.WriteBackup, Registry: reg, Log: log,
+		Addr: o.Addr, TLS: o.TLS, MaxConns: o.MaxConns, Tokens: o.Tokens, Declarations: svc, Audit: bolt.NewAuditTrail(db), Backup: db.WriteBackup, Registry: reg, Log: log,
 		Crossings: feed.crossings, Alarms: feed.alarms, Stats: feed.stats,
 		TemporaryEntries: recs.entries, Parts: recs.parts,
 		Console: bhttp.ConsoleConfig{GateURLs: o.GateURLs},

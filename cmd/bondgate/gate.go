@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bondgate/bondgate/gateway"
+	bhttp "github.com/bondgate/bondgate/internal/http"
 	"github.com/bondgate/bondgate/internal/tlsconf"
 )
 
@@ -25,6 +26,7 @@ func runGate(ctx context.Context, args []string, _, stderr io.Writer) error {
 	maxSize := fs.Int64("max-size", 0, "cap on the gate's database file in bytes (0: none); ingest answers 503 near it")
 	deviceRate := fs.Float64("device-rate", gateway.DefaultDeviceRate, "events per second each device may post on average (negative: no limit)")
 	deviceBurst := fs.Int("device-burst", gateway.DefaultDeviceBurst, "events each device may post at once")
+	maxConns := fs.Int("max-conns", bhttp.DefaultMaxConns, "open HTTP connections at most; past it the longest-idle one is closed")
 	tlsFiles := tlsFlags(fs)
 	kafkaTimeout := fs.Duration("kafka-write-timeout", 10*time.Second, "bound on one produce request; past it a hanging broker counts as the link down")
 	newLog := logFlags(fs)
@@ -48,7 +50,7 @@ func runGate(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	return serveGate(ctx, gateway.Config{GateID: *id, Addr: *addr, DataDir: *data, Brokers: splitList(*brokers),
 		Tokens: toks, Window: *window, MinConfidence: *minConf, SilentAfter: *silent, MaxSize: *maxSize, KafkaWriteTimeout: *kafkaTimeout,
-		TLS: tlsCfg, DeviceRate: *deviceRate, DeviceBurst: *deviceBurst,
+		TLS: tlsCfg, MaxConns: *maxConns, DeviceRate: *deviceRate, DeviceBurst: *deviceBurst,
 		Log: gateLogger(newLog(stderr))})
 }
 

@@ -25,7 +25,7 @@ func (s *Server) backup(c echo.Context) error {
 		return zone.Errorf(zone.EUNAVAILABLE, "backup is not configured")
 	}
 	h := c.Response().Header()
-	n, err := s.cfg.Backup(c.Request().Context(), c.Response(), func(size int64) {
+	n, err := s.cfg.Backup(c.Request().Context(), ExtendingWriter(c.Response(), WriteTimeout), func(size int64) {
 		h.Set(echo.HeaderContentType, "application/octet-stream")
 		h.Set(echo.HeaderContentDisposition, `attachment; filename="api.db"`)
 		h.Set(echo.HeaderContentLength, strconv.FormatInt(size, 10))

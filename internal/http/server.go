@@ -53,6 +53,9 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful shutdown whose context has no
 	// deadline; default 10s.
 	ShutdownTimeout time.Duration
+	// MaxConns bounds open connections; default DefaultMaxConns (see
+	// NewHTTPServer).
+	MaxConns int
 	// TLS, when set, makes Start and Serve speak HTTPS only (see
 	// internal/tlsconf); nil serves plain HTTP.
 	TLS *tls.Config
@@ -153,15 +156,8 @@ func (s *Server) Start(ctx context.Context) error {
 
 // Serve is Start on a listener the caller opened (e.g. on port 0).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &nethttp.Server{
-		Handler:           s.e,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	srv := NewHTTPServer(s.e, ServerOptions{MaxConns: s.cfg.MaxConns, Log: s.log})
+	srv.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
 	if s.cfg.TLS != nil {
 		srv.TLSConfig = s.cfg.TLS
 		ln = tls.NewListener(ln, s.cfg.TLS)
