@@ -114,6 +114,7 @@ func TestGateLogsAreJSONWithGateAndNoSecrets(t *testing.T) {
 
 	out := gate.out.String()
 	assertNoSecrets(t, out)
+	assertEachKeyOnce(t, out)
 	lines := jsonLines(t, out)
 	require.NotEmpty(t, lines)
 	var beamLine map[string]any
@@ -158,6 +159,7 @@ func TestAPILogsAreJSONWithRequestIDsAndNoSecrets(t *testing.T) {
 	require.Equal(t, 0, api.stop(t), "exit code after SIGTERM")
 	out := api.out.String()
 	assertNoSecrets(t, out)
+	assertEachKeyOnce(t, out)
 	requests := 0
 	sawTrace := false
 	for _, l := range jsonLines(t, out) {

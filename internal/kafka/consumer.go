@@ -101,7 +101,8 @@ func NewConsumer(cfg ConsumerConfig, apply func(ctx context.Context, m kafkago.M
 	if log == nil {
 		log = slog.Default()
 	}
-	log = log.With("component", "kafka.consumer", "name", cfg.Name, "group", cfg.GroupID)
+	// "kafka", not "component": the caller's logger names the component.
+	log = log.With("kafka", "consumer", "name", cfg.Name, "group", cfg.GroupID)
 	return &Consumer{cfg: cfg, apply: apply, log: log, link: newLink(cfg.Name, log, cfg.Metrics)}
 }
 

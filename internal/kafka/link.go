@@ -42,10 +42,11 @@ func (l *link) set(up bool, err error) {
 	if !changed {
 		return
 	}
+	// l.log already carries the name (publisher's and consumer's loggers).
 	if up {
-		l.log.Info("kafka link up", "name", l.name)
+		l.log.Info("kafka link up")
 	} else {
-		l.log.Warn("kafka link down", "name", l.name, "err", err)
+		l.log.Warn("kafka link down", "err", err)
 	}
 }
 

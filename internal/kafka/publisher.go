@@ -114,7 +114,9 @@ func NewPublisher(cfg PublisherConfig, outbox zone.Outbox, log *slog.Logger) *Pu
 	if log == nil {
 		log = slog.Default()
 	}
-	log = log.With("component", "kafka.publisher", "name", cfg.Name)
+	// "kafka", not "component": the caller's logger names the component
+	// (api, gate), and a key must appear once per line.
+	log = log.With("kafka", "publisher", "name", cfg.Name)
 	dial := min(5*time.Second, cfg.WriteTimeout)
 	w := &kafkago.Writer{
 		Addr: kafkago.TCP(cfg.Brokers...),
