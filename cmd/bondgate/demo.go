@@ -32,7 +32,7 @@ type demoOptions struct {
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flagSet("demo", "[--api URL] [--gate URL]", stderr)
-	api := fs.String("api", "http://127.0.0.1:8080", "zone API of a running `bondgate dev`")
+	api := fs.String("api", "http://127.0.0.1:8080", "`URL` of the zone API of a running bondgate dev")
 	gate := fs.String("gate", "http://127.0.0.1:8081", "the dedicated gate G-MRO-1")
 	mro := fs.String("mro-token", "mro-hna", "the MRO firm's token")
 	officer := fs.String("officer-token", "officer-1", "the customs officer's token")

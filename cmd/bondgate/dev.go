@@ -21,10 +21,11 @@ import (
 )
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet("dev", "[--data DIR]", stderr)
+	fs := flagSet("dev", "[--data DIR] [--broker-addr A] [--api-addr A] [--gate-addrs GATE=A,...]", stderr)
 	data := fs.String("data", "./data", "folder for every part's data (broker log, API and gate databases)")
 	brokerAddr := fs.String("broker-addr", "127.0.0.1:9092", "embedded broker address")
 	apiAddr := fs.String("api-addr", "127.0.0.1:8080", "zone API address")
+	gateAddrs := fs.String("gate-addrs", defaultGateAddrs(), "gate addresses, GATE=HOST:PORT comma-separated; a gate not named keeps its default")
 	seedHist := fs.Bool("seed-history", false, "load the source's 2023–2025 historical moves (fixtures/stats) so /v1/stats shows its figures")
 	newLog := logFlags(fs)
 	if err := parse(fs, args); err != nil {
@@ -52,6 +53,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	brokers := broker.Addrs()
 
 	gates := fixtures.Gates()
+	if err := setGateAddrs(gates, *gateAddrs); err != nil {
+		return err
+	}
 	var gateIDs []string
 	gateURLs := map[string]string{}
 	for _, g := range gates {

@@ -38,7 +38,7 @@ func commands() []command {
 		{"check", "check bbolt files for damage (exit 1 naming each damaged file)", runCheck},
 		{"topics", "create or check the Kafka topics a file (ops/kafka/topics.json) describes", runTopics},
 		{"bench", "performance harness: `bench run` prints every figure with its same-run baseline (README Performance)", runBench},
-		{"version", "print the version", func(_ context.Context, _ []string, out, _ io.Writer) error {
+		{"version", "print the version (also: bondgate --version)", func(_ context.Context, _ []string, out, _ io.Writer) error {
 			fmt.Fprintln(out, "bondgate", version)
 			return nil
 		}},
@@ -65,6 +65,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args[0] = "version"
+	}
 	for _, c := range commands() {
 		if c.name != args[0] {
 			continue
@@ -81,14 +84,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		case errors.Is(err, errUsage):
 			if err != errUsage { // a wrapped one says what is missing
-				fmt.Fprintf(stderr, "bondgate %s: %v\n", c.name, err)
+				fmt.Fprintln(stderr, errLine(c.name, err))
 			}
 			return 2
 		case errors.Is(err, errTopicsDiffer):
-			fmt.Fprintf(stderr, "bondgate %s: %v\n", c.name, err)
+			fmt.Fprintln(stderr, errLine(c.name, err))
 			return 3
 		default:
-			fmt.Fprintf(stderr, "bondgate %s: %v\n", c.name, err)
+			fmt.Fprintln(stderr, errLine(c.name, err))
 			return 1
 		}
 	}
@@ -98,6 +101,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 var errUsage = errors.New("usage")
+
+// errLine is a command's error as printed: "bondgate NAME: message", with
+// the package prefix some errors carry ("sim: ...") said only once.
+func errLine(name string, err error) string {
+	return "bondgate " + name + ": " + strings.TrimPrefix(err.Error(), name+": ")
+}
 
 // flagSet makes a FlagSet whose usage text names the env variables.
 func flagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {

@@ -22,7 +22,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if fs.NArg() != 1 || *token == "" {
 		fs.Usage()
-		return fmt.Errorf("need --token and exactly one recording file")
+		return fmt.Errorf("need --token and exactly one recording file: %w", errUsage)
 	}
 	res, err := sim.Replay(ctx, sim.Options{GateURL: *gate, Token: *token, File: fs.Arg(0), Rebase: !*noRebase,
 		Speed: *speed, BatchSize: *batch, Progress: stderr})
@@ -31,8 +31,11 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(res)
 	} else {
-		fmt.Fprintf(stdout, "%d events: %d accepted, %d duplicates, %d refused, seq %d..%d, %s\n",
-			res.Events, res.Accepted, res.Duplicates, res.Errors, res.FirstSeq, res.LastSeq, res.Elapsed.Round(1e6))
+		fmt.Fprintf(stdout, "%d events: %d accepted, %d duplicates, %d refused", res.Events, res.Accepted, res.Duplicates, res.Errors)
+		if unsent := res.Events - res.Accepted - res.Duplicates - res.Errors; unsent > 0 {
+			fmt.Fprintf(stdout, ", %d not sent", unsent) // the replay stopped early
+		}
+		fmt.Fprintf(stdout, ", seq %d..%d, %s\n", res.FirstSeq, res.LastSeq, res.Elapsed.Round(1e6))
 		for _, p := range res.Problems {
 			fmt.Fprintln(stdout, "  refused:", p)
 		}

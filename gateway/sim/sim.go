@@ -278,6 +278,9 @@ func post(ctx context.Context, opts Options, url string, body []byte) (int, []by
 
 // judge reads the gate's final answer to one batch.
 func judge(opts Options, status int, answer []byte, batch []*event, lines string, res *Result) error {
+	if status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusNotFound {
+		res.Errors += len(batch) // refused too, though the replay stops below
+	}
 	switch {
 	case status == http.StatusAccepted || status == http.StatusOK:
 		var a accepted
