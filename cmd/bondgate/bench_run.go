@@ -63,7 +63,7 @@ func verdict(ok bool) string {
 func runBenchSuite(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flagSet("bench run", "[--scale small|full] [--only 1,2,...]", stderr)
 	scaleName := fs.String("scale", "small", "small (quick), full (the issue's sizes: 1M backlog, 100k declarations, growth to 1M) or huge (full plus lists over 1M declarations)")
-	only := fs.String("only", "", "figures to run, comma-separated (1 ingest, 2 drain, 4 end-to-end, 5 reads, 6 growth); empty: all")
+	only := fs.String("only", "", "figures to run, comma-separated (1 ingest, 2 drain, 4 end-to-end, 5 reads, 6 growth, 7 clearance lane); empty: all")
 	lua := fs.String("lua", "ops/bench/events.lua", "the wrk script for figure 1")
 	wrk := fs.String("wrk", "wrk", "the wrk binary")
 	keep := fs.Bool("keep", false, "keep the scratch folder (data and process logs)")
@@ -139,6 +139,11 @@ func runBenchSuite(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stdout, "figure 4: end to end through Kafka (api, broker, gate processes)")
 		rs, err := benchEndToEnd(ctx, e, scale)
 		add(rs, err, "4 end to end")
+	}
+	if want("7") {
+		fmt.Fprintf(stdout, "figure 7: clearance → gate reader with %d bulky record events queued ahead of it\n", laneBacklog)
+		rs, err := benchLanes(ctx, e, scale.E2ESamples)
+		add(rs, err, "7 clearance lane")
 	}
 	if want("5") {
 		fmt.Fprintf(stdout, "figure 5: GET /v1/predeclarations over %d declarations at %d req/s (fixed schedule)\n", scale.Declarations, scale.ReadRate)

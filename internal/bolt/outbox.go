@@ -1,10 +1,12 @@
 package bolt
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -14,14 +16,28 @@ import (
 
 // Bucket names of the outbox. They live in whichever bbolt file the caller
 // uses, so the gate service and the zone API share the code, not the file.
+//
+// The outbox is kept in lanes, one per topic, each a bucket inside
+// outbox_lanes keyed by big-endian sequence: each lane drains on its own, so
+// a backlog of bulky record events never holds a clearance back, while each
+// key (which lives in one topic) keeps its order. The sequence is one counter
+// for all lanes, kept on the outbox bucket. Earlier versions kept a single
+// queue as rows of the outbox bucket itself: while any such row is left,
+// new messages join that queue too (the legacy lane), so nothing overtakes
+// what was queued before an upgrade.
 var (
-	bucketOutbox     = []byte("outbox")
-	bucketOutboxMeta = []byte("outbox_meta")
-	bucketQuarantine = []byte("quarantine")
+	bucketOutbox      = []byte("outbox")
+	bucketOutboxLanes = []byte("outbox_lanes")
+	bucketOutboxMeta  = []byte("outbox_meta")
+	bucketQuarantine  = []byte("quarantine")
 
 	keyDeliveredThrough = []byte("delivered_through")
 	keyDepth            = []byte("depth")
 )
+
+// LegacyLane names the single ordered queue of earlier versions; it drains
+// before anything newer is put into the per-topic lanes.
+const LegacyLane = ""
 
 // QuarantinedMessage is an outbox message Kafka will never take, kept with
 // the reason for an operator to look at.
@@ -36,20 +52,33 @@ type QuarantinedMessage struct {
 // transaction as the change m announces: either both land or neither does.
 // The outbox buckets are created if missing, so any bbolt file will do.
 func AppendOutbox(tx *bbolt.Tx, m *zone.OutboxMessage) error {
-	b, meta, err := outboxBuckets(tx)
+	root, meta, err := outboxBuckets(tx)
 	if err != nil {
 		return err
+	}
+	if m.Topic == "" {
+		return zone.Internal(errors.New("outbox message without a topic"))
 	}
 	if err := checkRoom(tx, len(m.Value)*2+len(m.Key)+len(m.Topic)+128); err != nil {
 		return err
 	}
-	// Keys only ever grow: fill pages instead of splitting them in half,
-	// which halves the pages a backlog takes and a drain has to read.
-	b.FillPercent = 0.95
-	seq, err := b.NextSequence()
+	seq, err := root.NextSequence()
 	if err != nil {
 		return zone.Internal(err)
 	}
+	b := root
+	if k, _ := root.Cursor().First(); k == nil {
+		lanes, err := tx.CreateBucketIfNotExists(bucketOutboxLanes)
+		if err != nil {
+			return zone.Internal(err)
+		}
+		if b, err = lanes.CreateBucketIfNotExists([]byte(m.Topic)); err != nil {
+			return zone.Internal(err)
+		}
+	}
+	// Keys only ever grow: fill pages instead of splitting them in half,
+	// which halves the pages a backlog takes and a drain has to read.
+	b.FillPercent = 0.95
 	m.Seq = seq
 	if m.Created.IsZero() {
 		m.Created = time.Now().UTC()
@@ -92,9 +121,109 @@ var _ zone.Outbox = (*Outbox)(nil)
 // NewOutbox returns the outbox stored in db.
 func NewOutbox(db *bbolt.DB) *Outbox { return &Outbox{db: db} }
 
-// Pending returns up to max messages from the head, in Seq order. The values
-// are decoded copies: bbolt memory is only valid inside the transaction, and
+// laneBucket returns lane's bucket in tx, nil when it does not exist.
+func laneBucket(tx *bbolt.Tx, lane string) *bbolt.Bucket {
+	if lane == LegacyLane {
+		return tx.Bucket(bucketOutbox)
+	}
+	lanes := tx.Bucket(bucketOutboxLanes)
+	if lanes == nil {
+		return nil
+	}
+	return lanes.Bucket([]byte(lane))
+}
+
+// laneNames lists the lanes in tx: the legacy lane first while it has rows,
+// then one per topic that ever had a message.
+func laneNames(tx *bbolt.Tx) ([]string, error) {
+	var out []string
+	if root := tx.Bucket(bucketOutbox); root != nil {
+		if k, _ := root.Cursor().First(); k != nil {
+			out = append(out, LegacyLane)
+		}
+	}
+	lanes := tx.Bucket(bucketOutboxLanes)
+	if lanes == nil {
+		return out, nil
+	}
+	err := lanes.ForEachBucket(func(k []byte) error {
+		out = append(out, string(k))
+		return nil
+	})
+	return out, wrapInternal(err)
+}
+
+// findLane returns the bucket holding message seq, nil when none does.
+func findLane(tx *bbolt.Tx, seq uint64) (*bbolt.Bucket, error) {
+	names, err := laneNames(tx)
+	if err != nil {
+		return nil, err
+	}
+	key := u64(seq)
+	for _, name := range names {
+		if b := laneBucket(tx, name); b != nil && b.Get(key) != nil {
+			return b, nil
+		}
+	}
+	return nil, nil
+}
+
+// readLane decodes up to max messages from the head of b. The values are
+// decoded copies: bbolt memory is only valid inside the transaction, and
 // kafka-go keeps references to what it is given.
+func readLane(b *bbolt.Bucket, max int, out []zone.OutboxMessage) ([]zone.OutboxMessage, error) {
+	if b == nil {
+		return out, nil
+	}
+	c := b.Cursor()
+	n := 0
+	for k, v := c.First(); k != nil && n < max; k, v = c.Next() {
+		if v == nil {
+			continue // a nested bucket, not a message
+		}
+		var m zone.OutboxMessage
+		if err := json.Unmarshal(v, &m); err != nil {
+			return out, zone.Internal(err)
+		}
+		m.Seq = binary.BigEndian.Uint64(k)
+		out = append(out, m)
+		n++
+	}
+	return out, nil
+}
+
+// Lanes lists the outbox's lanes (see LegacyLane); a publisher drains each
+// on its own.
+func (o *Outbox) Lanes(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []string
+	err := o.db.View(func(tx *bbolt.Tx) (err error) {
+		out, err = laneNames(tx)
+		return err
+	})
+	return out, storageErr(err)
+}
+
+// PendingIn returns up to max messages from the head of lane, in Seq order.
+func (o *Outbox) PendingIn(ctx context.Context, lane string, max int) ([]zone.OutboxMessage, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if max <= 0 {
+		return nil, nil
+	}
+	var out []zone.OutboxMessage
+	err := o.db.View(func(tx *bbolt.Tx) (err error) {
+		out, err = readLane(laneBucket(tx, lane), max, nil)
+		return err
+	})
+	return out, storageErr(err)
+}
+
+// Pending returns up to max messages from the heads of all lanes, in Seq
+// order: what a publisher with a single queue would send next.
 func (o *Outbox) Pending(ctx context.Context, max int) ([]zone.OutboxMessage, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -104,52 +233,77 @@ func (o *Outbox) Pending(ctx context.Context, max int) ([]zone.OutboxMessage, er
 	}
 	var out []zone.OutboxMessage
 	err := o.db.View(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketOutbox)
-		if b == nil {
-			return nil
+		names, err := laneNames(tx)
+		if err != nil {
+			return err
 		}
-		c := b.Cursor()
-		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
-			var m zone.OutboxMessage
-			if err := json.Unmarshal(v, &m); err != nil {
-				return zone.Internal(err)
+		for _, name := range names {
+			if out, err = readLane(laneBucket(tx, name), max, out); err != nil {
+				return err
 			}
-			m.Seq = binary.BigEndian.Uint64(k)
-			out = append(out, m)
 		}
 		return nil
 	})
+	slices.SortFunc(out, func(a, b zone.OutboxMessage) int { return cmp.Compare(a.Seq, b.Seq) })
+	if len(out) > max {
+		out = out[:max]
+	}
 	return out, storageErr(err)
 }
 
-// Delivered removes every message with Seq <= through and advances the
-// delivered_through cursor, in one transaction.
+// DeliveredIn removes every message of lane with Seq <= through and
+// advances the delivered_through cursor, in one transaction.
+func (o *Outbox) DeliveredIn(ctx context.Context, lane string, through uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return storageErr(o.db.Update(func(tx *bbolt.Tx) error {
+		return deliver(tx, []string{lane}, through)
+	}))
+}
+
+// Delivered removes every message with Seq <= through, in every lane, and
+// advances the delivered_through cursor, in one transaction.
 func (o *Outbox) Delivered(ctx context.Context, through uint64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	return storageErr(o.db.Update(func(tx *bbolt.Tx) error {
-		b, meta, err := outboxBuckets(tx)
+		names, err := laneNames(tx)
 		if err != nil {
 			return err
 		}
+		return deliver(tx, names, through)
+	}))
+}
+
+func deliver(tx *bbolt.Tx, lanes []string, through uint64) error {
+	_, meta, err := outboxBuckets(tx)
+	if err != nil {
+		return err
+	}
+	var n int64
+	for _, lane := range lanes {
+		b := laneBucket(tx, lane)
+		if b == nil {
+			continue
+		}
 		c := b.Cursor()
-		var n int64
 		// Re-seek after each delete: a bbolt cursor may skip a key when the
 		// one under it is deleted.
-		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= through; k, _ = c.First() {
+		for k, v := c.First(); k != nil && v != nil && binary.BigEndian.Uint64(k) <= through; k, v = c.First() {
 			if err := c.Delete(); err != nil {
 				return zone.Internal(err)
 			}
 			n++
 		}
-		if prev := getU64(meta, keyDeliveredThrough); through > prev {
-			if err := meta.Put(keyDeliveredThrough, u64(through)); err != nil {
-				return zone.Internal(err)
-			}
+	}
+	if prev := getU64(meta, keyDeliveredThrough); through > prev {
+		if err := meta.Put(keyDeliveredThrough, u64(through)); err != nil {
+			return zone.Internal(err)
 		}
-		return addCounter(meta, keyDepth, -n)
-	}))
+	}
+	return addCounter(meta, keyDepth, -n)
 }
 
 // DeliveredThrough returns the highest Seq ever marked delivered.
@@ -169,16 +323,12 @@ func (o *Outbox) Failed(ctx context.Context, seq uint64) error {
 		return err
 	}
 	return storageErr(o.db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketOutbox)
-		if b == nil {
-			return nil
-		}
-		v := b.Get(u64(seq))
-		if v == nil {
-			return nil
+		b, err := findLane(tx, seq)
+		if err != nil || b == nil {
+			return err
 		}
 		var m zone.OutboxMessage
-		if err := json.Unmarshal(v, &m); err != nil {
+		if err := json.Unmarshal(b.Get(u64(seq)), &m); err != nil {
 			return zone.Internal(err)
 		}
 		m.Seq = seq
@@ -199,16 +349,19 @@ func (o *Outbox) Quarantine(ctx context.Context, seq uint64, reason string) erro
 		return err
 	}
 	return storageErr(o.db.Update(func(tx *bbolt.Tx) error {
-		b, meta, err := outboxBuckets(tx)
+		_, meta, err := outboxBuckets(tx)
 		if err != nil {
 			return err
 		}
-		v := b.Get(u64(seq))
-		if v == nil {
+		b, err := findLane(tx, seq)
+		if err != nil {
+			return err
+		}
+		if b == nil {
 			return zone.Errorf(zone.ENOTFOUND, "no outbox message %d", seq)
 		}
 		q := QuarantinedMessage{Reason: reason, At: time.Now().UTC()}
-		if err := json.Unmarshal(v, &q.Message); err != nil {
+		if err := json.Unmarshal(b.Get(u64(seq)), &q.Message); err != nil {
 			return zone.Internal(err)
 		}
 		q.Message.Seq = seq
@@ -268,7 +421,7 @@ func (o *Outbox) Depth(ctx context.Context) (int, error) {
 	return int(n), storageErr(err)
 }
 
-// Oldest returns when the head message was created, for the "oldest
+// Oldest returns when the oldest head message of the lanes was created, for the "oldest
 // undelivered age" metric; false when the outbox is empty.
 func (o *Outbox) Oldest(ctx context.Context) (time.Time, bool) {
 	if ctx.Err() != nil {
@@ -279,19 +432,25 @@ func (o *Outbox) Oldest(ctx context.Context) (time.Time, bool) {
 		ok bool
 	)
 	_ = o.db.View(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketOutbox)
-		if b == nil {
-			return nil
+		names, err := laneNames(tx)
+		if err != nil {
+			return err
 		}
-		_, v := b.Cursor().First()
-		if v == nil {
-			return nil
-		}
-		var m struct {
-			Created time.Time `json:"created"`
-		}
-		if json.Unmarshal(v, &m) == nil {
-			at, ok = m.Created, true
+		for _, name := range names {
+			b := laneBucket(tx, name)
+			if b == nil {
+				continue
+			}
+			_, v := b.Cursor().First()
+			if v == nil {
+				continue
+			}
+			var m struct {
+				Created time.Time `json:"created"`
+			}
+			if json.Unmarshal(v, &m) == nil && (!ok || m.Created.Before(at)) {
+				at, ok = m.Created, true
+			}
 		}
 		return nil
 	})

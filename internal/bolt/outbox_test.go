@@ -3,6 +3,7 @@ package bolt_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"testing"
@@ -198,4 +199,85 @@ func TestOutboxDepthLarge(t *testing.T) {
 	pending, err := ob.Pending(ctx, 1)
 	require.NoError(t, err)
 	require.Equal(t, uint64(60_001), pending[0].Seq)
+}
+
+// TestOutboxLanesDrainApart: each topic is a lane of its own, in Seq order,
+// so a clearance is at the head of its lane however many record events wait
+// in theirs, and delivering one lane leaves the others as they are.
+func TestOutboxLanesDrainApart(t *testing.T) {
+	ctx := context.Background()
+	db := bolttest.MustOpenDB(t)
+	ob := db.Outbox()
+	put := func(topic, key string) uint64 {
+		m := &zone.OutboxMessage{Topic: topic, Key: key, Value: []byte(`{}`)}
+		require.NoError(t, db.Update(func(tx *bbolt.Tx) error { return bolt.AppendOutbox(tx, m) }))
+		return m.Seq
+	}
+	for i := 0; i < 500; i++ {
+		put(zone.TopicRecords, fmt.Sprintf("LOT-%d", i%7))
+	}
+	clr := put(zone.TopicClearances, "PD-1")
+	put(zone.TopicRecords, "LOT-1")
+
+	lanes, err := ob.Lanes(ctx)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{zone.TopicRecords, zone.TopicClearances}, lanes)
+	head, err := ob.PendingIn(ctx, zone.TopicClearances, 10)
+	require.NoError(t, err)
+	require.Len(t, head, 1)
+	require.Equal(t, clr, head[0].Seq, "the clearance heads its own lane")
+
+	require.NoError(t, ob.DeliveredIn(ctx, zone.TopicClearances, clr))
+	depth, err := ob.Depth(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 501, depth, "only the clearance left")
+	recs, err := ob.PendingIn(ctx, zone.TopicRecords, 1000)
+	require.NoError(t, err)
+	require.Len(t, recs, 501, "delivering past the records' seqs in another lane leaves them")
+	for i := 1; i < len(recs); i++ {
+		require.Less(t, recs[i-1].Seq, recs[i].Seq)
+	}
+	all, err := ob.Pending(ctx, 3)
+	require.NoError(t, err)
+	require.Equal(t, []uint64{1, 2, 3}, []uint64{all[0].Seq, all[1].Seq, all[2].Seq}, "Pending merges the lanes in Seq order")
+	require.NoError(t, ob.Quarantine(ctx, recs[5].Seq, "too large"), "quarantine finds the message's lane")
+	through, err := ob.DeliveredThrough(ctx)
+	require.NoError(t, err)
+	require.Equal(t, clr, through)
+}
+
+// TestOutboxLegacyQueueDrainsFirst: rows an earlier version queued in the
+// single outbox stay one queue with whatever is appended while any is left,
+// so nothing overtakes them; once drained, messages go to the topic lanes.
+func TestOutboxLegacyQueueDrainsFirst(t *testing.T) {
+	ctx := context.Background()
+	db := bolttest.MustOpenDB(t)
+	ob := db.Outbox()
+	require.NoError(t, db.Update(func(tx *bbolt.Tx) error {
+		// What the previous version wrote: rows keyed by sequence in "outbox".
+		b := tx.Bucket([]byte("outbox"))
+		for i := 1; i <= 3; i++ {
+			seq, err := b.NextSequence()
+			require.NoError(t, err)
+			raw := fmt.Sprintf(`{"seq":%d,"topic":%q,"key":"PD-1","value":"e30=","created":"2026-11-26T10:00:00Z"}`, seq, zone.TopicDeclarations)
+			require.NoError(t, b.Put(binary.BigEndian.AppendUint64(nil, seq), []byte(raw)))
+		}
+		return nil
+	}))
+	m := &zone.OutboxMessage{Topic: zone.TopicClearances, Key: "PD-1", Value: []byte(`{}`)}
+	require.NoError(t, db.Update(func(tx *bbolt.Tx) error { return bolt.AppendOutbox(tx, m) }))
+	require.Equal(t, uint64(4), m.Seq)
+	lanes, err := ob.Lanes(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []string{bolt.LegacyLane}, lanes, "appended behind the old queue")
+	old, err := ob.PendingIn(ctx, bolt.LegacyLane, 10)
+	require.NoError(t, err)
+	require.Len(t, old, 4)
+	require.NoError(t, ob.DeliveredIn(ctx, bolt.LegacyLane, 4))
+
+	require.NoError(t, db.Update(func(tx *bbolt.Tx) error { return bolt.AppendOutbox(tx, m) }))
+	require.Equal(t, uint64(5), m.Seq, "one sequence across the upgrade")
+	lanes, err = ob.Lanes(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []string{zone.TopicClearances}, lanes)
 }

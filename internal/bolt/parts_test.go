@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -247,4 +248,43 @@ func TestFirmLedgerIsolation(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, page.Items, 1)
 	assert.Equal(t, "GAMECO", page.Items[0].Firm)
+}
+
+// TestLotEventCarriesTheChangeNotTheHistory records 200 small movements with
+// long notes on one lot (560 such once made events of about 1.2 MB that Kafka
+// refused): each event carries the lot's position and its one movement, so
+// its size stays the same however long the lot's history grows.
+func TestLotEventCarriesTheChangeNotTheHistory(t *testing.T) {
+	ctx := context.Background()
+	db := bolttest.MustOpenDB(t)
+	svc := partsService(db, newClock().Now)
+	l, _, err := svc.CreateLot(ctx, hna, blades(10000), nil)
+	require.NoError(t, err)
+	note := strings.Repeat("borescope finding, see attached work order; ", 60) // about 2.6 KB
+	const moves = 200
+	var last *zone.Movement
+	for i := 0; i < moves; i++ {
+		_, last, _, err = svc.Move(ctx, hna, l.ID, zone.Movement{Kind: zone.MoveConsume, Quantity: 1, Note: note}, nil)
+		require.NoError(t, err)
+	}
+	msgs, err := db.Outbox().Pending(ctx, 10000)
+	require.NoError(t, err)
+	require.Len(t, msgs, moves+1)
+	largest := 0
+	for _, m := range msgs {
+		largest = max(largest, len(m.Value))
+	}
+	assert.Less(t, largest, 8<<10, "the largest event is %d bytes: it must not carry the history", largest)
+	var ev zone.Event
+	require.NoError(t, json.Unmarshal(msgs[len(msgs)-1].Value, &ev))
+	var got struct {
+		Balance   int             `json:"balance"`
+		Movements json.RawMessage `json:"movements"`
+		Movement  *zone.Movement  `json:"movement"`
+	}
+	require.NoError(t, json.Unmarshal(ev.Data, &got))
+	assert.Equal(t, 10000-moves, got.Balance)
+	assert.Equal(t, strconv.Itoa(moves), string(got.Movements[:min(len(got.Movements), 8)]), "a count, which tells a reader whether it missed one")
+	require.NotNil(t, got.Movement)
+	assert.Equal(t, last.ID, got.Movement.ID, "the movement this change made")
 }

@@ -192,7 +192,7 @@ func (s *Scheduler) overdue(tx *bbolt.Tx, e *zone.TemporaryEntry, now time.Time)
 		if err != nil {
 			return zone.Change{}, err
 		}
-		changed, err := zone.RecordMessage(s.NewID(), s.Source, zone.TypeTemporaryEntryChanged, cur.ID, now, cur)
+		changed, err := zone.RecordMessage(s.NewID(), s.Source, zone.TypeTemporaryEntryChanged, cur.ID, now, cur.Event())
 		if err != nil {
 			return zone.Change{}, err
 		}

@@ -82,26 +82,45 @@ func (c *PublisherConfig) defaults() {
 	}
 }
 
-// Publisher drains a zone.Outbox to Kafka in sequence order with one batch in
-// flight: nothing after the head is sent until the head is acknowledged or
+// LanedOutbox is an outbox kept in lanes (one per topic in bolt.Outbox),
+// each in sequence order. A publisher drains each lane on its own, so a slow
+// or bulky topic never holds back another's messages; a key lives in one
+// topic, so per-key order holds.
+type LanedOutbox interface {
+	zone.Outbox
+	// Lanes lists the lanes that may hold messages.
+	Lanes(ctx context.Context) ([]string, error)
+	// PendingIn returns up to max messages from the head of lane, in order.
+	PendingIn(ctx context.Context, lane string, max int) ([]zone.OutboxMessage, error)
+	// DeliveredIn removes lane's messages with Seq <= through.
+	DeliveredIn(ctx context.Context, lane string, through uint64) error
+}
+
+// Publisher drains a zone.Outbox to Kafka, each lane (see LanedOutbox; a
+// plain outbox is one lane) in sequence order with one batch in flight:
+// nothing after a lane's head is sent until the head is acknowledged or
 // quarantined, so a failure can duplicate messages but never reorder or skip
-// them.
+// them. Each lane has its own writer and connections, so a hung produce on
+// one topic does not hold up another's.
 type Publisher struct {
 	cfg    PublisherConfig
 	outbox zone.Outbox
 	log    *slog.Logger
-	w      *kafkago.Writer
 	link   *link
 
 	notify        chan struct{}
 	stop          chan struct{}
 	stopOnce      sync.Once
 	lastDelivered atomic.Uint64
+	// lastWrite is when a lane last heard from Kafka (unix ns), so an idle
+	// probe that ran meanwhile does not overwrite a fresher outcome.
+	lastWrite atomic.Int64
 
 	mu      sync.Mutex
 	runDone chan struct{} // closed when Run returns; nil before Run
 	closed  bool
-	closeMu sync.Mutex // serialises closing the writer
+	closeMu sync.Mutex // guards lanes and wClosed; serialises closing the writers
+	lanes   map[string]*lane
 	wClosed bool
 
 	shutdownOnce sync.Once
@@ -117,8 +136,61 @@ func NewPublisher(cfg PublisherConfig, outbox zone.Outbox, log *slog.Logger) *Pu
 	// "kafka", not "component": the caller's logger names the component
 	// (api, gate), and a key must appear once per line.
 	log = log.With("kafka", "publisher", "name", cfg.Name)
+	return &Publisher{
+		cfg:    cfg,
+		outbox: outbox,
+		log:    log,
+		link:   newLink(cfg.Name, log, cfg.Metrics),
+		lanes:  map[string]*lane{},
+		notify: make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+	}
+}
+
+// lane is one independently drained queue of the outbox with its own writer.
+type lane struct {
+	name      string
+	log       *slog.Logger
+	w         *kafkago.Writer
+	wake      chan struct{}
+	pending   func(ctx context.Context, max int) ([]zone.OutboxMessage, error)
+	delivered func(ctx context.Context, through uint64) error
+}
+
+// laneNames lists the outbox's lanes; a plain outbox is the one lane "".
+func (p *Publisher) laneNames(ctx context.Context) ([]string, error) {
+	if lo, ok := p.outbox.(LanedOutbox); ok {
+		return lo.Lanes(ctx)
+	}
+	return []string{""}, nil
+}
+
+// lane returns the lane called name, creating it (and reporting so) on first
+// use; nil once the writers are closed.
+func (p *Publisher) lane(name string) (ln *lane, created bool) {
+	p.closeMu.Lock()
+	defer p.closeMu.Unlock()
+	if p.wClosed {
+		return nil, false
+	}
+	if ln := p.lanes[name]; ln != nil {
+		return ln, false
+	}
+	ln = &lane{name: name, log: p.log.With("lane", name), wake: make(chan struct{}, 1),
+		pending: p.outbox.Pending, delivered: p.outbox.Delivered}
+	if lo, ok := p.outbox.(LanedOutbox); ok {
+		ln.pending = func(ctx context.Context, max int) ([]zone.OutboxMessage, error) { return lo.PendingIn(ctx, name, max) }
+		ln.delivered = func(ctx context.Context, through uint64) error { return lo.DeliveredIn(ctx, name, through) }
+	}
+	ln.w = newWriter(p.cfg, ln.log)
+	p.lanes[name] = ln
+	return ln, true
+}
+
+// newWriter builds the kafka-go writer of one lane.
+func newWriter(cfg PublisherConfig, log *slog.Logger) *kafkago.Writer {
 	dial := min(5*time.Second, cfg.WriteTimeout)
-	w := &kafkago.Writer{
+	return &kafkago.Writer{
 		Addr: kafkago.TCP(cfg.Brokers...),
 		// Keyed by gate or record ID, so each key keeps its order in one partition.
 		Balancer: &kafkago.Hash{},
@@ -145,15 +217,6 @@ func NewPublisher(cfg PublisherConfig, outbox zone.Outbox, log *slog.Logger) *Pu
 			log.Debug("kafka-go writer", "detail", fmt.Sprintf(msg, args...))
 		}),
 	}
-	return &Publisher{
-		cfg:    cfg,
-		outbox: outbox,
-		log:    log,
-		w:      w,
-		link:   newLink(cfg.Name, log, cfg.Metrics),
-		notify: make(chan struct{}, 1),
-		stop:   make(chan struct{}),
-	}
 }
 
 // Notify wakes the publisher because messages were appended. It never blocks.
@@ -169,7 +232,7 @@ func (p *Publisher) Notify() {
 func (p *Publisher) Link() (up bool, lastErr error, since time.Time) { return p.link.get() }
 
 // LastDelivered is the highest outbox sequence acknowledged by Kafka since
-// this publisher started (0 before the first delivery).
+// this publisher started (0 before the first delivery), over all lanes.
 func (p *Publisher) LastDelivered() uint64 { return p.lastDelivered.Load() }
 
 // Run publishes until ctx is done or Shutdown is called, then returns nil.
@@ -188,20 +251,72 @@ func (p *Publisher) Run(ctx context.Context) error {
 
 	p.log.Info("publisher started", "brokers", p.cfg.Brokers)
 	var (
-		backoff   time.Duration
+		wg        sync.WaitGroup
 		lastProbe time.Time
 	)
+	// Runs before close(done): the lanes finish their batch before Run returns.
+	defer wg.Wait()
 	for {
 		if p.stopping(ctx) {
 			return nil
 		}
-		n, err := p.publishOnce(ctx)
+		names, err := p.laneNames(ctx)
+		if err != nil && !p.stopping(ctx) {
+			p.log.Warn("listing the outbox lanes failed", "err", err)
+		}
+		for _, name := range names {
+			if ln, created := p.lane(name); created {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					p.runLane(ctx, ln)
+				}()
+			}
+		}
+		// Idle: keep the link state honest, since no write will.
+		if depth, derr := p.outbox.Depth(ctx); derr == nil && depth == 0 && time.Since(lastProbe) >= p.cfg.ProbeInterval {
+			lastProbe = time.Now()
+			pctx, cancel := context.WithTimeout(ctx, p.cfg.WriteTimeout)
+			perr := Ping(pctx, p.cfg.Brokers)
+			cancel()
+			if ctx.Err() == nil && p.lastWrite.Load() < lastProbe.UnixNano() {
+				p.link.set(perr == nil, perr)
+			}
+		}
+		if p.sleep(ctx, p.cfg.PollInterval, p.notify) {
+			p.wakeLanes()
+		}
+	}
+}
+
+// wakeLanes passes a Notify on to every lane.
+func (p *Publisher) wakeLanes() {
+	p.closeMu.Lock()
+	defer p.closeMu.Unlock()
+	for _, ln := range p.lanes {
+		select {
+		case ln.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// runLane drains one lane until ctx is done or Shutdown is called, backing
+// off after failures. Only this goroutine sends the lane's messages: one
+// batch in flight per lane.
+func (p *Publisher) runLane(ctx context.Context, ln *lane) {
+	var backoff time.Duration
+	for {
+		if p.stopping(ctx) {
+			return
+		}
+		n, err := p.publishOnce(ctx, ln)
 		if err != nil {
 			if p.stopping(ctx) {
-				return nil
+				return
 			}
 			backoff = nextBackoff(backoff, p.cfg.BackoffMin, p.cfg.BackoffMax)
-			p.log.Warn("publish failed, backing off", "err", err, "backoff", backoff)
+			ln.log.Warn("publish failed, backing off", "err", err, "backoff", backoff)
 			p.sleep(ctx, backoff, nil)
 			continue
 		}
@@ -209,17 +324,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 		if n > 0 {
 			continue
 		}
-		// Idle: keep the link state honest, since no write will.
-		if time.Since(lastProbe) >= p.cfg.ProbeInterval {
-			lastProbe = time.Now()
-			pctx, cancel := context.WithTimeout(ctx, p.cfg.WriteTimeout)
-			perr := Ping(pctx, p.cfg.Brokers)
-			cancel()
-			if ctx.Err() == nil {
-				p.link.set(perr == nil, perr)
-			}
-		}
-		p.sleep(ctx, p.cfg.PollInterval, p.notify)
+		p.sleep(ctx, p.cfg.PollInterval, ln.wake)
 	}
 }
 
@@ -256,16 +361,7 @@ func (p *Publisher) shutdown(ctx context.Context) error {
 	}
 	var flushErr error
 	if runExited {
-		for ctx.Err() == nil {
-			n, err := p.publishOnce(ctx)
-			if err != nil {
-				flushErr = err
-				break
-			}
-			if n == 0 {
-				break
-			}
-		}
+		flushErr = p.flush(ctx)
 	}
 	closeErr := p.closeWriter(ctx)
 	left, derr := p.outbox.Depth(context.WithoutCancel(ctx))
@@ -289,24 +385,68 @@ func (p *Publisher) Close() error {
 	return p.Shutdown(ctx)
 }
 
-// closeWriter closes the kafka-go writer in a goroutine: Writer.Close can
-// hang while a write is in flight (kafka-go#1307), and shutdown must not.
+// flush drains every lane at once until it is empty, fails or ctx ends, so a
+// hung lane does not keep the others from flushing.
+func (p *Publisher) flush(ctx context.Context) error {
+	names, err := p.laneNames(ctx)
+	if err != nil {
+		return err
+	}
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		ln, _ := p.lane(name)
+		if ln == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				n, err := p.publishOnce(ctx, ln)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				if n == 0 {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// closeWriter closes the lanes' kafka-go writers in goroutines: Writer.Close
+// can hang while a write is in flight (kafka-go#1307), and shutdown must not.
 func (p *Publisher) closeWriter(ctx context.Context) error {
 	p.closeMu.Lock()
-	defer p.closeMu.Unlock()
 	if p.wClosed {
+		p.closeMu.Unlock()
 		return nil
 	}
 	p.wClosed = true
-	errc := make(chan error, 1)
-	go func() { errc <- p.w.Close() }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		p.log.Warn("kafka writer close abandoned", "err", ctx.Err())
-		return zone.Errorf(zone.EUNAVAILABLE, "kafka writer did not close in time")
+	lanes := make([]*lane, 0, len(p.lanes))
+	for _, ln := range p.lanes {
+		lanes = append(lanes, ln)
 	}
+	p.closeMu.Unlock()
+	errc := make(chan error, len(lanes))
+	for _, ln := range lanes {
+		go func() { errc <- ln.w.Close() }()
+	}
+	var errs []error
+	for range lanes {
+		select {
+		case err := <-errc:
+			errs = append(errs, err)
+		case <-ctx.Done():
+			p.log.Warn("kafka writer close abandoned", "err", ctx.Err())
+			return zone.Errorf(zone.EUNAVAILABLE, "kafka writer did not close in time")
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (p *Publisher) stopping(ctx context.Context) bool {
@@ -321,8 +461,9 @@ func (p *Publisher) stopping(ctx context.Context) bool {
 	}
 }
 
-// sleep waits d, or less if ctx ends, Shutdown is called or wake fires.
-func (p *Publisher) sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) {
+// sleep waits d, or less if ctx ends, Shutdown is called or wake fires; it
+// reports whether wake fired.
+func (p *Publisher) sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -330,14 +471,16 @@ func (p *Publisher) sleep(ctx context.Context, d time.Duration, wake <-chan stru
 	case <-ctx.Done():
 	case <-p.stop:
 	case <-wake:
+		return true
 	}
+	return false
 }
 
-// publishOnce sends one batch from the head of the outbox and returns how
-// many messages left the queue (delivered or quarantined). An error means
-// the head is still there and the caller should back off.
-func (p *Publisher) publishOnce(ctx context.Context) (int, error) {
-	msgs, err := p.outbox.Pending(ctx, p.cfg.BatchSize)
+// publishOnce sends one batch from the head of lane ln and returns how many
+// messages left it (delivered or quarantined). An error means the head is
+// still there and the caller should back off.
+func (p *Publisher) publishOnce(ctx context.Context, ln *lane) (int, error) {
+	msgs, err := ln.pending(ctx, p.cfg.BatchSize)
 	if err != nil {
 		return 0, err
 	}
@@ -349,23 +492,23 @@ func (p *Publisher) publishOnce(ctx context.Context) (int, error) {
 	for i, m := range msgs {
 		kms[i] = toKafka(m)
 	}
-	err = p.write(ctx, kms...)
+	err = p.write(ctx, ln, kms...)
 	if err == nil {
-		return len(msgs), p.delivered(ctx, msgs[len(msgs)-1].Seq, len(msgs))
+		return len(msgs), p.delivered(ctx, ln, msgs[len(msgs)-1].Seq, len(msgs))
 	}
 	p.cfg.Metrics.add(failures, p.cfg.Name, 1)
 	if Retriable(err) {
-		p.linkDown(err)
+		p.linkDown(ln, err)
 		return 0, err
 	}
-	return p.narrow(ctx, msgs, err)
+	return p.narrow(ctx, ln, msgs, err)
 }
 
 // narrow handles a batch Kafka refused for good somewhere: it resends the
 // batch one message at a time, in order, to find the offending message and
 // quarantine it, delivering the rest. Messages the batch write already got
 // acknowledged are not sent again.
-func (p *Publisher) narrow(ctx context.Context, msgs []zone.OutboxMessage, batchErr error) (int, error) {
+func (p *Publisher) narrow(ctx context.Context, ln *lane, msgs []zone.OutboxMessage, batchErr error) (int, error) {
 	acked := map[uint64]bool{}
 	var werrs kafkago.WriteErrors
 	if errors.As(batchErr, &werrs) && len(werrs) == len(msgs) {
@@ -375,11 +518,11 @@ func (p *Publisher) narrow(ctx context.Context, msgs []zone.OutboxMessage, batch
 			}
 		}
 	}
-	p.log.Warn("kafka refused a batch, sending one by one", "from_seq", msgs[0].Seq, "n", len(msgs), "err", batchErr)
+	ln.log.Warn("kafka refused a batch, sending one by one", "from_seq", msgs[0].Seq, "n", len(msgs), "err", batchErr)
 	done := 0
 	for _, m := range msgs {
 		if acked[m.Seq] {
-			if err := p.delivered(ctx, m.Seq, 1); err != nil {
+			if err := p.delivered(ctx, ln, m.Seq, 1); err != nil {
 				return done, err
 			}
 			done++
@@ -387,16 +530,16 @@ func (p *Publisher) narrow(ctx context.Context, msgs []zone.OutboxMessage, batch
 		}
 		attempts := m.Attempts
 		for {
-			err := p.write(ctx, toKafka(m))
+			err := p.write(ctx, ln, toKafka(m))
 			if err == nil {
-				if err := p.delivered(ctx, m.Seq, 1); err != nil {
+				if err := p.delivered(ctx, ln, m.Seq, 1); err != nil {
 					return done, err
 				}
 				break
 			}
 			p.cfg.Metrics.add(failures, p.cfg.Name, 1)
 			if Retriable(err) {
-				p.linkDown(err)
+				p.linkDown(ln, err)
 				return done, err
 			}
 			if ferr := p.outbox.Failed(ctx, m.Seq); ferr != nil {
@@ -423,9 +566,10 @@ func (p *Publisher) narrow(ctx context.Context, msgs []zone.OutboxMessage, batch
 // connections: kafka-go's transport caches a failed first contact until its
 // next metadata refresh (up to MetadataTTL), which would delay the drain
 // after the broker returns, and a frozen broker leaves dead connections.
-func (p *Publisher) linkDown(err error) {
+func (p *Publisher) linkDown(ln *lane, err error) {
+	p.lastWrite.Store(time.Now().UnixNano())
 	p.link.set(false, err)
-	if tr, ok := p.w.Transport.(*kafkago.Transport); ok {
+	if tr, ok := ln.w.Transport.(*kafkago.Transport); ok {
 		tr.CloseIdleConnections()
 	}
 }
@@ -444,14 +588,17 @@ func (p *Publisher) quarantine(ctx context.Context, m zone.OutboxMessage, cause 
 	return nil
 }
 
-func (p *Publisher) delivered(ctx context.Context, through uint64, n int) error {
+func (p *Publisher) delivered(ctx context.Context, ln *lane, through uint64, n int) error {
 	// Kafka has them now; even if the outbox update fails they would only be
 	// sent again, which consumers absorb.
+	p.lastWrite.Store(time.Now().UnixNano())
 	p.link.set(true, nil)
-	if err := p.outbox.Delivered(ctx, through); err != nil {
+	if err := ln.delivered(ctx, through); err != nil {
 		return err
 	}
-	p.lastDelivered.Store(through)
+	// Lanes deliver apart: keep the highest.
+	for cur := p.lastDelivered.Load(); through > cur && !p.lastDelivered.CompareAndSwap(cur, through); cur = p.lastDelivered.Load() {
+	}
 	p.cfg.Metrics.delivered(p.cfg.Name, n)
 	return nil
 }
@@ -459,10 +606,10 @@ func (p *Publisher) delivered(ctx context.Context, through uint64, n int) error 
 // write sends msgs synchronously. Each produce request is bounded by
 // WriteTimeout inside kafka-go; the outer deadline also covers dialling and
 // metadata.
-func (p *Publisher) write(ctx context.Context, msgs ...kafkago.Message) error {
+func (p *Publisher) write(ctx context.Context, ln *lane, msgs ...kafkago.Message) error {
 	wctx, cancel := context.WithTimeout(ctx, 2*p.cfg.WriteTimeout+time.Second)
 	defer cancel()
-	return p.w.WriteMessages(wctx, msgs...)
+	return ln.w.WriteMessages(wctx, msgs...)
 }
 
 func toKafka(m zone.OutboxMessage) kafkago.Message {

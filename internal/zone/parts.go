@@ -269,6 +269,47 @@ type LotView struct {
 	SerialsInHand []string `json:"serials_in_hand,omitempty"`
 }
 
+// LotEvent is what a lot's change announces on TopicRecords: the lot's
+// header and current position, and the one movement the change made or
+// decided (none on import). It never carries the movement list, so an
+// event's size does not grow with the lot's history: a lot with thousands of
+// movements once made events of a megabyte that Kafka refused and that held
+// every other message of the outbox behind them.
+type LotEvent struct {
+	ID                string    `json:"id"`
+	Firm              string    `json:"firm"`
+	PartNumber        string    `json:"part_number"`
+	Description       string    `json:"description"`
+	Quantity          int       `json:"quantity"`
+	Unit              string    `json:"unit"`
+	ImportDeclaration string    `json:"import_declaration"`
+	DutyExempted      Money     `json:"duty_exempted"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
+	Version           int       `json:"version"`
+	Balance           int       `json:"balance"`
+	Pledged           int       `json:"pledged"`
+	PendingOut        int       `json:"pending_out"`
+	Available         int       `json:"available"`
+	// Movements counts the lot's movements, so a reader can tell it missed one.
+	Movements int `json:"movements"`
+	// SerialsInHand is set for serialized lots (bounded by the quantity).
+	SerialsInHand []string `json:"serials_in_hand,omitempty"`
+	// Movement is the movement this change recorded or decided.
+	Movement *Movement `json:"movement,omitempty"`
+}
+
+// Event builds the lot's announcement of a change; changed is the movement
+// the change recorded or decided, nil for the import.
+func (l *PartsLot) Event(changed *Movement) LotEvent {
+	v := l.View()
+	return LotEvent{ID: l.ID, Firm: l.Firm, PartNumber: l.PartNumber, Description: l.Description,
+		Quantity: l.Quantity, Unit: l.Unit, ImportDeclaration: l.ImportDeclaration, DutyExempted: l.DutyExempted,
+		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Version: l.Version,
+		Balance: v.Balance, Pledged: v.Pledged, PendingOut: v.PendingOut, Available: v.Available,
+		Movements: len(l.Movements), SerialsInHand: v.SerialsInHand, Movement: changed}
+}
+
 // View derives the lot's answer.
 func (l *PartsLot) View() LotView {
 	st := l.State()
@@ -559,7 +600,7 @@ func (s *PartsService) CreateLot(ctx context.Context, p Principal, l PartsLot, i
 	l.ID, l.Firm = s.NewID(), p.Firm
 	l.Movements = []Movement{}
 	l.CreatedAt, l.UpdatedAt, l.Version = now, now, 1
-	msg, err := s.announce(&l)
+	msg, err := s.announce(&l, nil)
 	if err != nil {
 		return nil, false, err
 	}
@@ -614,7 +655,7 @@ func (s *PartsService) Move(ctx context.Context, p Principal, lotID string, m Mo
 		if err != nil {
 			return "", Change{}, err
 		}
-		msg, err := s.announce(l)
+		msg, err := s.announce(l, mv)
 		if err != nil {
 			return "", Change{}, err
 		}
@@ -643,10 +684,11 @@ func (s *PartsService) Decide(ctx context.Context, p Principal, lotID, movementI
 		action = "movement.reject"
 	}
 	l, _, _, err := s.Store.UpdateLot(ctx, lotID, nil, func(l *PartsLot) (string, Change, error) {
-		if _, err := l.Decide(movementID, approve, p.Actor(), reason, s.Now()); err != nil {
+		mv, err := l.Decide(movementID, approve, p.Actor(), reason, s.Now())
+		if err != nil {
 			return "", Change{}, err
 		}
-		msg, err := s.announce(l)
+		msg, err := s.announce(l, mv)
 		if err != nil {
 			return "", Change{}, err
 		}
@@ -660,8 +702,8 @@ func (s *PartsService) Decide(ctx context.Context, p Principal, lotID, movementI
 	return l, &l.Movements[i], nil
 }
 
-func (s *PartsService) announce(l *PartsLot) ([]OutboxMessage, error) {
-	m, err := RecordMessage(s.NewID(), s.Source, TypePartsLotChanged, l.ID, l.UpdatedAt, l.View())
+func (s *PartsService) announce(l *PartsLot, changed *Movement) ([]OutboxMessage, error) {
+	m, err := RecordMessage(s.NewID(), s.Source, TypePartsLotChanged, l.ID, l.UpdatedAt, l.Event(changed))
 	if err != nil {
 		return nil, err
 	}

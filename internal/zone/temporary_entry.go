@@ -95,6 +95,26 @@ type TemporaryEntry struct {
 	Version          int         `json:"version"`
 }
 
+// TemporaryEntryEvent is what an entry's change announces on TopicRecords:
+// the entry's current state with the number of extensions and the latest one,
+// never the list, so events carry the change and not the history.
+type TemporaryEntryEvent struct {
+	TemporaryEntry
+	Extensions    int        `json:"extensions"`
+	LastExtension *Extension `json:"last_extension,omitempty"`
+}
+
+// Event builds the entry's announcement of its current state.
+func (e *TemporaryEntry) Event() TemporaryEntryEvent {
+	ev := TemporaryEntryEvent{TemporaryEntry: *e, Extensions: len(e.Extensions)}
+	ev.TemporaryEntry.Extensions = nil
+	if n := len(e.Extensions); n > 0 {
+		last := e.Extensions[n-1]
+		ev.LastExtension = &last
+	}
+	return ev
+}
+
 // AddMonths adds n calendar months to t, keeping the day and time of day and
 // clamping to the last day of a shorter target month.
 func AddMonths(t time.Time, n int) time.Time {
@@ -460,7 +480,7 @@ func (s *TemporaryEntryService) update(ctx context.Context, p Principal, id, act
 }
 
 func (s *TemporaryEntryService) announce(e *TemporaryEntry) ([]OutboxMessage, error) {
-	m, err := RecordMessage(s.NewID(), s.Source, TypeTemporaryEntryChanged, e.ID, e.UpdatedAt, e)
+	m, err := RecordMessage(s.NewID(), s.Source, TypeTemporaryEntryChanged, e.ID, e.UpdatedAt, e.Event())
 	if err != nil {
 		return nil, err
 	}
