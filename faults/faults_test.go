@@ -1,11 +1,10 @@
-package main
+package faults
 
 import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -287,13 +286,6 @@ func TestFault08CorruptFile(t *testing.T) {
 	assert.True(t, found, "an open store_corrupt alarm names the moved file: %v", alarms)
 	cases++
 	report(t, faultRow{Scenario: "8 corrupt / truncated file", Trials: cases, Note: "gate garbage + truncated (alarm on Kafka), API garbage (open alarm); check exits 1 naming the file"})
-}
-
-// runBinary runs bondgate with args and returns its combined output.
-func runBinary(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	out, err := exec.Command(binary, args...).CombinedOutput()
-	return string(out), err
 }
 
 // Scenario 11: a gate restarted (after kill -9) on a large backlog: events

@@ -1,4 +1,4 @@
-package main
+package faults
 
 // Fault scenarios that need the broker to misbehave on cue: the broker is
 // kfake in the test process (real Kafka protocol over TCP) with a control
@@ -20,49 +20,18 @@ import (
 	"testing"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kmsg"
-	"go.etcd.io/bbolt"
 
 	"github.com/bondgate/bondgate/fixtures"
 	"github.com/bondgate/bondgate/gateway"
 	"github.com/bondgate/bondgate/internal/bolt/bolttest"
 	"github.com/bondgate/bondgate/internal/kafka"
+	"github.com/bondgate/bondgate/internal/kafka/kafkatest"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-// startKfake starts the embedded broker in this process on a free port.
-func startKfake(t *testing.T) *kafka.Broker {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	b, err := kafka.StartBroker(ctx, kafka.BrokerConfig{Addr: "127.0.0.1:0"}, quiet())
-	require.NoError(t, err)
-	t.Cleanup(b.Close)
-	return b
-}
-
-// failProduce answers a produce request with code on every partition it names.
-func failProduce(req kmsg.Request, code int16) kmsg.Response {
-	pr := req.(*kmsg.ProduceRequest)
-	resp := pr.ResponseKind().(*kmsg.ProduceResponse)
-	for _, rt := range pr.Topics {
-		st := kmsg.NewProduceResponseTopic()
-		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewProduceResponseTopicPartition()
-			sp.Partition = rp.Partition
-			sp.ErrorCode = code
-			st.Partitions = append(st.Partitions, sp)
-		}
-		resp.Topics = append(resp.Topics, st)
-	}
-	return resp
-}
 
 // dedupeConsumer is a consumer of the crossings topic that applies each
 // event ID once, in one bbolt transaction with a seen-set, before it
@@ -75,26 +44,10 @@ type dedupeConsumer struct {
 
 func runDedupeConsumer(t *testing.T, broker string) *dedupeConsumer {
 	t.Helper()
-	db := bolttest.MustOpenDB(t)
+	seen := bolttest.NewSeenSet(t)
 	dc := &dedupeConsumer{}
-	cons := kafka.NewConsumer(kafka.ConsumerConfig{Name: "fault-dedupe", Brokers: []string{broker},
-		GroupID: "fault-dedupe", Topics: []string{zone.TopicCrossings}}, func(ctx context.Context, m kafkago.Message) error {
-		ev, err := kafka.DecodeEvent(m)
-		if err != nil {
-			return fmt.Errorf("%w: %v", kafka.ErrPoison, err)
-		}
-		applied := false
-		err = db.Update(func(tx *bbolt.Tx) error {
-			seen, err := tx.CreateBucketIfNotExists([]byte("seen"))
-			if err != nil {
-				return err
-			}
-			if seen.Get([]byte(ev.ID)) != nil {
-				return nil
-			}
-			applied = true
-			return seen.Put([]byte(ev.ID), []byte{1})
-		})
+	kafkatest.Consume(t, broker, "fault-dedupe", zone.TopicCrossings, func(_ context.Context, ev zone.Event) error {
+		applied, err := seen.Mark(ev.ID)
 		if err != nil {
 			return err
 		}
@@ -106,11 +59,7 @@ func runDedupeConsumer(t *testing.T, broker string) *dedupeConsumer {
 			dc.copies++
 		}
 		return nil
-	}, quiet())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = cons.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	})
 	return dc
 }
 
@@ -125,19 +74,17 @@ func (dc *dedupeConsumer) snapshot() ([]string, int) {
 // deduplicating by event ID applies each crossing once, in order.
 func TestFault04SlowAcks(t *testing.T) {
 	skipShort(t)
-	b := startKfake(t)
+	b := kafkatest.StartBroker(t)
 	broker := b.Addrs()[0]
 	const writeTimeout = time.Second
 	var slow, slept atomic.Int32
 	slow.Store(int32(scale(3, 12)))
-	c := b.Cluster()
-	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
+	kafkatest.OnProduce(b, func(kafkatest.ProduceRequest) kafkatest.Verdict {
 		if slow.Add(-1) >= 0 {
 			slept.Add(1)
-			c.SleepControl(func() { time.Sleep(writeTimeout + 700*time.Millisecond) })
+			return kafkatest.Verdict{Delay: writeTimeout + 700*time.Millisecond} // then the broker appends it as usual
 		}
-		return nil, nil, false // then the broker appends it as usual
+		return kafkatest.Verdict{}
 	})
 	g := startGateProc(t, broker, "--kafka-write-timeout", writeTimeout.String())
 	l := newLoader(g)
@@ -172,25 +119,23 @@ func TestFault04SlowAcks(t *testing.T) {
 func TestFault05RetriablePastMaxAttempts(t *testing.T) {
 	skipShort(t)
 	rng := rand.New(rand.NewPCG(seedOf(t), 5))
-	b := startKfake(t)
+	b := kafkatest.StartBroker(t)
 	broker := b.Addrs()[0]
 	var n, failed atomic.Int32
 	var mu sync.Mutex
 	// Requests 2 to 1+inARow are refused in a row (past MaxAttempts 3),
 	// then about four in ten until the budget is spent.
 	inARow, budget := int32(4), scale(8, 60)
-	c := b.Cluster()
-	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
+	kafkatest.OnProduce(b, func(kafkatest.ProduceRequest) kafkatest.Verdict {
 		i := n.Add(1)
 		mu.Lock()
 		fail := int(failed.Load()) < budget && (i >= 2 && i <= 1+inARow || i > 1+inARow && rng.IntN(10) < 4)
 		mu.Unlock()
 		if fail {
 			failed.Add(1)
-			return failProduce(req, 6 /* NOT_LEADER_FOR_PARTITION */), nil, true
+			return kafkatest.Verdict{Code: kafkatest.NotLeaderForPartition}
 		}
-		return nil, nil, false
+		return kafkatest.Verdict{}
 	})
 	g := startGateProc(t, broker, "--kafka-write-timeout", "2s")
 	l := newLoader(g)
@@ -228,21 +173,15 @@ func TestFault05RetriablePastMaxAttempts(t *testing.T) {
 // order.
 func TestFault06NonRetriableQuarantine(t *testing.T) {
 	skipShort(t)
-	b := startKfake(t)
+	b := kafkatest.StartBroker(t)
 	broker := b.Addrs()[0]
 	var refused atomic.Int32
-	c := b.Cluster()
-	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		for _, rt := range req.(*kmsg.ProduceRequest).Topics {
-			for _, rp := range rt.Partitions {
-				if bytes.Contains(rp.Records, []byte("POISON")) {
-					refused.Add(1)
-					return failProduce(req, 87 /* INVALID_RECORD */), nil, true
-				}
-			}
+	kafkatest.OnProduce(b, func(req kafkatest.ProduceRequest) kafkatest.Verdict {
+		if req.Contains([]byte("POISON")) {
+			refused.Add(1)
+			return kafkatest.Verdict{Code: kafkatest.InvalidRecord}
 		}
-		return nil, nil, false
+		return kafkatest.Verdict{}
 	})
 	g := startGateProc(t, broker)
 	l := newLoader(g)
@@ -273,7 +212,7 @@ func TestFault06NonRetriableQuarantine(t *testing.T) {
 	d.Lost--
 	var alarm *zone.Alarm
 	eventuallyT(t, 60*time.Second, "quarantine alarm on Kafka", func() bool {
-		for _, m := range readToEnd(t, broker, zone.TopicAlarms) {
+		for _, m := range kafkatest.ReadToEnd(t, broker, zone.TopicAlarms) {
 			var e zone.Event
 			require.NoError(t, json.Unmarshal(m.Value, &e))
 			var a zone.Alarm
@@ -298,12 +237,7 @@ func publishClearance(t *testing.T, broker, evID string, cl zone.Clearance) {
 	require.NoError(t, err)
 	raw, err := json.Marshal(e)
 	require.NoError(t, err)
-	w := &kafkago.Writer{Addr: kafkago.TCP(broker), Topic: zone.TopicClearances, Balancer: &kafkago.Hash{},
-		RequiredAcks: kafkago.RequireAll, BatchTimeout: time.Millisecond}
-	defer w.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	require.NoError(t, w.WriteMessages(ctx, kafkago.Message{Key: []byte(cl.ID), Value: raw}))
+	kafkatest.Produce(t, broker, zone.TopicClearances, kafkatest.Record{Key: []byte(cl.ID), Value: raw})
 }
 
 // engineEvents is a camera track reading tag, then an inbound beam pair.
@@ -321,7 +255,7 @@ func engineEvents(n int, tag string, at time.Time) []map[string]any {
 // reopen when the clock steps back.
 func TestFault09ClockJumps(t *testing.T) {
 	skipShort(t)
-	b := startKfake(t)
+	b := kafkatest.StartBroker(t)
 	broker := b.Addrs()[0]
 	var offset atomic.Int64
 	toks, err := zone.ParseTokens(bytes.NewReader(fixtures.Tokens()))
@@ -407,7 +341,7 @@ func TestFault10CrashDuringClearanceRefresh(t *testing.T) {
 			Identities: []zone.Identity{{Kind: zone.ReadStandTag, Value: fmt.Sprintf("TAG-%03d-v%d", i, v)}},
 			State:      zone.ClearanceActive, Version: v, Reason: fmt.Sprintf("v%d", v), At: base}
 	}
-	var msgs []kafkago.Message
+	var recs []kafkatest.Record
 	for v := 1; v <= versions; v++ {
 		for i := range ids {
 			cl := version(i, v)
@@ -415,49 +349,34 @@ func TestFault10CrashDuringClearanceRefresh(t *testing.T) {
 			require.NoError(t, err)
 			raw, err := json.Marshal(e)
 			require.NoError(t, err)
-			msgs = append(msgs, kafkago.Message{Key: []byte(cl.ID), Value: raw})
+			recs = append(recs, kafkatest.Record{Key: []byte(cl.ID), Value: raw})
 		}
 	}
-	w := &kafkago.Writer{Addr: kafkago.TCP(bp.addr), Topic: zone.TopicClearances, Balancer: &kafkago.Hash{},
-		RequiredAcks: kafkago.RequireAll, BatchTimeout: time.Millisecond, BatchSize: 1000}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	require.NoError(t, w.WriteMessages(ctx, msgs...))
-	cancel()
-	require.NoError(t, w.Close())
+	kafkatest.Produce(t, bp.addr, zone.TopicClearances, recs...)
 
 	g := startGateProc(t, bp.addr)
 	path := g.data + "/gate-" + faultGate + ".db"
 	mixed, partial := 0, 0
 	inspect := func() (atFinal int) {
 		t.Helper()
-		db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
-		require.NoError(t, err)
-		defer db.Close()
-		require.NoError(t, db.View(func(tx *bbolt.Tx) error {
-			bk := tx.Bucket([]byte("clearances"))
-			if bk == nil {
-				return nil
+		bolttest.ForEach(t, path, "clearances", func(_, v []byte) {
+			var cl zone.Clearance
+			if err := json.Unmarshal(v, &cl); err != nil {
+				mixed++
+				return
 			}
-			return bk.ForEach(func(k, v []byte) error {
-				var cl zone.Clearance
-				if err := json.Unmarshal(v, &cl); err != nil {
-					mixed++
-					return nil
-				}
-				var i int
-				fmt.Sscanf(cl.ID, "DECL-%03d", &i)
-				want := version(i, cl.Version)
-				if cl.Reason != want.Reason || !cl.Window.To.Equal(want.Window.To) || len(cl.Identities) != 1 || cl.Identities[0] != want.Identities[0] {
-					mixed++
-				}
-				if cl.Version == versions {
-					atFinal++
-				} else {
-					partial++
-				}
-				return nil
-			})
-		}))
+			var i int
+			fmt.Sscanf(cl.ID, "DECL-%03d", &i)
+			want := version(i, cl.Version)
+			if cl.Reason != want.Reason || !cl.Window.To.Equal(want.Window.To) || len(cl.Identities) != 1 || cl.Identities[0] != want.Identities[0] {
+				mixed++
+			}
+			if cl.Version == versions {
+				atFinal++
+			} else {
+				partial++
+			}
+		})
 		return atFinal
 	}
 	trials := scale(1, 10)

@@ -1,17 +1,18 @@
-package main
+package faults
 
-// Harness of the fault suite (RELIABILITY.md, "Failure scenarios"): real
-// bondgate processes, a Jepsen-style delivery checker, and the summary table
-// `make test-faults` prints. The fast versions run in `make test`; set
-// BONDGATE_FAULTS=long for the many-trial versions.
+// Harness of the fault suite: real bondgate processes, load, and a
+// Jepsen-style delivery checker whose rows TestMain sums up.
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,11 +22,13 @@ import (
 	"testing"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bondgate/bondgate/fixtures"
 	"github.com/bondgate/bondgate/internal/kafka"
+	"github.com/bondgate/bondgate/internal/kafka/kafkatest"
+	"github.com/bondgate/bondgate/internal/proctest"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -78,6 +81,57 @@ func report(t *testing.T, r faultRow) {
 }
 
 // --- processes ---------------------------------------------------------------
+
+// freeAddr returns a loopback address nothing listens on right now.
+func freeAddr(t *testing.T) string { return proctest.FreeAddr(t) }
+
+// proc is a running bondgate process.
+type proc struct {
+	cmd  *exec.Cmd
+	out  *proctest.Buffer
+	done chan error
+}
+
+// start runs the binary with args (and env added to this process's); it is
+// killed when the test ends, and its output logged if the test failed.
+func start(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	p := &proc{cmd: cmd, out: &proctest.Buffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	require.NoError(t, cmd.Start())
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("bondgate %s output:\n%s", args[0], p.out.String())
+		}
+	})
+	return p
+}
+
+// runBinary runs bondgate with args and returns its combined output.
+func runBinary(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	out, err := exec.Command(binary, args...).CombinedOutput()
+	return string(out), err
+}
+
+// stop sends SIGTERM and returns the exit code.
+func (p *proc) stop(t *testing.T) int {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no exit 30 s after SIGTERM")
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
 
 // signal sends sig to the process.
 func (p *proc) signal(t *testing.T, sig syscall.Signal) {
@@ -271,6 +325,52 @@ func getJSON(t *testing.T, c *http.Client, url, token string, v any) {
 	require.Equal(t, http.StatusOK, resp.StatusCode, url)
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(v))
 }
+
+func waitHTTP(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s never answered", url)
+}
+
+// call sends body (JSON, or none) with token and decodes the JSON answer.
+func call(t *testing.T, method, url, token, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return resp.StatusCode, m
+}
+
+// writeTokens writes the dev tokens file and returns its path.
+func writeTokens(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	require.NoError(t, os.WriteFile(path, fixtures.Tokens(), 0o600))
+	return path
+}
+
+// engineBody is a firm's pre-declaration of an engine for G-MRO-1.
+const engineBody = `{"object":{"kind":"engine","esn":"956-482","model":"GEnx-1B","owner":"Qatar Airways"},
+ "direction":"in","gate":"G-MRO-1",
+ "window":{"from":"2026-11-26T10:00:00Z","to":"2026-11-26T16:00:00Z"},
+ "regime":"bonded_maintenance","declared_value":{"amount":"182000000.00","currency":"CNY"},
+ "hs_code":"84111200","conveyance":{"stand_tag":"STAND-0042","vehicle_plate":"琼A·D1234"}}`
 
 // eventuallyT polls cond until it holds or d passes.
 func eventuallyT(t *testing.T, d time.Duration, what string, cond func() bool) {
@@ -504,7 +604,7 @@ func checkDelivery(t *testing.T, g *gateProc, broker string, acked []pair) deliv
 func topicIDs(t *testing.T, broker, topic, key string) []string {
 	t.Helper()
 	var ids []string
-	for _, m := range readToEnd(t, broker, topic) {
+	for _, m := range kafkatest.ReadToEnd(t, broker, topic) {
 		if key != "" && string(m.Key) != key {
 			continue
 		}
@@ -513,49 +613,4 @@ func topicIDs(t *testing.T, broker, topic, key string) []string {
 		ids = append(ids, e.ID)
 	}
 	return ids
-}
-
-// readToEnd reads every partition of topic up to the end the broker reports now.
-func readToEnd(t *testing.T, broker, topic string) []kafkago.Message {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	conn, err := kafkago.DialContext(ctx, "tcp", broker)
-	require.NoError(t, err)
-	parts, err := conn.ReadPartitions(topic)
-	require.NoError(t, err)
-	_ = conn.Close()
-	sort.Slice(parts, func(i, j int) bool { return parts[i].ID < parts[j].ID })
-	var out []kafkago.Message
-	for _, p := range parts {
-		pc, err := kafkago.DialLeader(ctx, "tcp", broker, topic, p.ID)
-		require.NoError(t, err)
-		first, err := pc.ReadFirstOffset()
-		require.NoError(t, err)
-		last, err := pc.ReadLastOffset()
-		require.NoError(t, err)
-		if last > first {
-			_, err = pc.Seek(first, kafkago.SeekAbsolute)
-			require.NoError(t, err)
-			// Batch by batch: Conn.ReadMessage would fetch once per message.
-			for off := first; off < last; {
-				require.NoError(t, pc.SetReadDeadline(time.Now().Add(20*time.Second)))
-				batch := pc.ReadBatch(1, 64<<20)
-				n := 0
-				for off < last {
-					m, err := batch.ReadMessage()
-					if err != nil {
-						break
-					}
-					out = append(out, m)
-					off = m.Offset + 1
-					n++
-				}
-				require.NoError(t, batch.Close())
-				require.Positive(t, n, "no progress reading %s/%d at offset %d", topic, p.ID, off)
-			}
-		}
-		_ = pc.Close()
-	}
-	return out
 }
