@@ -201,6 +201,7 @@ func raiseStoreCorrupt(db *bolt.DB, moved string) error {
 			ID: "api-store-corrupt-" + filepath.Base(moved), Kind: zone.AlarmStoreCorrupt, Severity: "critical",
 			Message: "the zone API's store was corrupt; it was moved to " + moved +
 				" and the API started empty: restore the latest backup (ops/RUNBOOK.md)",
+			Params:   map[string]string{"service": "api", "moved_to": moved},
 			RecordID: filepath.Base(moved), Time: time.Now().UTC(), State: zone.AlarmOpen,
 		})
 		return err
