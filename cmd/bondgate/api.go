@@ -35,6 +35,9 @@ type apiOptions struct {
 	TLS     *tls.Config // nil: plain HTTP
 	// SeedHistory loads fixtures/stats (the source's historical moves) for /v1/stats.
 	SeedHistory bool
+	// Samples loads fixtures/samples.json (temporary entries, parts lots)
+	// once, for `bondgate dev`.
+	Samples bool
 	// ExpiryInterval is how often passed windows are swept; default 30s.
 	ExpiryInterval time.Duration
 	// Records configure temporary entries and the parts ledger.
@@ -144,6 +147,11 @@ func serveAPI(ctx context.Context, o apiOptions) error {
 	recs, err := newRecords(db, o.Records, pub.Notify, log)
 	if err != nil {
 		return err
+	}
+	if o.Samples {
+		if err := loadSamples(ctx, recs, time.Now(), log); err != nil {
+			return err
+		}
 	}
 	srv := bhttp.NewServer(bhttp.Config{
 		Addr: o.Addr, TLS: o.TLS, Tokens: o.Tokens, Declarations: svc, Audit: bolt.NewAuditTrail(db), Backup: db.WriteBackup, Registry: reg, Log: log,
