@@ -259,6 +259,11 @@ func TestConsoleInChromium(t *testing.T) {
 		require.Equal(t, http.StatusCreated, st)
 		return d
 	}
+	// One declaration rejected at once: this month's decision waiting time is
+	// 0.0 minutes, a figure the chart must draw.
+	d0 := declare("956-480", "STAND-0040")
+	require.Equal(t, http.StatusOK, call(t, http.MethodPost, api+"/v1/predeclarations/"+d0.ID+"/decision", "officer-1",
+		map[string]any{"decision": "reject", "reason": "duplicate of an earlier filing"}, nil))
 	d := declare("956-482", "STAND-0042")
 
 	shotDir := os.Getenv("BONDGATE_SCREENSHOTS")
@@ -293,6 +298,14 @@ func TestConsoleInChromium(t *testing.T) {
 	b.waitJS("the stream is live", "document.querySelector('#conn.conn-live')")
 	b.waitJS("the gate board shows G-MRO-1 with its link up", `document.querySelector('[data-gate="G-MRO-1"] .badge.link-up')`)
 	assert.Contains(t, b.eval(`document.querySelector('`+row+`').textContent`), "956-482")
+	b.waitJS("the waiting-time chart draws this month's zeros", "document.querySelector('#chart-waiting svg rect.zero')")
+	assert.NotContains(t, b.eval("document.querySelector('#chart-waiting').textContent"), "暂无数据")
+	assert.Contains(t, b.eval("document.querySelector('#chart-waiting svg rect.zero title').textContent"), ": 0")
+	// Dates read the same in both languages, year first: 12/01 is December
+	// to one reader and January to another.
+	windowCell := b.eval(`document.querySelector('` + row + ` td.small').textContent`)
+	assert.Regexp(t, `^\d{4}-\d{2}-\d{2} \d{2}:\d{2} – \d{4}-\d{2}-\d{2} \d{2}:\d{2}$`, windowCell)
+	assert.Contains(t, windowCell, now.Add(-time.Hour).Local().Format("2006-01-02 15:04"))
 	// A marker that only survives if the page is never reloaded.
 	b.eval("String(window.__noReload = 'still here')")
 	sh.take(ctx, "signed-in-queue")
@@ -328,6 +341,14 @@ func TestConsoleInChromium(t *testing.T) {
 	)
 	b.waitJS("the authorized crossing appears on the board", `document.querySelector('[data-gate="G-MRO-1"] button.crossing.dec-authorized')`)
 	b.waitJS("the declaration moves to crossed", `document.querySelector('#moves tr[data-id="`+d.ID+`"][data-status="crossed"]')`)
+	// On a 1,400 px screen the identity the camera read is shown whole.
+	b.do("1,400 px wide", chromedp.EmulateViewport(1400, 1000))
+	idSpan := `document.querySelector('[data-gate="G-MRO-1"] button.crossing.dec-authorized .x-id')`
+	assert.Equal(t, "STAND-0042", b.eval(idSpan+".textContent"))
+	b.waitJS("the identity is not cut off", idSpan+".scrollWidth <= "+idSpan+".clientWidth && "+idSpan+".getBoundingClientRect().width > 60")
+	assert.Regexp(t, `^\d{2}:\d{2}:\d{2}$`, b.eval(`document.querySelector('[data-gate="G-MRO-1"] button.crossing.dec-authorized .x-time').textContent`))
+	sh.take(ctx, "board-1400")
+	b.do("back to 1,600 px", chromedp.EmulateViewport(1600, 1100))
 	assert.Equal(t, "still here", b.eval("String(window.__noReload)"), "no reload happened")
 	sh.take(ctx, "crossing-live")
 
@@ -358,6 +379,13 @@ func TestConsoleInChromium(t *testing.T) {
 	})
 	alarmID := b.eval(`document.querySelector('` + alarm + `').dataset.alarm`)
 	require.NotEmpty(t, alarmID)
+	// The gate sends the alarm's kind and params; the Chinese page words it
+	// in Chinese and keeps the server's English as the tooltip.
+	msg := b.eval(`document.querySelector('` + alarm + ` .alarm-msg').textContent`)
+	assert.Contains(t, msg, "第 3 区段")
+	assert.NotContains(t, msg, "segment")
+	assert.Contains(t, b.eval(`document.querySelector('`+alarm+` .alarm-msg').title`), "segment 3")
+	assert.Regexp(t, `\d{4}-\d{2}-\d{2} \d{2}:\d{2}$`, b.eval(`document.querySelector('`+alarm+` .alarm-head .muted').textContent`))
 	assert.Equal(t, "still here", b.eval("String(window.__noReload)"))
 	sh.take(ctx, "alarm")
 	li := `#alarms li[data-alarm="` + alarmID + `"]`
@@ -378,12 +406,35 @@ func TestConsoleInChromium(t *testing.T) {
 	assert.Equal(t, "customs:HK-0031", acked[0]["acked_by"])
 	sh.take(ctx, "alarm-acked")
 
+	// A burst of alarms scrolls inside the alarm column; the deadlines panel
+	// below stays within reach.
+	burst := time.Now().UTC().Add(-30 * time.Second)
+	var pairs []map[string]any
+	for i := range 9 {
+		at := burst.Add(time.Duration(i) * 3 * time.Second)
+		pairs = append(pairs,
+			map[string]any{"device_id": "IR-2", "type": "infrared.break", "beam": "A", "segment": 3, "time": at.Format(time.RFC3339Nano)},
+			map[string]any{"device_id": "IR-2", "type": "infrared.break", "beam": "B", "segment": 3, "time": at.Add(time.Second).Format(time.RFC3339Nano)})
+	}
+	g.post(pairs...)
+	eventually(t, "the burst's alarms reach the page", 90*time.Second, func() bool {
+		g.heartbeats()
+		return b.eval("String(document.querySelectorAll('#alarms li.alarm').length >= 9)") == "true"
+	})
+	assert.Equal(t, "auto", b.eval("getComputedStyle(document.querySelector('#alarms')).overflowY"))
+	b.waitJS("the alarm list is bounded and scrolls", `(() => {
+		const l = document.querySelector('#alarms');
+		return l.scrollHeight > l.clientHeight && l.getBoundingClientRect().height <= innerHeight * 0.6 + 1;
+	})()`)
+	sh.take(ctx, "alarm-burst")
+
 	// 5. English.
 	b.do("switch language", chromedp.Click(chromedp.CSS("#lang")))
 	assert.Equal(t, "en", b.eval("document.documentElement.lang"))
 	assert.Contains(t, b.eval("document.querySelector('h1').textContent"), "Customs console")
 	assert.Contains(t, b.eval("document.querySelector('#h-gates').textContent"), "Gate board")
 	assert.Contains(t, b.eval(`document.querySelector('#moves tr[data-id="`+d.ID+`"]').textContent`), "crossed")
+	assert.Contains(t, b.eval(`document.querySelector('#alarms li.alarm .alarm-msg').textContent`), "on segment 3")
 	sh.take(ctx, "english")
 
 	// 6. Statistics of 2025 (the source's history, seeded): drawn as SVG.
@@ -391,6 +442,12 @@ func TestConsoleInChromium(t *testing.T) {
 	b.eval("String(document.querySelector('#period').dispatchEvent(new Event('change')))")
 	b.waitJS("monthly bars are drawn", "document.querySelectorAll('#chart-monthly svg rect').length > 0")
 	b.waitJS("the transit histogram is drawn with its 40-minute mark", "document.querySelector('#chart-transit svg line.mark')")
+	// Counts are worded for their number: never "Last 1 arrivals".
+	note := b.eval("document.querySelector('#transit-note').textContent")
+	assert.Regexp(t, `^(The last arrival|Last ([02-9]|\d{2,}) arrivals); \d+ within 40 minutes\.$`, note)
+	assert.Equal(t, "The last arrival; 1 within 40 minutes.", b.eval("i18nText('en', 'stats.transit.note', {n: 1, w: 1})"))
+	assert.Equal(t, "Last 2 arrivals; 1 within 40 minutes.", b.eval("i18nText('en', 'stats.transit.note', {n: 2, w: 1})"))
+	assert.Equal(t, "最近 1 次到达中，1 次在 40 分钟内。", b.eval("i18nText('zh-CN', 'stats.transit.note', {n: 1, w: 1})"))
 	b.do("scroll to the statistics", chromedp.ScrollIntoView(chromedp.CSS("#h-stats")))
 	sh.take(ctx, "stats-2025")
 
@@ -404,6 +461,8 @@ func TestConsoleInChromium(t *testing.T) {
 	b.waitJS("the stream is live again", "document.querySelector('#conn.conn-live')")
 	d2 := declare("956-483", "STAND-0043")
 	b.waitJS("a new declaration appears live after the reconnect", `document.querySelector('#queue tr[data-id="`+d2.ID+`"]')`)
+	assert.Equal(t, windowCell, b.eval(`document.querySelector('#queue tr[data-id="`+d2.ID+`"] td.small').textContent`),
+		"the same window reads the same in English")
 	assert.Equal(t, "still here", b.eval("String(window.__noReload)"))
 	sh.take(ctx, "reconnected")
 

@@ -47,6 +47,8 @@ func gateMatrix() map[string]map[string]int {
 		"GET /healthz": gatePublic(),
 		"GET /readyz":  gatePublic(),
 		"GET /metrics": gatePublic(),
+		// The gate's own API description, for hardware integrators.
+		"GET /openapi.json": gatePublic(),
 		// Only this gate's hardware posts; customs reads.
 		"POST /v1/events":   gateRow(no, no, 202, no, no, no),
 		"GET /v1/events":    gateRow(no, 200, 200, no, no, no),

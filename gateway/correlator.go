@@ -260,9 +260,12 @@ func (c *Correlator) Advance(now time.Time, book ClearanceBook) []Outcome {
 		s.Silent = true
 		s.OK = false
 		s.Problem = problem(s)
-		outs = append(outs, Outcome{Alarms: []zone.Alarm{c.alarm(s.LastSeq, zone.AlarmSensorSilent, "critical",
+		a := c.alarm(s.LastSeq, zone.AlarmSensorSilent, "critical",
 			fmt.Sprintf("%s silent since %s: no heartbeat for %s", id, s.LastSeen.UTC().Format(time.RFC3339), c.cfg.SilentAfter),
-			"", id, s.LastSeen.Add(c.cfg.SilentAfter))}})
+			"", id, s.LastSeen.Add(c.cfg.SilentAfter))
+		a.Params = map[string]string{"device": id, "since": s.LastSeen.UTC().Format(time.RFC3339),
+			"after_seconds": strconv.FormatInt(int64(c.cfg.SilentAfter/time.Second), 10)}
+		outs = append(outs, Outcome{Alarms: []zone.Alarm{a}})
 	}
 
 	// A track can describe crossings ending up to 2 windows after it and
@@ -389,6 +392,13 @@ func (c *Correlator) health(seq uint64, ev SensorEvent) (zone.Alarm, bool) {
 				msg += ": " + ev.Message
 			}
 			a, raised = c.alarm(seq, kind, sev, msg, "", ev.DeviceID, ev.Time), true
+			a.Params = map[string]string{"device": ev.DeviceID}
+			if ev.Code != "" {
+				a.Params["code"] = ev.Code
+			}
+			if ev.Message != "" {
+				a.Params["detail"] = ev.Message // the device's own words, untranslated
+			}
 		}
 	}
 	s.OK = !s.Silent && s.Fault == ""
@@ -632,6 +642,7 @@ func (c *Correlator) decide(p *pendingCrossing, now time.Time) Outcome {
 	}
 	var kind zone.AlarmKind
 	var msg string
+	params := map[string]string{"direction": string(p.dir), "segment": strconv.Itoa(p.segment)}
 	switch {
 	case best != nil:
 		x.Decision = zone.DecisionUnauthorized
@@ -643,6 +654,7 @@ func (c *Correlator) decide(p *pendingCrossing, now time.Time) Outcome {
 		}
 		kind = zone.AlarmUnauthorized
 		msg = fmt.Sprintf("%s %s crossed %s on segment %d with no clearance", ident.Kind, ident.Value, p.dir, p.segment)
+		params["identity_kind"], params["identity"] = string(ident.Kind), ident.Value
 	case persons > 0 && others == 0:
 		x.Decision = zone.DecisionPerson
 		x.ObjectClass = ClassPerson
@@ -654,9 +666,11 @@ func (c *Correlator) decide(p *pendingCrossing, now time.Time) Outcome {
 		msg = fmt.Sprintf("crossing %s on segment %d that no camera identified", p.dir, p.segment)
 		if others > 0 {
 			msg = fmt.Sprintf("%s crossing %s on segment %d with no confident identity read", x.ObjectClass, p.dir, p.segment)
+			params["object_class"] = x.ObjectClass
 		}
 	}
 	a := c.alarm(x.Seq, kind, "critical", msg, x.ID, "", x.Time)
+	a.Params = params
 	return Outcome{Crossing: x, Alarms: []zone.Alarm{a}}
 }
 

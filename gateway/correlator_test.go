@@ -584,3 +584,20 @@ func BenchmarkCorrelatorAuthorizedDecision(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
 }
+
+// An alarm carries its kind's params beside the English message, so the
+// console can word it in Chinese.
+func TestCorrelatorAlarmCarriesParams(t *testing.T) {
+	c := newQuiet(CorrelatorConfig{Gate: corrGate})
+	book := newCorrBook()
+	outs := runStream(c, book, []SensorEvent{detEv(-1, "t-1", "engine", zone.In, readTag("STAND-0099", 0.97)), brkEv(0, "A", 4), brkEv(1, "B", 4)})
+	var alarms []zone.Alarm
+	for _, o := range outs {
+		alarms = append(alarms, o.Alarms...)
+	}
+	require.Len(t, alarms, 1)
+	a := alarms[0]
+	assert.Equal(t, zone.AlarmUnauthorized, a.Kind)
+	assert.Equal(t, map[string]string{"identity_kind": string(zone.ReadStandTag), "identity": "STAND-0099", "direction": "in", "segment": "4"}, a.Params)
+	assert.Contains(t, a.Message, "STAND-0099", "the English text stays")
+}

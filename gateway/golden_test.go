@@ -145,10 +145,14 @@ func TestGoldenStreamsMeanWhatTheySay(t *testing.T) {
 	assert.Equal(t, []zone.Decision{zone.DecisionUnidentified, zone.DecisionUnidentified}, decisions(g))
 	assert.Equal(t, []zone.AlarmKind{zone.AlarmUnidentified, zone.AlarmUnidentified}, kinds(g))
 	assert.Equal(t, []string{"PD-20261126-0007"}, g.Unused, "a 0.41 plate read must not use the clearance")
+	// Kind and params let the console word an alarm in Chinese.
+	assert.Equal(t, map[string]string{"direction": "in", "segment": "2", "object_class": "vehicle"}, g.Alarms[0].Params)
+	assert.Equal(t, map[string]string{"direction": "out", "segment": "3"}, g.Alarms[1].Params)
 
 	g = read("person-on-line")
 	assert.Equal(t, []zone.Decision{zone.DecisionPerson}, decisions(g))
 	assert.Equal(t, []zone.AlarmKind{zone.AlarmPerson}, kinds(g))
+	assert.Equal(t, map[string]string{"direction": "in", "segment": "2"}, g.Alarms[0].Params)
 
 	g = read("sensor-dropout")
 	assert.Empty(t, g.Crossings)
@@ -156,6 +160,8 @@ func TestGoldenStreamsMeanWhatTheySay(t *testing.T) {
 	for _, a := range g.Alarms {
 		assert.Equal(t, "IR-2", a.DeviceID)
 	}
+	assert.Equal(t, map[string]string{"device": "IR-2", "since": "2026-11-26T03:00:20Z", "after_seconds": "60"}, g.Alarms[0].Params)
+	assert.Equal(t, map[string]string{"device": "IR-2", "code": "137", "detail": "enclosure opened"}, g.Alarms[2].Params)
 
 	g = read("camera-reconnect")
 	assert.Equal(t, []zone.Decision{zone.DecisionAuthorized}, decisions(g))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -47,7 +48,10 @@ func newLink(s *Service, brokers []string, metrics *kafka.Metrics) *Link {
 				return
 			}
 			msg := fmt.Sprintf("outbox message %d for %s was refused by Kafka for good and quarantined: %s", m.Seq, m.Topic, reason)
-			if err := s.raiseAlarm(zone.AlarmQuarantine, "critical", msg, fmt.Sprintf("quarantine-%d", m.Seq)); err != nil {
+			// The reason (Kafka's own English) stays in the message only: a
+			// second copy could push the alarm past the broker's size limit.
+			params := map[string]string{"seq": strconv.FormatUint(m.Seq, 10), "topic": m.Topic}
+			if err := s.raiseAlarm(zone.AlarmQuarantine, "critical", msg, params, fmt.Sprintf("quarantine-%d", m.Seq)); err != nil {
 				s.log.Error("could not queue the quarantine alarm", "seq", m.Seq, "err", err)
 			}
 		},

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -311,4 +312,6 @@ func TestMessageKafkaRefusesIsQuarantinedWithAnAlarm(t *testing.T) {
 	require.NoError(t, json.Unmarshal(e.Data, &al))
 	assert.Equal(t, zone.AlarmQuarantine, al.Kind)
 	assert.Equal(t, testGate, al.Gate)
+	assert.Equal(t, zone.TopicCrossings, al.Params["topic"])
+	assert.Equal(t, strconv.FormatUint(q[0].Message.Seq, 10), al.Params["seq"])
 }

@@ -14,7 +14,8 @@ import (
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
-// Sensor event types, as in CONTRACT.md "Gate service".
+// Sensor event types, as in the README's "Gate hardware integration" and the
+// gate's openapi.json.
 const (
 	EventDetection     = "camera.detection"
 	EventBreak         = "infrared.break"
@@ -60,7 +61,7 @@ type Read struct {
 func (r Read) Identity() zone.Identity { return zone.Identity{Kind: r.Kind, Value: r.Value} }
 
 // SensorEvent is one event from gate hardware, as posted to POST /v1/events
-// (wire format in /work/shared/CONTRACT.md "Gate service").
+// (wire format in gateway/openapi.json, served at GET /openapi.json).
 type SensorEvent struct {
 	EventID     string         `json:"event_id"`
 	DeviceID    string         `json:"device_id"`

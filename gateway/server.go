@@ -48,6 +48,7 @@ func (s *Service) routes() *echo.Echo {
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
+	e.GET("/openapi.json", serveOpenAPI)
 	v1 := e.Group("/v1", bhttp.AuthenticateTokenOrCert(s.cfg.Tokens))
 	v1.POST("/events", s.postEvents, bhttp.Require(zone.RoleGate))
 	readers := bhttp.Require(zone.RoleCustoms, zone.RoleGate)

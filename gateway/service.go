@@ -193,7 +193,8 @@ func New(cfg Config) (*Service, error) {
 	}
 	if moved, ok := db.Recovered(); ok {
 		if err := s.raiseAlarm(zone.AlarmStoreCorrupt, "critical",
-			"the gate's store was corrupt; it was moved to "+moved+" and the gate started empty", "store-corrupt-"+filepath.Base(moved)); err != nil {
+			"the gate's store was corrupt; it was moved to "+moved+" and the gate started empty",
+			map[string]string{"service": "gate", "moved_to": moved}, "store-corrupt-"+filepath.Base(moved)); err != nil {
 			log.Error("could not queue the store-corrupt alarm", "err", err)
 		}
 	}
@@ -246,9 +247,9 @@ func (s *Service) linkUp() bool { return s.link != nil && s.link.Up() }
 
 // raiseAlarm queues an alarm the gate raises about itself (a corrupt store,
 // a quarantined message). The ID makes it idempotent.
-func (s *Service) raiseAlarm(kind zone.AlarmKind, severity, msg, id string) error {
+func (s *Service) raiseAlarm(kind zone.AlarmKind, severity, msg string, params map[string]string, id string) error {
 	a := zone.Alarm{ID: s.cfg.GateID + "-" + id, Gate: s.cfg.GateID, Kind: kind, Severity: severity,
-		Message: msg, Time: s.clock.Now(), State: "open"}
+		Message: msg, Params: params, Time: s.clock.Now(), State: "open"}
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		emitted := tx.Bucket(bucketEmitted)
 		if emitted.Get([]byte(a.ID)) != nil {

@@ -37,6 +37,9 @@ type apiOptions struct {
 	MaxConns int
 	// SeedHistory loads fixtures/stats (the source's historical moves) for /v1/stats.
 	SeedHistory bool
+	// Samples loads fixtures/samples.json (temporary entries, parts lots)
+	// once, for `bondgate dev`.
+	Samples bool
 	// ExpiryInterval is how often passed windows are swept; default 30s.
 	ExpiryInterval time.Duration
 	// Records configure temporary entries and the parts ledger.
@@ -148,6 +151,11 @@ func serveAPI(ctx context.Context, o apiOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.Samples {
+		if err := loadSamples(ctx, recs, time.Now(), log); err != nil {
+			return err
+		}
+	}
 	srv := bhttp.NewServer(bhttp.Config{
 		Addr: o.Addr, TLS: o.TLS, MaxConns: o.MaxConns, Tokens: o.Tokens, Declarations: svc, Audit: bolt.NewAuditTrail(db), Backup: db.WriteBackup, Registry: reg, Log: log,
 		Crossings: feed.crossings, Alarms: feed.alarms, Stats: feed.stats,
@@ -204,6 +212,7 @@ func raiseStoreCorrupt(db *bolt.DB, moved string) error {
 			ID: "api-store-corrupt-" + filepath.Base(moved), Kind: zone.AlarmStoreCorrupt, Severity: "critical",
 			Message: "the zone API's store was corrupt; it was moved to " + moved +
 				" and the API started empty: restore the latest backup (ops/RUNBOOK.md)",
+			Params:   map[string]string{"service": "api", "moved_to": moved},
 			RecordID: filepath.Base(moved), Time: time.Now().UTC(), State: zone.AlarmOpen,
 		})
 		return err

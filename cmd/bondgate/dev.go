@@ -76,7 +76,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	start("api", func(ctx context.Context) error {
 		return serveAPI(ctx, apiOptions{Addr: *apiAddr, Data: filepath.Join(*data, "api"), Brokers: brokers,
-			Tokens: toks, Gates: gateIDs, Log: log.With("component", "api"), SeedHistory: *seedHist, GateURLs: gateURLs})
+			Tokens: toks, Gates: gateIDs, Log: log.With("component", "api"), SeedHistory: *seedHist, GateURLs: gateURLs,
+			Samples: true}) // so no console panel is empty on first run
 	})
 	for _, g := range gates {
 		start("gate "+g.ID, func(ctx context.Context) error {

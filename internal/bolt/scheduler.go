@@ -186,7 +186,9 @@ func (s *Scheduler) overdue(tx *bbolt.Tx, e *zone.TemporaryEntry, now time.Time)
 			return zone.Change{}, errNothingDue
 		}
 		alarm := &zone.Alarm{ID: zone.OverdueAlarmID(cur.ID, deadline), Kind: zone.AlarmOverdue, Severity: "warning",
-			Message:  "temporary entry " + cur.ID + " (" + objectName(cur) + ", " + cur.Firm + ") was not re-exported by " + deadline.Format(time.RFC3339),
+			Message: "temporary entry " + cur.ID + " (" + objectName(cur) + ", " + cur.Firm + ") was not re-exported by " + deadline.Format(time.RFC3339),
+			Params: map[string]string{"entry": cur.ID, "object_kind": string(cur.Object.Kind), "object_id": cur.Object.Registration + cur.Object.ESN,
+				"firm": cur.Firm, "deadline": deadline.Format(time.RFC3339)},
 			RecordID: cur.ID, Time: now, State: zone.AlarmOpen}
 		created, err := PutAlarm(tx, alarm)
 		if err != nil {

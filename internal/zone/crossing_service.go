@@ -140,7 +140,7 @@ func (s *CrossingService) ApplyAlarmEvent(ctx context.Context, ev Event) (applie
 		return false, Errorf(EINVALID, "event %s: type %q is not an alarm", ev.ID, ev.Type)
 	}
 	var a Alarm
-	if err := json.Unmarshal(ev.Data, &a); err != nil || a.ID == "" || !keySized(a.ID, a.Gate, a.CrossingID) {
+	if err := json.Unmarshal(ev.Data, &a); err != nil || a.ID == "" || !keySized(a.ID, a.Gate, a.CrossingID) || !paramsSized(a.Params) {
 		return false, Errorf(EINVALID, "event %s: data is not an alarm with an id", ev.ID)
 	}
 	// What a gate sends is a raised alarm; acknowledgement happens here.
@@ -150,6 +150,20 @@ func (s *CrossingService) ApplyAlarmEvent(ctx context.Context, ev Event) (applie
 		s.log().Info("alarm raised", "alarm", a.ID, "kind", a.Kind, "gate", a.Gate, "crossing", a.CrossingID)
 	}
 	return applied, err
+}
+
+// paramsSized bounds what an alarm's params may carry: a handful of short
+// values the console words the alarm with, not a payload.
+func paramsSized(p map[string]string) bool {
+	if len(p) > 16 {
+		return false
+	}
+	for k, v := range p {
+		if len(k) > 64 || len(v) > 2048 {
+			return false
+		}
+	}
+	return true
 }
 
 // List returns crossings from every gate, for customs.

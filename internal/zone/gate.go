@@ -139,17 +139,20 @@ const (
 // Alarm is something an officer must look at, as published on
 // bondgate.gate.alarms.
 type Alarm struct {
-	ID         string     `json:"id"`
-	Gate       string     `json:"gate,omitempty"`
-	Kind       AlarmKind  `json:"kind"`
-	Severity   string     `json:"severity"` // critical | warning
-	Message    string     `json:"message"`
-	CrossingID string     `json:"crossing_id,omitempty"`
-	DeviceID   string     `json:"device_id,omitempty"`
-	RecordID   string     `json:"record_id,omitempty"`
-	Time       time.Time  `json:"time"`
-	State      string     `json:"state"` // open | acked
-	AckedBy    string     `json:"acked_by,omitempty"`
-	AckedAt    *time.Time `json:"acked_at,omitempty"`
-	AckNote    string     `json:"ack_note,omitempty"`
+	ID       string    `json:"id"`
+	Gate     string    `json:"gate,omitempty"`
+	Kind     AlarmKind `json:"kind"`
+	Severity string    `json:"severity"` // critical | warning
+	Message  string    `json:"message"`  // English, for logs and readers without Params
+	// Params are the values Message was built from, named per Kind, so a
+	// reader can word the alarm in its own language (the console does).
+	Params     map[string]string `json:"params,omitempty"`
+	CrossingID string            `json:"crossing_id,omitempty"`
+	DeviceID   string            `json:"device_id,omitempty"`
+	RecordID   string            `json:"record_id,omitempty"`
+	Time       time.Time         `json:"time"`
+	State      string            `json:"state"` // open | acked
+	AckedBy    string            `json:"acked_by,omitempty"`
+	AckedAt    *time.Time        `json:"acked_at,omitempty"`
+	AckNote    string            `json:"ack_note,omitempty"`
 }

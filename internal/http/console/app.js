@@ -30,11 +30,10 @@
   // ---------- helpers ----------
   const $ = (id) => document.getElementById(id);
   function t(key, vars) {
-    const dict = window.I18N[st.lang] || window.I18N['zh-CN'];
-    let s = dict[key];
-    if (s === undefined) s = (window.I18N['zh-CN'][key] !== undefined) ? window.I18N['zh-CN'][key] : key;
-    if (vars) for (const k of Object.keys(vars)) s = s.split('{' + k + '}').join(String(vars[k]));
-    return s;
+    return window.i18nText(st.lang, key, vars);
+  }
+  function hasText(key) {
+    return (window.I18N[st.lang] || {})[key] !== undefined || window.I18N['zh-CN'][key] !== undefined;
   }
   function tOr(key, fallback) {
     const dict = window.I18N[st.lang] || {};
@@ -80,13 +79,22 @@
       }
     };
   }
-  function fmtTime(v) {
+  // Dates are written YYYY-MM-DD HH:MM in both languages (local time): a
+  // locale's 12/01 reads as December in one and January in the other.
+  const pad2 = (n) => String(n).padStart(2, '0');
+  function fmtDate(v) {
+    const d = new Date(v);
+    return d.getFullYear() + '-' + pad2(d.getMonth() + 1) + '-' + pad2(d.getDate());
+  }
+  function fmtTime(v, seconds) {
     if (!v) return '—';
     const d = new Date(v);
-    return d.toLocaleString(st.lang === 'en' ? 'en-GB' : 'zh-CN', { month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+    return fmtDate(d) + ' ' + pad2(d.getHours()) + ':' + pad2(d.getMinutes()) + (seconds ? ':' + pad2(d.getSeconds()) : '');
   }
-  function fmtDate(v) {
-    return new Date(v).toLocaleDateString(st.lang === 'en' ? 'en-GB' : 'zh-CN', { year: 'numeric', month: '2-digit', day: '2-digit' });
+  // fmtClock is a board's short time: the clock alone today, else the date too.
+  function fmtClock(v) {
+    const d = new Date(v);
+    return fmtDate(d) === fmtDate(new Date()) ? pad2(d.getHours()) + ':' + pad2(d.getMinutes()) + ':' + pad2(d.getSeconds()) : fmtTime(d);
   }
   function fmtSpan(ms) {
     const sec = Math.max(0, Math.floor(ms / 1000));
@@ -295,6 +303,7 @@
       case 'declaration':
         upsertDecl(data.record);
         renderQueue();
+        if (data.record.status === 'arrived') loadTransit(); // a new transit time
         break;
       case 'crossing':
         st.crossings.set(data.record.id, data.record);
@@ -397,7 +406,7 @@
         xs.length === 0 ? h('p', { class: 'muted small' }, t('gate.nocrossings')) :
           h('ul', { class: 'crossings' }, xs.map((x) => h('li', {},
             h('button', { type: 'button', class: 'crossing dec-' + x.decision, 'data-crossing': x.id, fk: 'x:' + x.id, onclick: () => showCrossing(x.id) },
-              h('span', { class: 'x-time' }, fmtTime(x.time)),
+              h('span', { class: 'x-time', title: fmtTime(x.time, true) }, fmtClock(x.time)),
               h('span', { class: 'x-dec' }, t('decision.' + x.decision)),
               h('span', { class: 'x-id' }, x.identity ? x.identity.value : (x.object_class || '—')),
               h('span', { class: 'x-dir' }, t('dir.' + x.direction))))))));
@@ -413,9 +422,9 @@
       row('x.decision', decisionBadge(x.decision)),
       row('x.direction', t('dir.' + x.direction)),
       row('x.class', x.object_class || '—'),
-      row('x.time', fmtTime(x.time)),
-      row('x.decided', fmtTime(x.decided_at)),
-      row('x.identity', x.identity ? x.identity.kind + ': ' + x.identity.value : '—'),
+      row('x.time', fmtTime(x.time, true)),
+      row('x.decided', fmtTime(x.decided_at, true)),
+      row('x.identity', x.identity ? (hasText('read.' + x.identity.kind) ? t('read.' + x.identity.kind) : x.identity.kind) + ': ' + x.identity.value : '—'),
       row('x.tracks', (x.track_ids || []).join(', ') || '—'),
       row('x.events', h('ul', { class: 'plain' }, (x.event_ids || []).map((e) => h('li', {}, h('code', {}, e))))),
       row('x.snapshot', x.snapshot ? h('code', {}, x.snapshot) : '—'),
@@ -504,13 +513,13 @@
     const body = h('div', {},
       h('p', {}, statusBadge(d.status), ' ', objectLabel(d.object), ' · ', d.firm, ' · ', d.gate, ' · ', t('dir.' + d.direction)),
       h('ol', { class: 'timeline' }, steps.map(([k, at, note]) => h('li', { class: at ? 'done' : 'todo' },
-        h('span', { class: 'tl-step' }, t(k)), h('span', { class: 'tl-at' }, at ? fmtTime(at) : '—'),
+        h('span', { class: 'tl-step' }, t(k)), h('span', { class: 'tl-at' }, at ? fmtTime(at, true) : '—'),
         note ? h('span', { class: 'tl-note' }, note) : null))),
       tm ? h('p', { class: tm.m > TRANSIT_MARK ? 'over' : 'within' }, t(tm.done ? 'tl.transit' : 'tl.elapsed', { m: Math.round(tm.m) })) : null,
       timelineSVG(d),
       h('h3', {}, t('tl.history')),
       h('ul', { class: 'plain small' }, hist.map((x) => h('li', {},
-        fmtTime(x.at), ' · ', x.action, ' · ', x.actor, x.reason ? ' · ' + x.reason : ''))));
+        fmtTime(x.at, true), ' · ', x.action, ' · ', x.actor, x.reason ? ' · ' + x.reason : ''))));
     openDetail(t('d.title', { id: d.id }), body);
   }
 
@@ -584,13 +593,36 @@
           h('span', { class: 'badge sev-' + a.severity }, t('sev.' + a.severity)),
           h('strong', {}, tOr('alarm.' + a.kind, a.kind)),
           h('span', { class: 'muted small' }, [a.gate, fmtTime(a.time)].filter(Boolean).join(' · '))),
-        h('p', { class: 'alarm-msg' }, a.message,
+        h('p', { class: 'alarm-msg', title: a.message }, alarmText(a),
           a.crossing_id && st.crossings.has(a.crossing_id) ?
             h('button', { type: 'button', class: 'link alarm-link', fk: 'ax:' + a.id, onclick: () => showCrossing(a.crossing_id) }, t('alarm.crossing')) : null),
         form);
     }));
     $('alarm-count').textContent = list.length ? '(' + list.length + ')' : '';
     $('alarms-empty').hidden = list.length > 0;
+  }
+
+  // alarmText words an alarm in the page's language from its kind and
+  // params; an alarm without them (an older gate) keeps the server's text.
+  const PARAM_WORDS = { direction: 'dir.', identity_kind: 'read.', object_class: 'class.', object_kind: 'kind.', service: 'svc.' };
+  function alarmText(a) {
+    const p = a.params;
+    if (!p || typeof p !== 'object') return a.message;
+    let key = 'alarmmsg.' + a.kind;
+    if (p.object_class && hasText(key + '.class')) key += '.class';
+    if (!hasText(key)) return a.message;
+    const v = {};
+    for (const [k, val] of Object.entries(p)) {
+      const s = String(val);
+      if (PARAM_WORDS[k]) v[k] = hasText(PARAM_WORDS[k] + s) ? t(PARAM_WORDS[k] + s) : s;
+      else if (k === 'since' || k === 'deadline') v[k] = fmtTime(s);
+      else v[k] = s;
+    }
+    let text = t(key, v);
+    if (/\{[a-z_]+\}/.test(text)) return a.message; // a param the wording needs is missing
+    if (p.code) text += t('alarmmsg.code', { code: p.code });
+    if (p.detail) text += t('alarmmsg.detail', { detail: p.detail });
+    return text;
   }
 
   // ---------- temporary entries ----------
@@ -666,7 +698,9 @@
     return 10 * p;
   }
   function barChart(el, groups, seriesNames, opts) {
-    if (!groups.some((g) => g.values.some((v) => v))) {
+    // Zero is a figure (nothing waited, nothing entered); only no figure at
+    // all (null: nothing to measure) is "no data".
+    if (!groups.some((g) => g.values.some((v) => typeof v === 'number' && isFinite(v)))) {
       el.replaceChildren(h('p', { class: 'muted' }, t('stats.nodata')));
       return;
     }
@@ -695,7 +729,9 @@
         const n = g.values.length, sw = Math.max(1, (bw - 3) / n);
         g.values.forEach((v, k) => {
           if (v == null) return;
-          svg.append(s('rect', { x: x0 + 1 + k * sw, y: y(v), width: Math.max(1, sw - 1), height: y(0) - y(v), class: 'series-' + k },
+          // A zero gets a 2-unit stub on the axis so it reads as measured.
+          const top = v > 0 ? y(v) : y(0) - 2;
+          svg.append(s('rect', { x: x0 + 1 + k * sw, y: top, width: Math.max(1, sw - 1), height: y(0) - top, class: 'series-' + k + (v > 0 ? '' : ' zero') },
             s('title', {}, g.label + ' · ' + seriesNames[k] + ': ' + (Math.round(v * 10) / 10))));
         });
       }

@@ -79,7 +79,7 @@ window.I18N = {
     'stats.monthly': '每月入区（按类别）',
     'stats.transit': '直通入区转运时间分布（分钟）',
     'stats.waiting': '审批等待时间（中位数 / P90，分钟）',
-    'stats.transit.note': '最近 {n} 次到达；{w} 次在 40 分钟内。',
+    'stats.transit.note': '最近 {n} 次到达中，{w} 次在 40 分钟内。',
     'stats.nodata': '暂无数据',
     'stats.median': '中位数',
     'stats.p90': 'P90',
@@ -116,6 +116,28 @@ window.I18N = {
     'alarm.store_corrupt': '数据库损坏',
     'alarm.overdue': '暂时进境逾期',
     'alarm.clearance_late': '放行送达延迟',
+    'alarmmsg.unauthorized_crossing': '{identity_kind} {identity} 在第 {segment} 区段{direction}，没有放行',
+    'alarmmsg.person_on_line': '有人员在第 {segment} 区段越线（{direction}）',
+    'alarmmsg.unidentified_crossing': '第 {segment} 区段有物体{direction}，没有摄像机识别出它',
+    'alarmmsg.unidentified_crossing.class': '第 {segment} 区段有{object_class}{direction}，没有可信的识别结果',
+    'alarmmsg.sensor_fault': '{device} 报告故障',
+    'alarmmsg.sensor_tamper': '{device} 报告被破坏',
+    'alarmmsg.sensor_silent': '{device} 自 {since} 起无心跳（超过 {after_seconds} 秒）',
+    'alarmmsg.event_quarantined': '发往 {topic} 的第 {seq} 条消息被 Kafka 永久拒绝，已隔离',
+    'alarmmsg.store_corrupt': '{service}数据库损坏，已移至 {moved_to}，并以空库启动：请恢复最近的备份',
+    'alarmmsg.overdue': '暂时进境 {entry}（{object_kind} {object_id}，{firm}）未在 {deadline} 前复出境',
+    'alarmmsg.code': '（代码 {code}）',
+    'alarmmsg.detail': '：{detail}',
+    'read.stand_tag': '托架标签',
+    'read.vehicle_plate': '车牌',
+    'read.aircraft_registration': '航空器注册号',
+    'class.engine': '发动机',
+    'class.aircraft': '航空器',
+    'class.vehicle': '车辆',
+    'class.person': '人员',
+    'class.unknown': '不明物体',
+    'svc.gate': '卡口',
+    'svc.api': '区内 API ',
     'sev.critical': '严重',
     'sev.warning': '警告',
     'tl.submitted': '申报',
@@ -227,7 +249,8 @@ window.I18N = {
     'stats.monthly': 'Monthly entries by kind',
     'stats.transit': 'Direct-entry transit time (minutes)',
     'stats.waiting': 'Decision waiting time (median / P90, minutes)',
-    'stats.transit.note': 'Last {n} arrivals; {w} within 40 minutes.',
+    'stats.transit.note.one': 'The last arrival; {w} within 40 minutes.',
+    'stats.transit.note.other': 'Last {n} arrivals; {w} within 40 minutes.',
     'stats.nodata': 'No data',
     'stats.median': 'median',
     'stats.p90': 'P90',
@@ -264,6 +287,28 @@ window.I18N = {
     'alarm.store_corrupt': 'Store corrupt',
     'alarm.overdue': 'Temporary entry overdue',
     'alarm.clearance_late': 'Clearance late',
+    'alarmmsg.unauthorized_crossing': '{identity_kind} {identity} crossed {direction} on segment {segment} with no clearance',
+    'alarmmsg.person_on_line': 'Person crossed {direction} on segment {segment}',
+    'alarmmsg.unidentified_crossing': 'Crossing {direction} on segment {segment} that no camera identified',
+    'alarmmsg.unidentified_crossing.class': '{object_class} crossing {direction} on segment {segment} with no confident identity read',
+    'alarmmsg.sensor_fault': '{device} reports a fault',
+    'alarmmsg.sensor_tamper': '{device} reports tampering',
+    'alarmmsg.sensor_silent': '{device} silent since {since}: no heartbeat for {after_seconds} s',
+    'alarmmsg.event_quarantined': 'Outbox message {seq} for {topic} was refused by Kafka for good and quarantined',
+    'alarmmsg.store_corrupt': 'The {service} store was corrupt; it was moved to {moved_to} and the service started empty: restore the latest backup',
+    'alarmmsg.overdue': 'Temporary entry {entry} ({object_kind} {object_id}, {firm}) was not re-exported by {deadline}',
+    'alarmmsg.code': ' (code {code})',
+    'alarmmsg.detail': ': {detail}',
+    'read.stand_tag': 'Stand tag',
+    'read.vehicle_plate': 'Plate',
+    'read.aircraft_registration': 'Registration',
+    'class.engine': 'Engine',
+    'class.aircraft': 'Aircraft',
+    'class.vehicle': 'Vehicle',
+    'class.person': 'Person',
+    'class.unknown': 'Unknown object',
+    'svc.gate': 'gate',
+    'svc.api': 'zone API',
     'sev.critical': 'critical',
     'sev.warning': 'warning',
     'tl.submitted': 'Submitted',
@@ -297,4 +342,17 @@ window.I18N = {
     'err.load': 'Could not load: {e}',
     'err.session': 'Your session ended; sign in again.',
   },
+};
+
+// i18nText is the label key in lang (zh-CN when lang lacks it), with {name}
+// replaced from vars. A count vars.n picks the plural form key.one /
+// key.other where lang has one ("1 arrival", "2 arrivals").
+window.i18nText = function (lang, key, vars) {
+  const dict = window.I18N[lang] || window.I18N['zh-CN'];
+  let s;
+  if (vars && typeof vars.n === 'number') s = dict[key + '.' + new Intl.PluralRules(lang).select(vars.n)];
+  if (s === undefined) s = dict[key];
+  if (s === undefined) s = window.I18N['zh-CN'][key] !== undefined ? window.I18N['zh-CN'][key] : key;
+  if (vars) for (const k of Object.keys(vars)) s = s.split('{' + k + '}').join(String(vars[k]));
+  return s;
 };

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bondgate/bondgate/internal/bolt"
+	"github.com/bondgate/bondgate/internal/zone"
+)
+
+// `bondgate dev` loads the sample temporary entries and parts lots into the
+// API's real store; a second start (a day later, the store reopened) adds
+// nothing. The samples fill the console: an entry due within 30 days and one
+// the scheduler marks overdue, with its alarm.
+func TestDevSamplesLoadOnceIntoTheAPIStore(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "api.db")
+	log := slog.New(slog.DiscardHandler)
+	customs := zone.Principal{Role: zone.RoleCustoms, Officer: "HK-0031"}
+	now := time.Now().UTC()
+
+	start := func(at time.Time) (*bolt.DB, *records) {
+		db, err := bolt.Open(path, bolt.Options{Logger: log})
+		require.NoError(t, err)
+		recs, err := newRecords(db, recordOptions{}, nil, log)
+		require.NoError(t, err)
+		require.NoError(t, loadSamples(ctx, recs, at, log))
+		return db, recs
+	}
+	count := func(recs *records) (entries, lots, movements int) {
+		es, err := recs.entries.List(ctx, customs, zone.TemporaryEntryFilter{Limit: 500})
+		require.NoError(t, err)
+		ls, err := recs.parts.Lots(ctx, customs, zone.PartsLotFilter{Limit: 500})
+		require.NoError(t, err)
+		for _, l := range ls.Items {
+			movements += len(l.Movements)
+		}
+		return len(es.Items), len(ls.Items), movements
+	}
+
+	db, recs := start(now)
+	e, l, m := count(recs)
+	assert.Equal(t, 3, e, "temporary entries")
+	assert.Equal(t, 2, l, "parts lots")
+	assert.Equal(t, 3, m, "movements of the first lot")
+
+	due := now.AddDate(0, 0, 30)
+	soon, err := recs.entries.List(ctx, customs, zone.TemporaryEntryFilter{DueBefore: &due, Limit: 500})
+	require.NoError(t, err)
+	assert.Len(t, soon.Items, 2, "the console's 30-day panel shows the entry due soon and the overdue one")
+	_, err = recs.scheduler.Tick(ctx, now)
+	require.NoError(t, err)
+	alarms, err := bolt.NewAlarmStore(db).Alarms(ctx, zone.AlarmFilter{State: zone.AlarmOpen, Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, alarms.Items, 1, "the overdue sample raises its alarm")
+	assert.Equal(t, zone.AlarmOverdue, alarms.Items[0].Kind)
+	require.NoError(t, db.Close())
+
+	// A second start a day later: the samples are found, not added again.
+	db, recs = start(now.Add(24 * time.Hour))
+	defer db.Close()
+	e, l, m = count(recs)
+	assert.Equal(t, 3, e, "temporary entries after a second start")
+	assert.Equal(t, 2, l, "parts lots after a second start")
+	assert.Equal(t, 3, m, "movements after a second start")
+}
