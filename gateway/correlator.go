@@ -58,7 +58,10 @@ type Outcome struct {
 // SensorState is what the gate knows of one device's health, as shown in
 // GET /v1/status.
 type SensorState struct {
-	DeviceID string    `json:"device_id"`
+	DeviceID string `json:"device_id"`
+	// LastSeen is when the gate last heard from the device, on the gate's
+	// receipt clock: a device's own stamp may be far ahead and must not
+	// hide a silence.
 	LastSeen time.Time `json:"last_seen"`
 	OK       bool      `json:"ok"`
 	Problem  string    `json:"problem,omitempty"`
@@ -77,7 +80,8 @@ type beamBreak struct {
 	eventID string
 	device  string // the infrared device that saw it, for the log
 	beam    string
-	at      time.Time
+	at      time.Time // the device's stamp
+	heard   time.Time // the gate clock when the gate took it
 }
 
 // pendingCrossing is a completed beam pair waiting for its decision.
@@ -90,6 +94,17 @@ type pendingCrossing struct {
 
 func (p *pendingCrossing) start() time.Time { return p.first.at }
 func (p *pendingCrossing) end() time.Time   { return p.last.at }
+
+// claimAt is the time a clearance's window must hold for p: its stamped end,
+// but no later than when the gate heard the pair complete, so beams stamped
+// ahead cannot reach into a window that had not opened when they came.
+func (p *pendingCrossing) claimAt() time.Time {
+	heard := laterOf(p.first.heard, p.last.heard)
+	if !heard.IsZero() && heard.Before(p.end()) {
+		return heard
+	}
+	return p.end()
+}
 
 // track is everything one camera said about one tracked object. A track is
 // treated as present from its first to its last detection.
@@ -161,10 +176,17 @@ type preUse struct {
 	at         time.Time
 }
 
-// Observe feeds one event (in seq order) and returns what it decided at once:
-// an authorized crossing whose identity is already known, or sensor alarms.
-// Crossings that need the window to pass are decided by Advance.
+// Observe is ObserveAt with the event's own time as when the gate heard it,
+// as when a recording is played back.
 func (c *Correlator) Observe(seq uint64, ev SensorEvent, book ClearanceBook) []Outcome {
+	return c.ObserveAt(seq, ev, book, ev.Time)
+}
+
+// ObserveAt feeds one event (in seq order) that the gate took at heard on its
+// own clock, and returns what it decided at once: an authorized crossing
+// whose identity is already known, or sensor alarms. Crossings that need the
+// window to pass are decided by Advance.
+func (c *Correlator) ObserveAt(seq uint64, ev SensorEvent, book ClearanceBook, heard time.Time) []Outcome {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cfg.Gate != "" && ev.Gate != c.cfg.Gate {
@@ -175,7 +197,7 @@ func (c *Correlator) Observe(seq uint64, ev SensorEvent, book ClearanceBook) []O
 		c.latest = ev.Time
 	}
 	var outs []Outcome
-	if a, ok := c.health(seq, ev); ok {
+	if a, ok := c.health(seq, ev, heard); ok {
 		outs = append(outs, Outcome{Alarms: []zone.Alarm{a}})
 	}
 	// Replayed state after a reconnect says nothing new about the scene.
@@ -197,7 +219,7 @@ func (c *Correlator) Observe(seq uint64, ev SensorEvent, book ClearanceBook) []O
 		}
 		c.dropDecided()
 	case EventBreak:
-		if p := c.beam(seq, ev); p != nil {
+		if p := c.beam(seq, ev, heard); p != nil {
 			if c.adopt(p) {
 				break
 			}
@@ -254,6 +276,11 @@ func (c *Correlator) Advance(now time.Time, book ClearanceBook) []Outcome {
 	sort.Strings(ids)
 	for _, id := range ids {
 		s := c.sensors[id]
+		if s.LastSeen.After(c.clock) {
+			// Nothing is heard after the gate clock; a state kept from before
+			// silence was judged on receipt may still carry a device's stamp.
+			s.LastSeen = c.clock
+		}
 		if s.Silent || !c.clock.After(s.LastSeen.Add(c.cfg.SilentAfter)) {
 			continue
 		}
@@ -348,7 +375,7 @@ func (c *Correlator) SeedSensor(s SensorState) {
 
 // health applies an event to its device's state and returns an alarm for a
 // new fault or tamper.
-func (c *Correlator) health(seq uint64, ev SensorEvent) (zone.Alarm, bool) {
+func (c *Correlator) health(seq uint64, ev SensorEvent, heard time.Time) (zone.Alarm, bool) {
 	s, ok := c.sensors[ev.DeviceID]
 	if !ok {
 		s = &SensorState{DeviceID: ev.DeviceID, OK: true}
@@ -360,8 +387,8 @@ func (c *Correlator) health(seq uint64, ev SensorEvent) (zone.Alarm, bool) {
 	if seq > s.LastSeq {
 		s.LastSeq = seq
 	}
-	if ev.Time.After(s.LastSeen) {
-		s.LastSeen = ev.Time
+	if heard.After(s.LastSeen) {
+		s.LastSeen = heard
 	}
 	s.Silent = false // it spoke: a later silence is a new one
 	var a zone.Alarm
@@ -467,8 +494,8 @@ next:
 }
 
 // beam applies a break and returns the crossing it completes, if any.
-func (c *Correlator) beam(seq uint64, ev SensorEvent) *pendingCrossing {
-	b := beamBreak{seq: seq, eventID: ev.EventID, device: ev.DeviceID, beam: ev.Beam, at: ev.Time}
+func (c *Correlator) beam(seq uint64, ev SensorEvent, heard time.Time) *pendingCrossing {
+	b := beamBreak{seq: seq, eventID: ev.EventID, device: ev.DeviceID, beam: ev.Beam, at: ev.Time, heard: heard}
 	prev, ok := c.open[ev.Segment]
 	if !ok {
 		c.open[ev.Segment] = b
@@ -567,7 +594,7 @@ func (c *Correlator) tryAuthorize(p *pendingCrossing, book ClearanceBook, now ti
 			continue
 		}
 		for _, r := range c.confident(t) {
-			id, ok := book.Claim(r.Identity(), p.dir, p.end())
+			id, ok := book.Claim(r.Identity(), p.dir, p.claimAt())
 			if !ok {
 				continue
 			}
