@@ -211,7 +211,7 @@ func (c *Correlator) ObserveAt(seq uint64, ev SensorEvent, book ClearanceBook, h
 			if t.usedBy != "" {
 				break
 			}
-			if c.candidate(t, p) {
+			if !p.decided && c.offered(t, p) {
 				if o, ok := c.tryAuthorize(p, book, ev.Time); ok {
 					outs = append(outs, o)
 				}
@@ -565,16 +565,113 @@ func (c *Correlator) candidate(t *track, p *pendingCrossing) bool {
 	return t.dir == "" || t.dir == p.dir
 }
 
-// candidates lists the tracks that may describe p, in arrival order.
+// offered reports whether t may describe p and no other undecided crossing
+// lies nearer to it in time: a track is offered to its nearest crossing.
+func (c *Correlator) offered(t *track, p *pendingCrossing) bool {
+	if !c.candidate(t, p) {
+		return false
+	}
+	for _, q := range c.pending {
+		if q != p && !q.decided && c.candidate(t, q) && nearer(t, q, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// candidates lists the tracks offered to p, in arrival order.
 func (c *Correlator) candidates(p *pendingCrossing) []*track {
 	var out []*track
 	for _, t := range c.tracks {
-		if c.candidate(t, p) {
+		if c.offered(t, p) {
 			out = append(out, t)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].firstSeen < out[j].firstSeen })
 	return out
+}
+
+// nearness is how far t lies from p in time: the gap between the track's
+// presence and the crossing (0 if they overlap), then the distance between
+// their middles to tell overlapping ones apart.
+func nearness(t *track, p *pendingCrossing) (gap, mid time.Duration) {
+	switch {
+	case t.to.Before(p.start()):
+		gap = p.start().Sub(t.to)
+	case t.from.After(p.end()):
+		gap = t.from.Sub(p.end())
+	}
+	tm := t.from.Add(t.to.Sub(t.from) / 2)
+	pm := p.start().Add(p.end().Sub(p.start()) / 2)
+	mid = tm.Sub(pm)
+	if mid < 0 {
+		mid = -mid
+	}
+	return gap, mid
+}
+
+// nearer reports whether t lies strictly nearer to a than to b.
+func nearer(t *track, a, b *pendingCrossing) bool {
+	ga, ma := nearness(t, a)
+	gb, mb := nearness(t, b)
+	return ga < gb || (ga == gb && ma < mb)
+}
+
+// byNearness orders ts (a copy) nearest to p first, arrival breaking ties.
+func byNearness(ts []*track, p *pendingCrossing) []*track {
+	out := append([]*track(nil), ts...)
+	sort.SliceStable(out, func(i, j int) bool {
+		gi, mi := nearness(out[i], p)
+		gj, mj := nearness(out[j], p)
+		if gi != gj {
+			return gi < gj
+		}
+		return mi < mj
+	})
+	return out
+}
+
+// assign picks, of the tracks offered to p (arrival order), those that
+// belong to it. Per object class the anchor is the identity track, or else
+// the nearest track with a confident read; a track of that class reading
+// none of the anchor's identities is another object crossing beside this one
+// (two engines at once on two segments) and stays free for its own
+// crossing: one track describes one crossing. Tracks with no confident read
+// cannot identify anything and go along.
+func (c *Correlator) assign(p *pendingCrossing, ts []*track, ident *track) []*track {
+	anchors := map[string]*track{}
+	if ident != nil {
+		anchors[ident.class] = ident
+	}
+	for _, t := range byNearness(ts, p) {
+		if _, ok := anchors[t.class]; !ok && len(c.confident(t)) > 0 {
+			anchors[t.class] = t
+		}
+	}
+	out := make([]*track, 0, len(ts))
+	for _, t := range ts {
+		if a := anchors[t.class]; a == nil || a == t || c.sameObject(a, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// sameObject reports whether t reads as the anchor a does: some confident
+// read of each names the same identity, or t has no confident read at all.
+func (c *Correlator) sameObject(a, t *track) bool {
+	rs := c.confident(t)
+	if len(rs) == 0 {
+		return true
+	}
+	for _, r := range rs {
+		for _, ar := range c.confident(a) {
+			if zone.IdentitiesMatch(r.Identity(), ar.Identity()) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // tryAuthorize decides p as authorized if a confident read on one of its
@@ -586,8 +683,9 @@ func (c *Correlator) tryAuthorize(p *pendingCrossing, book ClearanceBook, now ti
 	}
 	ts := c.candidates(p)
 	// The declared object (engine, aircraft) is asked before its conveyance
-	// (the tow vehicle), so the crossing names what was cleared.
-	order := append([]*track(nil), ts...)
+	// (the tow vehicle), so the crossing names what was cleared; within a
+	// class the track nearest in time is asked first.
+	order := byNearness(ts, p)
 	sort.SliceStable(order, func(i, j int) bool { return classRank(order[i].class) < classRank(order[j].class) })
 	for _, t := range order {
 		if t.class == ClassPerson {
@@ -598,7 +696,7 @@ func (c *Correlator) tryAuthorize(p *pendingCrossing, book ClearanceBook, now ti
 			if !ok {
 				continue
 			}
-			x := c.crossing(p, ts, now)
+			x := c.crossing(p, c.assign(p, ts, t), now)
 			x.Decision = zone.DecisionAuthorized
 			x.ClearanceID = id
 			ident := r.Identity()
@@ -642,19 +740,26 @@ func (c *Correlator) confident(t *track) []Read {
 // crew; a person alone on the line is the alarm.
 func (c *Correlator) decide(p *pendingCrossing, now time.Time) Outcome {
 	ts := c.candidates(p)
-	x := c.crossing(p, ts, now)
 	var best *Read
 	var bestTrack *track
+	for _, t := range byNearness(ts, p) {
+		if t.class == ClassPerson {
+			continue
+		}
+		if rs := c.confident(t); len(rs) > 0 && (best == nil || rs[0].Confidence > best.Confidence) {
+			r := rs[0]
+			best, bestTrack = &r, t
+		}
+	}
+	ts = c.assign(p, ts, bestTrack)
+	x := c.crossing(p, ts, now)
+	p.decided = true // so a crossing decided later in this pass offers no track to it
 	persons, others := 0, 0
 	for _, t := range ts {
 		if t.class == ClassPerson {
 			persons++
-			continue
-		}
-		others++
-		if rs := c.confident(t); len(rs) > 0 && (best == nil || rs[0].Confidence > best.Confidence) {
-			r := rs[0]
-			best, bestTrack = &r, t
+		} else {
+			others++
 		}
 	}
 	var kind zone.AlarmKind
