@@ -53,10 +53,12 @@ func loadClearances(db *bbolt.DB, gate string, clock *gateClock) (*Clearances, e
 }
 
 // Claim finds a usable clearance for an identity read in a direction at the
-// event's time and marks it used, so a second crossing cannot use it. The
-// event time must lie in the window, and the gate's clock must not be past
-// the window's end: an offline gate still refuses after the window, and
-// since the clock never runs backwards here a clock step cannot extend it.
+// event's time and marks it used, so a second crossing cannot use it. Both
+// the event time and the gate's clock must lie in the window, on both ends:
+// a device's stamp is the device's word, so a crossing stamped tomorrow does
+// not open tomorrow's clearance today, and an offline gate still refuses
+// after the window. The clock never runs backwards here, so a clock step
+// cannot extend a window.
 // The claim is tentative until the decider writes (commit) or drops
 // (rollback) the crossing that carries it.
 func (c *Clearances) Claim(id zone.Identity, dir zone.Direction, at time.Time) (string, bool) {
@@ -65,7 +67,7 @@ func (c *Clearances) Claim(id zone.Identity, dir zone.Direction, at time.Time) (
 	defer c.mu.Unlock()
 	var best *cachedClearance
 	for _, cc := range c.byID {
-		if !cc.usable() || now.After(cc.Window.To) || !cc.Matches(c.gate, dir, id, at) {
+		if !cc.usable() || !cc.Window.Contains(now) || !cc.Matches(c.gate, dir, id, at) {
 			continue
 		}
 		// Of several matches take the one whose window closes first, so the

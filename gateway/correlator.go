@@ -58,7 +58,10 @@ type Outcome struct {
 // SensorState is what the gate knows of one device's health, as shown in
 // GET /v1/status.
 type SensorState struct {
-	DeviceID string    `json:"device_id"`
+	DeviceID string `json:"device_id"`
+	// LastSeen is when the gate last heard from the device, on the gate's
+	// receipt clock: a device's own stamp may be far ahead and must not
+	// hide a silence.
 	LastSeen time.Time `json:"last_seen"`
 	OK       bool      `json:"ok"`
 	Problem  string    `json:"problem,omitempty"`
@@ -77,7 +80,8 @@ type beamBreak struct {
 	eventID string
 	device  string // the infrared device that saw it, for the log
 	beam    string
-	at      time.Time
+	at      time.Time // the device's stamp
+	heard   time.Time // the gate clock when the gate took it
 }
 
 // pendingCrossing is a completed beam pair waiting for its decision.
@@ -90,6 +94,17 @@ type pendingCrossing struct {
 
 func (p *pendingCrossing) start() time.Time { return p.first.at }
 func (p *pendingCrossing) end() time.Time   { return p.last.at }
+
+// claimAt is the time a clearance's window must hold for p: its stamped end,
+// but no later than when the gate heard the pair complete, so beams stamped
+// ahead cannot reach into a window that had not opened when they came.
+func (p *pendingCrossing) claimAt() time.Time {
+	heard := laterOf(p.first.heard, p.last.heard)
+	if !heard.IsZero() && heard.Before(p.end()) {
+		return heard
+	}
+	return p.end()
+}
 
 // track is everything one camera said about one tracked object. A track is
 // treated as present from its first to its last detection.
@@ -161,10 +176,17 @@ type preUse struct {
 	at         time.Time
 }
 
-// Observe feeds one event (in seq order) and returns what it decided at once:
-// an authorized crossing whose identity is already known, or sensor alarms.
-// Crossings that need the window to pass are decided by Advance.
+// Observe is ObserveAt with the event's own time as when the gate heard it,
+// as when a recording is played back.
 func (c *Correlator) Observe(seq uint64, ev SensorEvent, book ClearanceBook) []Outcome {
+	return c.ObserveAt(seq, ev, book, ev.Time)
+}
+
+// ObserveAt feeds one event (in seq order) that the gate took at heard on its
+// own clock, and returns what it decided at once: an authorized crossing
+// whose identity is already known, or sensor alarms. Crossings that need the
+// window to pass are decided by Advance.
+func (c *Correlator) ObserveAt(seq uint64, ev SensorEvent, book ClearanceBook, heard time.Time) []Outcome {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cfg.Gate != "" && ev.Gate != c.cfg.Gate {
@@ -175,7 +197,7 @@ func (c *Correlator) Observe(seq uint64, ev SensorEvent, book ClearanceBook) []O
 		c.latest = ev.Time
 	}
 	var outs []Outcome
-	if a, ok := c.health(seq, ev); ok {
+	if a, ok := c.health(seq, ev, heard); ok {
 		outs = append(outs, Outcome{Alarms: []zone.Alarm{a}})
 	}
 	// Replayed state after a reconnect says nothing new about the scene.
@@ -189,7 +211,7 @@ func (c *Correlator) Observe(seq uint64, ev SensorEvent, book ClearanceBook) []O
 			if t.usedBy != "" {
 				break
 			}
-			if c.candidate(t, p) {
+			if !p.decided && c.offered(t, p) {
 				if o, ok := c.tryAuthorize(p, book, ev.Time); ok {
 					outs = append(outs, o)
 				}
@@ -197,7 +219,7 @@ func (c *Correlator) Observe(seq uint64, ev SensorEvent, book ClearanceBook) []O
 		}
 		c.dropDecided()
 	case EventBreak:
-		if p := c.beam(seq, ev); p != nil {
+		if p := c.beam(seq, ev, heard); p != nil {
 			if c.adopt(p) {
 				break
 			}
@@ -254,6 +276,11 @@ func (c *Correlator) Advance(now time.Time, book ClearanceBook) []Outcome {
 	sort.Strings(ids)
 	for _, id := range ids {
 		s := c.sensors[id]
+		if s.LastSeen.After(c.clock) {
+			// Nothing is heard after the gate clock; a state kept from before
+			// silence was judged on receipt may still carry a device's stamp.
+			s.LastSeen = c.clock
+		}
 		if s.Silent || !c.clock.After(s.LastSeen.Add(c.cfg.SilentAfter)) {
 			continue
 		}
@@ -351,7 +378,7 @@ func (c *Correlator) SeedSensor(s SensorState) {
 
 // health applies an event to its device's state and returns an alarm for a
 // new fault or tamper.
-func (c *Correlator) health(seq uint64, ev SensorEvent) (zone.Alarm, bool) {
+func (c *Correlator) health(seq uint64, ev SensorEvent, heard time.Time) (zone.Alarm, bool) {
 	s, ok := c.sensors[ev.DeviceID]
 	if !ok {
 		s = &SensorState{DeviceID: ev.DeviceID, OK: true}
@@ -363,8 +390,8 @@ func (c *Correlator) health(seq uint64, ev SensorEvent) (zone.Alarm, bool) {
 	if seq > s.LastSeq {
 		s.LastSeq = seq
 	}
-	if ev.Time.After(s.LastSeen) {
-		s.LastSeen = ev.Time
+	if heard.After(s.LastSeen) {
+		s.LastSeen = heard
 	}
 	s.Silent = false // it spoke: a later silence is a new one
 	var a zone.Alarm
@@ -477,8 +504,8 @@ next:
 }
 
 // beam applies a break and returns the crossing it completes, if any.
-func (c *Correlator) beam(seq uint64, ev SensorEvent) *pendingCrossing {
-	b := beamBreak{seq: seq, eventID: ev.EventID, device: ev.DeviceID, beam: ev.Beam, at: ev.Time}
+func (c *Correlator) beam(seq uint64, ev SensorEvent, heard time.Time) *pendingCrossing {
+	b := beamBreak{seq: seq, eventID: ev.EventID, device: ev.DeviceID, beam: ev.Beam, at: ev.Time, heard: heard}
 	prev, ok := c.open[ev.Segment]
 	if !ok {
 		c.open[ev.Segment] = b
@@ -548,16 +575,113 @@ func (c *Correlator) candidate(t *track, p *pendingCrossing) bool {
 	return t.dir == "" || t.dir == p.dir
 }
 
-// candidates lists the tracks that may describe p, in arrival order.
+// offered reports whether t may describe p and no other undecided crossing
+// lies nearer to it in time: a track is offered to its nearest crossing.
+func (c *Correlator) offered(t *track, p *pendingCrossing) bool {
+	if !c.candidate(t, p) {
+		return false
+	}
+	for _, q := range c.pending {
+		if q != p && !q.decided && c.candidate(t, q) && nearer(t, q, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// candidates lists the tracks offered to p, in arrival order.
 func (c *Correlator) candidates(p *pendingCrossing) []*track {
 	var out []*track
 	for _, t := range c.tracks {
-		if c.candidate(t, p) {
+		if c.offered(t, p) {
 			out = append(out, t)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].firstSeen < out[j].firstSeen })
 	return out
+}
+
+// nearness is how far t lies from p in time: the gap between the track's
+// presence and the crossing (0 if they overlap), then the distance between
+// their middles to tell overlapping ones apart.
+func nearness(t *track, p *pendingCrossing) (gap, mid time.Duration) {
+	switch {
+	case t.to.Before(p.start()):
+		gap = p.start().Sub(t.to)
+	case t.from.After(p.end()):
+		gap = t.from.Sub(p.end())
+	}
+	tm := t.from.Add(t.to.Sub(t.from) / 2)
+	pm := p.start().Add(p.end().Sub(p.start()) / 2)
+	mid = tm.Sub(pm)
+	if mid < 0 {
+		mid = -mid
+	}
+	return gap, mid
+}
+
+// nearer reports whether t lies strictly nearer to a than to b.
+func nearer(t *track, a, b *pendingCrossing) bool {
+	ga, ma := nearness(t, a)
+	gb, mb := nearness(t, b)
+	return ga < gb || (ga == gb && ma < mb)
+}
+
+// byNearness orders ts (a copy) nearest to p first, arrival breaking ties.
+func byNearness(ts []*track, p *pendingCrossing) []*track {
+	out := append([]*track(nil), ts...)
+	sort.SliceStable(out, func(i, j int) bool {
+		gi, mi := nearness(out[i], p)
+		gj, mj := nearness(out[j], p)
+		if gi != gj {
+			return gi < gj
+		}
+		return mi < mj
+	})
+	return out
+}
+
+// assign picks, of the tracks offered to p (arrival order), those that
+// belong to it. Per object class the anchor is the identity track, or else
+// the nearest track with a confident read; a track of that class reading
+// none of the anchor's identities is another object crossing beside this one
+// (two engines at once on two segments) and stays free for its own
+// crossing: one track describes one crossing. Tracks with no confident read
+// cannot identify anything and go along.
+func (c *Correlator) assign(p *pendingCrossing, ts []*track, ident *track) []*track {
+	anchors := map[string]*track{}
+	if ident != nil {
+		anchors[ident.class] = ident
+	}
+	for _, t := range byNearness(ts, p) {
+		if _, ok := anchors[t.class]; !ok && len(c.confident(t)) > 0 {
+			anchors[t.class] = t
+		}
+	}
+	out := make([]*track, 0, len(ts))
+	for _, t := range ts {
+		if a := anchors[t.class]; a == nil || a == t || c.sameObject(a, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// sameObject reports whether t reads as the anchor a does: some confident
+// read of each names the same identity, or t has no confident read at all.
+func (c *Correlator) sameObject(a, t *track) bool {
+	rs := c.confident(t)
+	if len(rs) == 0 {
+		return true
+	}
+	for _, r := range rs {
+		for _, ar := range c.confident(a) {
+			if zone.IdentitiesMatch(r.Identity(), ar.Identity()) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // tryAuthorize decides p as authorized if a confident read on one of its
@@ -569,19 +693,20 @@ func (c *Correlator) tryAuthorize(p *pendingCrossing, book ClearanceBook, now ti
 	}
 	ts := c.candidates(p)
 	// The declared object (engine, aircraft) is asked before its conveyance
-	// (the tow vehicle), so the crossing names what was cleared.
-	order := append([]*track(nil), ts...)
+	// (the tow vehicle), so the crossing names what was cleared; within a
+	// class the track nearest in time is asked first.
+	order := byNearness(ts, p)
 	sort.SliceStable(order, func(i, j int) bool { return classRank(order[i].class) < classRank(order[j].class) })
 	for _, t := range order {
 		if t.class == ClassPerson {
 			continue
 		}
 		for _, r := range c.confident(t) {
-			id, ok := book.Claim(r.Identity(), p.dir, p.end())
+			id, ok := book.Claim(r.Identity(), p.dir, p.claimAt())
 			if !ok {
 				continue
 			}
-			x := c.crossing(p, ts, now)
+			x := c.crossing(p, c.assign(p, ts, t), now)
 			x.Decision = zone.DecisionAuthorized
 			x.ClearanceID = id
 			ident := r.Identity()
@@ -625,19 +750,26 @@ func (c *Correlator) confident(t *track) []Read {
 // crew; a person alone on the line is the alarm.
 func (c *Correlator) decide(p *pendingCrossing, now time.Time) Outcome {
 	ts := c.candidates(p)
-	x := c.crossing(p, ts, now)
 	var best *Read
 	var bestTrack *track
+	for _, t := range byNearness(ts, p) {
+		if t.class == ClassPerson {
+			continue
+		}
+		if rs := c.confident(t); len(rs) > 0 && (best == nil || rs[0].Confidence > best.Confidence) {
+			r := rs[0]
+			best, bestTrack = &r, t
+		}
+	}
+	ts = c.assign(p, ts, bestTrack)
+	x := c.crossing(p, ts, now)
+	p.decided = true // so a crossing decided later in this pass offers no track to it
 	persons, others := 0, 0
 	for _, t := range ts {
 		if t.class == ClassPerson {
 			persons++
-			continue
-		}
-		others++
-		if rs := c.confident(t); len(rs) > 0 && (best == nil || rs[0].Confidence > best.Confidence) {
-			r := rs[0]
-			best, bestTrack = &r, t
+		} else {
+			others++
 		}
 	}
 	var kind zone.AlarmKind

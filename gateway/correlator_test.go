@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -600,4 +601,87 @@ func TestCorrelatorAlarmCarriesParams(t *testing.T) {
 	assert.Equal(t, zone.AlarmUnauthorized, a.Kind)
 	assert.Equal(t, map[string]string{"identity_kind": string(zone.ReadStandTag), "identity": "STAND-0099", "direction": "in", "segment": "4"}, a.Params)
 	assert.Contains(t, a.Message, "STAND-0099", "the English text stays")
+}
+
+// Two cleared engines cross at once on two segments: each camera track
+// identifies one crossing, so both are authorized, each with its own
+// clearance and its own track, whatever order the events come in.
+func TestCorrelatorTwoEnginesAtOnceOnTwoSegments(t *testing.T) {
+	clearances := func() *corrBook {
+		return newCorrBook(corrClearance("PD-A", zone.In, zone.ReadStandTag, "STAND-0042"),
+			corrClearance("PD-B", zone.In, zone.ReadStandTag, "STAND-0108"))
+	}
+	engA := detEv(0, "t-a", "engine", zone.In, readTag("STAND-0042", 0.97))
+	engB := detEv(0.2, "t-b", "engine", zone.In, readTag("STAND-0108", 0.95))
+	engB.DeviceID, engB.EventID = "CAM-2", "CAM-2-t-b@0.2"
+	beams := []SensorEvent{brkEv(1, "A", 1), brkEv(1.1, "A", 2), brkEv(2, "B", 1), brkEv(2.1, "B", 2)}
+	orders := map[string][]SensorEvent{
+		"cameras first":      append([]SensorEvent{engA, engB}, beams...),
+		"beams first":        append(append([]SensorEvent(nil), beams...), engA, engB),
+		"interleaved":        {beams[0], engB, beams[1], beams[2], engA, beams[3]},
+		"other camera first": append([]SensorEvent{engB, engA}, beams...),
+	}
+	for name, evs := range orders {
+		t.Run(name, func(t *testing.T) {
+			c := newQuiet(CorrelatorConfig{Gate: corrGate})
+			book := clearances()
+			outs := runStream(c, book, evs)
+			require.Len(t, outs, 2, "%+v", summarizeOutcomes(outs))
+			used := map[string]bool{}
+			tracks := map[string]bool{}
+			for _, o := range outs {
+				x := o.Crossing
+				require.NotNil(t, x)
+				assert.Equal(t, zone.DecisionAuthorized, x.Decision, "segment %d", x.Segment)
+				assert.Empty(t, o.Alarms)
+				require.Len(t, x.TrackIDs, 1, "one track per crossing: %v", x.TrackIDs)
+				used[x.ClearanceID] = true
+				tracks[x.TrackIDs[0]] = true
+			}
+			assert.Equal(t, map[string]bool{"PD-A": true, "PD-B": true}, used)
+			assert.Equal(t, map[string]bool{"t-a": true, "t-b": true}, tracks)
+		})
+	}
+}
+
+// A track goes to the crossing nearest it in time: an engine read just
+// before segment 2 is not taken by an earlier crossing on segment 1 whose
+// window it also touches.
+func TestCorrelatorTrackGoesToTheNearestCrossing(t *testing.T) {
+	c := newQuiet(CorrelatorConfig{Gate: corrGate})
+	book := newCorrBook(corrClearance("PD-B", zone.In, zone.ReadStandTag, "STAND-0108"))
+	evs := []SensorEvent{brkEv(0, "A", 1), brkEv(1, "B", 1), brkEv(6, "A", 2), brkEv(7, "B", 2),
+		detEv(6.5, "t-b", "engine", zone.In, readTag("STAND-0108", 0.95))}
+	got := summarizeOutcomes(runStream(c, book, evs))
+	assert.Equal(t, []corrDecided{
+		{ID: "X-G-MRO-1-4", Decision: zone.DecisionAuthorized, Direction: zone.In, Identity: "STAND-0108", Clearance: "PD-B"},
+		{ID: "X-G-MRO-1-2", Decision: zone.DecisionUnidentified, Direction: zone.In, Alarms: []zone.AlarmKind{zone.AlarmUnidentified}},
+	}, got)
+}
+
+// Through a running gate: two engines, two segments, both cleared, both
+// authorized.
+func TestGateAuthorizesTwoEnginesCrossingAtOnce(t *testing.T) {
+	g := startGate(t, t.TempDir(), func(c *Config) { c.Window = time.Second })
+	now := time.Now().UTC()
+	seedClearance(t, g.svc, "ce-a", engineClearance("D-A", "STAND-0042", 1, zone.ClearanceActive, now))
+	seedClearance(t, g.svc, "ce-b", engineClearance("D-B", "STAND-0108", 1, zone.ClearanceActive, now))
+	cam := func(id, track, tag string, at time.Time) map[string]any {
+		return ev(id, "CAM-1", "camera.detection", at, map[string]any{"object_class": "engine", "track_id": track,
+			"direction": "in", "reads": []map[string]any{{"kind": "stand_tag", "value": tag, "confidence": 0.97}}})
+	}
+	brk := func(id, beam string, seg int, at time.Time) map[string]any {
+		return ev(id, "IR-1", "infrared.break", at, map[string]any{"beam": beam, "segment": seg})
+	}
+	st, _, raw := g.post(tokGate, []any{cam("CAM-1-a", "t-a", "STAND-0042", now), cam("CAM-1-b", "t-b", "STAND-0108", now),
+		brk("IR-1-1A", "A", 1, now.Add(100*time.Millisecond)), brk("IR-1-2A", "A", 2, now.Add(100*time.Millisecond)),
+		brk("IR-1-1B", "B", 1, now.Add(400*time.Millisecond)), brk("IR-1-2B", "B", 2, now.Add(400*time.Millisecond))})
+	require.Equal(t, http.StatusAccepted, st, string(raw))
+	eventually(t, "both crossings decided", func() bool { return len(g.crossings(0)) == 2 })
+	xs := g.crossings(0)
+	for _, x := range xs {
+		assert.Equal(t, zone.DecisionAuthorized, x.Decision, "segment %d: %+v", x.Segment, x)
+		assert.Len(t, x.TrackIDs, 1)
+	}
+	assert.ElementsMatch(t, []string{"D-A", "D-B"}, []string{xs[0].ClearanceID, xs[1].ClearanceID})
 }

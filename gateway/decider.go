@@ -150,6 +150,9 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 	}
 	var outs []Outcome
 	last := d.processed
+	// What this step reads was taken by now: silence and a clearance's start
+	// are judged on this clock, not on the devices' stamps.
+	heard := d.clock.Now()
 	for _, se := range batch {
 		last = se.Seq
 		evs, err := ParseEvents(se.Raw)
@@ -160,7 +163,7 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 			continue
 		}
 		d.observing = se.Seq
-		outs = append(outs, d.corr.Observe(se.Seq, evs[0], d.book)...)
+		outs = append(outs, d.corr.ObserveAt(se.Seq, evs[0], d.book, heard)...)
 	}
 	now := d.clock.Now()
 	outs = append(outs, d.corr.Advance(now, d.book)...)

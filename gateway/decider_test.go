@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -84,9 +85,15 @@ func TestClockStepBackDoesNotReopenAClearanceWindow(t *testing.T) {
 func TestSilentSensorShowsInStatusAndRaisesAnAlarm(t *testing.T) {
 	g := startGate(t, t.TempDir(), func(c *Config) { c.SilentAfter = time.Second })
 	now := time.Now().UTC()
-	st, _, _ := g.post(tokGate, []any{heartbeat("IR-1-hb-1", now.Add(-time.Minute)), ev("CAM-1-hb-1", "CAM-1", "heartbeat", now.Add(time.Hour), nil)})
+	st, _, _ := g.post(tokGate, []any{heartbeat("IR-1-hb-1", now.Add(-time.Minute)), ev("CAM-1-hb-1", "CAM-1", "heartbeat", now, nil)})
 	require.Equal(t, http.StatusAccepted, st)
+	// CAM-1 keeps speaking (silence is judged on receipt, so a stamp ahead
+	// would not keep it OK); IR-1 does not.
+	n := 1
 	eventually(t, "IR-1 reported silent", func() bool {
+		n++
+		st, _, _ := g.post(tokGate, ev(fmt.Sprintf("CAM-1-hb-%d", n), "CAM-1", "heartbeat", time.Now(), nil))
+		require.Equal(t, http.StatusAccepted, st)
 		for _, s := range g.status().Sensors {
 			if s.DeviceID == "IR-1" {
 				return !s.OK

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -161,4 +162,51 @@ func TestParseEventsReportsEveryBadField(t *testing.T) {
 		{Field: "[1].reads[1].confidence", Message: "must be between 0 and 1"},
 	}
 	assert.Equal(t, want, zone.ErrorFields(err))
+}
+
+// A heartbeat stamped a year ahead must not keep a device "heard" for a
+// year: silence is judged on when the gate took the event.
+func TestFutureStampedHeartbeatDoesNotHideSilence(t *testing.T) {
+	c := newQuiet(CorrelatorConfig{Gate: corrGate, SilentAfter: 30 * time.Second})
+	hb := hbEv(0, "IR-1")
+	hb.Time = corrT0.AddDate(1, 0, 0)
+	assert.Empty(t, c.ObserveAt(1, hb, nil, corrAt(0)))
+	assert.Empty(t, c.Advance(corrAt(30), nil))
+	outs := c.Advance(corrAt(31), nil)
+	require.Len(t, outs, 1, "silent 30 s after the gate last heard it")
+	a := outs[0].Alarms[0]
+	assert.Equal(t, zone.AlarmSensorSilent, a.Kind)
+	assert.True(t, a.Time.Equal(corrAt(30)), "%s", a.Time)
+	assert.Contains(t, a.Message, corrT0.Format(time.RFC3339), "silent since the receipt, not the stamp")
+	assert.True(t, c.Sensors()[0].LastSeen.Equal(corrAt(0)))
+
+	// A state kept from before (the device's stamp as last_seen) is brought
+	// back to the gate clock, so it too goes silent.
+	c2 := newQuiet(CorrelatorConfig{Gate: corrGate, SilentAfter: 30 * time.Second})
+	c2.SeedSensor(SensorState{DeviceID: "IR-1", LastSeen: corrT0.AddDate(1, 0, 0), LastSeq: 1})
+	assert.Empty(t, c2.Advance(corrAt(0), nil))
+	require.Len(t, c2.Advance(corrAt(31), nil), 1)
+}
+
+// Through a running gate: a heartbeat stamped ahead (within what ingest
+// takes) still lets the device go silent SilentAfter after it came.
+func TestGateJudgesSilenceOnReceiptClock(t *testing.T) {
+	g := startGate(t, t.TempDir(), func(c *Config) { c.SilentAfter = time.Second })
+	st, _, raw := g.post(tokGate, ev("CAM-1-hb-1", "CAM-1", "heartbeat", time.Now().Add(4*time.Minute), nil))
+	require.Equal(t, http.StatusAccepted, st, string(raw))
+	start := time.Now()
+	eventually(t, "CAM-1 reported silent", func() bool {
+		for _, s := range g.status().Sensors {
+			if s.DeviceID == "CAM-1" {
+				return !s.OK
+			}
+		}
+		return false
+	})
+	assert.Less(t, time.Since(start), time.Minute)
+	for _, s := range g.status().Sensors {
+		last, err := time.Parse(time.RFC3339Nano, s.LastSeen)
+		require.NoError(t, err)
+		assert.False(t, last.After(time.Now()), "last_seen is the receipt, not the stamp")
+	}
 }

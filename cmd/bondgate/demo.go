@@ -28,7 +28,15 @@ type demoOptions struct {
 	Speed                      float64       // replay rate of the recording
 	Client                     *http.Client
 	stdout                     io.Writer
+	recording                  string // the sensor recording to replay; tests change it
 }
+
+// The identities the recording's cameras read; each run declares and reads
+// its own in their place (see demo).
+const (
+	demoStandTag = "STAND-0042"
+	demoPlate    = "琼A·D1234"
+)
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flagSet("demo", "[--api URL] [--gate URL]", stderr)
@@ -50,7 +58,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // demo tells the GEnx-1B direct-entry story over the public API: pre-declare,
 // clear, the gate sees the stand and the beams, crossed, arrived; then
 // prints the timeline and the transit time against the 40-minute mark.
-func demo(ctx context.Context, o demoOptions) error {
+//
+// Every run stands on its own: it declares a conveyance identity of its own
+// (the recording's stand tag and plate with the run ID appended) and replays
+// the sensors with fresh event and track IDs, so neither a gate that has seen
+// an earlier run's tracks nor a declaration an earlier run left cleared can
+// take its crossing. A run that fails after declaring cancels its
+// declaration and says what the gate decided.
+func demo(ctx context.Context, o demoOptions) (err error) {
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: 15 * time.Second}
 	}
@@ -80,6 +95,8 @@ func demo(ctx context.Context, o demoOptions) error {
 	}
 
 	now := time.Now().UTC()
+	run := sim.NewRunID(now)
+	tag, plate := demoStandTag+"-"+strings.ToUpper(run), demoPlate+"-"+strings.ToUpper(run)
 	body := map[string]any{
 		"object":    map[string]any{"kind": "engine", "esn": "956-482", "model": "GEnx-1B", "owner": "Qatar Airways"},
 		"direction": "in", "gate": "G-MRO-1",
@@ -87,44 +104,72 @@ func demo(ctx context.Context, o demoOptions) error {
 		"regime":         "bonded_maintenance",
 		"declared_value": map[string]any{"amount": "182000000.00", "currency": "CNY"},
 		"hs_code":        "84111200",
-		"conveyance":     map[string]any{"stand_tag": "STAND-0042", "vehicle_plate": "琼A·D1234"},
+		"conveyance":     map[string]any{"stand_tag": tag, "vehicle_plate": plate},
 	}
 	var d zone.PreDeclaration
 	hdr := map[string]string{"Idempotency-Key": fmt.Sprintf("demo-genx-%d", now.UnixNano())}
 	if _, err := c.callH(ctx, http.MethodPost, o.API+"/v1/predeclarations", o.MROToken, hdr, body, &d); err != nil {
 		return fmt.Errorf("pre-declare: %w", err)
 	}
-	step("HNA Technic pre-declares GEnx-1B ESN 956-482 for direct entry through G-MRO-1: %s (%s)", d.ID, d.Status)
+	step("HNA Technic pre-declares GEnx-1B ESN 956-482 for direct entry through G-MRO-1: %s (%s), stand %s, tow vehicle %s (this run's)", d.ID, d.Status, tag, plate)
+	atGate := false // the gate holds the clearance: a cancel waits for it to go
+	defer func() {
+		if err != nil && d.Status != zone.StatusCrossed && d.Status != zone.StatusArrived {
+			err = c.cancelLeftover(d.ID, atGate, err)
+		}
+	}()
 
 	if _, err := c.call(ctx, http.MethodPost, o.API+"/v1/predeclarations/"+d.ID+"/decision", o.Officer, map[string]any{"decision": "clear"}, &d); err != nil {
 		return fmt.Errorf("clear: %w", err)
 	}
 	step("customs clears it on the 24-hour green channel (%s)", d.Status)
 
-	// The clearance reaches the gate over Kafka.
-	err := poll(ctx, o.Timeout, func() (bool, error) {
+	// The clearance reaches the gate over Kafka. The count may also drop
+	// meanwhile (another clearance expiring), so a rise above the lowest
+	// count seen is the sign.
+	low := st.Clearances
+	err = poll(ctx, o.Timeout, func() (bool, error) {
 		var now struct {
 			Clearances int `json:"clearances"`
 		}
-		_, err := c.call(ctx, http.MethodGet, o.Gate+"/v1/status", o.Officer, nil, &now)
-		return err == nil && now.Clearances > st.Clearances, nil
+		if _, err := c.call(ctx, http.MethodGet, o.Gate+"/v1/status", o.Officer, nil, &now); err != nil {
+			return false, nil
+		}
+		low = min(low, now.Clearances)
+		return now.Clearances > low, nil
 	})
 	if err != nil {
 		return fmt.Errorf("the clearance did not reach the gate within %s: %w", o.Timeout, err)
 	}
+	atGate = true
 	step("the gate holds the clearance in its own store")
 
-	file, cleanup, err := recordingFile("genx-direct-entry")
+	if o.recording == "" {
+		o.recording = "genx-direct-entry"
+	}
+	file, cleanup, err := recordingFile(o.recording)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	res, err := sim.Replay(ctx, sim.Options{GateURL: o.Gate, Token: o.GateTok, File: file, Rebase: true, Speed: o.Speed, HTTPClient: o.Client})
+	since, err := c.lastCrossingSeq(ctx)
+	if err != nil {
+		return fmt.Errorf("read the gate's crossings: %w", err)
+	}
+	res, err := sim.Replay(ctx, sim.Options{GateURL: o.Gate, Token: o.GateTok, File: file, Rebase: true, RunID: run,
+		Reads: map[string]string{demoStandTag: tag, demoPlate: plate}, Speed: o.Speed, HTTPClient: o.Client})
 	if err != nil {
 		return fmt.Errorf("replay the sensors: %w", err)
 	}
-	step("cameras read stand STAND-0042 and plate 琼A·D1234, beams A→B break: %d sensor events posted to the gate", res.Accepted)
+	if res.Errors > 0 {
+		return fmt.Errorf("replay the sensors: the gate refused %d of %d events: %s", res.Errors, res.Events, strings.Join(res.Problems, "; "))
+	}
+	step("cameras read stand %s and plate %s, beams A→B break: %d sensor events posted to the gate", tag, plate, res.Accepted)
 
+	// Wait for the zone to record the crossing; meanwhile watch what the
+	// gate decided from this run's events, so a crossing the gate did not
+	// authorize for this declaration fails at once, named.
+	var mine []zone.Crossing
 	err = poll(ctx, o.Timeout, func() (bool, error) {
 		if _, err := c.call(ctx, http.MethodGet, o.API+"/v1/predeclarations/"+d.ID, o.MROToken, nil, &d); err != nil {
 			return false, err
@@ -133,12 +178,30 @@ func demo(ctx context.Context, o demoOptions) error {
 		case zone.StatusCrossed:
 			return true, nil
 		case zone.StatusCleared:
-			return false, nil
+		default:
+			return false, fmt.Errorf("declaration %s is %s, not crossed", d.ID, d.Status)
 		}
-		return false, fmt.Errorf("declaration is %s, not crossed", d.Status)
+		xs, err := c.runCrossings(ctx, since, res.RunSuffix)
+		if err != nil {
+			return false, nil // the gate may be busy; the timeout still bounds the wait
+		}
+		mine = xs
+		for _, x := range xs {
+			if x.Decision != zone.DecisionAuthorized || x.ClearanceID != d.ID {
+				return false, fmt.Errorf("the gate decided %s", describeCrossings(xs, d.ID))
+			}
+		}
+		return false, nil
 	})
 	if err != nil {
-		return fmt.Errorf("waiting for the crossing to reach the zone: %w", err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			if len(mine) == 0 {
+				err = fmt.Errorf("the gate decided no crossing from this run's %d events (seq %d..%d) within %s", res.Accepted, res.FirstSeq, res.LastSeq, o.Timeout)
+			} else {
+				err = fmt.Errorf("the gate decided %s, but the zone did not record it within %s: is the link up (GET %s/v1/status)?", describeCrossings(mine, d.ID), o.Timeout, o.Gate)
+			}
+		}
+		return fmt.Errorf("waiting for %s to be crossed: %w", d.ID, err)
 	}
 	step("the gate decided the crossing locally and it flowed back: %s crossed at %s (crossing %s)", d.ID, d.CrossedAt.Format(time.RFC3339), d.CrossingID)
 
@@ -155,6 +218,104 @@ func demo(ctx context.Context, o demoOptions) error {
 
 	printTimeline(out, &d)
 	return nil
+}
+
+// cancelLeftover cancels a declaration a failed run leaves cleared, so no
+// later crossing takes its clearance, and adds what happened to err. If the
+// gate held the clearance it waits (briefly) for the revocation to reach
+// it, so the next run's check that its own clearance arrived (the gate's
+// count of usable clearances rising) is not confused by this one leaving.
+func (c demoClient) cancelLeftover(id string, atGate bool, err error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var st struct {
+		Clearances int `json:"clearances"`
+	}
+	counted := atGate
+	if counted {
+		_, gerr := c.call(ctx, http.MethodGet, c.o.Gate+"/v1/status", c.o.Officer, nil, &st)
+		counted = gerr == nil
+	}
+	var d zone.PreDeclaration
+	if _, cerr := c.call(ctx, http.MethodPost, c.o.API+"/v1/predeclarations/"+id+"/cancel", c.o.MROToken,
+		map[string]any{"reason": "demo run failed"}, &d); cerr != nil {
+		return fmt.Errorf("%w (and cancelling %s failed: %v)", err, id, cerr)
+	}
+	if counted {
+		_ = poll(ctx, 20*time.Second, func() (bool, error) {
+			var now struct {
+				Clearances int `json:"clearances"`
+			}
+			_, gerr := c.call(ctx, http.MethodGet, c.o.Gate+"/v1/status", c.o.Officer, nil, &now)
+			return gerr == nil && now.Clearances < st.Clearances, nil
+		})
+	}
+	return fmt.Errorf("%w (%s is %s, so it is not left behind)", err, id, d.Status)
+}
+
+// lastCrossingSeq is the seq of the newest crossing the gate holds.
+func (c demoClient) lastCrossingSeq(ctx context.Context) (uint64, error) {
+	var last uint64
+	for {
+		var page struct {
+			Items []zone.Crossing `json:"items"`
+		}
+		if _, err := c.call(ctx, http.MethodGet, fmt.Sprintf("%s/v1/crossings?since_seq=%d", c.o.Gate, last), c.o.Officer, nil, &page); err != nil {
+			return 0, err
+		}
+		if len(page.Items) == 0 {
+			return last, nil
+		}
+		last = page.Items[len(page.Items)-1].Seq
+	}
+}
+
+// runCrossings returns the crossings after since that the gate decided from
+// this run's events (their event IDs carry the run's suffix).
+func (c demoClient) runCrossings(ctx context.Context, since uint64, suffix string) ([]zone.Crossing, error) {
+	var out []zone.Crossing
+	for {
+		var page struct {
+			Items []zone.Crossing `json:"items"`
+		}
+		if _, err := c.call(ctx, http.MethodGet, fmt.Sprintf("%s/v1/crossings?since_seq=%d", c.o.Gate, since), c.o.Officer, nil, &page); err != nil {
+			return nil, err
+		}
+		if len(page.Items) == 0 {
+			return out, nil
+		}
+		for _, x := range page.Items {
+			for _, id := range x.EventIDs {
+				if strings.HasSuffix(id, suffix) {
+					out = append(out, x)
+					break
+				}
+			}
+		}
+		since = page.Items[len(page.Items)-1].Seq
+	}
+}
+
+// describeCrossings says in words what the gate decided, for an error.
+func describeCrossings(xs []zone.Crossing, declID string) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		what := string(x.Decision)
+		switch {
+		case x.Decision == zone.DecisionAuthorized && x.ClearanceID != declID:
+			what = "authorized on the clearance of another declaration, " + x.ClearanceID + ", not " + declID
+		case x.Decision == zone.DecisionAuthorized:
+			what = "authorized on " + declID + "'s clearance"
+		case x.Decision == zone.DecisionUnauthorized && x.Identity != nil:
+			what = fmt.Sprintf("unauthorized: %s %s read, but no usable clearance for it", x.Identity.Kind, x.Identity.Value)
+		case x.Decision == zone.DecisionUnidentified:
+			what = "unidentified: no confident camera read"
+		case x.Decision == zone.DecisionPerson:
+			what = "a person on the line"
+		}
+		parts[i] = fmt.Sprintf("crossing %s (segment %d, %s, at %s) %s", x.ID, x.Segment, x.Direction, x.Time.UTC().Format(time.RFC3339), what)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // printTimeline prints the declaration's facts (submitted, decided, crossed

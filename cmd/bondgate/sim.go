@@ -15,7 +15,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	token := fs.String("token", "", "gate token for the gate the recording names (required)")
 	speed := fs.Float64("speed", 0, "replay rate: 0 as fast as the gate takes it, 1 real time, 10 ten times faster")
 	batch := fs.Int("batch", 100, "events per POST (at most 1000)")
-	noRebase := fs.Bool("no-rebase", false, "post the recording byte for byte (default: shift times to now and make event IDs unique to this run)")
+	noRebase := fs.Bool("no-rebase", false, "post the recording byte for byte (default: shift times to now and make event and track IDs unique to this run)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -7,6 +7,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,10 +26,19 @@ type Options struct {
 	Token   string // a gate token for the gate the recording names
 	File    string // the recording (.jsonl)
 	// Rebase shifts every time so the first event is now, keeping the
-	// spacing, and gives event IDs a run-unique suffix so a second replay is
-	// not answered as duplicates. The CLI turns it on by default; without it
-	// the recording is posted byte for byte.
+	// spacing, and gives event IDs and camera track IDs a run-unique suffix:
+	// a second replay is not answered as duplicates, and its tracks are new
+	// objects to the gate (a track the gate saw identify a crossing never
+	// identifies another). The CLI turns it on by default; without it the
+	// recording is posted byte for byte.
 	Rebase bool
+	// RunID, if set, is the run's suffix (without the leading dash) instead
+	// of one made from the clock and a random number; with Rebase only.
+	RunID string
+	// Reads maps identity values the recording's cameras read to the values
+	// to post instead (a demo gives each run its own conveyance identity);
+	// with Rebase only.
+	Reads map[string]string
 	// Speed is the replay rate: 0 posts as fast as the gate takes it, 1 keeps
 	// the recording's own pace, 10 runs ten times faster.
 	Speed float64
@@ -114,9 +125,12 @@ func Replay(ctx context.Context, opts Options) (Result, error) {
 	shift := time.Duration(0)
 	if opts.Rebase {
 		shift = start.Sub(first)
-		res.RunSuffix = "-r" + strconv.FormatInt(start.UnixMilli(), 36)
+		res.RunSuffix = "-" + opts.RunID
+		if opts.RunID == "" {
+			res.RunSuffix = "-" + NewRunID(start)
+		}
 		for _, e := range evs {
-			if err := rebase(e, shift, res.RunSuffix); err != nil {
+			if err := rebase(e, shift, res.RunSuffix, opts.Reads); err != nil {
 				return res, err
 			}
 		}
@@ -202,8 +216,17 @@ func readRecording(path string) ([]*event, error) {
 	return evs, nil
 }
 
-// rebase moves an event's time by shift and suffixes its ID.
-func rebase(e *event, shift time.Duration, suffix string) error {
+// NewRunID names one replay: the time in base 36 and a random part, so two
+// runs in the same millisecond differ too.
+func NewRunID(at time.Time) string {
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return "r" + strconv.FormatInt(at.UnixMilli(), 36) + hex.EncodeToString(b[:])
+}
+
+// rebase moves an event's time by shift, suffixes its event and track IDs
+// and replaces the identity reads named in reads.
+func rebase(e *event, shift time.Duration, suffix string, reads map[string]string) error {
 	e.at = e.at.Add(shift).UTC()
 	raw, _ := json.Marshal(e.at.Format(time.RFC3339Nano))
 	e.fields["time"] = raw
@@ -213,6 +236,31 @@ func rebase(e *event, shift time.Duration, suffix string) error {
 	}
 	raw, _ = json.Marshal(id + suffix)
 	e.fields["event_id"] = raw
+	if tr, ok := e.fields["track_id"]; ok {
+		var track string
+		if err := json.Unmarshal(tr, &track); err != nil {
+			return fmt.Errorf("sim: line %d: \"track_id\" is not a string", e.line)
+		}
+		raw, _ = json.Marshal(track + suffix)
+		e.fields["track_id"] = raw
+	}
+	if rr, ok := e.fields["reads"]; ok && len(reads) > 0 {
+		var rs []map[string]json.RawMessage
+		if err := json.Unmarshal(rr, &rs); err != nil {
+			return fmt.Errorf("sim: line %d: \"reads\" is not an array of objects", e.line)
+		}
+		for _, r := range rs {
+			var v string
+			if json.Unmarshal(r["value"], &v) != nil {
+				continue
+			}
+			if to, ok := reads[v]; ok {
+				r["value"], _ = json.Marshal(to)
+			}
+		}
+		raw, _ = json.Marshal(rs)
+		e.fields["reads"] = raw
+	}
 	return nil
 }
 

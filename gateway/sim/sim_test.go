@@ -188,6 +188,33 @@ func TestReplayRebasedIsNewEachRun(t *testing.T) {
 	assert.Equal(t, 4, res2.Accepted, "a rebased replay is not deduplicated")
 }
 
+// A rebased run's camera tracks are new objects to the gate (a gate lets a
+// track identify one crossing), and a run may read its own identities.
+func TestReplayRebasedGivesTracksAndReadsToTheRun(t *testing.T) {
+	g, srv := newGate(t)
+	path := writeRecording(t, recording)
+	res, err := Replay(context.Background(), Options{GateURL: srv.URL, Token: "gate-mro-1", File: path, Rebase: true,
+		RunID: "demo7", Reads: map[string]string{"STAND-0042": "STAND-0042-DEMO7"}})
+	require.NoError(t, err)
+	assert.Equal(t, "-demo7", res.RunSuffix)
+	evs := g.events()
+	require.Len(t, evs, 4)
+	assert.Equal(t, "CAM-1-000001-demo7", evs[1]["event_id"])
+	assert.Equal(t, "t-0829-2-demo7", evs[1]["track_id"])
+	assert.Equal(t, []any{map[string]any{"kind": "stand_tag", "value": "STAND-0042-DEMO7", "confidence": 0.97}}, evs[1]["reads"])
+	assert.NotContains(t, evs[0], "track_id", "events without a track get none")
+
+	// Two runs without a RunID get different track IDs.
+	_, err = Replay(context.Background(), Options{GateURL: srv.URL, Token: "gate-mro-1", File: path, Rebase: true})
+	require.NoError(t, err)
+	_, err = Replay(context.Background(), Options{GateURL: srv.URL, Token: "gate-mro-1", File: path, Rebase: true})
+	require.NoError(t, err)
+	evs = g.events()
+	require.Len(t, evs, 12)
+	assert.NotEqual(t, evs[5]["track_id"], evs[9]["track_id"])
+	assert.NotEqual(t, "t-0829-2", evs[5]["track_id"])
+}
+
 func TestReplayRetriesWhenTheGateIsBusyOrTheLinkBreaks(t *testing.T) {
 	g, srv := newGate(t)
 	g.fail = []int{503, -1, 503}

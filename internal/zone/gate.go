@@ -58,6 +58,13 @@ func (c *Clearance) Matches(gate string, dir Direction, id Identity, t time.Time
 	return false
 }
 
+// IdentitiesMatch reports whether two identities name the same thing once
+// normalised as a clearance compares them (the gate uses it to tell two
+// objects crossing at once apart).
+func IdentitiesMatch(a, b Identity) bool {
+	return a.Kind == b.Kind && normalizeIdentity(a.Value) == normalizeIdentity(b.Value)
+}
+
 // normalizeIdentity makes a camera read and a declared identifier comparable:
 // case, spaces, dashes and the middle dot of Chinese plates do not count.
 func normalizeIdentity(s string) string {
