@@ -21,7 +21,6 @@ type Link struct {
 	s    *Service
 	pub  *kafka.Publisher
 	cons *kafka.Consumer
-	wg   sync.WaitGroup
 }
 
 func newLink(s *Service, brokers []string, metrics *kafka.Metrics) *Link {
@@ -34,6 +33,8 @@ func newLink(s *Service, brokers []string, metrics *kafka.Metrics) *Link {
 		Brokers:      brokers,
 		Metrics:      metrics,
 		WriteTimeout: s.cfg.KafkaWriteTimeout,
+		// What the stopping gate flushes of its outbox, and how long it tries.
+		DrainTimeout: s.cfg.ShutdownTimeout,
 		// Up to 1,000 messages per write (capped at about 1 MB): a backlog
 		// after an outage drains in a tenth of the round trips and outbox
 		// commits of the default 100, and a lone crossing still goes at once.
@@ -89,31 +90,25 @@ func (l *Link) Up() bool {
 	return up
 }
 
-// run starts the forwarder and the clearance consumer and returns when ctx
-// is done and both stopped.
+// run runs the forwarder and the clearance consumer until ctx is done; then
+// the forwarder flushes what it can of the outbox within ShutdownTimeout
+// (what is left stays for the next start) and run returns once both stopped.
 func (l *Link) run(ctx context.Context) {
 	if l.pub == nil {
 		<-ctx.Done()
 		return
 	}
-	l.wg.Go(func() {
-		if err := l.pub.Run(ctx); err != nil {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		switch err := l.pub.Run(ctx); {
+		case zone.ErrorCode(err) == zone.EUNAVAILABLE:
+			l.s.log.Warn("forwarder shut down with messages left", "err", err)
+		case err != nil:
 			l.s.log.Error("forwarder stopped", "err", err)
 		}
 	})
-	l.wg.Go(func() { l.consume(ctx) })
-	l.wg.Wait()
-}
-
-// shutdown flushes what it can of the outbox within ctx. What is left stays
-// in the outbox for the next start.
-func (l *Link) shutdown(ctx context.Context) {
-	if l.pub == nil {
-		return
-	}
-	if err := l.pub.Shutdown(ctx); err != nil {
-		l.s.log.Warn("forwarder shut down with messages left", "err", err)
-	}
+	wg.Go(func() { l.consume(ctx) })
+	wg.Wait()
 }
 
 // consume keeps the clearance cache: each clearance event is applied in

@@ -269,11 +269,14 @@ func (s *Service) raiseAlarm(kind zone.AlarmKind, severity, msg string, params m
 }
 
 // Run serves HTTP on cfg.Addr (when set) and runs the committer, decider,
-// forwarder and clearance consumer until ctx is done. Then it stops
-// accepting, lets in-flight requests finish, flushes the outbox for at most
-// ShutdownTimeout, closes the store and returns nil.
+// forwarder and clearance consumer until ctx is done. Then it stops in this
+// order: HTTP stops accepting and lets in-flight requests finish; the
+// committer and decider stop, and one last decision step runs; the link
+// stops, its forwarder flushing the outbox for at most ShutdownTimeout; the
+// store closes. Each stage has its own context, cancelled when the one
+// before it has returned, so none is a child of ctx.
 func (s *Service) Run(ctx context.Context) error {
-	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	workCtx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
 	var wg sync.WaitGroup
 	wg.Go(func() { s.committer.run(workCtx) })
@@ -281,7 +284,7 @@ func (s *Service) Run(ctx context.Context) error {
 	// Keep bbolt's map of a large file (a drained backlog, the event log)
 	// from counting whole in the resident set; see bolt.DB.TrimResident.
 	wg.Go(func() { s.db.TrimResidentEvery(workCtx, 250*time.Millisecond) })
-	linkCtx, stopLink := context.WithCancel(context.WithoutCancel(ctx))
+	linkCtx, stopLink := context.WithCancel(context.Background())
 	defer stopLink()
 	var lwg sync.WaitGroup
 	lwg.Go(func() { s.link.run(linkCtx) })
@@ -332,9 +335,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if _, err := s.decider.step(deadline); err != nil {
 		s.log.Warn("final decision step", "err", err)
 	}
-	s.link.shutdown(deadline)
 	stopLink()
-	lwg.Wait()
+	lwg.Wait() // the forwarder's flush, bounded by ShutdownTimeout
+
 	if err := s.close(); err != nil {
 		s.log.Error("closing the store", "err", err)
 	}

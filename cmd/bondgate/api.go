@@ -3,19 +3,18 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	bbolt "go.etcd.io/bbolt"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/bondgate/bondgate/internal/bolt"
 	bhttp "github.com/bondgate/bondgate/internal/http"
@@ -95,9 +94,10 @@ func loadTokens(path string) (*zone.Tokens, error) {
 	return zone.ParseTokens(f)
 }
 
-// serveAPI runs the zone API until ctx is done: the HTTP server, and the
-// publisher that drains the outbox to Kafka. On the way out it stops taking
-// requests, lets the publisher flush within a bound, and closes the store.
+// serveAPI runs the zone API until ctx is done: the HTTP server with its
+// live feed, the publisher that drains the outbox to Kafka, the gate feed,
+// the reminder scheduler. On the way out it stops taking requests, lets the
+// publisher flush within its bound, and closes the store.
 func serveAPI(ctx context.Context, o apiOptions) error {
 	log := o.Log
 	if err := os.MkdirAll(o.Data, 0o750); err != nil {
@@ -176,30 +176,35 @@ func serveAPI(ctx context.Context, o apiOptions) error {
 		},
 	})
 
-	pubCtx, stopPub := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopPub()
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := pub.Run(pubCtx); err != nil && !errors.Is(err, context.Canceled) {
-			log.Error("publisher stopped", "err", err)
+	// Stop order: the HTTP server stops accepting, ends the live streams and
+	// finishes the requests in flight; then the publisher drains the outbox
+	// within its own bound (what those requests committed included); then,
+	// once every part has returned, the store closes (deferred above). The
+	// other parts stop with ctx. A part that fails stops them all.
+	g, gctx := errgroup.WithContext(ctx)
+	publishing, stopPublishing := context.WithCancel(context.Background())
+	defer stopPublishing()
+	g.Go(func() error {
+		defer stopPublishing()
+		if err := srv.Start(gctx); err != nil {
+			return fmt.Errorf("serve %s: %w", o.Addr, err)
 		}
+		return nil
 	})
-	wg.Go(func() { feed.run(pubCtx) })
-	wg.Go(func() { recs.run(pubCtx) })
+	g.Go(func() error {
+		if err := pub.Run(publishing); err != nil {
+			log.Warn("publisher flush incomplete; the rest stays in the outbox for next start", "err", err)
+		}
+		return nil
+	})
+	g.Go(func() error { return srv.Stream().Run(gctx) })
+	g.Go(func() error { feed.run(gctx); return nil })
+	g.Go(func() error { recs.run(gctx); return nil })
 	// Keep bbolt's map from counting whole in the resident set after a
 	// scan (the check at open, a long list); see bolt.DB.TrimResident.
-	wg.Go(func() { db.TrimResidentEvery(pubCtx, time.Second) })
-	serveErr := srv.Start(ctx) // returns once ctx is done and requests have drained
-	// Requests are finished: give the publisher a bounded chance to flush.
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := pub.Shutdown(sctx); err != nil {
-		log.Warn("publisher flush incomplete; the rest stays in the outbox for next start", "err", err)
-	}
-	stopPub()
-	wg.Wait()
-	if serveErr != nil {
-		return fmt.Errorf("serve %s: %w", o.Addr, serveErr)
+	g.Go(func() error { db.TrimResidentEvery(gctx, time.Second); return nil })
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	log.Info("zone API stopped")
 	return nil

@@ -165,7 +165,7 @@ func benchLanes(ctx context.Context, e *benchEnv, samples int) ([]benchRow, erro
 	}
 	ob := db.Outbox()
 	pub := kafka.NewPublisher(kafka.PublisherConfig{Name: "bench-lanes", Brokers: br.Addrs(), WriteTimeout: 2 * time.Second,
-		BackoffMax: time.Second}, ob, benchQuietLog())
+		BackoffMax: time.Second, DrainTimeout: 2 * time.Second}, ob, benchQuietLog())
 	pctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -175,9 +175,6 @@ func benchLanes(ctx context.Context, e *benchEnv, samples int) ([]benchRow, erro
 	defer func() {
 		stop()
 		<-done
-		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
-		defer c()
-		_ = pub.Shutdown(sctx)
 	}()
 
 	var lat []time.Duration

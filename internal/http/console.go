@@ -35,12 +35,14 @@ const ConsoleContentSecurityPolicy = "default-src 'none'; script-src 'self'; sty
 // values take the defaults.
 type ConsoleConfig struct {
 	// GateURLs maps each gate ID to its gate service's base URL
-	// (http://127.0.0.1:8081). The gate board polls their GET /v1/status
-	// with the caller's own bearer token; empty: no gate board.
+	// (http://127.0.0.1:8081). GET /v1/gates reads their GET /v1/status
+	// with the caller's own bearer token, the live stream with the token of
+	// its longest-open client; empty: no gate board.
 	GateURLs map[string]string
 	// GateClient polls the gates; default a client with a 3 s timeout.
 	GateClient *nethttp.Client
-	// GatePoll is how often a live stream polls the gates; default 5 s.
+	// GatePoll is how often the gates are polled for the live streams
+	// (once for all of them, while any is open); default 5 s.
 	GatePoll time.Duration
 	// StreamPoll is how often the audit trail is read for new changes
 	// while a stream is open; default 250 ms.
@@ -79,7 +81,11 @@ func (c *ConsoleConfig) defaults() {
 // live stream.
 func (s *Server) routeConsole() {
 	s.cfg.Console.defaults()
-	s.streams = newStreamHub(s.cfg.Audit, s.cfg.Console, s.log)
+	var pollGates func(context.Context, string) []GateBoard
+	if len(s.cfg.Console.GateURLs) > 0 {
+		pollGates = s.pollGates
+	}
+	s.streams = newStream(s.cfg.Audit, s.cfg.Console, s.log, pollGates)
 	s.gateAges = map[string]time.Time{}
 	csp := ContentSecurityPolicy(ConsoleContentSecurityPolicy)
 	s.e.GET("/", serveConsoleIndex, csp)
@@ -210,34 +216,4 @@ func (s *Server) pollGate(ctx context.Context, id, base, auth string) GateBoard 
 		g.BacklogSince = &since
 	}
 	return g
-}
-
-// watchGates polls the gates every GatePoll for one stream and sends each
-// gate whose board changed (and every gate at first).
-func (s *Server) watchGates(ctx context.Context, auth string, out chan<- GateBoard) {
-	last := map[string]string{}
-	t := time.NewTicker(s.cfg.Console.GatePoll)
-	defer t.Stop()
-	for {
-		for _, g := range s.pollGates(ctx, auth) {
-			key := g.Problem + "\x00" + string(g.Status)
-			if g.BacklogSince != nil {
-				key += g.BacklogSince.String()
-			}
-			if last[g.ID] == key {
-				continue
-			}
-			last[g.ID] = key
-			select {
-			case out <- g:
-			case <-ctx.Done():
-				return
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

@@ -85,6 +85,15 @@ func newAPI(t *testing.T, tweak ...func(*Config)) *api {
 	s := NewServer(cfg)
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(hs.Close)
+	// The live feed runs beside the server, as in the API application; it
+	// stops (ending open streams) before the test server closes.
+	ctx, cancel := context.WithCancel(context.Background())
+	streamDone := make(chan error, 1)
+	go func() { streamDone <- s.Stream().Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-streamDone)
+	})
 	return &api{t: t, url: hs.URL, srv: s, db: db, store: store, registry: cfg.Registry, logs: logs}
 }
 

@@ -71,7 +71,7 @@ type Server struct {
 	metrics *HTTPMetrics
 	v1      *echo.Group // no group middleware: see Handle
 
-	streams  *streamHub           // GET /v1/stream (console.go, stream.go)
+	streams  *Stream              // GET /v1/stream (console.go, stream.go)
 	gateMu   sync.Mutex           // guards gateAges
 	gateAges map[string]time.Time // gate ID → when its outbox backlog was first seen
 
@@ -125,6 +125,10 @@ func NewServer(cfg Config) *Server {
 	return s
 }
 
+// Stream is the live feed behind GET /v1/stream, a part to Run beside the
+// server.
+func (s *Server) Stream() *Stream { return s.streams }
+
 // Echo returns the router, so other parts of bondgate can add routes with
 // the same middleware and error handling.
 func (s *Server) Echo() *echo.Echo { return s.e }
@@ -156,8 +160,9 @@ func (s *Server) Start(ctx context.Context) error {
 
 // Serve is Start on a listener the caller opened (e.g. on port 0).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	// Requests do not inherit ctx: when it ends, Shutdown lets those in
+	// flight finish within its bound instead of cancelling them.
 	srv := NewHTTPServer(s.e, ServerOptions{MaxConns: s.cfg.MaxConns, Log: s.log})
-	srv.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
 	if s.cfg.TLS != nil {
 		srv.TLSConfig = s.cfg.TLS
 		ln = tls.NewListener(ln, s.cfg.TLS)

@@ -28,10 +28,10 @@ import (
 // change after it — even across an API restart — as long as it is not too far
 // behind; otherwise it gets a "reset" event and reloads its lists.
 //
-// One hub per server reads the trail (while anyone listens) into a bounded
-// ring of recent events and wakes the connections; each connection sends
-// from the ring at its own pace. Gate status is polled per connection with
-// the caller's own bearer token, so the gate decides what an officer may read.
+// One Stream per server (a part the API application runs) reads the trail,
+// while anyone listens, into a bounded ring of recent events, polls the
+// gates' status once for all connections, and wakes the connections; each
+// connection sends from the ring and the gate boards at its own pace.
 
 // Stream event names (the SSE "event:" field).
 const (
@@ -124,13 +124,20 @@ func streamEventOf(e zone.AuditEntry) (streamEvent, bool) {
 	return streamEvent{id: e.Seq, name: kind.name, data: data}, true
 }
 
-// streamHub reads the audit trail for the stream's connections.
-type streamHub struct {
-	trail   zone.AuditTrail
-	log     *slog.Logger
-	poll    time.Duration
-	backlog int
-	max     int
+// Stream is the live feed behind GET /v1/stream: it reads the audit trail
+// into a ring of recent events and polls the gates, for every open stream
+// at once, and wakes the connections. It is a long-running part: the API
+// application runs it (Run); without it a stream gets its backlog and
+// nothing live.
+type Stream struct {
+	trail    zone.AuditTrail
+	log      *slog.Logger
+	poll     time.Duration
+	backlog  int
+	max      int
+	gatePoll time.Duration
+	// pollGates reads every gate with an Authorization header; nil: no gates.
+	pollGates func(ctx context.Context, auth string) []GateBoard
 
 	readMu sync.Mutex // one reader of the trail at a time
 
@@ -139,23 +146,33 @@ type streamHub struct {
 	head    uint64 // last audit seq read
 	floor   uint64 // ring holds every stream event with floor < id <= head
 	ring    []streamEvent
-	subs    map[chan struct{}]struct{}
-	running bool
+	subs    map[chan struct{}]streamSub
+	subSeq  uint64
+	gates   []GateBoard   // the last poll of every gate, by ID; nil while nobody listens
+	kick    chan struct{} // the first listener asks for a poll now
 	closed  chan struct{}
-	once    sync.Once
+	closing sync.Once
 }
 
-func newStreamHub(trail zone.AuditTrail, cfg ConsoleConfig, log *slog.Logger) *streamHub {
-	return &streamHub{trail: trail, log: log, poll: cfg.StreamPoll, backlog: cfg.StreamBacklog, max: cfg.MaxStreams,
-		subs: map[chan struct{}]struct{}{}, closed: make(chan struct{})}
+// streamSub is one open stream.
+type streamSub struct {
+	seq  uint64 // order of subscription
+	auth string // its Authorization header
 }
 
-// close ends every stream (server shutdown).
-func (h *streamHub) close() { h.once.Do(func() { close(h.closed) }) }
+func newStream(trail zone.AuditTrail, cfg ConsoleConfig, log *slog.Logger,
+	pollGates func(ctx context.Context, auth string) []GateBoard) *Stream {
+	return &Stream{trail: trail, log: log, poll: cfg.StreamPoll, backlog: cfg.StreamBacklog, max: cfg.MaxStreams,
+		gatePoll: cfg.GatePoll, pollGates: pollGates,
+		subs: map[chan struct{}]streamSub{}, kick: make(chan struct{}, 1), closed: make(chan struct{})}
+}
 
-// subscribe registers a connection: it is woken on new events until
-// unsubscribe. It starts the reader when it is the first.
-func (h *streamHub) subscribe() (chan struct{}, error) {
+// close ends every stream and refuses new ones (server shutdown).
+func (h *Stream) close() { h.closing.Do(func() { close(h.closed) }) }
+
+// subscribe registers a connection with its Authorization header: it is
+// woken on new events and gate changes until unsubscribe.
+func (h *Stream) subscribe(auth string) (chan struct{}, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	select {
@@ -167,52 +184,124 @@ func (h *streamHub) subscribe() (chan struct{}, error) {
 		return nil, zone.Errorf(zone.EUNAVAILABLE, "too many live streams (%d); try again later", h.max)
 	}
 	ch := make(chan struct{}, 1)
-	h.subs[ch] = struct{}{}
-	if !h.running {
-		h.running = true
-		go h.run()
+	h.subSeq++
+	h.subs[ch] = streamSub{seq: h.subSeq, auth: auth}
+	if len(h.subs) == 1 {
+		// The gates were not polled while nobody listened: poll now rather
+		// than leave the first board empty for a whole interval.
+		select {
+		case h.kick <- struct{}{}:
+		default:
+		}
 	}
 	return ch, nil
 }
 
-func (h *streamHub) unsubscribe(ch chan struct{}) {
+func (h *Stream) unsubscribe(ch chan struct{}) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.subs, ch)
+	if len(h.subs) == 0 {
+		h.gates = nil // stale by the time someone listens again
+	}
 }
 
-// run reads the trail every poll interval while anyone listens.
-func (h *streamHub) run() {
+// listening reports whether any stream is open.
+func (h *Stream) listening() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs) > 0
+}
+
+// Run reads the audit trail every StreamPoll and the gates every GatePoll
+// while any stream is open, until ctx is done; then it ends every stream
+// and returns nil.
+func (h *Stream) Run(ctx context.Context) error {
+	defer h.close()
+	var wg sync.WaitGroup
+	wg.Go(func() { h.readTrail(ctx) })
+	if h.pollGates != nil {
+		wg.Go(func() { h.watchGates(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// readTrail catches up with the audit trail every poll interval.
+func (h *Stream) readTrail(ctx context.Context) {
 	t := time.NewTicker(h.poll)
 	defer t.Stop()
 	for {
 		select {
-		case <-h.closed:
-			h.mu.Lock()
-			h.running = false
-			h.mu.Unlock()
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		h.mu.Lock()
-		if len(h.subs) == 0 {
-			h.running = false
-			h.mu.Unlock()
-			return
+		if !h.listening() {
+			continue
 		}
-		h.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := h.catchUp(ctx); err != nil {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := h.catchUp(rctx); err != nil && ctx.Err() == nil {
 			h.log.Warn("stream: reading the audit trail failed; retrying", "err", err.Error())
 		}
 		cancel()
 	}
 }
 
+// watchGates is the one gate poller of all streams: every GatePoll it reads
+// every gate and hands the boards to the streams, each of which sends what
+// changed for it. It polls with the Authorization of the longest-open
+// stream: every stream is a customs officer's, and a gate accepts any
+// customs token, so the gate still decides what the console may read.
+func (h *Stream) watchGates(ctx context.Context) {
+	t := time.NewTicker(h.gatePoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-h.kick:
+		}
+		auth, ok := h.pollAuth()
+		if !ok {
+			continue
+		}
+		boards := h.pollGates(ctx, auth)
+		h.mu.Lock()
+		if len(h.subs) > 0 {
+			h.gates = boards
+		}
+		h.mu.Unlock()
+		h.wakeAll()
+	}
+}
+
+// pollAuth is the Authorization of the longest-open stream; ok is false
+// when none is open.
+func (h *Stream) pollAuth() (auth string, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var first uint64
+	for _, sub := range h.subs {
+		if !ok || sub.seq < first {
+			first, auth, ok = sub.seq, sub.auth, true
+		}
+	}
+	return auth, ok
+}
+
+// gateBoards returns the last poll of every gate (nil before the first).
+func (h *Stream) gateBoards() []GateBoard {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.gates
+}
+
 // catchUp reads the trail up to its end, keeps the new stream events in the
 // ring and wakes the connections. The first call finds the head and loads the
 // last backlog entries, so clients resume across a restart.
-func (h *streamHub) catchUp(ctx context.Context) error {
+func (h *Stream) catchUp(ctx context.Context) error {
 	h.readMu.Lock()
 	defer h.readMu.Unlock()
 	h.mu.Lock()
@@ -277,7 +366,7 @@ func (h *streamHub) catchUp(ctx context.Context) error {
 	}
 }
 
-func (h *streamHub) wakeAll() {
+func (h *Stream) wakeAll() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for ch := range h.subs {
@@ -291,7 +380,7 @@ func (h *streamHub) wakeAll() {
 // since returns the events after pos and the head. reset is true when pos is
 // not in the ring's span (too far behind, or ahead of the trail: another
 // store): the client must reload and go on from head.
-func (h *streamHub) since(pos uint64) (evs []streamEvent, head uint64, reset bool) {
+func (h *Stream) since(pos uint64) (evs []streamEvent, head uint64, reset bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if pos < h.floor || pos > h.head {
@@ -388,7 +477,7 @@ func (s *Server) stream(c echo.Context) error {
 	}
 	hub := s.streams
 	ctx := c.Request().Context()
-	wake, err := hub.subscribe()
+	wake, err := hub.subscribe(c.Request().Header.Get(echo.HeaderAuthorization))
 	if err != nil {
 		return err
 	}
@@ -454,11 +543,28 @@ func (s *Server) stream(c echo.Context) error {
 	}
 	pos = head
 
-	gates := make(chan GateBoard, 16)
-	gctx, stopGates := context.WithCancel(ctx)
-	defer stopGates()
-	if len(s.cfg.Console.GateURLs) > 0 {
-		go s.watchGates(gctx, c.Request().Header.Get(echo.HeaderAuthorization), gates)
+	// Each gate at once (from the shared poller's last reading), then
+	// again whenever its board changes.
+	sentGates := map[string]string{}
+	sendGates := func() error {
+		for _, g := range hub.gateBoards() {
+			key := g.Problem + "\x00" + string(g.Status)
+			if g.BacklogSince != nil {
+				key += g.BacklogSince.String()
+			}
+			if sentGates[g.ID] == key {
+				continue
+			}
+			data, _ := json.Marshal(g)
+			if err := w.write("", StreamGate, data); err != nil {
+				return err
+			}
+			sentGates[g.ID] = key
+		}
+		return nil
+	}
+	if err := sendGates(); err != nil {
+		return nil
 	}
 
 	hb := time.NewTicker(s.cfg.Console.Heartbeat)
@@ -473,12 +579,10 @@ func (s *Server) stream(c echo.Context) error {
 			if err := w.raw([]byte(": heartbeat\n\n")); err != nil {
 				return nil
 			}
-		case g := <-gates:
-			data, _ := json.Marshal(g)
-			if err := w.write("", StreamGate, data); err != nil {
+		case <-wake:
+			if err := sendGates(); err != nil {
 				return nil
 			}
-		case <-wake:
 			evs, head, reset := hub.since(pos)
 			if reset {
 				data, _ := json.Marshal(streamReady{Head: head, Reason: "too far behind: events were dropped before this client read them"})

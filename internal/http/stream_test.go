@@ -405,6 +405,67 @@ func TestGatesBoardAndGateEvents(t *testing.T) {
 	}
 }
 
+// TestGatePollSharedByStreams: one poller serves every open stream, so N
+// clients cost one status request per gate per interval, not N, and the
+// gates are not polled while nobody listens.
+func TestGatePollSharedByStreams(t *testing.T) {
+	const clients = 6
+	const interval = 50 * time.Millisecond
+	var depth, polls atomic.Int64
+	standIn := gateStandIn(t, "G-MRO-1", &depth)
+	gate := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		polls.Add(1)
+		standIn.Config.Handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(gate.Close)
+	a := newAPI(t, func(c *Config) {
+		c.Console.GateURLs = map[string]string{"G-MRO-1": gate.URL}
+		c.Console.GatePoll = interval
+	})
+
+	time.Sleep(3 * interval)
+	assert.Zero(t, polls.Load(), "no stream open: the gates are not polled")
+	var streams []*streamClient
+	for range clients {
+		c := a.openStream("")
+		c.ready()
+		streams = append(streams, c)
+	}
+	for i, c := range streams {
+		ev := c.next()
+		require.Equal(t, StreamGate, ev.Event, "client %d gets the gate board", i)
+	}
+
+	start, before := time.Now(), polls.Load()
+	time.Sleep(40 * interval)
+	n, elapsed := polls.Load()-before, time.Since(start)
+	most := int64(elapsed/interval) + 2
+	t.Logf("%d polls in %v", n, elapsed)
+	assert.LessOrEqual(t, n, most, "%d streams polled the gate %d times in %v: one poller would at most %d", clients, n, elapsed, most)
+	assert.GreaterOrEqual(t, n, int64(2), "the gate is polled while streams are open")
+
+	// Every client still hears a change, from the one poll.
+	depth.Store(3)
+	for i, c := range streams {
+		ev := c.next()
+		require.Equal(t, StreamGate, ev.Event, "client %d", i)
+		var g GateBoard
+		require.NoError(t, json.Unmarshal([]byte(ev.Data), &g))
+		assert.Contains(t, string(g.Status), `"outbox_depth":3`, "client %d", i)
+	}
+
+	for _, c := range streams {
+		c.close()
+	}
+	for deadline := time.Now().Add(10 * time.Second); a.srv.Stream().listening(); time.Sleep(10 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "the closed streams are still subscribed")
+	}
+	time.Sleep(2 * interval)
+	idle := polls.Load()
+	time.Sleep(6 * interval)
+	assert.Equal(t, idle, polls.Load(), "the poller stops when the last stream closes")
+}
+
 func TestStreamHeartbeatAndShutdown(t *testing.T) {
 	a := newAPI(t, func(c *Config) { c.Console.Heartbeat = 30 * time.Millisecond })
 	c := a.openStream("")

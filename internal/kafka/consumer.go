@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -43,6 +44,9 @@ type ConsumerConfig struct {
 	SessionTimeout time.Duration
 	// ProbeInterval is how often the brokers are probed for Link; default 5 s.
 	ProbeInterval time.Duration
+	// DrainTimeout bounds closing the reader once Run's context ends (it
+	// leaves the group); default 5 s.
+	DrainTimeout time.Duration
 	// OnPoison is called for each message skipped as poison.
 	OnPoison func(m kafkago.Message, err error)
 	// Metrics, when set, receives this consumer's series under Name.
@@ -77,6 +81,9 @@ func (c *ConsumerConfig) defaults() {
 	if c.ProbeInterval <= 0 {
 		c.ProbeInterval = 5 * time.Second
 	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 5 * time.Second
+	}
 }
 
 // Consumer runs the consume-apply-commit loop: FetchMessage, apply (the
@@ -89,10 +96,7 @@ type Consumer struct {
 	log   *slog.Logger
 	link  *link
 
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
-	closed bool
+	started atomic.Bool // Run runs once
 }
 
 // NewConsumer builds a consumer; call Run to start it.
@@ -110,26 +114,21 @@ func NewConsumer(cfg ConsumerConfig, apply func(ctx context.Context, m kafkago.M
 // seen and when the state last changed.
 func (c *Consumer) Link() (up bool, lastErr error, since time.Time) { return c.link.get() }
 
-// Run consumes until ctx is done or Close is called, then returns nil. It
-// returns an error only for a configuration it cannot run with. A broker
-// that goes away is waited for; the reader reconnects by itself.
+// Run consumes until ctx is done, then closes its reader within
+// DrainTimeout and returns nil. A message being applied when ctx ends is
+// finished or abandoned uncommitted, never committed unapplied. It returns
+// an error only for a configuration it cannot run with. A broker that goes
+// away is waited for; the reader reconnects by itself.
 func (c *Consumer) Run(ctx context.Context) error {
 	if c.cfg.GroupID == "" || len(c.cfg.Topics) == 0 || len(c.cfg.Brokers) == 0 || c.apply == nil {
 		return zone.Errorf(zone.EINVALID, "consumer %s needs brokers, a group, topics and an apply function", c.cfg.Name)
 	}
-	c.mu.Lock()
-	if c.closed || c.done != nil {
-		c.mu.Unlock()
-		return zone.Errorf(zone.ECONFLICT, "consumer %s already running or closed", c.cfg.Name)
+	if !c.started.CompareAndSwap(false, true) {
+		return zone.Errorf(zone.ECONFLICT, "consumer %s already ran", c.cfg.Name)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	c.cancel = cancel
-	done := make(chan struct{})
-	c.done = done
-	c.mu.Unlock()
-	defer close(done)
 	var probing sync.WaitGroup
 	defer probing.Wait() // after cancel: the probe ends with ctx
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
 	r := kafkago.NewReader(kafkago.ReaderConfig{
@@ -253,8 +252,8 @@ func (c *Consumer) probe(ctx context.Context) {
 	}
 }
 
-// closeReader closes r with a bound, since a reader stuck on a frozen broker
-// must not hold shutdown hostage.
+// closeReader closes r within DrainTimeout, since a reader stuck on a frozen
+// broker must not hold shutdown hostage.
 func (c *Consumer) closeReader(r *kafkago.Reader) {
 	errc := make(chan error, 1)
 	go func() { errc <- r.Close() }()
@@ -263,29 +262,10 @@ func (c *Consumer) closeReader(r *kafkago.Reader) {
 		if err != nil {
 			c.log.Warn("closing kafka reader", "err", err)
 		}
-	case <-time.After(5 * time.Second):
-		c.log.Warn("kafka reader close abandoned after 5s")
+	case <-time.After(c.cfg.DrainTimeout):
+		c.log.Warn("kafka reader close abandoned", "after", c.cfg.DrainTimeout)
 	}
 	c.log.Info("consumer stopped")
-}
-
-// Close stops Run and waits for it, at most 10 s. A message being applied is
-// finished or abandoned uncommitted, never committed unapplied.
-func (c *Consumer) Close() error {
-	c.mu.Lock()
-	c.closed = true
-	cancel, done := c.cancel, c.done
-	c.mu.Unlock()
-	if cancel == nil {
-		return nil
-	}
-	cancel()
-	select {
-	case <-done:
-		return nil
-	case <-time.After(10 * time.Second):
-		return zone.Errorf(zone.EUNAVAILABLE, "consumer %s did not stop in time", c.cfg.Name)
-	}
 }
 
 // DecodeEvent parses a message value as a CloudEvents JSON envelope. A value

@@ -62,14 +62,28 @@ func (a *appliedLog) count() int {
 	return a.total
 }
 
-func runConsumer(t *testing.T, c *Consumer) {
+// runConsumer runs c until the test ends, or until the returned stop is
+// called; stop returns Run's result, failing if Run does not return in 10 s.
+func runConsumer(t *testing.T, c *Consumer) (stop func() error) {
 	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- c.Run(context.Background()) }()
-	t.Cleanup(func() {
-		require.NoError(t, c.Close())
-		assert.NoError(t, <-done)
-	})
+	go func() { done <- c.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(10 * time.Second):
+				runErr = fmt.Errorf("consumer %s did not stop in time", c.cfg.Name)
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() { assert.NoError(t, stop()) })
+	return stop
 }
 
 func committed(t *testing.T, brokers []string, group, topic string) map[int]int64 {
@@ -202,11 +216,9 @@ func TestConsumerRestartResumesAfterLastCommit(t *testing.T) {
 	}
 	cfg := ConsumerConfig{Name: "api", Brokers: []string{addr}, GroupID: "api", Topics: []string{zone.TopicAlarms}}
 	c1 := NewConsumer(cfg, apply(first), testLog())
-	done := make(chan error, 1)
-	go func() { done <- c1.Run(context.Background()) }()
+	stop1 := runConsumer(t, c1)
 	eventually(t, 60*time.Second, func() bool { return first.count() == 100 }, "first run applied %d", first.count())
-	require.NoError(t, c1.Close())
-	require.NoError(t, <-done)
+	require.NoError(t, stop1())
 
 	// The broker restarts too, from its data dir, and more arrives.
 	b.Close()

@@ -45,6 +45,9 @@ type PublisherConfig struct {
 	// ProbeInterval is how often an idle publisher probes the brokers to
 	// keep its link state true; default 5 s.
 	ProbeInterval time.Duration
+	// DrainTimeout bounds what Run does after its context ends: the lanes'
+	// batches in flight, the final flush and closing the writers; default 5 s.
+	DrainTimeout time.Duration
 	// OnQuarantine is called after a message was moved to quarantine, so the
 	// caller can raise an alarm. It must not block for long.
 	OnQuarantine func(m zone.OutboxMessage, reason string)
@@ -80,6 +83,9 @@ func (c *PublisherConfig) defaults() {
 	if c.ProbeInterval <= 0 {
 		c.ProbeInterval = 5 * time.Second
 	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 5 * time.Second
+	}
 }
 
 // LanedOutbox is an outbox kept in lanes (one per topic in bolt.Outbox),
@@ -109,22 +115,14 @@ type Publisher struct {
 	link   *link
 
 	notify        chan struct{}
-	stop          chan struct{}
-	stopOnce      sync.Once
+	started       atomic.Bool // Run runs once: its lanes own the writers
 	lastDelivered atomic.Uint64
 	// lastWrite is when a lane last heard from Kafka (unix ns), so an idle
 	// probe that ran meanwhile does not overwrite a fresher outcome.
 	lastWrite atomic.Int64
 
-	mu      sync.Mutex
-	runDone chan struct{} // closed when Run returns; nil before Run
-	closed  bool
-	closeMu sync.Mutex // guards lanes and wClosed; serialises closing the writers
-	lanes   map[string]*lane
-	wClosed bool
-
-	shutdownOnce sync.Once
-	shutdownErr  error
+	mu    sync.Mutex // guards lanes
+	lanes map[string]*lane
 }
 
 // NewPublisher builds a publisher for outbox; call Run to start it.
@@ -143,7 +141,6 @@ func NewPublisher(cfg PublisherConfig, outbox zone.Outbox, log *slog.Logger) *Pu
 		link:   newLink(cfg.Name, log, cfg.Metrics),
 		lanes:  map[string]*lane{},
 		notify: make(chan struct{}, 1),
-		stop:   make(chan struct{}),
 	}
 }
 
@@ -166,13 +163,10 @@ func (p *Publisher) laneNames(ctx context.Context) ([]string, error) {
 }
 
 // lane returns the lane called name, creating it (and reporting so) on first
-// use; nil once the writers are closed.
+// use.
 func (p *Publisher) lane(name string) (ln *lane, created bool) {
-	p.closeMu.Lock()
-	defer p.closeMu.Unlock()
-	if p.wClosed {
-		return nil, false
-	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if ln := p.lanes[name]; ln != nil {
 		return ln, false
 	}
@@ -235,42 +229,66 @@ func (p *Publisher) Link() (up bool, lastErr error, since time.Time) { return p.
 // this publisher started (0 before the first delivery), over all lanes.
 func (p *Publisher) LastDelivered() uint64 { return p.lastDelivered.Load() }
 
-// Run publishes until ctx is done or Shutdown is called, then returns nil.
-// Failures are retried with backoff; they are reported through Link, the
-// log and the metrics, not by returning.
+// Run publishes until ctx is done, then drains within DrainTimeout: each
+// lane finishes its batch in flight, every lane is flushed and the writers
+// are closed. It returns nil when the outbox was left empty, else an
+// EUNAVAILABLE error saying how many messages stay for the next start.
+// Failures while running are retried with backoff; they are reported
+// through Link, the log and the metrics, not by returning.
 func (p *Publisher) Run(ctx context.Context) error {
-	p.mu.Lock()
-	if p.closed || p.runDone != nil {
-		p.mu.Unlock()
-		return zone.Errorf(zone.ECONFLICT, "publisher %s already running or shut down", p.cfg.Name)
+	if !p.started.CompareAndSwap(false, true) {
+		return zone.Errorf(zone.ECONFLICT, "publisher %s already ran", p.cfg.Name)
 	}
-	done := make(chan struct{})
-	p.runDone = done
-	p.mu.Unlock()
-	defer close(done)
-
 	p.log.Info("publisher started", "brokers", p.cfg.Brokers)
-	var (
-		wg        sync.WaitGroup
-		lastProbe time.Time
-	)
-	// Runs before close(done): the lanes finish their batch before Run returns.
-	defer wg.Wait()
-	for {
-		if p.stopping(ctx) {
-			return nil
-		}
+	// work carries the lanes' writes: it outlives ctx by the drain bound, so
+	// a batch in flight when ctx ends is finished rather than cut off.
+	work, stopWork := context.WithCancel(context.Background())
+	defer stopWork()
+	var lanes sync.WaitGroup
+	p.publish(ctx, work, &lanes)
+
+	drain, cancel := context.WithTimeout(context.Background(), p.cfg.DrainTimeout)
+	defer cancel()
+	defer context.AfterFunc(drain, stopWork)()
+	lanesDone := make(chan struct{})
+	go func() { lanes.Wait(); close(lanesDone) }()
+	var flushErr error
+	select {
+	case <-lanesDone:
+		flushErr = p.flush(drain)
+	case <-drain.Done():
+		flushErr = drain.Err()
+	}
+	closeErr := p.closeWriters(drain)
+	stopWork()
+	<-lanesDone // their writes end with work
+	// A fresh context: drain may be spent, and the count is one local read.
+	left, derr := p.outbox.Depth(context.Background())
+	switch {
+	case derr != nil:
+		return errors.Join(flushErr, closeErr, derr)
+	case left > 0:
+		p.log.Warn("publisher stopped with messages pending", "pending", left, "err", flushErr)
+		e := zone.Errorf(zone.EUNAVAILABLE, "%d messages left in the outbox", left)
+		e.Err = errors.Join(flushErr, closeErr)
+		return e
+	}
+	p.log.Info("publisher stopped", "last_delivered", p.LastDelivered())
+	return closeErr
+}
+
+// publish starts a lane for each outbox lane as it appears, passes Notify
+// on and probes the brokers while idle, until ctx is done.
+func (p *Publisher) publish(ctx, work context.Context, lanes *sync.WaitGroup) {
+	var lastProbe time.Time
+	for ctx.Err() == nil {
 		names, err := p.laneNames(ctx)
-		if err != nil && !p.stopping(ctx) {
+		if err != nil && ctx.Err() == nil {
 			p.log.Warn("listing the outbox lanes failed", "err", err)
 		}
 		for _, name := range names {
 			if ln, created := p.lane(name); created {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					p.runLane(ctx, ln)
-				}()
+				lanes.Go(func() { p.runLane(ctx, work, ln) })
 			}
 		}
 		// Idle: keep the link state honest, since no write will.
@@ -291,8 +309,8 @@ func (p *Publisher) Run(ctx context.Context) error {
 
 // wakeLanes passes a Notify on to every lane.
 func (p *Publisher) wakeLanes() {
-	p.closeMu.Lock()
-	defer p.closeMu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	for _, ln := range p.lanes {
 		select {
 		case ln.wake <- struct{}{}:
@@ -301,18 +319,15 @@ func (p *Publisher) wakeLanes() {
 	}
 }
 
-// runLane drains one lane until ctx is done or Shutdown is called, backing
-// off after failures. Only this goroutine sends the lane's messages: one
-// batch in flight per lane.
-func (p *Publisher) runLane(ctx context.Context, ln *lane) {
+// runLane drains one lane until ctx is done, backing off after failures.
+// Only this goroutine sends the lane's messages until it returns: one batch
+// in flight per lane. Writes use work, so the last batch is not cut off.
+func (p *Publisher) runLane(ctx, work context.Context, ln *lane) {
 	var backoff time.Duration
-	for {
-		if p.stopping(ctx) {
-			return
-		}
-		n, err := p.publishOnce(ctx, ln)
+	for ctx.Err() == nil {
+		n, err := p.publishOnce(work, ln)
 		if err != nil {
-			if p.stopping(ctx) {
+			if ctx.Err() != nil {
 				return
 			}
 			backoff = nextBackoff(backoff, p.cfg.BackoffMin, p.cfg.BackoffMax)
@@ -328,63 +343,6 @@ func (p *Publisher) runLane(ctx context.Context, ln *lane) {
 	}
 }
 
-// Shutdown stops Run after its current batch, flushes what it can of the
-// outbox within ctx, and closes the Kafka writer, also bounded by ctx (5 s if
-// ctx has no deadline). What is not flushed stays in the outbox for the next
-// start; the error says so.
-func (p *Publisher) Shutdown(ctx context.Context) error {
-	// Only the first call flushes; later ones (a deferred Close after a
-	// SIGTERM shutdown) return its result at once.
-	p.shutdownOnce.Do(func() { p.shutdownErr = p.shutdown(ctx) })
-	return p.shutdownErr
-}
-
-func (p *Publisher) shutdown(ctx context.Context) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-	}
-	p.stopOnce.Do(func() { close(p.stop) })
-	p.mu.Lock()
-	p.closed = true
-	done := p.runDone
-	p.mu.Unlock()
-
-	runExited := true
-	if done != nil {
-		select {
-		case <-done:
-		case <-ctx.Done():
-			runExited = false
-		}
-	}
-	var flushErr error
-	if runExited {
-		flushErr = p.flush(ctx)
-	}
-	closeErr := p.closeWriter(ctx)
-	left, derr := p.outbox.Depth(context.WithoutCancel(ctx))
-	switch {
-	case derr != nil:
-		return errors.Join(flushErr, closeErr, derr)
-	case left > 0:
-		p.log.Warn("publisher stopped with messages pending", "pending", left, "err", flushErr)
-		e := zone.Errorf(zone.EUNAVAILABLE, "%d messages left in the outbox", left)
-		e.Err = errors.Join(flushErr, closeErr)
-		return e
-	}
-	p.log.Info("publisher stopped", "last_delivered", p.LastDelivered())
-	return closeErr
-}
-
-// Close shuts the publisher down within 5 s.
-func (p *Publisher) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return p.Shutdown(ctx)
-}
-
 // flush drains every lane at once until it is empty, fails or ctx ends, so a
 // hung lane does not keep the others from flushing.
 func (p *Publisher) flush(ctx context.Context) error {
@@ -396,12 +354,7 @@ func (p *Publisher) flush(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, name := range names {
 		ln, _ := p.lane(name)
-		if ln == nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for ctx.Err() == nil {
 				n, err := p.publishOnce(ctx, ln)
 				if err != nil {
@@ -412,26 +365,21 @@ func (p *Publisher) flush(ctx context.Context) error {
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-// closeWriter closes the lanes' kafka-go writers in goroutines: Writer.Close
-// can hang while a write is in flight (kafka-go#1307), and shutdown must not.
-func (p *Publisher) closeWriter(ctx context.Context) error {
-	p.closeMu.Lock()
-	if p.wClosed {
-		p.closeMu.Unlock()
-		return nil
-	}
-	p.wClosed = true
+// closeWriters closes the lanes' kafka-go writers in goroutines: Writer.Close
+// can hang while a write is in flight (kafka-go#1307), and Run must not.
+func (p *Publisher) closeWriters(ctx context.Context) error {
+	p.mu.Lock()
 	lanes := make([]*lane, 0, len(p.lanes))
 	for _, ln := range p.lanes {
 		lanes = append(lanes, ln)
 	}
-	p.closeMu.Unlock()
+	p.mu.Unlock()
 	errc := make(chan error, len(lanes))
 	for _, ln := range lanes {
 		go func() { errc <- ln.w.Close() }()
@@ -449,27 +397,14 @@ func (p *Publisher) closeWriter(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (p *Publisher) stopping(ctx context.Context) bool {
-	if ctx.Err() != nil {
-		return true
-	}
-	select {
-	case <-p.stop:
-		return true
-	default:
-		return false
-	}
-}
-
-// sleep waits d, or less if ctx ends, Shutdown is called or wake fires; it
-// reports whether wake fired.
+// sleep waits d, or less if ctx ends or wake fires; it reports whether wake
+// fired.
 func (p *Publisher) sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 	case <-ctx.Done():
-	case <-p.stop:
 	case <-wake:
 		return true
 	}
@@ -553,7 +488,7 @@ func (p *Publisher) narrow(ctx context.Context, ln *lane, msgs []zone.OutboxMess
 				break
 			}
 			p.sleep(ctx, p.cfg.BackoffMin, nil)
-			if p.stopping(ctx) {
+			if ctx.Err() != nil {
 				return done, ctx.Err()
 			}
 		}
