@@ -39,14 +39,12 @@ type Committer struct {
 	done      chan struct{} // closed when run has returned: nothing more is answered
 	linger    time.Duration
 	maxEvents int
-	persist   bool
 	maxSize   int64
 	onCommit  func(events int)
 	crowded   bool // the last group held more than one request (committer goroutine only)
 
 	requests atomic.Uint64
 	commits  atomic.Uint64
-	fakeSeq  atomic.Uint64
 }
 
 // CommitterStats counts requests and the transactions that carried them.
@@ -55,12 +53,12 @@ type CommitterStats struct {
 	Commits  uint64 // bbolt write transactions committed for them
 }
 
-func newCommitter(db *bbolt.DB, linger time.Duration, maxEvents int, persist bool, maxSize int64, onCommit func(int)) *Committer {
+func newCommitter(db *bbolt.DB, linger time.Duration, maxEvents int, maxSize int64, onCommit func(int)) *Committer {
 	if maxEvents <= 0 {
 		maxEvents = 5000
 	}
 	return &Committer{db: db, reqs: make(chan *ingestRequest, 1024), done: make(chan struct{}), linger: linger,
-		maxEvents: maxEvents, persist: persist, maxSize: maxSize, onCommit: onCommit}
+		maxEvents: maxEvents, maxSize: maxSize, onCommit: onCommit}
 }
 
 // Stats returns the request and commit counters.
@@ -167,52 +165,40 @@ func (c *Committer) drainRefusing() {
 
 func (c *Committer) commit(group []*ingestRequest, n int) {
 	results := make([][]Accepted, len(group))
-	var err error
-	if c.persist {
-		err = c.db.Update(func(tx *bbolt.Tx) error {
-			if err := c.checkRoom(tx, group); err != nil {
-				return err
-			}
-			events, seen := tx.Bucket(bucketEvents), tx.Bucket(bucketSeen)
-			// Keys only ever grow: fill pages instead of splitting them in half.
-			events.FillPercent = 0.95
-			for i, r := range group {
-				acc := make([]Accepted, len(r.events))
-				for j := range r.events {
-					ev := &r.events[j]
-					key := seenKey(ev.DeviceID, ev.EventID)
-					// The check runs inside the transaction, so a re-send in the
-					// same group (or the same batch) sees the first write.
-					if v := seen.Get(key); len(v) == 8 {
-						acc[j] = Accepted{EventID: ev.EventID, Seq: binary.BigEndian.Uint64(v), Duplicate: true}
-						continue
-					}
-					seq, err := events.NextSequence()
-					if err != nil {
-						return err
-					}
-					if err := events.Put(u64(seq), ev.Raw); err != nil {
-						return err
-					}
-					if err := seen.Put(key, u64(seq)); err != nil {
-						return err
-					}
-					acc[j] = Accepted{EventID: ev.EventID, Seq: seq}
-				}
-				results[i] = acc
-			}
-			return nil
-		})
-	} else {
-		// Benchmark baseline only: same path, no disk.
+	err := c.db.Update(func(tx *bbolt.Tx) error {
+		if err := c.checkRoom(tx, group); err != nil {
+			return err
+		}
+		events, seen := tx.Bucket(bucketEvents), tx.Bucket(bucketSeen)
+		// Keys only ever grow: fill pages instead of splitting them in half.
+		events.FillPercent = 0.95
 		for i, r := range group {
 			acc := make([]Accepted, len(r.events))
 			for j := range r.events {
-				acc[j] = Accepted{EventID: r.events[j].EventID, Seq: c.fakeSeq.Add(1)}
+				ev := &r.events[j]
+				key := seenKey(ev.DeviceID, ev.EventID)
+				// The check runs inside the transaction, so a re-send in the
+				// same group (or the same batch) sees the first write.
+				if v := seen.Get(key); len(v) == 8 {
+					acc[j] = Accepted{EventID: ev.EventID, Seq: binary.BigEndian.Uint64(v), Duplicate: true}
+					continue
+				}
+				seq, err := events.NextSequence()
+				if err != nil {
+					return err
+				}
+				if err := events.Put(u64(seq), ev.Raw); err != nil {
+					return err
+				}
+				if err := seen.Put(key, u64(seq)); err != nil {
+					return err
+				}
+				acc[j] = Accepted{EventID: ev.EventID, Seq: seq}
 			}
 			results[i] = acc
 		}
-	}
+		return nil
+	})
 	if err == nil {
 		c.commits.Add(1)
 	}

@@ -83,9 +83,6 @@ type Config struct {
 	// Defaults 200/s and 2,000; a negative DeviceRate turns the limit off.
 	DeviceRate  float64
 	DeviceBurst int
-	// NoPersist answers ingest without writing anything. It exists only as
-	// the baseline of the ingest benchmarks; never set it in production.
-	NoPersist bool
 }
 
 // Service is one running gate.
@@ -175,7 +172,7 @@ func New(cfg Config) (*Service, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("load clearances: %w", err)
 	}
-	s.committer = newCommitter(db.DB, cfg.Linger, 0, !cfg.NoPersist, cfg.MaxSize, nil)
+	s.committer = newCommitter(db.DB, cfg.Linger, 0, cfg.MaxSize, nil)
 	s.metrics = newGateMetrics(cfg.GateID, s.outbox, s.linkUp, func() float64 { return float64(s.committer.Stats().Commits) })
 	s.link = newLink(s, cfg.Brokers, kafka.NewMetrics(s.metrics.reg))
 	s.decider = &Decider{db: db.DB, gate: cfg.GateID, source: "bondgate/gate/" + cfg.GateID, book: s.book, clock: s.clock, log: log,

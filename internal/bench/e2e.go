@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -9,8 +9,7 @@ import (
 	"slices"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
-
+	"github.com/bondgate/bondgate/internal/kafka/kafkatest"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -47,13 +46,9 @@ func sensorEvents(i int, tag string, at time.Time) (first, last []byte) {
 // reader with the consumer's own fetch settings (internal/kafka defaults)
 // passing n messages one at a time through the same broker.
 func rawRoundTrips(ctx context.Context, brokers string, n int) ([]time.Duration, error) {
-	w := &kafkago.Writer{Addr: kafkago.TCP(brokers), Balancer: &kafkago.Hash{}, RequiredAcks: kafkago.RequireAll,
-		BatchTimeout: time.Millisecond, WriteTimeout: 10 * time.Second}
+	w := kafkatest.NewWriter(kafkatest.WriterConfig{Brokers: []string{brokers}, BatchTimeout: time.Millisecond, WriteTimeout: 10 * time.Second})
 	defer w.Close()
-	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: []string{brokers}, GroupID: "bench-raw-roundtrip",
-		GroupTopics: []string{zone.TopicRecords}, MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 250 * time.Millisecond,
-		SessionTimeout: 10 * time.Second, HeartbeatInterval: 2500 * time.Millisecond, RebalanceTimeout: 10 * time.Second,
-		JoinGroupBackoff: time.Second, StartOffset: kafkago.LastOffset, ReadLagInterval: -1})
+	r := kafkatest.NewGroupReader([]string{brokers}, "bench-raw-roundtrip", zone.TopicRecords)
 	defer r.Close()
 	// Join the group and pass a first message outside the clock.
 	got := make(chan time.Time, 1)
@@ -61,17 +56,17 @@ func rawRoundTrips(ctx context.Context, brokers string, n int) ([]time.Duration,
 	defer cancel()
 	go func() {
 		for {
-			m, err := r.FetchMessage(rctx)
+			m, err := r.Fetch(rctx)
 			if err != nil {
 				return
 			}
-			_ = r.CommitMessages(rctx, m)
+			_ = r.Commit(rctx, m)
 			got <- time.Now()
 		}
 	}()
 	send := func(i int) (time.Time, error) {
 		start := time.Now()
-		err := w.WriteMessages(ctx, kafkago.Message{Topic: zone.TopicRecords, Key: []byte("bench"), Value: []byte(fmt.Sprintf(`{"i":%d}`, i))})
+		err := w.Write(ctx, kafkatest.Message{Topic: zone.TopicRecords, Key: []byte("bench"), Value: []byte(fmt.Sprintf(`{"i":%d}`, i))})
 		return start, err
 	}
 	// The reader starts at the end once it has joined: send until one arrives.

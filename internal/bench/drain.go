@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -9,10 +9,9 @@ import (
 	"strconv"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
-	"go.etcd.io/bbolt"
-
 	"github.com/bondgate/bondgate/internal/bolt"
+	"github.com/bondgate/bondgate/internal/bolt/bolttest"
+	"github.com/bondgate/bondgate/internal/kafka/kafkatest"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -52,16 +51,12 @@ func seedBacklog(dataDir string, n int) error {
 	at := time.Now().UTC().Add(-time.Hour)
 	const perTx = 20_000
 	for from := 0; from < n; from += perTx {
-		err := db.DB.Update(func(tx *bbolt.Tx) error {
-			for i := from; i < min(n, from+perTx); i++ {
-				m := backlogMessage(i, at)
-				if err := bolt.AppendOutbox(tx, &m); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		msgs := make([]*zone.OutboxMessage, 0, perTx)
+		for i := from; i < min(n, from+perTx); i++ {
+			m := backlogMessage(i, at)
+			msgs = append(msgs, &m)
+		}
+		if err := bolttest.AppendOutbox(db, msgs...); err != nil {
 			return err
 		}
 	}
@@ -73,24 +68,24 @@ func seedBacklog(dataDir string, n int) error {
 // kafka-go Writer (acks=all, batches of 1,000, synchronous), the fastest a
 // plain producer gets here: the drain's baseline.
 func rawProduce(ctx context.Context, brokers string, n int) (time.Duration, error) {
-	w := &kafkago.Writer{Addr: kafkago.TCP(brokers), Balancer: &kafkago.Hash{}, RequiredAcks: kafkago.RequireAll,
-		BatchSize: 1000, BatchBytes: 4 << 20, BatchTimeout: 5 * time.Millisecond, WriteTimeout: 30 * time.Second}
+	w := kafkatest.NewWriter(kafkatest.WriterConfig{Brokers: []string{brokers}, BatchSize: 1000, BatchBytes: 4 << 20,
+		BatchTimeout: 5 * time.Millisecond, WriteTimeout: 30 * time.Second})
 	defer w.Close()
 	at := time.Now().UTC().Add(-time.Hour)
 	// Warm up the connection and metadata outside the clock.
 	m := backlogMessage(-1, at)
-	if err := w.WriteMessages(ctx, kafkago.Message{Topic: m.Topic, Key: []byte(m.Key), Value: m.Value}); err != nil {
+	if err := w.Write(ctx, kafkatest.Message{Topic: m.Topic, Key: []byte(m.Key), Value: m.Value}); err != nil {
 		return 0, err
 	}
 	const chunk = 1000
-	msgs := make([]kafkago.Message, 0, chunk)
+	msgs := make([]kafkatest.Message, 0, chunk)
 	start := time.Now()
 	for i := 0; i < n; i++ {
 		m := backlogMessage(i, at)
-		msgs = append(msgs, kafkago.Message{Topic: m.Topic, Key: []byte(m.Key), Value: m.Value,
-			Headers: []kafkago.Header{{Key: "bondgate-seq", Value: []byte(strconv.Itoa(i + 1))}}})
+		msgs = append(msgs, kafkatest.Message{Topic: m.Topic, Key: []byte(m.Key), Value: m.Value,
+			Headers: []kafkatest.Header{{Key: "bondgate-seq", Value: []byte(strconv.Itoa(i + 1))}}})
 		if len(msgs) == chunk || i == n-1 {
-			if err := w.WriteMessages(ctx, msgs...); err != nil {
+			if err := w.Write(ctx, msgs...); err != nil {
 				return 0, err
 			}
 			msgs = msgs[:0]

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -68,10 +68,10 @@ func runWrk(ctx context.Context, wrk, lua, url string, batch int, d time.Duratio
 	return r, nil
 }
 
-// ingestPair measures one shape (batch size) against the parse-only gate
+// ingestPair measures one shape (batch size) against the parse-only server
 // and a real gate, each fresh, with a short warm-up first.
 func ingestPair(ctx context.Context, e *benchEnv, wrk, lua, brokers string, batch int, d time.Duration, tag string) (durable, base wrkResult, err error) {
-	po, err := e.startParseOnlyGate(ctx, filepath.Join(e.dir, "parse-only-"+tag))
+	po, err := startParseOnly()
 	if err != nil {
 		return durable, base, err
 	}

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -10,12 +10,10 @@ import (
 	"sync"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kmsg"
-	bbolt "go.etcd.io/bbolt"
-
 	"github.com/bondgate/bondgate/internal/bolt"
+	"github.com/bondgate/bondgate/internal/bolt/bolttest"
 	"github.com/bondgate/bondgate/internal/kafka"
+	"github.com/bondgate/bondgate/internal/kafka/kafkatest"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -46,10 +44,7 @@ func benchLanes(ctx context.Context, e *benchEnv, samples int) ([]benchRow, erro
 	defer db.Close()
 
 	// The gate's side: a group reader on the clearances topic.
-	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: br.Addrs(), GroupID: "bench-lanes-gate",
-		GroupTopics: []string{zone.TopicClearances}, MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 250 * time.Millisecond,
-		SessionTimeout: 10 * time.Second, HeartbeatInterval: 2500 * time.Millisecond, RebalanceTimeout: 10 * time.Second,
-		JoinGroupBackoff: time.Second, StartOffset: kafkago.LastOffset, ReadLagInterval: -1})
+	r := kafkatest.NewGroupReader(br.Addrs(), "bench-lanes-gate", zone.TopicClearances)
 	defer r.Close()
 	var (
 		mu      sync.Mutex
@@ -66,12 +61,12 @@ func benchLanes(ctx context.Context, e *benchEnv, samples int) ([]benchRow, erro
 	defer cancel()
 	go func() {
 		for {
-			m, err := r.FetchMessage(rctx)
+			m, err := r.Fetch(rctx)
 			if err != nil {
 				return
 			}
 			at := time.Now()
-			_ = r.CommitMessages(rctx, m)
+			_ = r.Commit(rctx, m)
 			var v struct {
 				ID string `json:"id"`
 			}
@@ -98,15 +93,14 @@ func benchLanes(ctx context.Context, e *benchEnv, samples int) ([]benchRow, erro
 
 	// Baseline: one message at a time through a bare writer; the first
 	// sends also wait out the reader's group join.
-	w := &kafkago.Writer{Addr: kafkago.TCP(br.Addrs()...), Balancer: &kafkago.Hash{}, RequiredAcks: kafkago.RequireAll,
-		BatchTimeout: time.Millisecond, WriteTimeout: 10 * time.Second}
+	w := kafkatest.NewWriter(kafkatest.WriterConfig{Brokers: br.Addrs(), BatchTimeout: time.Millisecond, WriteTimeout: 10 * time.Second})
 	defer w.Close()
 	var raw []time.Duration
 	for i := -1; i < samples; i++ {
 		id := fmt.Sprintf("raw-%d", i)
 		ch := expect(id)
 		start := time.Now()
-		if err := w.WriteMessages(ctx, kafkago.Message{Topic: zone.TopicClearances, Key: []byte(id), Value: []byte(`{"id":"` + id + `"}`)}); err != nil {
+		if err := w.Write(ctx, kafkatest.Message{Topic: zone.TopicClearances, Key: []byte(id), Value: []byte(`{"id":"` + id + `"}`)}); err != nil {
 			return nil, err
 		}
 		if i < 0 {
@@ -118,7 +112,7 @@ func benchLanes(ctx context.Context, e *benchEnv, samples int) ([]benchRow, erro
 					got = true
 				case <-time.After(time.Second):
 					ch = expect(id)
-					if err := w.WriteMessages(ctx, kafkago.Message{Topic: zone.TopicClearances, Key: []byte(id), Value: []byte(`{"id":"` + id + `"}`)}); err != nil {
+					if err := w.Write(ctx, kafkatest.Message{Topic: zone.TopicClearances, Key: []byte(id), Value: []byte(`{"id":"` + id + `"}`)}); err != nil {
 						return nil, err
 					}
 				}
@@ -139,28 +133,14 @@ func benchLanes(ctx context.Context, e *benchEnv, samples int) ([]benchRow, erro
 	// The backlog, and a broker that holds every records produce until the end.
 	release := make(chan struct{})
 	defer close(release)
-	c := br.Cluster()
-	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		for _, t := range req.(*kmsg.ProduceRequest).Topics {
-			if t.Topic == zone.TopicRecords {
-				c.SleepControl(func() { <-release })
-				break
-			}
-		}
-		return nil, nil, false
-	})
+	kafkatest.HoldProduce(br, zone.TopicRecords, release)
 	pad := strings.Repeat("n", laneBacklogBytes)
-	if err := db.Update(func(tx *bbolt.Tx) error {
-		for i := 0; i < laneBacklog; i++ {
-			m := &zone.OutboxMessage{Topic: zone.TopicRecords, Key: fmt.Sprintf("LOT-%d", i%50),
-				Value: []byte(fmt.Sprintf(`{"id":"rec-%d","note":%q}`, i, pad))}
-			if err := bolt.AppendOutbox(tx, m); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
+	backlog := make([]*zone.OutboxMessage, laneBacklog)
+	for i := range backlog {
+		backlog[i] = &zone.OutboxMessage{Topic: zone.TopicRecords, Key: fmt.Sprintf("LOT-%d", i%50),
+			Value: []byte(fmt.Sprintf(`{"id":"rec-%d","note":%q}`, i, pad))}
+	}
+	if err := bolttest.AppendOutbox(db, backlog...); err != nil {
 		return nil, err
 	}
 	ob := db.Outbox()
@@ -183,7 +163,7 @@ func benchLanes(ctx context.Context, e *benchEnv, samples int) ([]benchRow, erro
 		ch := expect(id)
 		start := time.Now()
 		m := &zone.OutboxMessage{Topic: zone.TopicClearances, Key: "PD-" + id, Value: []byte(`{"id":"` + id + `"}`)}
-		if err := db.Update(func(tx *bbolt.Tx) error { return bolt.AppendOutbox(tx, m) }); err != nil {
+		if err := bolttest.AppendOutbox(db, m); err != nil {
 			return nil, err
 		}
 		pub.Notify()

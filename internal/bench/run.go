@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -60,30 +61,45 @@ func verdict(ok bool) string {
 	return "SHORT"
 }
 
-func runBenchSuite(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet("bench run", "[--scale small|full] [--only 1,2,...]", stderr)
-	scaleName := fs.String("scale", "small", "small (quick), full (the issue's sizes: 1M backlog, 100k declarations, growth to 1M) or huge (full plus lists over 1M declarations)")
-	only := fs.String("only", "", "figures to run, comma-separated (1 ingest, 2 drain, 4 end-to-end, 5 reads, 6 growth, 7 clearance lane); empty: all")
-	lua := fs.String("lua", "ops/bench/events.lua", "the wrk script for figure 1")
-	wrk := fs.String("wrk", "wrk", "the wrk binary")
-	keep := fs.Bool("keep", false, "keep the scratch folder (data and process logs)")
-	newLog := logFlags(fs)
-	if err := parse(fs, args); err != nil {
-		return err
+// Config is one `bondgate bench run`.
+type Config struct {
+	// Bin is the bondgate binary whose broker, gate and api commands the
+	// harness starts (normally the running one).
+	Bin string
+	// Scale is small, full or huge (see benchScales); default small.
+	Scale string
+	// Only lists the figures to run ("1", "2", "4", "5", "6", "7"); empty: all.
+	Only []string
+	// Lua is the wrk script of figure 1, Wrk the wrk binary.
+	Lua, Wrk string
+	// Keep keeps the scratch folder (data and process logs).
+	Keep bool
+	// Log receives the harness's own notices; default discards them.
+	Log *slog.Logger
+}
+
+// Run measures the figures cfg asks for and prints each as it is taken,
+// then the whole table, to stdout.
+func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
+	if cfg.Scale == "" {
+		cfg.Scale = "small"
 	}
-	scale, ok := benchScales[*scaleName]
+	if cfg.Log == nil {
+		cfg.Log = benchQuietLog()
+	}
+	scale, ok := benchScales[cfg.Scale]
 	if !ok {
-		return fmt.Errorf("--scale %q: want small, full or huge", *scaleName)
+		return fmt.Errorf("--scale %q: want small, full or huge", cfg.Scale)
 	}
-	bin, err := os.Executable()
-	if err != nil {
-		return err
+	if cfg.Bin == "" {
+		return fmt.Errorf("bench: the bondgate binary is required")
 	}
+	bin := cfg.Bin
 	dir, err := os.MkdirTemp("", "bondgate-bench-")
 	if err != nil {
 		return err
 	}
-	if *keep {
+	if cfg.Keep {
 		fmt.Fprintf(stdout, "scratch folder: %s\n", dir)
 	} else {
 		defer os.RemoveAll(dir)
@@ -92,19 +108,11 @@ func runBenchSuite(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := os.WriteFile(tokens, []byte(benchTokens), 0o600); err != nil {
 		return err
 	}
-	e := &benchEnv{bin: bin, dir: dir, tokens: tokens, log: newLog(stderr), out: stdout,
+	e := &benchEnv{bin: bin, dir: dir, tokens: tokens, log: cfg.Log, out: stdout,
 		drains: map[int]drainResult{}, reads: map[int]readsResult{}}
 	defer e.stopAll()
 	want := func(n string) bool {
-		if *only == "" {
-			return true
-		}
-		for _, p := range splitList(*only) {
-			if p == n {
-				return true
-			}
-		}
-		return false
+		return len(cfg.Only) == 0 || slices.Contains(cfg.Only, n)
 	}
 	fmt.Fprintf(stdout, "bondgate bench, scale %s: %d CPUs, %s, load average %s at start\n",
 		scale.Name, runtime.NumCPU(), strings.TrimSpace(kernelName()), loadAverage())
@@ -122,11 +130,11 @@ func runBenchSuite(ctx context.Context, args []string, stdout, stderr io.Writer)
 		e.stopAll()
 	}
 	if want("1") {
-		if _, err := exec.LookPath(*wrk); err != nil {
+		if _, err := exec.LookPath(cfg.Wrk); err != nil {
 			add(nil, fmt.Errorf("wrk not found (Debian package wrk; `make bench` installs it as root)"), "1 ingest")
 		} else {
 			fmt.Fprintln(stdout, "figure 1: durable ingest vs parse-only (wrk, 64 connections)")
-			rs, err := benchIngest(ctx, e, scale, *wrk, *lua)
+			rs, err := benchIngest(ctx, e, scale, cfg.Wrk, cfg.Lua)
 			add(rs, err, "1 ingest")
 		}
 	}
@@ -150,9 +158,9 @@ func runBenchSuite(ctx context.Context, args []string, stdout, stderr io.Writer)
 		rs, err := benchReads(ctx, e, scale, scale.Declarations, scale.ReadsFor, true)
 		add(rs, err, "5 reads")
 	}
-	if want("6") && *wrk != "" {
+	if want("6") && cfg.Wrk != "" {
 		fmt.Fprintln(stdout, "figure 6: growth")
-		rs, err := benchGrowth(ctx, e, scale, *wrk, *lua)
+		rs, err := benchGrowth(ctx, e, scale, cfg.Wrk, cfg.Lua)
 		add(rs, err, "6 growth")
 	}
 	fmt.Fprintf(stdout, "\nload average at end %s\n\n", loadAverage())

@@ -1,0 +1,22 @@
+package bolttest
+
+import (
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/bondgate/bondgate/internal/bolt"
+	"github.com/bondgate/bondgate/internal/zone"
+)
+
+// AppendOutbox queues msgs in db's outbox in one write transaction of their
+// own, as if changes had announced them: a seeded backlog for tests and the
+// benchmark. Each message's Seq is set.
+func AppendOutbox(db *bolt.DB, msgs ...*zone.OutboxMessage) error {
+	return db.Update(func(tx *bbolt.Tx) error {
+		for _, m := range msgs {
+			if err := bolt.AppendOutbox(tx, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
