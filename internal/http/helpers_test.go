@@ -30,12 +30,26 @@ const (
 	tokAuditor = "auditor-1"
 )
 
-// engineJSON is the engine example of CONTRACT.md, verbatim.
-const engineJSON = `{"object":{"kind":"engine","esn":"956-482","model":"GEnx-1B","owner":"Qatar Airways"},
+// contractEngineJSON is the engine example of CONTRACT.md, verbatim.
+const contractEngineJSON = `{"object":{"kind":"engine","esn":"956-482","model":"GEnx-1B","owner":"Qatar Airways"},
  "direction":"in","gate":"G-MRO-1",
  "window":{"from":"2026-11-26T10:00:00Z","to":"2026-11-26T16:00:00Z"},
  "regime":"bonded_maintenance","declared_value":{"amount":"182000000.00","currency":"CNY"},
  "hs_code":"84111200","conveyance":{"stand_tag":"STAND-0042","vehicle_plate":"琼A·D1234"}}`
+
+// engineJSON is the contract's example with a window containing now, as
+// the contract asks (a window already over is refused).
+var engineJSON = windowAroundNow(contractEngineJSON)
+
+// windowAroundNow replaces the contract's example window in body with one
+// from an hour ago to five hours ahead.
+func windowAroundNow(body string) string {
+	now := time.Now().UTC().Truncate(time.Second)
+	return strings.NewReplacer(
+		`"2026-11-26T10:00:00Z"`, `"`+now.Add(-time.Hour).Format(time.RFC3339)+`"`,
+		`"2026-11-26T16:00:00Z"`, `"`+now.Add(5*time.Hour).Format(time.RFC3339)+`"`,
+	).Replace(body)
+}
 
 func contractTokens(t *testing.T) *zone.Tokens {
 	t.Helper()

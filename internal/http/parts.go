@@ -200,18 +200,8 @@ func (s *Server) approveMovement(c echo.Context) error {
 // period reads ?from=&to= (RFC 3339 or dates); both optional.
 func period(c echo.Context) (from, to time.Time, err error) {
 	var fs []zone.FieldError
-	for _, q := range []struct {
-		name string
-		dst  *time.Time
-	}{{"from", &from}, {"to", &to}} {
-		if v := c.QueryParam(q.name); v != "" {
-			t, err := parseTimeParam(v)
-			if err != nil {
-				fs = append(fs, zone.FieldError{Field: q.name, Message: timeParamMessage})
-			}
-			*q.dst = t
-		}
-	}
+	from, fs = timeParam(c, "from", fs)
+	to, fs = timeParam(c, "to", fs)
 	if len(fs) > 0 {
 		return from, to, zone.Invalid(fs...)
 	}

@@ -293,6 +293,7 @@ func (d *PreDeclaration) Validate() error {
 	if !d.Window.From.IsZero() && !d.Window.To.IsZero() && !d.Window.To.After(d.Window.From) {
 		add("window.to", "must be after window.from")
 	}
+	fs = timeProblems(fs, namedTime{"window.from", d.Window.From}, namedTime{"window.to", d.Window.To})
 	switch d.Regime {
 	case RegimeBondedMaintenance, RegimeTemporaryEntryRepair, RegimeZeroTariff:
 	default:

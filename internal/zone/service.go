@@ -40,6 +40,11 @@ func (s *DeclarationService) Submit(ctx context.Context, p Principal, d PreDecla
 		return nil, false, Invalid(FieldError{Field: "gate", Message: "unknown gate " + d.Gate})
 	}
 	now := s.Now().UTC()
+	// A window already over would only expire at the next sweep, and
+	// clearing it would then be a 409: refuse it now.
+	if !d.Window.To.After(now) {
+		return nil, false, Invalid(FieldError{Field: "window.to", Message: "the window has already ended (now is " + now.Format(time.RFC3339) + ")"})
+	}
 	d.ID = s.NewID()
 	d.Firm = p.Firm
 	d.Status = StatusSubmitted
@@ -123,11 +128,19 @@ func (s *DeclarationService) Arrive(ctx context.Context, p Principal, id string,
 	if err := p.Require(RoleMRO); err != nil {
 		return nil, err
 	}
-	return s.transition(ctx, p, id, ActArrive, "", func(d *PreDeclaration) error {
-		t := s.Now().UTC()
-		if at != nil {
-			t = at.UTC()
+	now := s.Now().UTC()
+	t := now
+	if at != nil {
+		t = at.UTC()
+		if !TimeInRange(t) {
+			return nil, Invalid(FieldError{Field: "at", Message: TimeRangeMessage})
 		}
+		// A future arrival would skew every transit figure in /v1/stats.
+		if err := notAfterNow("at", t, now); err != nil {
+			return nil, err
+		}
+	}
+	return s.transition(ctx, p, id, ActArrive, "", func(d *PreDeclaration) error {
 		if d.CrossedAt != nil {
 			if t.Before(*d.CrossedAt) {
 				return Invalid(FieldError{Field: "at", Message: "arrival cannot be before the gate crossing"})
