@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"math"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -70,6 +71,9 @@ func (a *AuditTrail) AuditEntries(ctx context.Context, after uint64, limit int) 
 	}
 	if limit <= 0 {
 		limit = 100
+	}
+	if after == math.MaxUint64 {
+		return nil, nil // nothing follows the top; after+1 would wrap to the start
 	}
 	var out []zone.AuditEntry
 	err := a.db.View(func(tx *bbolt.Tx) error {
