@@ -210,5 +210,11 @@ func recordChange(tx *bbolt.Tx, entity, id string, at time.Time, ch zone.Change,
 			return err
 		}
 	}
+	for _, a := range ch.Alarms {
+		c := *a
+		if _, err := PutAlarm(tx, &c); err != nil {
+			return err
+		}
+	}
 	return nil
 }
