@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	nethttp "net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -182,10 +184,17 @@ func (a *api) post(path, token, body string) reply {
 	return a.do(req{method: "POST", path: path, token: token, body: body})
 }
 
-// submit creates the contract's engine declaration for the firm of token.
+// submitted counts a.submit's declarations, to give each its own identity.
+var submitted atomic.Int64
+
+// submit creates the contract's engine declaration for the firm of token,
+// with a stand tag and plate of its own: two cleared declarations whose
+// identities read the same at one gate are refused.
 func (a *api) submit(token string) *zone.PreDeclaration {
 	a.t.Helper()
-	r := a.post("/v1/predeclarations", token, engineJSON)
+	n := strconv.FormatInt(submitted.Add(1), 10)
+	body := strings.NewReplacer(`"STAND-0042"`, `"STAND-T`+n+`"`, `"琼A·D1234"`, `"琼A·T`+n+`"`).Replace(engineJSON)
+	r := a.post("/v1/predeclarations", token, body)
 	require.Equal(a.t, nethttp.StatusCreated, r.Status, "body: %s", r.Body)
 	var d zone.PreDeclaration
 	require.NoError(a.t, json.Unmarshal(r.Body, &d))

@@ -3,6 +3,7 @@ package zone
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -20,6 +21,11 @@ type DeclarationService struct {
 	// Committed, when set, is called after every successful write (to wake
 	// the outbox publisher without waiting for its poll).
 	Committed func()
+
+	// clearMu makes a clear decision's identity check and its write one
+	// step: two officers clearing look-alike declarations at once cannot
+	// both pass the check.
+	clearMu sync.Mutex
 }
 
 func (s *DeclarationService) committed() {
@@ -111,7 +117,22 @@ func (s *DeclarationService) Decide(ctx context.Context, p Principal, id string,
 	if a != ActClear && reason == "" {
 		return nil, Invalid(FieldError{Field: "reason", Message: "required for " + string(a)})
 	}
-	return s.transition(ctx, p, id, a, reason, nil)
+	if a != ActClear {
+		return s.transition(ctx, p, id, a, reason, nil)
+	}
+	s.clearMu.Lock()
+	defer s.clearMu.Unlock()
+	d, err := s.Store.Declaration(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	active, err := s.clearedAt(ctx, d.Gate, s.Now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	return s.transition(ctx, p, id, a, reason, func(d *PreDeclaration) error {
+		return identityConflict(d, active)
+	})
 }
 
 // Cancel withdraws the owner's declaration before it has crossed.
