@@ -1,7 +1,6 @@
 package http
 
 import (
-	"encoding/csv"
 	"mime"
 	nethttp "net/http"
 	"slices"
@@ -255,7 +254,7 @@ func renderLedger(c echo.Context, lg zone.Ledger) error {
 	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	h.Set(echo.HeaderContentDisposition, `attachment; filename="parts-ledger.csv"`)
 	c.Response().WriteHeader(nethttp.StatusOK)
-	w := csv.NewWriter(c.Response())
+	w := newCSVWriter(c.Response())
 	_ = w.Write(ledgerColumns)
 	row := func(id string, x zone.LedgerLine) []string {
 		n := strconv.Itoa
@@ -270,8 +269,7 @@ func renderLedger(c echo.Context, lg zone.Ledger) error {
 	for _, x := range lg.Totals {
 		_ = w.Write(row("TOTAL", x))
 	}
-	w.Flush()
-	return w.Error()
+	return w.Flush()
 }
 
 // wantsCSV reports whether Accept names text/csv ahead of (or without)
