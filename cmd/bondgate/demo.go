@@ -45,7 +45,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	mro := fs.String("mro-token", "mro-hna", "the MRO firm's token")
 	officer := fs.String("officer-token", "officer-1", "the customs officer's token")
 	gateTok := fs.String("gate-token", "gate-mro-1", "the gate's token (for the sensor replay)")
-	transit := fs.Duration("transit", 40*time.Minute, "simulated tow from the gate to the workshop (the source's first GEnx-1B took 40m); 0 records the arrival now")
+	transit := fs.Duration("transit", 0, "simulated tow from the gate to the workshop (the source's first GEnx-1B took 40m); 0 records the arrival now. The API refuses an arrival later than now, so a tow that would end in the future is recorded as arriving now")
 	timeout := fs.Duration("timeout", 2*time.Minute, "how long to wait for the crossing to reach the zone")
 	speed := fs.Float64("speed", 0, "replay rate of the recording: 0 as fast as the gate takes it, 1 real time")
 	if err := parse(fs, args); err != nil {
@@ -205,12 +205,23 @@ func demo(ctx context.Context, o demoOptions) (err error) {
 	}
 	step("the gate decided the crossing locally and it flowed back: %s crossed at %s (crossing %s)", d.ID, d.CrossedAt.Format(time.RFC3339), d.CrossingID)
 
-	arrival := map[string]any{}
-	note := "now"
-	if o.Transit > 0 {
-		arrival["at"] = d.CrossedAt.Add(o.Transit).Format(time.RFC3339Nano)
-		note = fmt.Sprintf("crossing + %s, the simulated tow", o.Transit)
+	// The API refuses an arrival later than now (2 minutes allowed for
+	// skew) or before the crossing, and the replay stamps the crossing up to
+	// the recording's length ahead of now: arrive at the later of the two.
+	now = time.Now().UTC()
+	at := d.CrossedAt.Add(o.Transit)
+	note := fmt.Sprintf("crossing + %s, the simulated tow", o.Transit)
+	if at.After(now) {
+		at = now
+		if d.CrossedAt.After(now) {
+			at = *d.CrossedAt
+		}
+		note = "now"
+		if o.Transit > 0 {
+			note = fmt.Sprintf("now: crossing + %s, the simulated tow, would be in the future", o.Transit)
+		}
 	}
+	arrival := map[string]any{"at": at.Format(time.RFC3339Nano)}
 	if _, err := c.call(ctx, http.MethodPost, o.API+"/v1/predeclarations/"+d.ID+"/arrival", o.MROToken, arrival, &d); err != nil {
 		return fmt.Errorf("arrival: %w", err)
 	}

@@ -201,7 +201,9 @@ func (s *AlarmStore) Alarms(ctx context.Context, f zone.AlarmFilter) (zone.Alarm
 	var below uint64 // 0: from the newest
 	if f.Cursor != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(f.Cursor)
-		if err != nil || len(raw) != 8 {
+		// Orders start at 1: a cursor of 0 would mean "from the newest" and
+		// start the list again, so it is refused like any forged cursor.
+		if err != nil || len(raw) != 8 || binary.BigEndian.Uint64(raw) == 0 {
 			return zone.AlarmPage{}, zone.Invalid(zone.FieldError{Field: "cursor", Message: "not a cursor this service issued"})
 		}
 		below = binary.BigEndian.Uint64(raw)

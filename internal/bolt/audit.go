@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"math"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -70,6 +71,9 @@ func (a *AuditTrail) AuditEntries(ctx context.Context, after uint64, limit int) 
 	}
 	if limit <= 0 {
 		limit = 100
+	}
+	if after == math.MaxUint64 {
+		return nil, nil // nothing follows the top; after+1 would wrap to the start
 	}
 	var out []zone.AuditEntry
 	err := a.db.View(func(tx *bbolt.Tx) error {
@@ -203,6 +207,12 @@ func recordChange(tx *bbolt.Tx, entity, id string, at time.Time, ch zone.Change,
 	for i := range ch.Messages {
 		m := ch.Messages[i] // a copy: the caller's slice is not ours to change
 		if err := AppendOutbox(tx, &m); err != nil {
+			return err
+		}
+	}
+	for _, a := range ch.Alarms {
+		c := *a
+		if _, err := PutAlarm(tx, &c); err != nil {
 			return err
 		}
 	}

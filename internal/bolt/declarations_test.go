@@ -282,7 +282,8 @@ func TestConcurrentChangesKeepOneChain(t *testing.T) {
 		go func() {
 			p := zone.Principal{Role: zone.RoleMRO, Firm: fmt.Sprintf("FIRM-%d", w)}
 			for i := range each {
-				d, _, err := f.svc.Submit(ctx, p, engine("", "G-MRO-1", i), nil)
+				// Each its own stand tag: look-alike clearances are refused.
+				d, _, err := f.svc.Submit(ctx, p, engine("", "G-MRO-1", w*each+i), nil)
 				if err == nil {
 					_, err = f.svc.Decide(ctx, customs, d.ID, zone.ActClear, "")
 				}

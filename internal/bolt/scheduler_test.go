@@ -61,7 +61,9 @@ func TestRemindersFireOnceAcrossRestarts(t *testing.T) {
 		return db
 	}
 	db := open()
-	svc := tempEntryService(db, newClock().Now)
+	// The clock stands a day after the entry: an entry cannot be in the future.
+	entryClock := &clock{t: time.Date(2027, 9, 1, 8, 0, 0, 0, time.UTC)}
+	svc := tempEntryService(db, entryClock.Now)
 	e, _, err := svc.Create(ctx, hna, aircraftEntry("2027-08-31T08:00:00Z"), nil)
 	require.NoError(t, err)
 	deadline := e.ReexportDeadline

@@ -206,8 +206,14 @@ func checkShape(doc any, t reflect.Type, path string, fs *[]zone.FieldError) {
 			bad("must be an RFC 3339 time string")
 			return
 		}
-		if _, err := time.Parse(time.RFC3339, s); err != nil {
+		t, err := time.Parse(time.RFC3339, s)
+		switch {
+		case err != nil:
 			bad("must be an RFC 3339 time such as 2026-11-26T10:00:00Z")
+		case !zone.TimeInRange(t):
+			// Every time field of every body passes here: the one place
+			// the API's accepted years are enforced for bodies.
+			bad(zone.TimeRangeMessage)
 		}
 		return
 	}

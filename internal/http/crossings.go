@@ -32,13 +32,7 @@ func (s *Server) listCrossings(c echo.Context) error {
 	}
 	var fs []zone.FieldError
 	f := zone.CrossingFilter{Gate: c.QueryParam("gate"), Cursor: c.QueryParam("cursor")}
-	if v := c.QueryParam("since"); v != "" {
-		t, err := parseTimeParam(v)
-		if err != nil {
-			fs = append(fs, zone.FieldError{Field: "since", Message: timeParamMessage})
-		}
-		f.Since = t
-	}
+	f.Since, fs = timeParam(c, "since", fs)
 	f.Limit, fs = limitParam(c, fs)
 	if len(fs) > 0 {
 		return zone.Invalid(fs...)
@@ -81,6 +75,24 @@ func parseTimeParam(v string) (time.Time, error) {
 		return t.UTC(), nil
 	}
 	return time.Parse(time.DateOnly, v)
+}
+
+// timeParam reads the optional query time name (zero when absent). Every
+// time a query takes comes through here, so a malformed one and one outside
+// the years zone.TimeInRange allows are refused alike, naming the parameter.
+func timeParam(c echo.Context, name string, fs []zone.FieldError) (time.Time, []zone.FieldError) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return time.Time{}, fs
+	}
+	t, err := parseTimeParam(v)
+	switch {
+	case err != nil:
+		return time.Time{}, append(fs, zone.FieldError{Field: name, Message: timeParamMessage})
+	case !zone.TimeInRange(t):
+		return time.Time{}, append(fs, zone.FieldError{Field: name, Message: zone.TimeRangeMessage})
+	}
+	return t, fs
 }
 
 // limitParam reads ?limit= (1 to maxListLimit; 0 when absent).

@@ -279,7 +279,8 @@ func (s *Server) audit(c echo.Context) error {
 	if v := c.QueryParam("after"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			fs = append(fs, zone.FieldError{Field: "after", Message: "must be a non-negative integer"})
+			// Negative, not a number, or beyond uint64: never a wrapped value.
+			fs = append(fs, zone.FieldError{Field: "after", Message: "must be an integer from 0 to 18446744073709551615"})
 		}
 		after = n
 	}

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	nethttp "net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,12 +32,26 @@ const (
 	tokAuditor = "auditor-1"
 )
 
-// engineJSON is the engine example of CONTRACT.md, verbatim.
-const engineJSON = `{"object":{"kind":"engine","esn":"956-482","model":"GEnx-1B","owner":"Qatar Airways"},
+// contractEngineJSON is the engine example of CONTRACT.md, verbatim.
+const contractEngineJSON = `{"object":{"kind":"engine","esn":"956-482","model":"GEnx-1B","owner":"Qatar Airways"},
  "direction":"in","gate":"G-MRO-1",
  "window":{"from":"2026-11-26T10:00:00Z","to":"2026-11-26T16:00:00Z"},
  "regime":"bonded_maintenance","declared_value":{"amount":"182000000.00","currency":"CNY"},
  "hs_code":"84111200","conveyance":{"stand_tag":"STAND-0042","vehicle_plate":"琼A·D1234"}}`
+
+// engineJSON is the contract's example with a window containing now, as
+// the contract asks (a window already over is refused).
+var engineJSON = windowAroundNow(contractEngineJSON)
+
+// windowAroundNow replaces the contract's example window in body with one
+// from an hour ago to five hours ahead.
+func windowAroundNow(body string) string {
+	now := time.Now().UTC().Truncate(time.Second)
+	return strings.NewReplacer(
+		`"2026-11-26T10:00:00Z"`, `"`+now.Add(-time.Hour).Format(time.RFC3339)+`"`,
+		`"2026-11-26T16:00:00Z"`, `"`+now.Add(5*time.Hour).Format(time.RFC3339)+`"`,
+	).Replace(body)
+}
 
 func contractTokens(t *testing.T) *zone.Tokens {
 	t.Helper()
@@ -177,10 +193,17 @@ func (a *api) post(path, token, body string) reply {
 	return a.do(req{method: "POST", path: path, token: token, body: body})
 }
 
-// submit creates the contract's engine declaration for the firm of token.
+// submitted counts a.submit's declarations, to give each its own identity.
+var submitted atomic.Int64
+
+// submit creates the contract's engine declaration for the firm of token,
+// with a stand tag and plate of its own: two cleared declarations whose
+// identities read the same at one gate are refused.
 func (a *api) submit(token string) *zone.PreDeclaration {
 	a.t.Helper()
-	r := a.post("/v1/predeclarations", token, engineJSON)
+	n := strconv.FormatInt(submitted.Add(1), 10)
+	body := strings.NewReplacer(`"STAND-0042"`, `"STAND-T`+n+`"`, `"琼A·D1234"`, `"琼A·T`+n+`"`).Replace(engineJSON)
+	r := a.post("/v1/predeclarations", token, body)
 	require.Equal(a.t, nethttp.StatusCreated, r.Status, "body: %s", r.Body)
 	var d zone.PreDeclaration
 	require.NoError(a.t, json.Unmarshal(r.Body, &d))

@@ -1,7 +1,6 @@
 package http
 
 import (
-	"encoding/csv"
 	"mime"
 	nethttp "net/http"
 	"slices"
@@ -200,18 +199,8 @@ func (s *Server) approveMovement(c echo.Context) error {
 // period reads ?from=&to= (RFC 3339 or dates); both optional.
 func period(c echo.Context) (from, to time.Time, err error) {
 	var fs []zone.FieldError
-	for _, q := range []struct {
-		name string
-		dst  *time.Time
-	}{{"from", &from}, {"to", &to}} {
-		if v := c.QueryParam(q.name); v != "" {
-			t, err := parseTimeParam(v)
-			if err != nil {
-				fs = append(fs, zone.FieldError{Field: q.name, Message: timeParamMessage})
-			}
-			*q.dst = t
-		}
-	}
+	from, fs = timeParam(c, "from", fs)
+	to, fs = timeParam(c, "to", fs)
 	if len(fs) > 0 {
 		return from, to, zone.Invalid(fs...)
 	}
@@ -265,7 +254,7 @@ func renderLedger(c echo.Context, lg zone.Ledger) error {
 	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	h.Set(echo.HeaderContentDisposition, `attachment; filename="parts-ledger.csv"`)
 	c.Response().WriteHeader(nethttp.StatusOK)
-	w := csv.NewWriter(c.Response())
+	w := newCSVWriter(c.Response())
 	_ = w.Write(ledgerColumns)
 	row := func(id string, x zone.LedgerLine) []string {
 		n := strconv.Itoa
@@ -280,8 +269,7 @@ func renderLedger(c echo.Context, lg zone.Ledger) error {
 	for _, x := range lg.Totals {
 		_ = w.Write(row("TOTAL", x))
 	}
-	w.Flush()
-	return w.Error()
+	return w.Flush()
 }
 
 // wantsCSV reports whether Accept names text/csv ahead of (or without)

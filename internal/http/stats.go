@@ -2,7 +2,6 @@ package http
 
 import (
 	nethttp "net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,24 +13,9 @@ func (s *Server) stats(c echo.Context) error {
 	if s.cfg.Stats == nil {
 		return zone.Errorf(zone.EUNAVAILABLE, "statistics are not available")
 	}
-	var (
-		from, to time.Time
-		fs       []zone.FieldError
-	)
-	for _, p := range []struct {
-		name string
-		dst  *time.Time
-	}{{"from", &from}, {"to", &to}} {
-		if v := c.QueryParam(p.name); v != "" {
-			t, err := parseTimeParam(v)
-			if err != nil {
-				fs = append(fs, zone.FieldError{Field: p.name, Message: timeParamMessage})
-			}
-			*p.dst = t
-		}
-	}
-	if len(fs) > 0 {
-		return zone.Invalid(fs...)
+	from, to, err := period(c)
+	if err != nil {
+		return err
 	}
 	st, err := s.cfg.Stats.Get(c.Request().Context(), PrincipalOf(c), from, to)
 	if err != nil {

@@ -195,11 +195,9 @@ func (s *Server) listTemporaryEntries(c echo.Context) error {
 	f := zone.TemporaryEntryFilter{Status: zone.EntryStatus(c.QueryParam("status")), Cursor: c.QueryParam("cursor"),
 		Firm: c.QueryParam("firm")}
 	var fs []zone.FieldError
-	if v := c.QueryParam("due_before"); v != "" {
-		t, err := parseTimeParam(v)
-		if err != nil {
-			fs = append(fs, zone.FieldError{Field: "due_before", Message: timeParamMessage})
-		}
+	if t, more := timeParam(c, "due_before", fs); len(more) > len(fs) {
+		fs = more
+	} else if !t.IsZero() {
 		f.DueBefore = &t
 	}
 	f.Limit, fs = limitParam(c, fs)

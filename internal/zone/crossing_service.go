@@ -103,6 +103,8 @@ func (s *CrossingService) crossMove(x *Crossing) CrossingMove {
 		case d == nil:
 			log.Warn("crossing names a clearance the zone does not know; stored, nothing moved")
 			return Change{}, false, nil
+		case d.Status == StatusExpired && d.Gate == x.Gate && d.Direction == x.Direction:
+			return s.lateCross(d, x)
 		case d.Status != StatusCleared:
 			log.Warn("crossing for a declaration that is not cleared (duplicate, out of order or withdrawn); stored, nothing moved",
 				"status", d.Status)
@@ -131,6 +133,44 @@ func (s *CrossingService) crossMove(x *Crossing) CrossingMove {
 		log.Info("declaration crossed", "declaration", d.ID)
 		return Change{Actor: actor, Action: string(ActCross), Reason: reason, Messages: append(msgs, m)}, true, nil
 	}
+}
+
+// AlarmLateCrossing: a crossing the gate authorized reached the zone after
+// the declaration had expired.
+const AlarmLateCrossing AlarmKind = "late_crossing"
+
+// lateCross records a crossing that reached the zone after the sweeper
+// expired its declaration (the gate decided it from its own copy while its
+// link was down): what the gate saw happened, so the declaration moves
+// expired → crossed, marked late, and an open alarm puts it before customs.
+func (s *CrossingService) lateCross(d *PreDeclaration, x *Crossing) (Change, bool, error) {
+	actor := "gate:" + x.Gate
+	reason := "crossing " + x.ID + " arrived after the declaration expired"
+	at := s.Declarations.Now().UTC()
+	if err := d.Apply(ActCross, actor, at, reason); err != nil {
+		return Change{}, false, err
+	}
+	t := x.Time
+	d.CrossingID, d.CrossedAt, d.Late = x.ID, &t, true
+	msgs, err := s.Declarations.announce(d, string(ActCross), reason)
+	if err != nil {
+		return Change{}, false, err
+	}
+	m, err := s.Declarations.clearanceMessage(d, reason)
+	if err != nil {
+		return Change{}, false, err
+	}
+	inWindow := "inside"
+	if !d.Window.Contains(x.Time) {
+		inWindow = "outside"
+	}
+	alarm := &Alarm{ID: "LATE-" + x.ID, Gate: x.Gate, Kind: AlarmLateCrossing, Severity: "warning",
+		Message: "crossing " + x.ID + " of declaration " + d.ID + " at " + x.Time.Format(time.RFC3339) + " (" + inWindow +
+			" its window) reached the zone after the declaration had expired; recorded as crossed, late",
+		CrossingID: x.ID, RecordID: d.ID, Time: at, State: AlarmOpen}
+	s.log().Warn("late crossing: declaration had expired; recorded as crossed and alarm raised",
+		"crossing", x.ID, "gate", x.Gate, "declaration", d.ID, "alarm", alarm.ID)
+	return Change{Actor: actor, Action: string(ActCross), Reason: reason, Messages: append(msgs, m), Alarms: []*Alarm{alarm}}, true, nil
 }
 
 // ApplyAlarmEvent applies one CloudEvent from bondgate.gate.alarms: the alarm

@@ -136,6 +136,9 @@ var transitions = map[Status]map[Action]Status{
 		ActCross: StatusCrossed, ActRevoke: StatusRevoked,
 		ActCancel: StatusCancelled, ActExpire: StatusExpired,
 	},
+	// A crossing the gate authorized while its link was down can reach the
+	// zone after the sweeper expired the declaration: it still happened.
+	StatusExpired: {ActCross: StatusCrossed},
 	StatusCrossed: {ActArrive: StatusArrived},
 	StatusArrived: {ActClose: StatusClosed},
 }
@@ -180,7 +183,11 @@ type PreDeclaration struct {
 	// Crossing facts, set when a gate reports the move.
 	CrossingID string     `json:"crossing_id,omitempty"`
 	CrossedAt  *time.Time `json:"crossed_at,omitempty"`
-	ArrivedAt  *time.Time `json:"arrived_at,omitempty"`
+	// Late: the crossing reached the zone after the declaration had
+	// expired (the gate's link was down past the window); an alarm of kind
+	// late_crossing was raised with it.
+	Late      bool       `json:"late,omitempty"`
+	ArrivedAt *time.Time `json:"arrived_at,omitempty"`
 	// TransitMinutes is gate → workshop, measured at arrival.
 	TransitMinutes *float64     `json:"transit_minutes,omitempty"`
 	History        []Transition `json:"history"`
@@ -293,6 +300,7 @@ func (d *PreDeclaration) Validate() error {
 	if !d.Window.From.IsZero() && !d.Window.To.IsZero() && !d.Window.To.After(d.Window.From) {
 		add("window.to", "must be after window.from")
 	}
+	fs = timeProblems(fs, namedTime{"window.from", d.Window.From}, namedTime{"window.to", d.Window.To})
 	switch d.Regime {
 	case RegimeBondedMaintenance, RegimeTemporaryEntryRepair, RegimeZeroTariff:
 	default:

@@ -26,6 +26,8 @@ func TestStateMachine(t *testing.T) {
 			zone.ActCross: zone.StatusCrossed, zone.ActRevoke: zone.StatusRevoked,
 			zone.ActCancel: zone.StatusCancelled, zone.ActExpire: zone.StatusExpired,
 		},
+		// A late crossing (the link was down past the window) still lands.
+		zone.StatusExpired: {zone.ActCross: zone.StatusCrossed},
 		zone.StatusCrossed: {zone.ActArrive: zone.StatusArrived},
 		zone.StatusArrived: {zone.ActClose: zone.StatusClosed},
 	}

@@ -3,6 +3,7 @@ package zone
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -20,6 +21,11 @@ type DeclarationService struct {
 	// Committed, when set, is called after every successful write (to wake
 	// the outbox publisher without waiting for its poll).
 	Committed func()
+
+	// clearMu makes a clear decision's identity check and its write one
+	// step: two officers clearing look-alike declarations at once cannot
+	// both pass the check.
+	clearMu sync.Mutex
 }
 
 func (s *DeclarationService) committed() {
@@ -40,6 +46,11 @@ func (s *DeclarationService) Submit(ctx context.Context, p Principal, d PreDecla
 		return nil, false, Invalid(FieldError{Field: "gate", Message: "unknown gate " + d.Gate})
 	}
 	now := s.Now().UTC()
+	// A window already over would only expire at the next sweep, and
+	// clearing it would then be a 409: refuse it now.
+	if !d.Window.To.After(now) {
+		return nil, false, Invalid(FieldError{Field: "window.to", Message: "the window has already ended (now is " + now.Format(time.RFC3339) + ")"})
+	}
 	d.ID = s.NewID()
 	d.Firm = p.Firm
 	d.Status = StatusSubmitted
@@ -106,7 +117,22 @@ func (s *DeclarationService) Decide(ctx context.Context, p Principal, id string,
 	if a != ActClear && reason == "" {
 		return nil, Invalid(FieldError{Field: "reason", Message: "required for " + string(a)})
 	}
-	return s.transition(ctx, p, id, a, reason, nil)
+	if a != ActClear {
+		return s.transition(ctx, p, id, a, reason, nil)
+	}
+	s.clearMu.Lock()
+	defer s.clearMu.Unlock()
+	d, err := s.Store.Declaration(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	active, err := s.clearedAt(ctx, d.Gate, s.Now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	return s.transition(ctx, p, id, a, reason, func(d *PreDeclaration) error {
+		return identityConflict(d, active)
+	})
 }
 
 // Cancel withdraws the owner's declaration before it has crossed.
@@ -123,11 +149,19 @@ func (s *DeclarationService) Arrive(ctx context.Context, p Principal, id string,
 	if err := p.Require(RoleMRO); err != nil {
 		return nil, err
 	}
-	return s.transition(ctx, p, id, ActArrive, "", func(d *PreDeclaration) error {
-		t := s.Now().UTC()
-		if at != nil {
-			t = at.UTC()
+	now := s.Now().UTC()
+	t := now
+	if at != nil {
+		t = at.UTC()
+		if !TimeInRange(t) {
+			return nil, Invalid(FieldError{Field: "at", Message: TimeRangeMessage})
 		}
+		// A future arrival would skew every transit figure in /v1/stats.
+		if err := notAfterNow("at", t, now); err != nil {
+			return nil, err
+		}
+	}
+	return s.transition(ctx, p, id, ActArrive, "", func(d *PreDeclaration) error {
 		if d.CrossedAt != nil {
 			if t.Before(*d.CrossedAt) {
 				return Invalid(FieldError{Field: "at", Message: "arrival cannot be before the gate crossing"})

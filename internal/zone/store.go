@@ -13,6 +13,9 @@ type Change struct {
 	Action   string
 	Reason   string
 	Messages []OutboxMessage
+	// Alarms are raised (stored open, once per ID) with the change, for
+	// what an officer must see and a log line would hide.
+	Alarms []*Alarm
 }
 
 // Idempotency identifies a creating request by the caller's Idempotency-Key.

@@ -145,6 +145,7 @@ func (e *TemporaryEntry) Validate() error {
 	if e.EnteredAt.IsZero() {
 		add("entered_at", "required")
 	}
+	fs = timeProblems(fs, namedTime{"entered_at", e.EnteredAt})
 	if strings.TrimSpace(e.Repair) == "" {
 		add("repair", "required")
 	}
@@ -376,6 +377,9 @@ func (s *TemporaryEntryService) Create(ctx context.Context, p Principal, e Tempo
 		return nil, false, err
 	}
 	if err := e.Validate(); err != nil {
+		return nil, false, err
+	}
+	if err := notAfterNow("entered_at", e.EnteredAt, s.Now()); err != nil {
 		return nil, false, err
 	}
 	if e.PreDeclarationID != "" {
