@@ -118,7 +118,7 @@ func sinceSeq(c echo.Context) (uint64, error) {
 	}
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {
-		return 0, zone.Invalid(zone.FieldError{Field: "since_seq", Message: "must be a non-negative integer"})
+		return 0, zone.Invalid(zone.FieldError{Field: "since_seq", Message: "must be an integer from 0 to 18446744073709551615"})
 	}
 	return n, nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"syscall"
 	"time"
@@ -138,6 +139,9 @@ type storedEvent struct {
 // eventsAfter copies up to max raw events with seq > after out of the log.
 func eventsAfter(db *bbolt.DB, after uint64, max int) ([]storedEvent, error) {
 	var out []storedEvent
+	if after == math.MaxUint64 {
+		return out, nil // nothing lies after the top; after+1 would wrap to the start
+	}
 	err := db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
 		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
@@ -151,6 +155,9 @@ func eventsAfter(db *bbolt.DB, after uint64, max int) ([]storedEvent, error) {
 // crossingsAfter returns up to max stored crossings with crossing seq > after.
 func crossingsAfter(db *bbolt.DB, after uint64, max int) ([]zone.Crossing, error) {
 	out := []zone.Crossing{}
+	if after == math.MaxUint64 {
+		return out, nil // nothing lies after the top; after+1 would wrap to the start
+	}
 	err := db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketCrossings).Cursor()
 		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
