@@ -84,7 +84,7 @@ func TestClockStepBackDoesNotReopenAClearanceWindow(t *testing.T) {
 func TestSilentSensorShowsInStatusAndRaisesAnAlarm(t *testing.T) {
 	g := startGate(t, t.TempDir(), func(c *Config) { c.SilentAfter = time.Second })
 	now := time.Now().UTC()
-	st, _, _ := g.post(tokGate, []any{heartbeat("IR-1-hb-1", now.Add(-time.Minute)), ev("CAM-1-hb-1", "CAM-1", "heartbeat", now.Add(time.Hour), nil)})
+	st, _, _ := g.post(tokGate, []any{heartbeat("IR-1-hb-1", now.Add(-time.Minute)), ev("CAM-1-hb-1", "CAM-1", "heartbeat", now.Add(4*time.Minute), nil)})
 	require.Equal(t, http.StatusAccepted, st)
 	eventually(t, "IR-1 reported silent", func() bool {
 		for _, s := range g.status().Sensors {

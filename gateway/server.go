@@ -89,6 +89,9 @@ func (s *Service) postEvents(c echo.Context) error {
 				Fields: []zone.FieldError{{Field: "[" + strconv.Itoa(i) + "].gate", Message: "must be " + s.cfg.GateID}}}
 		}
 	}
+	if err := s.admit(events); err != nil {
+		return err
+	}
 	if err := s.limiter.admit(c, events); err != nil {
 		s.metrics.rateLimited.Inc()
 		s.log.Warn("batch refused: device over its event rate", "devices", devicesOf(events))
