@@ -295,5 +295,10 @@ func checkTimes(events []SensorEvent, now time.Time) error {
 // admit checks a parsed batch against what this gate accepts beyond the
 // event format: it is refused whole, and nothing of it is stored.
 func (s *Service) admit(events []SensorEvent) error {
+	if err := s.devices.checkDevices(events); err != nil {
+		s.metrics.unknownDevice.Inc()
+		s.log.Warn("batch refused: device not in the gate's device list", "devices", devicesOf(events))
+		return err
+	}
 	return checkTimes(events, s.clock.Now())
 }

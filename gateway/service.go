@@ -79,6 +79,11 @@ type Config struct {
 	// Defaults 200/s and 2,000; a negative DeviceRate turns the limit off.
 	DeviceRate  float64
 	DeviceBurst int
+	// Devices is the gate's device list. When it is non-nil, an event from a
+	// device it does not hold is refused (403, the whole batch, nothing
+	// stored), and only listed devices get their own metric series. Nil
+	// accepts every device.
+	Devices []Device
 	// NoPersist answers ingest without writing anything. It exists only as
 	// the baseline of the ingest benchmarks; never set it in production.
 	NoPersist bool
@@ -101,6 +106,7 @@ type Service struct {
 	limiter   *deviceLimiter
 	storeID   string // this database file's identity (see storeID)
 	idTag     string // made at each open; in every crossing and alarm ID (see Decider.idTag)
+	devices   deviceSet
 
 	ready  atomic.Bool
 	closed sync.Once
@@ -159,7 +165,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: log, db: db, outbox: db.Outbox(), clock: &gateClock{now: cfg.Now}}
+	s := &Service{cfg: cfg, log: log, db: db, outbox: db.Outbox(), clock: &gateClock{now: cfg.Now}, devices: newDeviceSet(cfg.Devices)}
 	if err := createBuckets(db.DB); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
