@@ -3,8 +3,12 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +40,18 @@ type Decider struct {
 	onDecided func(zone.Crossing) // a crossing was recorded (metrics, tests)
 	onAlarm   func(zone.Alarm)    // an alarm was recorded (metrics)
 
+	// idTag goes into every crossing and alarm ID the decider makes. It is
+	// made anew each time the gate opens its file, so IDs never repeat
+	// even when the file is restored from a backup (even one copied over
+	// the old file in place) and the event seqs count again from an old
+	// point. The correlator's own IDs (X-<gate>-<seq>) stay the keys of the
+	// emitted index: unique within one file, they let a replay find what
+	// the file already holds whatever tag it was written under.
+	idTag string
+	// screen names why an event must not reach the correlator ("" when it
+	// may); such an event is set aside. Nil screens nothing.
+	screen func(SensorEvent) string
+
 	// Owned by the decider goroutine.
 	corr       *Correlator
 	processed  uint64
@@ -45,6 +61,14 @@ type Decider struct {
 	// only a crossing completed at or below it can be on disk already.
 	replayUntil uint64
 	observing   uint64 // seq of the event being fed to the correlator
+	// chunk is how many events a step reads (0: decideChunk); 1 while
+	// looking for the event a failed step could not process, up to
+	// carefulUntil. suspect is that event once found: the next step goes
+	// on without it, and sets it aside for good if that step commits.
+	chunk        int
+	carefulUntil uint64
+	suspect      uint64
+	suspectWhy   string
 
 	mu      sync.Mutex
 	sensors map[string]SensorState // last known, for /v1/status
@@ -116,6 +140,12 @@ func (d *Decider) run(ctx context.Context) {
 	for {
 		more, err := d.step(ctx)
 		if err != nil {
+			if d.isolate(err) {
+				if err := d.restore(); err != nil {
+					d.log.Error("decider restore failed", "err", err)
+				}
+				continue
+			}
 			d.log.Error("decision step failed; restoring from disk", "err", err)
 			select {
 			case <-ctx.Done():
@@ -129,6 +159,9 @@ func (d *Decider) run(ctx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		if d.chunk == 1 && d.processed >= d.carefulUntil {
+			d.chunk = 0
+		}
 		if more {
 			continue
 		}
@@ -141,49 +174,143 @@ func (d *Decider) run(ctx context.Context) {
 	}
 }
 
+// unprocessable is a step that failed on what it was fed (an outcome that
+// cannot be encoded, a correlator panic), not on the store: retrying it
+// as it is would fail forever. seq is the one event the step fed, if it
+// fed exactly one; last the highest seq it read.
+type unprocessable struct {
+	err       error
+	seq, last uint64
+}
+
+func (u *unprocessable) Error() string { return "cannot process: " + u.err.Error() }
+func (u *unprocessable) Unwrap() error { return u.err }
+
+// isolate narrows an unprocessable step down to its event, so that one
+// stored event can never stop the decider: a failed chunk is re-run one
+// event a step, and an event whose own step fails becomes the suspect,
+// which the next step leaves out and sets aside if it then commits. It
+// reports whether err was handled so (the caller restores at once);
+// anything else is retried with backoff.
+func (d *Decider) isolate(err error) bool {
+	var u *unprocessable
+	if !errors.As(err, &u) {
+		return false
+	}
+	switch {
+	case d.suspect != 0:
+		// Going on without the suspect failed too: it was not the cause.
+		d.log.Error("decision step failed without the suspected event as well; retrying", "seq", d.suspect, "err", err)
+		d.suspect, d.suspectWhy = 0, ""
+		return false
+	case u.seq != 0:
+		d.suspect, d.suspectWhy = u.seq, u.err.Error()
+		d.log.Warn("decision step failed on one event; going on without it", "seq", u.seq, "err", u.err)
+		return true
+	case d.chunk != 1 && u.last > d.processed:
+		d.chunk, d.carefulUntil = 1, u.last
+		d.log.Warn("decision step failed; deciding one event a step to find the cause", "from", d.processed+1, "to", u.last, "err", u.err)
+		return true
+	}
+	return false
+}
+
 // step feeds the next chunk of events (if any) and lets the gate clock
 // advance, then writes the outcomes. more says a full chunk was read.
 func (d *Decider) step(ctx context.Context) (more bool, err error) {
-	batch, err := eventsAfter(d.db, d.processed, decideChunk)
+	chunk := d.chunk
+	if chunk <= 0 {
+		chunk = decideChunk
+	}
+	batch, err := eventsToDecide(d.db, d.processed, chunk)
 	if err != nil {
 		return false, err
 	}
-	var outs []Outcome
+	var (
+		outs  []Outcome
+		aside []asideEvent
+		fed   []uint64
+	)
 	last := d.processed
 	// What this step reads was taken by now: silence and a clearance's start
 	// are judged on this clock, not on the devices' stamps.
 	heard := d.clock.Now()
+	fail := func(err error) (bool, error) {
+		d.book.settle()
+		single := uint64(0)
+		if len(fed) == 1 {
+			single = fed[0]
+		}
+		return false, &unprocessable{err: err, seq: single, last: last}
+	}
 	for _, se := range batch {
 		last = se.Seq
+		if se.aside {
+			continue // set aside before: never fed again
+		}
 		evs, err := ParseEvents(se.Raw)
-		if err != nil || len(evs) != 1 {
-			// Validated at ingest, so this is a bug or a changed parser; a
-			// stuck decider would be worse than one skipped event.
-			d.log.Error("stored event does not parse; skipped", "seq", se.Seq, "err", err)
+		switch {
+		case se.Seq == d.suspect:
+			aside = append(aside, asideEvent{seq: se.Seq, why: d.suspectWhy, ev: first(evs)})
+			continue
+		case err != nil || len(evs) != 1:
+			// Validated at ingest, so a bug, a changed parser or a file
+			// written by other means.
+			aside = append(aside, asideEvent{seq: se.Seq, why: fmt.Sprintf("it does not parse: %v", err)})
 			continue
 		}
+		if d.screen != nil {
+			if why := d.screen(evs[0]); why != "" {
+				aside = append(aside, asideEvent{seq: se.Seq, why: why, ev: &evs[0]})
+				continue
+			}
+		}
 		d.observing = se.Seq
-		outs = append(outs, d.corr.ObserveAt(se.Seq, evs[0], d.book, heard)...)
+		fed = append(fed, se.Seq)
+		o, err := d.observe(se.Seq, evs[0], heard)
+		if err != nil {
+			return fail(err)
+		}
+		outs = append(outs, o...)
 	}
 	now := d.clock.Now()
-	outs = append(outs, d.corr.Advance(now, d.book)...)
+	o, err := d.advance(now)
+	if err != nil {
+		return fail(err)
+	}
+	outs = append(outs, o...)
 	low := d.corr.LowWater()
 	sensors := d.corr.Sensors()
-	if len(outs) == 0 && last == d.processed && low == d.lowWater && now.Sub(d.persistedW) < 5*time.Second && !d.sensorsChanged(sensors) {
+	if len(outs) == 0 && len(aside) == 0 && last == d.processed && low == d.lowWater && now.Sub(d.persistedW) < 5*time.Second && !d.sensorsChanged(sensors) {
 		d.book.settle()
 		return false, nil
 	}
-	written, err := d.write(ctx, outs, last, low, now, sensors)
-	d.book.settle()
+	written, err := d.write(ctx, outs, aside, last, low, now, sensors)
 	if err != nil {
+		var u *unprocessable
+		if errors.As(err, &u) {
+			return fail(u.err)
+		}
+		d.book.settle()
 		return false, err
 	}
+	d.book.settle()
 	d.processed, d.lowWater, d.persistedW = last, low, now
 	d.mu.Lock()
 	for _, s := range sensors {
 		d.sensors[s.DeviceID] = s
 	}
 	d.mu.Unlock()
+	for _, a := range aside {
+		if a.seq == d.suspect {
+			d.suspect, d.suspectWhy = 0, ""
+		}
+		attrs := []any{"seq", a.seq, "reason", a.why}
+		if a.ev != nil {
+			attrs = append(attrs, "device", a.ev.DeviceID, "event_id", a.ev.EventID)
+		}
+		d.log.Error("stored event set aside: the decider cannot process it; deciding on without it", attrs...)
+	}
 	for _, x := range written.crossings {
 		if d.onDecided != nil {
 			d.onDecided(x)
@@ -197,7 +324,65 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 	if len(written.crossings)+len(written.alarms) > 0 && d.onOutbox != nil {
 		d.onOutbox()
 	}
-	return len(batch) == decideChunk, nil
+	return len(batch) == chunk, nil
+}
+
+func first(evs []SensorEvent) *SensorEvent {
+	if len(evs) == 0 {
+		return nil
+	}
+	return &evs[0]
+}
+
+// observe feeds one event; a panic in the correlator is an unprocessable
+// event, not a crashed gate (the restore that follows drops its state).
+func (d *Decider) observe(seq uint64, ev SensorEvent, heard time.Time) (outs []Outcome, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the correlator panicked: %v", r)
+		}
+	}()
+	return d.corr.ObserveAt(seq, ev, d.book, heard), nil
+}
+
+func (d *Decider) advance(now time.Time) (outs []Outcome, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the correlator panicked: %v", r)
+		}
+	}()
+	return d.corr.Advance(now, d.book), nil
+}
+
+// asideEvent is a stored event the decider leaves out, and why.
+type asideEvent struct {
+	seq uint64
+	why string
+	ev  *SensorEvent // nil when it does not parse
+}
+
+// screenEvent is the decider's check of what ingest checks too: an event
+// time outside the years the gate accepts cannot be decided on (past 9999
+// it cannot even be written as JSON).
+func screenEvent(ev SensorEvent) string {
+	if why := timeProblem(ev.Time); why != "" {
+		return "its time " + why
+	}
+	return ""
+}
+
+// lifeID turns an ID the correlator made (X-<gate>-<seq>…, A-<gate>-<seq>…)
+// into the one stored and sent: the decider's tag goes after the gate.
+func (d *Decider) lifeID(id string) string {
+	if d.idTag == "" {
+		return id
+	}
+	for _, p := range []string{"X-" + d.gate + "-", "A-" + d.gate + "-"} {
+		if rest, ok := strings.CutPrefix(id, p); ok {
+			return p + d.idTag + "-" + rest
+		}
+	}
+	return id + "-" + d.idTag
 }
 
 // recorded is the correlator's Recorded: the stored crossing with this ID,
@@ -236,9 +421,11 @@ type writtenOutcomes struct {
 
 // write stores one step in one transaction: every new crossing with its own
 // crossing seq, the clearance it consumed, the outbox messages announcing
-// crossings and alarms, the sensor states and the replay point. Crossings
-// and alarms whose ID is already stored (a replay) are skipped.
-func (d *Decider) write(ctx context.Context, outs []Outcome, processed, low uint64, now time.Time, sensors []SensorState) (writtenOutcomes, error) {
+// crossings and alarms, the events set aside with their alarms, the sensor
+// states and the replay point. Crossings and alarms whose ID is already
+// stored (a replay) are skipped. An outcome that cannot be encoded fails
+// the step as unprocessable.
+func (d *Decider) write(ctx context.Context, outs []Outcome, aside []asideEvent, processed, low uint64, now time.Time, sensors []SensorState) (writtenOutcomes, error) {
 	var w writtenOutcomes
 	type claim struct{ clearance, crossing string }
 	var claims []claim
@@ -246,6 +433,9 @@ func (d *Decider) write(ctx context.Context, outs []Outcome, processed, low uint
 		w = writtenOutcomes{}
 		claims = claims[:0]
 		emitted, crossings := tx.Bucket(bucketEmitted), tx.Bucket(bucketCrossings)
+		// The stored IDs of the crossings decided in this step, by the
+		// correlator's ID, for the alarms that name them.
+		ids := map[string]string{}
 		for _, o := range outs {
 			// A replay may decide a stored crossing differently (its
 			// clearance is used by now): the stored decision stands, and the
@@ -259,6 +449,8 @@ func (d *Decider) write(ctx context.Context, outs []Outcome, processed, low uint
 				if err != nil {
 					return err
 				}
+				c.ID = d.lifeID(x.ID)
+				ids[x.ID] = c.ID
 				c.Seq, c.Gate = seq, d.gate
 				if c.DecidedAt.IsZero() {
 					c.DecidedAt = now
@@ -266,13 +458,13 @@ func (d *Decider) write(ctx context.Context, outs []Outcome, processed, low uint
 				c.Time, c.DecidedAt = c.Time.UTC(), c.DecidedAt.UTC()
 				raw, err := json.Marshal(c)
 				if err != nil {
-					return err
+					return &unprocessable{err: fmt.Errorf("crossing %s: %w", c.ID, err)}
 				}
 				if err := crossings.Put(u64(seq), raw); err != nil {
 					return err
 				}
 				// The crossing seq, so a replay can find the record by ID.
-				if err := emitted.Put([]byte(c.ID), u64(seq)); err != nil {
+				if err := emitted.Put([]byte(x.ID), u64(seq)); err != nil {
 					return err
 				}
 				if c.ClearanceID != "" {
@@ -287,30 +479,37 @@ func (d *Decider) write(ctx context.Context, outs []Outcome, processed, low uint
 				w.crossings = append(w.crossings, c)
 			}
 			for _, a := range o.Alarms {
-				if a.ID == "" || emitted.Get([]byte(a.ID)) != nil {
-					continue
+				if a.CrossingID != "" {
+					a.CrossingID = d.crossingRef(tx, ids, a.CrossingID)
 				}
-				if a.Gate == "" {
-					a.Gate = d.gate
-				}
-				if a.State == "" {
-					a.State = "open"
-				}
-				a.Time = a.Time.UTC()
-				if err := emitted.Put([]byte(a.ID), []byte{1}); err != nil {
+				if err := d.putAlarm(tx, &w, a); err != nil {
 					return err
 				}
-				if err := d.queue(tx, a.ID, zone.TypeAlarm, zone.TopicAlarms, a.Time, a); err != nil {
-					return err
-				}
-				w.alarms = append(w.alarms, a)
+			}
+		}
+		ab := tx.Bucket(bucketAside)
+		for _, e := range aside {
+			rec, _ := json.Marshal(asideRecord{Reason: e.why, At: now})
+			if err := ab.Put(u64(e.seq), rec); err != nil {
+				return err
+			}
+			a := zone.Alarm{ID: "A-" + d.gate + "-" + strconv.FormatUint(e.seq, 10) + "-" + string(zone.AlarmEventAside),
+				Kind: zone.AlarmEventAside, Severity: "critical", Time: now,
+				Message: fmt.Sprintf("sensor event seq %d set aside: %s; the gate decides on without it", e.seq, e.why)}
+			if e.ev != nil {
+				a.DeviceID = e.ev.DeviceID
+				a.Message = fmt.Sprintf("sensor event %s of %s (seq %d) set aside: %s; the gate decides on without it",
+					e.ev.EventID, e.ev.DeviceID, e.seq, e.why)
+			}
+			if err := d.putAlarm(tx, &w, a); err != nil {
+				return err
 			}
 		}
 		sb := tx.Bucket(bucketSensors)
 		for _, s := range sensors {
 			raw, err := json.Marshal(s)
 			if err != nil {
-				return err
+				return &unprocessable{err: fmt.Errorf("sensor %s: %w", s.DeviceID, err)}
 			}
 			if err := sb.Put([]byte(s.DeviceID), raw); err != nil {
 				return err
@@ -332,12 +531,66 @@ func (d *Decider) write(ctx context.Context, outs []Outcome, processed, low uint
 		return meta.Put(metaClockHW, u64(uint64(now.UnixNano())))
 	})
 	if err != nil {
+		var u *unprocessable
+		if errors.As(err, &u) {
+			return writtenOutcomes{}, u
+		}
 		return writtenOutcomes{}, storeError(err)
 	}
 	for _, c := range claims {
 		d.book.confirm(c.clearance, c.crossing)
 	}
 	return w, nil
+}
+
+// putAlarm stores and queues one alarm the correlator (or the set-aside)
+// made, unless the emitted index holds its correlator ID already.
+func (d *Decider) putAlarm(tx *bbolt.Tx, w *writtenOutcomes, a zone.Alarm) error {
+	emitted := tx.Bucket(bucketEmitted)
+	if a.ID == "" || emitted.Get([]byte(a.ID)) != nil {
+		return nil
+	}
+	key := a.ID
+	a.ID = d.lifeID(key)
+	if a.Gate == "" {
+		a.Gate = d.gate
+	}
+	if a.State == "" {
+		a.State = "open"
+	}
+	a.Time = a.Time.UTC()
+	if err := emitted.Put([]byte(key), []byte{1}); err != nil {
+		return err
+	}
+	if err := d.queue(tx, a.ID, zone.TypeAlarm, zone.TopicAlarms, a.Time, a); err != nil {
+		return err
+	}
+	w.alarms = append(w.alarms, a)
+	return nil
+}
+
+// crossingRef is the stored ID of the crossing the correlator calls id: one
+// decided in this step, else one the file holds, else id made into a
+// stored ID as the decider would make it now.
+func (d *Decider) crossingRef(tx *bbolt.Tx, step map[string]string, id string) string {
+	if full, ok := step[id]; ok {
+		return full
+	}
+	if v := tx.Bucket(bucketEmitted).Get([]byte(id)); len(v) == 8 {
+		var x struct {
+			ID string `json:"id"`
+		}
+		if raw := tx.Bucket(bucketCrossings).Get(v); raw != nil && json.Unmarshal(raw, &x) == nil && x.ID != "" {
+			return x.ID
+		}
+	}
+	return d.lifeID(id)
+}
+
+// asideRecord is the value of the aside bucket: why an event was set aside.
+type asideRecord struct {
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
 }
 
 // queue appends a CloudEvent for data to the outbox, keyed by the gate so
@@ -347,11 +600,11 @@ func (d *Decider) write(ctx context.Context, outs []Outcome, processed, low uint
 func (d *Decider) queue(tx *bbolt.Tx, id, typ, topic string, at time.Time, data any) error {
 	ev, err := zone.NewEvent(id, d.source, typ, id, at, data)
 	if err != nil {
-		return err
+		return &unprocessable{err: fmt.Errorf("%s: %w", id, err)}
 	}
 	m, err := ev.Message(topic, d.gate)
 	if err != nil {
-		return err
+		return &unprocessable{err: fmt.Errorf("%s: %w", id, err)}
 	}
 	return bolt.AppendOutbox(tx, &m)
 }

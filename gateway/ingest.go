@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/binary"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -236,4 +237,54 @@ func (c *Committer) checkRoom(tx *bbolt.Tx, group []*ingestRequest) error {
 		return &zone.Error{Code: zone.EUNAVAILABLE, Message: "the gate's store is full; retry later"}
 	}
 	return nil
+}
+
+// Event times the gate accepts: inside these years (UTC), and at most
+// maxAhead past the gate's own clock. The years keep every time writable
+// and comparable (past 9999 it cannot even be encoded as JSON); the bound
+// ahead keeps a device with a wrong clock from stamping crossings into a
+// clearance window that has not begun.
+const (
+	minEventYear = 2000
+	maxEventYear = 2199
+	maxAhead     = 5 * time.Minute
+)
+
+// timeProblem says what is wrong with an event time, "" when nothing.
+func timeProblem(t time.Time) string {
+	if y := t.UTC().Year(); y < minEventYear || y > maxEventYear {
+		return "must lie in the years " + strconv.Itoa(minEventYear) + " to " + strconv.Itoa(maxEventYear) + " (UTC)"
+	}
+	return ""
+}
+
+// checkTimes refuses the batch (400, nothing stored) when any event's time
+// is outside the accepted years or more than maxAhead past now, naming each
+// index and field.
+func checkTimes(events []SensorEvent, now time.Time) error {
+	var fields []zone.FieldError
+	for i := range events {
+		field := "[" + strconv.Itoa(i) + "].time"
+		if why := timeProblem(events[i].Time); why != "" {
+			fields = append(fields, zone.FieldError{Field: field, Message: why})
+		} else if events[i].Time.After(now.Add(maxAhead)) {
+			fields = append(fields, zone.FieldError{Field: field,
+				Message: "is more than " + maxAhead.String() + " ahead of the gate's clock (" + now.UTC().Format(time.RFC3339) + ")"})
+		}
+	}
+	if len(fields) > 0 {
+		return zone.Invalid(fields...)
+	}
+	return nil
+}
+
+// admit checks a parsed batch against what this gate accepts beyond the
+// event format: it is refused whole, and nothing of it is stored.
+func (s *Service) admit(events []SensorEvent) error {
+	if err := s.devices.checkDevices(events); err != nil {
+		s.metrics.unknownDevice.Inc()
+		s.log.Warn("batch refused: device not in the gate's device list", "devices", devicesOf(events))
+		return err
+	}
+	return checkTimes(events, s.clock.Now())
 }

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,6 +72,32 @@ var fuzzSingleSeeds = []string{
 	`{"event_id":"X","device_id":"CAM 1","gate":"G-MRO-1","time":"yesterday","type":"heartbeat"}`,
 	`{"event_id":"Y","device_id":"C","gate":"G-MRO-1","time":"2026-11-26T10:00:02Z","type":"infrared.break","beam":"C","segment":-1}`,
 	`{} {}`, `null`, `"x"`, `[]`, ``, `{"reads":[1,2]}`, `{"time":null}`, "\xff\xfe",
+	// Times at and past the bounds: years 2000–2199 in UTC, at most 5
+	// minutes ahead of the gate's clock.
+	`{"event_id":"T1","device_id":"IR-1","gate":"G-MRO-1","time":"9999-12-31T23:30:00-01:00","type":"heartbeat"}`,
+	`{"event_id":"T2","device_id":"IR-1","gate":"G-MRO-1","time":"1999-12-31T23:59:59.999Z","type":"heartbeat"}`,
+	`{"event_id":"T3","device_id":"IR-1","gate":"G-MRO-1","time":"2000-01-01T00:30:00+01:00","type":"heartbeat"}`,
+	`{"event_id":"T4","device_id":"IR-1","gate":"G-MRO-1","time":"2199-12-31T23:59:59Z","type":"heartbeat"}`,
+	`{"event_id":"T5","device_id":"IR-1","gate":"G-MRO-1","time":"0000-01-01T00:00:00Z","type":"heartbeat"}`,
+	`{"event_id":"T6","device_id":"IR-1","gate":"G-MRO-1","time":"2000-01-01T00:00:00Z","type":"heartbeat"}`,
+}
+
+// timeRefused is what the gate must say of parsed events' times: an event
+// outside 2000–2199 (UTC) or more than 5 minutes ahead of now refuses the
+// batch. unsure marks a time too near the "ahead" bound to judge from here.
+func timeRefused(events []SensorEvent, now time.Time) (refused, unsure bool) {
+	for _, e := range events {
+		if y := e.Time.UTC().Year(); y < 2000 || y > 2199 {
+			return true, false
+		}
+		ahead := e.Time.Sub(now)
+		if ahead > 5*time.Minute-2*time.Second && ahead < 5*time.Minute+2*time.Second {
+			unsure = true
+		} else if ahead > 5*time.Minute {
+			refused = true
+		}
+	}
+	return refused, unsure && !refused
 }
 
 // checkIngestAnswer checks one POST /v1/events answer against what
@@ -84,9 +112,17 @@ func checkIngestAnswer(t *testing.T, body []byte, rec *httptest.ResponseRecorder
 		t.Fatalf("status %d for body %q: %s", st, body, rec.Body.Bytes())
 	}
 	events, perr := ParseEvents(body)
+	otherGate := false
+	for _, e := range events {
+		otherGate = otherGate || e.Gate != testGate
+	}
+	badTime, unsure := timeRefused(events, time.Now())
 	if st == http.StatusAccepted {
 		if perr != nil {
 			t.Fatalf("202 for a body ParseEvents refuses (%v): %q", perr, body)
+		}
+		if badTime {
+			t.Fatalf("202 for an event time out of bounds: %q", body)
 		}
 		var ab struct {
 			Accepted []Accepted `json:"accepted"`
@@ -109,21 +145,23 @@ func checkIngestAnswer(t *testing.T, body []byte, rec *httptest.ResponseRecorder
 	}
 	switch st {
 	case http.StatusBadRequest:
-		if perr == nil {
-			t.Fatalf("400 for a body ParseEvents accepts: %q: %s", body, rec.Body.Bytes())
+		if perr == nil && !badTime && !unsure {
+			t.Fatalf("400 for a body ParseEvents accepts, times in bounds: %q: %s", body, rec.Body.Bytes())
 		}
-		if len(zone.ErrorFields(perr)) == 0 {
+		if perr == nil && otherGate {
+			t.Fatalf("400 for a batch with another gate's event (403 first): %q", body)
+		}
+		if perr == nil && !bytes.Contains(rec.Body.Bytes(), []byte(`].time"`)) {
+			t.Fatalf("400 for times that does not name a time field: %s", rec.Body.Bytes())
+		}
+		if perr != nil && len(zone.ErrorFields(perr)) == 0 {
 			t.Fatalf("400 without a field list: %s", rec.Body.Bytes())
 		}
 	case http.StatusForbidden:
 		if perr != nil {
 			t.Fatalf("403 for a malformed body: %q", body)
 		}
-		other := false
-		for _, e := range events {
-			other = other || e.Gate != testGate
-		}
-		if !other {
+		if !otherGate {
 			t.Fatalf("403 though every event is for %s", testGate)
 		}
 	case http.StatusRequestEntityTooLarge:
@@ -242,6 +280,71 @@ func FuzzClearanceApply(f *testing.F) {
 		err2 := svc.link.applyClearance(context.Background(), m)
 		if (err == nil) != (err2 == nil) {
 			t.Fatalf("re-delivery answered %v, first %v", err2, err)
+		}
+	})
+}
+
+// FuzzDeciderStoredEvent stores one event exactly as given in the gate's
+// log, as if ingest had let it through (a file from an older version, a
+// bug, a change of rules), between two good crossings, and runs the
+// decider's steps as its loop would. Whatever the event holds, the decider
+// must get past it: every event decided, nothing but it set aside, and no
+// step failing with anything but a retriable store error.
+func FuzzDeciderStoredEvent(f *testing.F) {
+	for _, s := range fuzzSingleSeeds {
+		f.Add(s)
+	}
+	for _, at := range []string{"9999-12-31T23:30:00-01:00", "0000-01-01T00:00:00+00:01", "2026-11-26T10:00:01Z", "2026-11-26T10:00:01.5+14:00"} {
+		f.Add(`{"event_id":"IR-1-f","device_id":"IR-1","gate":"G-MRO-1","time":"` + at + `","type":"infrared.break","beam":"A","segment":1}`)
+		f.Add(`{"event_id":"CAM-1-f","device_id":"CAM-1","gate":"G-MRO-1","time":"` + at + `","type":"camera.detection","object_class":"engine","track_id":"t-f","direction":"in"}`)
+	}
+	// One gate for the whole target, its decider driven here as run drives
+	// it; each input is a minute after the last on the gate's clock.
+	var clock atomic.Int64
+	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	clock.Store(t0.UnixNano())
+	svc, err := New(Config{GateID: testGate, DataDir: f.TempDir(), Tokens: testTokens(f), Log: quietLog(),
+		Window: time.Second, Now: func() time.Time { return time.Unix(0, clock.Load()).UTC() }})
+	require.NoError(f, err)
+	f.Cleanup(func() { _ = svc.close() })
+	n := 0
+	f.Fuzz(func(t *testing.T, raw string) {
+		n++
+		at := t0.Add(time.Duration(n) * time.Minute)
+		clock.Store(at.UnixNano())
+		good := func(id string, at time.Time) {
+			for _, e := range unidentifiedCrossing(id, at) {
+				b, err := json.Marshal(e)
+				require.NoError(t, err)
+				storeRaw(t, svc.db.DB, string(b))
+			}
+		}
+		good(fmt.Sprintf("g%d-1", n), at)
+		fuzzed := storeRaw(t, svc.db.DB, raw)
+		good(fmt.Sprintf("g%d-2", n), at.Add(3*time.Second))
+		clock.Store(at.Add(30 * time.Second).UnixNano())
+		d := svc.decider
+		ctx := context.Background()
+		for i := 0; ; i++ {
+			if i > 100 {
+				t.Fatalf("the decider did not get past %q: decided up to %d", raw, d.processed)
+			}
+			more, err := d.step(ctx)
+			if err != nil {
+				if !d.isolate(err) {
+					t.Fatalf("step failed for %q and was not isolated: %v", raw, err)
+				}
+				require.NoError(t, d.restore())
+				continue
+			}
+			if !more && d.processed == fuzzed+3 {
+				break
+			}
+		}
+		for _, seq := range asideSeqs(t, svc.db.DB) {
+			if seq > fuzzed-3 && seq != fuzzed {
+				t.Fatalf("good event %d set aside because of %q", seq, raw)
+			}
 		}
 	})
 }

@@ -20,6 +20,7 @@ type gateMetrics struct {
 	decisions      *prometheus.CounterVec
 	alarms         *prometheus.CounterVec
 	rateLimited    prometheus.Counter
+	unknownDevice  prometheus.Counter
 }
 
 func newGateMetrics(gate string, outbox *bolt.Outbox, link func() bool, commits func() float64) *gateMetrics {
@@ -40,8 +41,10 @@ func newGateMetrics(gate string, outbox *bolt.Outbox, link func() bool, commits 
 			Help: "Alarms raised, by kind.", ConstLabels: cl}, []string{"kind"}),
 		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{Name: "bondgate_gate_rate_limited_requests_total",
 			Help: "POST /v1/events requests refused with 429 because a device in the batch was over its event rate.", ConstLabels: cl}),
+		unknownDevice: prometheus.NewCounter(prometheus.CounterOpts{Name: "bondgate_gate_unknown_device_requests_total",
+			Help: "POST /v1/events requests refused with 403 because an event came from a device not in the gate's device list.", ConstLabels: cl}),
 	}
-	reg.MustRegister(m.ingestEvents, m.ingestRequests, m.ingestBatch, m.decisions, m.alarms, m.rateLimited)
+	reg.MustRegister(m.ingestEvents, m.ingestRequests, m.ingestBatch, m.decisions, m.alarms, m.rateLimited, m.unknownDevice)
 	reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "bondgate_gate_ingest_commits_total",
 			Help: "bbolt write transactions (fsyncs) that carried ingest requests; compare with requests for the group-commit ratio.", ConstLabels: cl}, commits),

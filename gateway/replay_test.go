@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -23,10 +24,16 @@ type replayedDecision struct {
 func decisionsOf(xs []zone.Crossing) []replayedDecision {
 	out := make([]replayedDecision, len(xs))
 	for i, x := range xs {
-		out[i] = replayedDecision{ID: x.ID, Clearance: x.ClearanceID, Decision: x.Decision, Tracks: x.TrackIDs}
+		out[i] = replayedDecision{ID: untagged(x.ID), Clearance: x.ClearanceID, Decision: x.Decision, Tracks: x.TrackIDs}
 	}
 	return out
 }
+
+// untagged is a stored crossing or alarm ID without the tag of the gate's
+// open (see Decider.idTag), for comparing two gates' decisions.
+func untagged(id string) string { return idTagRE.ReplaceAllString(id, "-") }
+
+var idTagRE = regexp.MustCompile(`-[0-9a-f]{12}-`)
 
 // alarmIDs lists the alarms a running gate has recorded, sorted.
 func (g *testGateSvc) alarmIDs() []string {
@@ -76,7 +83,7 @@ func TestRestartAdoptsStoredCrossingsAndDecidesPendingOnesAsUnbroken(t *testing.
 	eventually(t, "first crossing authorized", func() bool { return len(g.crossings(0)) == 1 })
 	first := g.crossings(0)[0]
 	require.Equal(t, zone.DecisionAuthorized, first.Decision)
-	require.Equal(t, "X-"+testGate+"-3", first.ID)
+	require.Equal(t, "X-"+testGate+"-"+g.svc.idTag+"-3", first.ID)
 	g.stop()
 
 	g2 := startGate(t, dir, mod)

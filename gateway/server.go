@@ -90,6 +90,9 @@ func (s *Service) postEvents(c echo.Context) error {
 				Fields: []zone.FieldError{{Field: "[" + strconv.Itoa(i) + "].gate", Message: "must be " + s.cfg.GateID}}}
 		}
 	}
+	if err := s.admit(events); err != nil {
+		return err
+	}
 	if err := s.limiter.admit(c, events); err != nil {
 		s.metrics.rateLimited.Inc()
 		s.log.Warn("batch refused: device over its event rate", "devices", devicesOf(events))
@@ -119,7 +122,7 @@ func sinceSeq(c echo.Context) (uint64, error) {
 	}
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {
-		return 0, zone.Invalid(zone.FieldError{Field: "since_seq", Message: "must be a non-negative integer"})
+		return 0, zone.Invalid(zone.FieldError{Field: "since_seq", Message: "must be an integer from 0 to 18446744073709551615"})
 	}
 	return n, nil
 }

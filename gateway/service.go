@@ -7,7 +7,9 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -83,6 +85,11 @@ type Config struct {
 	// Defaults 200/s and 2,000; a negative DeviceRate turns the limit off.
 	DeviceRate  float64
 	DeviceBurst int
+	// Devices is the gate's device list. When it is non-nil, an event from a
+	// device it does not hold is refused (403, the whole batch, nothing
+	// stored), and only listed devices get their own metric series. Nil
+	// accepts every device.
+	Devices []Device
 }
 
 // Service is one running gate.
@@ -101,6 +108,8 @@ type Service struct {
 	link      *Link
 	limiter   *deviceLimiter
 	storeID   string // this database file's identity (see storeID)
+	idTag     string // made at each open; in every crossing and alarm ID (see Decider.idTag)
+	devices   deviceSet
 
 	ready  atomic.Bool
 	closed sync.Once
@@ -159,7 +168,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: log, db: db, outbox: db.Outbox(), clock: &gateClock{now: cfg.Now}}
+	s := &Service{cfg: cfg, log: log, db: db, outbox: db.Outbox(), clock: &gateClock{now: cfg.Now}, devices: newDeviceSet(cfg.Devices)}
 	if err := createBuckets(db.DB); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -175,8 +184,14 @@ func New(cfg Config) (*Service, error) {
 	s.committer = newCommitter(db.DB, cfg.Linger, 0, cfg.MaxSize, nil)
 	s.metrics = newGateMetrics(cfg.GateID, s.outbox, s.linkUp, func() float64 { return float64(s.committer.Stats().Commits) })
 	s.link = newLink(s, cfg.Brokers, kafka.NewMetrics(s.metrics.reg))
+	var tag [6]byte
+	if _, err := rand.Read(tag[:]); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s.idTag = hex.EncodeToString(tag[:])
 	s.decider = &Decider{db: db.DB, gate: cfg.GateID, source: "bondgate/gate/" + cfg.GateID, book: s.book, clock: s.clock, log: log,
-		tick: cfg.Tick, wake: make(chan struct{}, 1), sensors: map[string]SensorState{},
+		idTag: s.idTag, screen: screenEvent, tick: cfg.Tick, wake: make(chan struct{}, 1), sensors: map[string]SensorState{},
 		cfg: CorrelatorConfig{Gate: cfg.GateID, Window: cfg.Window, MinConfidence: cfg.MinConfidence, SilentAfter: cfg.SilentAfter,
 			Logger: cfg.Log}, // the correlator adds the gate itself
 		onOutbox:  s.link.Notify,
@@ -243,16 +258,20 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 func (s *Service) linkUp() bool { return s.link != nil && s.link.Up() }
 
 // raiseAlarm queues an alarm the gate raises about itself (a corrupt store,
-// a quarantined message). The ID makes it idempotent.
+// a quarantined message). id makes it idempotent within the file; the
+// alarm's own ID also carries the open's tag, so it never repeats.
 func (s *Service) raiseAlarm(kind zone.AlarmKind, severity, msg string, params map[string]string, id string) error {
-	a := zone.Alarm{ID: s.cfg.GateID + "-" + id, Gate: s.cfg.GateID, Kind: kind, Severity: severity,
+	// The tag keeps the ID from repeating after a restore, where the
+	// outbox seqs of quarantine alarms count again.
+	key := s.cfg.GateID + "-" + id
+	a := zone.Alarm{ID: s.cfg.GateID + "-" + s.idTag + "-" + id, Gate: s.cfg.GateID, Kind: kind, Severity: severity,
 		Message: msg, Params: params, Time: s.clock.Now(), State: "open"}
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		emitted := tx.Bucket(bucketEmitted)
-		if emitted.Get([]byte(a.ID)) != nil {
+		if emitted.Get([]byte(key)) != nil {
 			return nil
 		}
-		if err := emitted.Put([]byte(a.ID), []byte{1}); err != nil {
+		if err := emitted.Put([]byte(key), []byte{1}); err != nil {
 			return err
 		}
 		return s.decider.queue(tx, a.ID, zone.TypeAlarm, zone.TopicAlarms, a.Time, a)

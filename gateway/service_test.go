@@ -54,12 +54,22 @@ type testGateSvc struct {
 // startGate opens (or reopens) a gate on dir and runs it until stop.
 func startGate(t testing.TB, dir string, mod func(*Config)) *testGateSvc {
 	t.Helper()
+	return startGatePrepared(t, dir, mod, nil)
+}
+
+// startGatePrepared is startGate with prep run on the opened service
+// before it runs.
+func startGatePrepared(t testing.TB, dir string, mod func(*Config), prep func(*Service)) *testGateSvc {
+	t.Helper()
 	cfg := Config{GateID: testGate, DataDir: dir, Tokens: testTokens(t), Log: quietLog(), Tick: 50 * time.Millisecond}
 	if mod != nil {
 		mod(&cfg)
 	}
 	svc, err := New(cfg)
 	require.NoError(t, err)
+	if prep != nil {
+		prep(svc)
+	}
 	srv := httptest.NewServer(svc.Handler())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

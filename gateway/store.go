@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"syscall"
 	"time"
@@ -27,7 +28,8 @@ var (
 	bucketConsumed   = []byte("consumed")   // CloudEvent ID of an applied clearance event → 1
 	bucketSensors    = []byte("sensors")    // device ID → SensorState JSON
 	bucketMeta       = []byte("meta")       // named cursors, below
-	gateBuckets      = [][]byte{bucketEvents, bucketSeen, bucketCrossings, bucketEmitted, bucketClearances, bucketConsumed, bucketSensors, bucketMeta}
+	bucketAside      = []byte("aside")      // big-endian event seq → asideRecord JSON: events the decider leaves out
+	gateBuckets      = [][]byte{bucketEvents, bucketSeen, bucketCrossings, bucketEmitted, bucketClearances, bucketConsumed, bucketSensors, bucketMeta, bucketAside}
 )
 
 // Keys of the meta bucket.
@@ -138,6 +140,9 @@ type storedEvent struct {
 // eventsAfter copies up to max raw events with seq > after out of the log.
 func eventsAfter(db *bbolt.DB, after uint64, max int) ([]storedEvent, error) {
 	var out []storedEvent
+	if after == math.MaxUint64 {
+		return out, nil // nothing lies after the top; after+1 would wrap to the start
+	}
 	err := db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
 		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
@@ -148,9 +153,45 @@ func eventsAfter(db *bbolt.DB, after uint64, max int) ([]storedEvent, error) {
 	return out, err
 }
 
+// decidable is one entry of the event log as the decider reads it.
+type decidable struct {
+	storedEvent
+	aside bool // set aside before: the decider passes over it
+}
+
+// eventsToDecide is eventsAfter with each event's set-aside mark.
+func eventsToDecide(db *bbolt.DB, after uint64, max int) ([]decidable, error) {
+	var out []decidable
+	if after == math.MaxUint64 {
+		return out, nil
+	}
+	err := db.View(func(tx *bbolt.Tx) error {
+		aside := tx.Bucket(bucketAside)
+		c := tx.Bucket(bucketEvents).Cursor()
+		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
+			out = append(out, decidable{storedEvent: storedEvent{Seq: binary.BigEndian.Uint64(k), Raw: bytes.Clone(v)},
+				aside: aside.Get(k) != nil})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// asideCount is how many stored events the decider has set aside.
+func asideCount(db *bbolt.DB) (n int, err error) {
+	err = db.View(func(tx *bbolt.Tx) error {
+		n = tx.Bucket(bucketAside).Stats().KeyN
+		return nil
+	})
+	return n, err
+}
+
 // crossingsAfter returns up to max stored crossings with crossing seq > after.
 func crossingsAfter(db *bbolt.DB, after uint64, max int) ([]zone.Crossing, error) {
 	out := []zone.Crossing{}
+	if after == math.MaxUint64 {
+		return out, nil // nothing lies after the top; after+1 would wrap to the start
+	}
 	err := db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketCrossings).Cursor()
 		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < max; k, v = c.Next() {

@@ -82,7 +82,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	for _, g := range gates {
 		start("gate "+g.ID, func(ctx context.Context) error {
 			return serveGate(ctx, gateway.Config{GateID: g.ID, Addr: g.Addr, DataDir: filepath.Join(*data, "gate-"+g.ID),
-				Brokers: brokers, Tokens: toks, Log: gateLogger(log)})
+				Brokers: brokers, Tokens: toks, Devices: fixtureDevices(g), Log: gateLogger(log)})
 		})
 	}
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/bondgate/bondgate/fixtures"
 	"github.com/bondgate/bondgate/gateway"
 	bhttp "github.com/bondgate/bondgate/internal/http"
 	"github.com/bondgate/bondgate/internal/tlsconf"
@@ -27,6 +28,7 @@ func runGate(ctx context.Context, args []string, _, stderr io.Writer) error {
 	deviceRate := fs.Float64("device-rate", gateway.DefaultDeviceRate, "events per second each device may post on average (negative: no limit)")
 	deviceBurst := fs.Int("device-burst", gateway.DefaultDeviceBurst, "events each device may post at once")
 	maxConns := fs.Int("max-conns", bhttp.DefaultMaxConns, "open HTTP connections at most; past it the longest-idle one is closed")
+	devicesFile := fs.String("devices", "", "device list (JSON array of {\"id\",\"kind\"}); with it, events from other devices are refused (403)")
 	tlsFiles := tlsFlags(fs)
 	kafkaTimeout := fs.Duration("kafka-write-timeout", 10*time.Second, "bound on one produce request; past it a hanging broker counts as the link down")
 	newLog := logFlags(fs)
@@ -48,9 +50,15 @@ func runGate(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var devices []gateway.Device
+	if *devicesFile != "" {
+		if devices, err = gateway.LoadDevices(*devicesFile); err != nil {
+			return err
+		}
+	}
 	return serveGate(ctx, gateway.Config{GateID: *id, Addr: *addr, DataDir: *data, Brokers: splitList(*brokers),
 		Tokens: toks, Window: *window, MinConfidence: *minConf, SilentAfter: *silent, MaxSize: *maxSize, KafkaWriteTimeout: *kafkaTimeout,
-		TLS: tlsCfg, MaxConns: *maxConns, DeviceRate: *deviceRate, DeviceBurst: *deviceBurst,
+		TLS: tlsCfg, MaxConns: *maxConns, DeviceRate: *deviceRate, DeviceBurst: *deviceBurst, Devices: devices,
 		Log: gateLogger(newLog(stderr))})
 }
 
@@ -74,4 +82,18 @@ func serveGate(ctx context.Context, cfg gateway.Config) error {
 // gateLogger is a gate service's logger; gateway.New adds the gate ID.
 func gateLogger(base *slog.Logger) *slog.Logger {
 	return base.With("component", "gate")
+}
+
+// fixtureDevices is the device list of a dev gate: the devices its fixture
+// names, all posting JSON events.
+func fixtureDevices(g fixtures.Gate) []gateway.Device {
+	ds := make([]gateway.Device, 0, len(g.Devices))
+	for _, d := range g.Devices {
+		x := gateway.Device{ID: d.ID, Kind: gateway.DeviceJSON}
+		if len(d.Segments) == 1 {
+			x.Segment = d.Segments[0]
+		}
+		ds = append(ds, x)
+	}
+	return ds
 }

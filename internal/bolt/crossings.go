@@ -3,9 +3,12 @@ package bolt
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -84,13 +87,31 @@ func (s *CrossingStore) RecordCrossing(ctx context.Context, eventID string, x *z
 			return err
 		}
 		crossings, byTime, byGate, crossedAt := bs[0], bs[1], bs[2], bs[3]
-		if seen || crossings.Get([]byte(x.ID)) != nil {
-			out.Duplicate = true
-			return nil
-		}
 		raw, err := json.Marshal(x)
 		if err != nil {
 			return zone.Internal(err)
+		}
+		if old := crossings.Get([]byte(x.ID)); old != nil {
+			// The same ID with the same content is the normal repeat; other
+			// content is an ID a gate reused, never to be dropped unseen.
+			var was zone.Crossing
+			if json.Unmarshal(old, &was) == nil && sameJSON(&was, raw) {
+				out.Duplicate = true
+				return nil
+			}
+			a := conflictAlarm("crossing", x.ID, x.Gate, raw, x.Time,
+				fmt.Sprintf("crossing %s received again with other content (now: %s at %s, clearance %q; stored: %s at %s, clearance %q); the new one was not applied — check the gate's store and what happened at the gate",
+					x.ID, x.Decision, x.Time.UTC().Format(time.RFC3339), x.ClearanceID, was.Decision, was.Time.UTC().Format(time.RFC3339), was.ClearanceID))
+			a.CrossingID = x.ID
+			if _, err := PutAlarm(tx, a); err != nil {
+				return err
+			}
+			out.Conflict = a
+			return nil
+		}
+		if seen {
+			out.Duplicate = true
+			return nil
 		}
 		if err := checkRoom(tx, 4*len(raw)+256); err != nil {
 			return err
@@ -153,25 +174,68 @@ func (s *CrossingStore) RecordCrossing(ctx context.Context, eventID string, x *z
 }
 
 // RecordAlarm applies one alarm event in one transaction: seen-set, then
-// PutAlarm.
-func (s *CrossingStore) RecordAlarm(ctx context.Context, eventID string, a *zone.Alarm) (bool, error) {
+// PutAlarm; a stored alarm ID with other content raises id_conflict.
+func (s *CrossingStore) RecordAlarm(ctx context.Context, eventID string, a *zone.Alarm) (zone.AlarmOutcome, error) {
 	if err := ctx.Err(); err != nil {
-		return false, err
+		return zone.AlarmOutcome{}, err
 	}
-	var applied bool
+	var out zone.AlarmOutcome
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		applied = false
+		out = zone.AlarmOutcome{}
 		seen, err := markSeen(tx, eventID, zone.TopicAlarms)
-		if err != nil || seen {
+		if err != nil {
 			return err
 		}
-		applied, err = PutAlarm(tx, a)
+		if was, err := getAlarm(tx, a.ID); err == nil {
+			if sameAlarm(&was.Alarm, a) {
+				return nil // the normal repeat
+			}
+			raw, _ := json.Marshal(a)
+			c := conflictAlarm("alarm", a.ID, a.Gate, raw, a.Time,
+				fmt.Sprintf("alarm %s received again with other content (now: %s %q; stored: %s %q); the new one was not stored — check the gate's store",
+					a.ID, a.Kind, a.Message, was.Kind, was.Message))
+			if _, err := PutAlarm(tx, c); err != nil {
+				return err
+			}
+			out.Conflict = c
+			return nil
+		} else if zone.ErrorCode(err) != zone.ENOTFOUND {
+			return err
+		}
+		if seen {
+			return nil
+		}
+		out.Applied, err = PutAlarm(tx, a)
 		return err
 	})
 	if err != nil {
-		return false, storageErr(err)
+		return zone.AlarmOutcome{}, storageErr(err)
 	}
-	return applied, nil
+	return out, nil
+}
+
+// sameJSON reports whether v encodes to raw: a stored record decoded and
+// encoded again compares equal to the same record received again.
+func sameJSON(v any, raw []byte) bool {
+	again, err := json.Marshal(v)
+	return err == nil && bytes.Equal(again, raw)
+}
+
+// sameAlarm compares what a gate says of an alarm; state and
+// acknowledgement are the zone's own.
+func sameAlarm(was, now *zone.Alarm) bool {
+	return was.ID == now.ID && was.Gate == now.Gate && was.Kind == now.Kind && was.Severity == now.Severity &&
+		was.Message == now.Message && was.CrossingID == now.CrossingID && was.DeviceID == now.DeviceID &&
+		was.RecordID == now.RecordID && was.Time.Equal(now.Time)
+}
+
+// conflictAlarm is the id_conflict alarm for a crossing or alarm ID
+// received with other content than stored. Its ID names the content, so a
+// redelivery of the same conflicting event raises nothing twice.
+func conflictAlarm(what, id, gate string, raw []byte, at time.Time, msg string) *zone.Alarm {
+	sum := sha256.Sum256(raw)
+	return &zone.Alarm{ID: "id-conflict-" + id + "-" + hex.EncodeToString(sum[:6]), Gate: gate, Kind: zone.AlarmIDConflict,
+		Severity: "critical", Message: msg, Time: at.UTC(), State: zone.AlarmOpen}
 }
 
 // Crossing returns one stored crossing or ENOTFOUND.

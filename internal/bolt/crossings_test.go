@@ -213,3 +213,85 @@ func TestExpireDueWithdrawsPassedWindows(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, ids, "a second sweep finds nothing")
 }
+
+func alarmEvent(t *testing.T, a zone.Alarm) zone.Event {
+	t.Helper()
+	ev, err := zone.NewEvent(a.ID, "bondgate/gate/"+a.Gate, zone.TypeAlarm, a.ID, a.Time, a)
+	require.NoError(t, err)
+	return ev
+}
+
+func conflictAlarms(t *testing.T, f *crossingFixture) []*zone.Alarm {
+	t.Helper()
+	page, err := bolt.NewAlarmStore(f.db).Alarms(context.Background(), zone.AlarmFilter{Limit: 100})
+	require.NoError(t, err)
+	var out []*zone.Alarm
+	for _, a := range page.Items {
+		if a.Kind == zone.AlarmIDConflict {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// TestReusedIDWithOtherContentRaisesAnAlarm: a gate whose file was restored
+// from a backup (by an older version, or copied over in place) may send a
+// crossing or alarm ID the zone holds already, with other content. That is
+// not the normal repeat: it must raise an id_conflict alarm, apply nothing
+// of the new one, and raise it once however often Kafka delivers it. The
+// same ID with the same content stays a silent duplicate.
+func TestReusedIDWithOtherContentRaisesAnAlarm(t *testing.T) {
+	ctx := context.Background()
+	f := newCrossingFixture(t)
+	d1, d2 := f.cleared(t, 11), f.cleared(t, 12)
+	at := time.Date(2026, 11, 26, 11, 0, 0, 0, time.UTC)
+	first := authorized(d1, "X-G-MRO-1-7", at)
+	out, err := f.svc.ApplyCrossingEvent(ctx, crossingEvent(t, first.ID, first))
+	require.NoError(t, err)
+	require.NotNil(t, out.Declaration)
+
+	out, err = f.svc.ApplyCrossingEvent(ctx, crossingEvent(t, first.ID, first))
+	require.NoError(t, err)
+	require.True(t, out.Duplicate, "the same crossing again is the normal repeat")
+	require.Empty(t, conflictAlarms(t, f))
+
+	reused := authorized(d2, "X-G-MRO-1-7", at.Add(time.Hour))
+	for range 2 { // and its redelivery
+		out, err = f.svc.ApplyCrossingEvent(ctx, crossingEvent(t, reused.ID, reused))
+		require.NoError(t, err)
+		require.False(t, out.Duplicate)
+		require.Nil(t, out.Declaration)
+		require.NotNil(t, out.Conflict)
+	}
+	got, err := f.store.Declaration(ctx, d2.ID)
+	require.NoError(t, err)
+	require.Equal(t, zone.StatusCleared, got.Status, "nothing of the reused ID is applied")
+	cs := conflictAlarms(t, f)
+	require.Len(t, cs, 1, "one alarm however often it is delivered")
+	require.Equal(t, "X-G-MRO-1-7", cs[0].CrossingID)
+	require.Equal(t, "G-MRO-1", cs[0].Gate)
+	require.Contains(t, cs[0].Message, d2.ID)
+
+	a := zone.Alarm{ID: "A-G-MRO-1-9-person_on_line", Gate: "G-MRO-1", Kind: zone.AlarmPerson, Severity: "critical",
+		Message: "person crossed in on segment 1", Time: at}
+	applied, err := f.svc.ApplyAlarmEvent(ctx, alarmEvent(t, a))
+	require.NoError(t, err)
+	require.True(t, applied)
+	applied, err = f.svc.ApplyAlarmEvent(ctx, alarmEvent(t, a))
+	require.NoError(t, err)
+	require.False(t, applied)
+	require.Len(t, conflictAlarms(t, f), 1, "the same alarm again is the normal repeat")
+
+	b := a
+	b.Kind, b.Message, b.Time = zone.AlarmUnidentified, "crossing in on segment 2 that no camera identified", at.Add(time.Hour)
+	for range 2 {
+		applied, err = f.svc.ApplyAlarmEvent(ctx, alarmEvent(t, b))
+		require.NoError(t, err)
+		require.False(t, applied)
+	}
+	cs = conflictAlarms(t, f)
+	require.Len(t, cs, 2)
+	stored, err := bolt.NewAlarmStore(f.db).Alarm(ctx, a.ID)
+	require.NoError(t, err)
+	require.Equal(t, zone.AlarmPerson, stored.Kind, "the stored alarm is unchanged")
+}

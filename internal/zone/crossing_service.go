@@ -29,6 +29,17 @@ type CrossingOutcome struct {
 	Duplicate bool
 	// Declaration is the declaration the crossing moved to crossed, if any.
 	Declaration *PreDeclaration
+	// Conflict is the id_conflict alarm raised because a crossing with this
+	// ID is stored with other content (nothing else was applied).
+	Conflict *Alarm
+}
+
+// AlarmOutcome says what applying one alarm event did.
+type AlarmOutcome struct {
+	Applied bool // the alarm is new and stored
+	// Conflict is the id_conflict alarm raised because an alarm with this
+	// ID is stored with other content (the new one was not stored).
+	Conflict *Alarm
 }
 
 // CrossingMove decides what a stored crossing does to the declaration it
@@ -45,9 +56,13 @@ type CrossingStore interface {
 	// declaration (record, indexes, audit, outbox).
 	RecordCrossing(ctx context.Context, eventID string, x *Crossing, move CrossingMove) (CrossingOutcome, error)
 	// RecordAlarm applies one alarm event in one transaction: the event ID
-	// into the seen-set and the alarm (if its ID is new). applied=false for a
+	// into the seen-set and the alarm (if its ID is new). Applied=false for a
 	// repeat.
-	RecordAlarm(ctx context.Context, eventID string, a *Alarm) (applied bool, err error)
+	//
+	// A crossing or alarm ID the store holds already with other content is
+	// not a repeat but an ID a gate reused: both Record methods then raise
+	// an id_conflict alarm (once per distinct content) instead of skipping.
+	RecordAlarm(ctx context.Context, eventID string, a *Alarm) (AlarmOutcome, error)
 	// Crossings lists by filter, oldest first from Since.
 	Crossings(ctx context.Context, f CrossingFilter) (CrossingPage, error)
 }
@@ -88,6 +103,10 @@ func (s *CrossingService) ApplyCrossingEvent(ctx context.Context, ev Event) (Cro
 	out, err := s.Store.RecordCrossing(ctx, ev.ID, &x, move)
 	if err != nil {
 		return out, err
+	}
+	if out.Conflict != nil {
+		s.log().Error("crossing ID received again with other content; not applied, alarm raised",
+			"crossing", x.ID, "gate", x.Gate, "alarm", out.Conflict.ID, "decision", x.Decision, "clearance", x.ClearanceID)
 	}
 	if out.Declaration != nil && s.Declarations != nil {
 		s.Declarations.committed()
@@ -185,11 +204,15 @@ func (s *CrossingService) ApplyAlarmEvent(ctx context.Context, ev Event) (applie
 	}
 	// What a gate sends is a raised alarm; acknowledgement happens here.
 	a.State, a.AckedBy, a.AckedAt, a.AckNote = AlarmOpen, "", nil, ""
-	applied, err = s.Store.RecordAlarm(ctx, ev.ID, &a)
-	if err == nil && applied {
+	out, err := s.Store.RecordAlarm(ctx, ev.ID, &a)
+	if err == nil && out.Applied {
 		s.log().Info("alarm raised", "alarm", a.ID, "kind", a.Kind, "gate", a.Gate, "crossing", a.CrossingID)
 	}
-	return applied, err
+	if err == nil && out.Conflict != nil {
+		s.log().Error("alarm ID received again with other content; not applied, alarm raised",
+			"alarm", a.ID, "gate", a.Gate, "kind", a.Kind, "conflict_alarm", out.Conflict.ID)
+	}
+	return out.Applied, err
 }
 
 // paramsSized bounds what an alarm's params may carry: a handful of short

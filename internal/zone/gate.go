@@ -141,6 +141,12 @@ const (
 	AlarmStoreCorrupt  AlarmKind = "store_corrupt"
 	AlarmOverdue       AlarmKind = "overdue"
 	AlarmClearanceLate AlarmKind = "clearance_late"
+	// AlarmEventAside: a gate set a stored sensor event aside because it
+	// could not decide on it; it decides on without it.
+	AlarmEventAside AlarmKind = "event_set_aside"
+	// AlarmIDConflict: the zone received a crossing or alarm under an ID it
+	// holds already with other content; the new one was not applied.
+	AlarmIDConflict AlarmKind = "id_conflict"
 )
 
 // Alarm is something an officer must look at, as published on
