@@ -365,10 +365,12 @@ func writeTokens(t *testing.T) string {
 	return path
 }
 
-// engineBody is a firm's pre-declaration of an engine for G-MRO-1.
-const engineBody = `{"object":{"kind":"engine","esn":"956-482","model":"GEnx-1B","owner":"Qatar Airways"},
+// engineBody is a firm's pre-declaration of an engine for G-MRO-1, with a
+// window containing now (a window already over is refused).
+var engineBody = `{"object":{"kind":"engine","esn":"956-482","model":"GEnx-1B","owner":"Qatar Airways"},
  "direction":"in","gate":"G-MRO-1",
- "window":{"from":"2026-11-26T10:00:00Z","to":"2026-11-26T16:00:00Z"},
+ "window":{"from":"` + time.Now().UTC().Add(-time.Hour).Format(time.RFC3339) + `","to":"` +
+	time.Now().UTC().Add(5*time.Hour).Format(time.RFC3339) + `"},
  "regime":"bonded_maintenance","declared_value":{"amount":"182000000.00","currency":"CNY"},
  "hs_code":"84111200","conveyance":{"stand_tag":"STAND-0042","vehicle_plate":"琼A·D1234"}}`
 

@@ -48,8 +48,9 @@ func unidentifiedCrossing(id string, at time.Time) []any {
 		ev("IR-1-"+id+"-b", "IR-1", "infrared.break", at.Add(200*time.Millisecond), map[string]any{"beam": "B", "segment": 1})}
 }
 
-// TestEventTheDeciderCannotEncodeIsSetAsideAndDecisionsGoOn: an event whose
-// time is past year 9999 in UTC cannot be written as JSON. Stored directly
+// TestEventTheDeciderCannotEncodeIsSetAsideAndDecisionsGoOn: a fault event
+// whose time is past year 9999 in UTC raises an alarm stamped with it, which
+// cannot be written as JSON. Stored directly
 // (as a file from before ingest checked times would hold it), it must not
 // stop the decider: it is set aside, counted, alarmed, and the crossings
 // after it are decided, also after a restart. Without the screen the
@@ -64,7 +65,7 @@ func TestEventTheDeciderCannotEncodeIsSetAsideAndDecisionsGoOn(t *testing.T) {
 			var bad uint64
 			prep := func(s *Service) {
 				storeRaw(t, s.db.DB, fmt.Sprintf(`{"event_id":"IR-2-ok-1","device_id":"IR-2","gate":%q,"time":%q,"type":"heartbeat"}`, testGate, now.Add(-2*time.Second).Format(time.RFC3339Nano)))
-				bad = storeRaw(t, s.db.DB, `{"event_id":"IR-1-bad","device_id":"IR-1","gate":"`+testGate+`","time":"9999-12-31T23:30:00-01:00","type":"heartbeat"}`)
+				bad = storeRaw(t, s.db.DB, `{"event_id":"IR-1-bad","device_id":"IR-1","gate":"`+testGate+`","time":"9999-12-31T23:30:00-01:00","type":"infrared.fault"}`)
 				storeRaw(t, s.db.DB, fmt.Sprintf(`{"event_id":"CAM-1-ok-1","device_id":"CAM-1","gate":%q,"time":%q,"type":"heartbeat"}`, testGate, now.Add(-time.Second).Format(time.RFC3339Nano)))
 				if !screened {
 					s.decider.screen = nil
