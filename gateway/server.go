@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -72,13 +70,9 @@ func (s *Service) postEvents(c echo.Context) error {
 	if err := s.ownGate(c); err != nil {
 		return err
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxBodyBytes))
+	body, err := web.ReadBody(c, maxBodyBytes)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "the body is larger than 8 MiB")
-		}
-		return zone.Errorf(zone.EINVALID, "reading the body: %v", err)
+		return err
 	}
 	events, err := ParseEvents(body)
 	if err != nil {
