@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	bhttp "github.com/bondgate/bondgate/internal/http"
+	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -127,7 +127,7 @@ func TestGateAuthorizationMatrix(t *testing.T) {
 	other["gate"] = "G-MAIN"
 	st, raw := g.do(http.MethodPost, "/v1/events", tokGate, []any{heartbeat("IR-1-Y", time.Now()), other})
 	require.Equal(t, http.StatusForbidden, st, string(raw))
-	var p bhttp.Problem
+	var p web.Problem
 	require.NoError(t, json.Unmarshal(raw, &p))
 	require.Len(t, p.Errors, 1)
 	assert.Equal(t, "[1].gate", p.Errors[0].Field)

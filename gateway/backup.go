@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	bhttp "github.com/bondgate/bondgate/internal/http"
+	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 	"github.com/labstack/echo/v4"
 )
@@ -22,7 +22,7 @@ func (s *Service) getBackup(c echo.Context) error {
 	h.Set(echo.HeaderContentType, "application/octet-stream")
 	h.Set(echo.HeaderContentDisposition, fmt.Sprintf("attachment; filename=%q", filepath.Base(name)))
 	h.Set("X-Bondgate-Backup-Time", time.Now().UTC().Format(time.RFC3339Nano))
-	n, err := s.db.WriteBackup(c.Request().Context(), bhttp.ExtendingWriter(c.Response(), bhttp.WriteTimeout), func(size int64) {
+	n, err := s.db.WriteBackup(c.Request().Context(), web.ExtendingWriter(c.Response(), web.WriteTimeout), func(size int64) {
 		h.Set(echo.HeaderContentLength, strconv.FormatInt(size, 10))
 		c.Response().WriteHeader(http.StatusOK)
 	})

@@ -18,8 +18,8 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 
-	bhttp "github.com/bondgate/bondgate/internal/http"
 	"github.com/bondgate/bondgate/internal/kafka"
+	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -140,7 +140,7 @@ func checkIngestAnswer(t *testing.T, body []byte, rec *httptest.ResponseRecorder
 		}
 		return
 	}
-	if ct := rec.Header().Get("Content-Type"); ct != bhttp.ProblemContentType {
+	if ct := rec.Header().Get("Content-Type"); ct != web.ProblemContentType {
 		t.Fatalf("status %d with content type %q", st, ct)
 	}
 	switch st {

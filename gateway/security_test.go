@@ -16,9 +16,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	bhttp "github.com/bondgate/bondgate/internal/http"
 	"github.com/bondgate/bondgate/internal/tlsconf"
 	"github.com/bondgate/bondgate/internal/tlsconf/tlstest"
+	"github.com/bondgate/bondgate/internal/web"
 )
 
 func heartbeats(device string, n, from int, at time.Time) []any {
@@ -49,11 +49,11 @@ func TestFloodingDeviceIsRefusedWhileOthersGetThrough(t *testing.T) {
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	require.Equal(t, http.StatusTooManyRequests, res.StatusCode, string(body))
-	assert.Equal(t, bhttp.ProblemContentType, res.Header.Get("Content-Type"))
+	assert.Equal(t, web.ProblemContentType, res.Header.Get("Content-Type"))
 	secs, err := strconv.Atoi(res.Header.Get("Retry-After"))
 	require.NoError(t, err, "Retry-After must be whole seconds: %q", res.Header.Get("Retry-After"))
 	assert.Positive(t, secs)
-	var p bhttp.Problem
+	var p web.Problem
 	require.NoError(t, json.Unmarshal(body, &p))
 	assert.Equal(t, "too_many_requests", p.Code)
 	assert.Equal(t, before, g.storedEvents(), "a refused batch stores nothing")
@@ -92,7 +92,7 @@ func TestIngestBodyLimitIs413(t *testing.T) {
 	big := `[` + strings.Repeat(`{"event_id":"x"},`, (maxBodyBytes/17)+10) + `{}]`
 	st, raw := g.do(http.MethodPost, "/v1/events", tokGate, big)
 	require.Equal(t, http.StatusRequestEntityTooLarge, st, string(raw[:min(len(raw), 300)]))
-	var p bhttp.Problem
+	var p web.Problem
 	require.NoError(t, json.Unmarshal(raw, &p))
 	assert.Equal(t, http.StatusRequestEntityTooLarge, p.Status)
 	assert.Zero(t, g.storedEvents())
@@ -122,7 +122,7 @@ func TestGateSecurityHeaders(t *testing.T) {
 		res.Body.Close()
 		assert.Equal(t, "nosniff", res.Header.Get("X-Content-Type-Options"), path)
 		assert.Equal(t, "no-referrer", res.Header.Get("Referrer-Policy"), path)
-		assert.Equal(t, bhttp.JSONContentSecurityPolicy, res.Header.Get("Content-Security-Policy"), path)
+		assert.Equal(t, web.JSONContentSecurityPolicy, res.Header.Get("Content-Security-Policy"), path)
 		assert.Empty(t, res.Header.Get("Strict-Transport-Security"), "no HSTS over plain HTTP")
 		if strings.HasPrefix(path, "/v1/") {
 			assert.Equal(t, "no-store", res.Header.Get("Cache-Control"), path)

@@ -3,14 +3,13 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -126,8 +125,8 @@ func ParseEvents(body []byte) ([]SensorEvent, error) {
 	}
 	var raws []json.RawMessage
 	if trimmed[0] == '[' {
-		if err := decodeStrict(trimmed, &raws); err != nil {
-			return nil, zone.Invalid(zone.FieldError{Field: "body", Message: jsonProblem(err)})
+		if err := web.DecodeStrict(trimmed, &raws); err != nil {
+			return nil, err
 		}
 		if len(raws) == 0 {
 			return nil, zone.Invalid(zone.FieldError{Field: "body", Message: "must hold at least one event"})
@@ -139,8 +138,8 @@ func ParseEvents(body []byte) ([]SensorEvent, error) {
 	} else {
 		// Check the single object's framing (trailing data) before field work.
 		var one json.RawMessage
-		if err := decodeStrict(trimmed, &one); err != nil {
-			return nil, zone.Invalid(zone.FieldError{Field: "body", Message: jsonProblem(err)})
+		if err := web.DecodeStrict(trimmed, &one); err != nil {
+			return nil, err
 		}
 		raws = []json.RawMessage{one}
 	}
@@ -148,17 +147,7 @@ func ParseEvents(body []byte) ([]SensorEvent, error) {
 	var fields []zone.FieldError
 	for i, raw := range raws {
 		ev, errs := parseEvent(raw)
-		prefix := "[" + strconv.Itoa(i) + "]"
-		for _, fe := range errs {
-			if fe.Field == "" {
-				fe.Field = prefix
-			} else if strings.HasPrefix(fe.Field, "[") {
-				fe.Field = prefix + fe.Field
-			} else {
-				fe.Field = prefix + "." + fe.Field
-			}
-			fields = append(fields, fe)
-		}
+		fields = append(fields, under("["+strconv.Itoa(i)+"]", errs)...)
 		events[i] = ev
 	}
 	if len(fields) > 0 {
@@ -167,85 +156,45 @@ func ParseEvents(body []byte) ([]SensorEvent, error) {
 	return events, nil
 }
 
-// decodeStrict decodes exactly one JSON value into v, refusing unknown fields
-// and anything after the value.
-func decodeStrict(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
+// decodeStrict decodes exactly one JSON value into v with the strict decoder
+// the zone API uses, so both services word a malformed body alike. Its field
+// errors are relative to v, with "" for v itself (the toolkit's "body").
+func decodeStrict(data []byte, v any) []zone.FieldError {
+	err := web.DecodeStrict(data, v)
+	if err == nil {
+		return nil
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errTrailing
+	fs := zone.ErrorFields(err)
+	for i := range fs {
+		if fs[i].Field == "body" {
+			fs[i].Field = ""
+		}
 	}
-	return nil
+	return fs
 }
 
-var errTrailing = errors.New("unexpected data after the JSON value")
-
-// jsonProblem turns a decoder error into a message safe to show the caller.
-func jsonProblem(err error) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.Is(err, errTrailing):
-		return "unexpected data after the JSON value"
-	case errors.As(err, &syn):
-		return fmt.Sprintf("malformed JSON at byte %d", syn.Offset)
-	case errors.As(err, &typ):
-		return "must be " + jsonKind(typ.Type.Kind().String())
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return "malformed JSON: unexpected end"
+// under roots field errors relative to one element at prefix ("[3]",
+// "reads[0]"); "" names the element itself.
+func under(prefix string, fs []zone.FieldError) []zone.FieldError {
+	for i := range fs {
+		switch f := fs[i].Field; {
+		case f == "":
+			fs[i].Field = prefix
+		case strings.HasPrefix(f, "["):
+			fs[i].Field = prefix + f
+		default:
+			fs[i].Field = prefix + "." + f
+		}
 	}
-	return "malformed JSON"
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "string":
-		return "a string"
-	case "int", "int64", "float64":
-		return "a number"
-	case "slice":
-		return "an array"
-	case "struct", "map":
-		return "an object"
-	case "bool":
-		return "true or false"
-	}
-	return "of another type"
-}
-
-// unknownField extracts the name from encoding/json's unknown-field error,
-// which has no typed form.
-func unknownField(err error) (string, bool) {
-	const p = `json: unknown field "`
-	s := err.Error()
-	if !strings.HasPrefix(s, p) {
-		return "", false
-	}
-	return strings.TrimSuffix(strings.TrimPrefix(s, p), `"`), true
-}
-
-// decodeFieldError reports a strict-decode failure of one object against the
-// field it concerns ("" for the object itself).
-func decodeFieldError(err error) zone.FieldError {
-	if name, ok := unknownField(err); ok {
-		return zone.FieldError{Field: name, Message: "unknown field"}
-	}
-	var typ *json.UnmarshalTypeError
-	if errors.As(err, &typ) && typ.Field != "" {
-		return zone.FieldError{Field: typ.Field, Message: "must be " + jsonKind(typ.Type.Kind().String())}
-	}
-	return zone.FieldError{Field: "", Message: jsonProblem(err)}
+	return fs
 }
 
 // parseEvent decodes and validates one event; field paths are relative to it.
 func parseEvent(raw json.RawMessage) (SensorEvent, []zone.FieldError) {
 	ev := SensorEvent{Raw: raw}
 	var w wireEvent
-	if err := decodeStrict(raw, &w); err != nil {
-		return ev, []zone.FieldError{decodeFieldError(err)}
+	if fs := decodeStrict(raw, &w); fs != nil {
+		return ev, fs
 	}
 	var errs []zone.FieldError
 	bad := func(field, msg string) { errs = append(errs, zone.FieldError{Field: field, Message: msg}) }
@@ -333,14 +282,8 @@ func parseEvent(raw json.RawMessage) (SensorEvent, []zone.FieldError) {
 		for j, rr := range w.Reads {
 			p := "reads[" + strconv.Itoa(j) + "]"
 			var r Read
-			if err := decodeStrict(rr, &r); err != nil {
-				fe := decodeFieldError(err)
-				if fe.Field == "" {
-					fe.Field = p
-				} else {
-					fe.Field = p + "." + fe.Field
-				}
-				errs = append(errs, fe)
+			if fs := decodeStrict(rr, &r); fs != nil {
+				errs = append(errs, under(p, fs)...)
 				continue
 			}
 			switch r.Kind {

@@ -127,8 +127,8 @@ func TestParseEventsInvalid(t *testing.T) {
 		{"break without beam", withField(t, brk, "beam", nil), "[0].beam", "must be A or B"},
 		{"break with segment 0", withField(t, brk, "segment", 0), "[0].segment", "1 or more"},
 		{"break without segment", withField(t, brk, "segment", nil), "[0].segment", "1 or more"},
-		{"segment not a number", withField(t, brk, "segment", "1"), "[0].segment", "must be a number"},
-		{"segment fractional", withField(t, brk, "segment", 1.5), "[0].segment", "must be a number"},
+		{"segment not a number", withField(t, brk, "segment", "1"), "[0].segment", "must be an integer"},
+		{"segment fractional", withField(t, brk, "segment", 1.5), "[0].segment", "must be an integer"},
 		{"error names the index in a batch", "[" + evHeartbeat + "," + evHeartbeat + "," + evBreak + "," + withField(t, brk, "beam", "X") + "]", "[3].beam", "must be A or B"},
 	}
 	for _, tc := range cases {

@@ -2,12 +2,10 @@ package gateway
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"strconv"
 
-	bhttp "github.com/bondgate/bondgate/internal/http"
+	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -43,25 +41,25 @@ type SensorStatus struct {
 func (s *Service) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = bhttp.ErrorHandler(s.log)
-	e.Use(bhttp.Recover(), bhttp.RequestID(), bhttp.SecurityHeaders())
+	e.HTTPErrorHandler = web.ErrorHandler(s.log)
+	e.Use(web.Recover(), web.RequestID(), web.SecurityHeaders())
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
 	e.GET("/openapi.json", serveOpenAPI)
-	v1 := e.Group("/v1", bhttp.AuthenticateTokenOrCert(s.cfg.Tokens))
-	v1.POST("/events", s.postEvents, bhttp.Require(zone.RoleGate))
-	readers := bhttp.Require(zone.RoleCustoms, zone.RoleGate)
+	v1 := e.Group("/v1", web.AuthenticateTokenOrCert(s.cfg.Tokens))
+	v1.POST("/events", s.postEvents, web.Require(zone.RoleGate))
+	readers := web.Require(zone.RoleCustoms, zone.RoleGate)
 	v1.GET("/events", s.getEvents, readers)
 	v1.GET("/status", s.getStatus, readers)
 	v1.GET("/crossings", s.getCrossings, readers)
-	v1.GET("/admin/backup", s.getBackup, bhttp.Require(zone.RoleCustoms, zone.RoleAuditor))
+	v1.GET("/admin/backup", s.getBackup, web.Require(zone.RoleCustoms, zone.RoleAuditor))
 	return e
 }
 
 // ownGate refuses a gate token bound to another gate; customs passes.
 func (s *Service) ownGate(c echo.Context) error {
-	p := bhttp.PrincipalOf(c)
+	p := web.PrincipalOf(c)
 	if p.Role == zone.RoleGate && p.Gate != s.cfg.GateID {
 		return zone.Errorf(zone.EFORBIDDEN, "this token is for gate %s, not %s", p.Gate, s.cfg.GateID)
 	}
@@ -72,13 +70,9 @@ func (s *Service) postEvents(c echo.Context) error {
 	if err := s.ownGate(c); err != nil {
 		return err
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxBodyBytes))
+	body, err := web.ReadBody(c, maxBodyBytes)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "the body is larger than 8 MiB")
-		}
-		return zone.Errorf(zone.EINVALID, "reading the body: %v", err)
+		return err
 	}
 	events, err := ParseEvents(body)
 	if err != nil {

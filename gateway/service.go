@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/bondgate/bondgate/internal/bolt"
-	bhttp "github.com/bondgate/bondgate/internal/http"
 	"github.com/bondgate/bondgate/internal/kafka"
+	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 	"github.com/labstack/echo/v4"
 	"go.etcd.io/bbolt"
@@ -75,8 +75,8 @@ type Config struct {
 	// gate token (see internal/tlsconf).
 	TLS *tls.Config
 	// MaxConns bounds the HTTP server's open connections (default
-	// bhttp.DefaultMaxConns); IdleTimeout closes idle keep-alive
-	// connections (default 120 s). See bhttp.NewHTTPServer.
+	// web.DefaultMaxConns); IdleTimeout closes idle keep-alive
+	// connections (default 120 s). See web.NewHTTPServer.
 	MaxConns    int
 	IdleTimeout time.Duration
 	// DeviceRate is each device's sustained ingest rate in events per
@@ -317,7 +317,7 @@ func (s *Service) Run(ctx context.Context) error {
 			_ = s.close()
 			return fmt.Errorf("listen %s: %w", s.cfg.Addr, err)
 		}
-		srv = bhttp.NewHTTPServer(s.echo, bhttp.ServerOptions{MaxConns: s.cfg.MaxConns, IdleTimeout: s.cfg.IdleTimeout, Log: s.log})
+		srv = web.NewHTTPServer(s.echo, web.ServerOptions{MaxConns: s.cfg.MaxConns, IdleTimeout: s.cfg.IdleTimeout, Log: s.log})
 		if s.cfg.TLS != nil {
 			srv.TLSConfig = s.cfg.TLS
 			ln = tls.NewListener(ln, s.cfg.TLS)

@@ -20,6 +20,7 @@ import (
 	bhttp "github.com/bondgate/bondgate/internal/http"
 	"github.com/bondgate/bondgate/internal/kafka"
 	"github.com/bondgate/bondgate/internal/tlsconf"
+	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -32,7 +33,7 @@ type apiOptions struct {
 	Gates   []string // gate IDs a declaration may name; empty allows any
 	Log     *slog.Logger
 	TLS     *tls.Config // nil: plain HTTP
-	// MaxConns bounds open HTTP connections (0: bhttp.DefaultMaxConns).
+	// MaxConns bounds open HTTP connections (0: web.DefaultMaxConns).
 	MaxConns int
 	// SeedHistory loads fixtures/stats (the source's historical moves) for /v1/stats.
 	SeedHistory bool
@@ -55,7 +56,7 @@ func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
 	tokensFile := fs.String("tokens", "", "tokens file (JSON array; see README)")
 	gates := fs.String("gates", "", "gate IDs a pre-declaration may name, comma-separated (empty: any)")
-	maxConns := fs.Int("max-conns", bhttp.DefaultMaxConns, "open HTTP connections at most; past it the longest-idle one is closed")
+	maxConns := fs.Int("max-conns", web.DefaultMaxConns, "open HTTP connections at most; past it the longest-idle one is closed")
 	tlsFiles := tlsFlags(fs)
 	seed := fs.Bool("seed-history", false, "load the source's historical moves (fixtures/stats) for /v1/stats")
 	expiry := fs.Duration("expiry-interval", defaultExpiryInterval, "how often declarations whose window passed unused are expired")

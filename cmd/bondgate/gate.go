@@ -10,8 +10,8 @@ import (
 
 	"github.com/bondgate/bondgate/fixtures"
 	"github.com/bondgate/bondgate/gateway"
-	bhttp "github.com/bondgate/bondgate/internal/http"
 	"github.com/bondgate/bondgate/internal/tlsconf"
+	"github.com/bondgate/bondgate/internal/web"
 )
 
 func runGate(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -27,7 +27,7 @@ func runGate(ctx context.Context, args []string, _, stderr io.Writer) error {
 	maxSize := fs.Int64("max-size", 0, "cap on the gate's database file in bytes (0: none); ingest answers 503 near it")
 	deviceRate := fs.Float64("device-rate", gateway.DefaultDeviceRate, "events per second each device may post on average (negative: no limit)")
 	deviceBurst := fs.Int("device-burst", gateway.DefaultDeviceBurst, "events each device may post at once")
-	maxConns := fs.Int("max-conns", bhttp.DefaultMaxConns, "open HTTP connections at most; past it the longest-idle one is closed")
+	maxConns := fs.Int("max-conns", web.DefaultMaxConns, "open HTTP connections at most; past it the longest-idle one is closed")
 	devicesFile := fs.String("devices", "", "device list (JSON array of {\"id\",\"kind\"}); with it, events from other devices are refused (403)")
 	tlsFiles := tlsFlags(fs)
 	kafkaTimeout := fs.Duration("kafka-write-timeout", 10*time.Second, "bound on one produce request; past it a hanging broker counts as the link down")

@@ -5,6 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -23,7 +24,7 @@ func (s *Server) listAlarms(c echo.Context) error {
 	if f.Limit, fs = limitParam(c, nil); len(fs) > 0 {
 		return zone.Invalid(fs...)
 	}
-	page, err := s.cfg.Alarms.List(c.Request().Context(), PrincipalOf(c), f)
+	page, err := s.cfg.Alarms.List(c.Request().Context(), web.PrincipalOf(c), f)
 	if err != nil {
 		return err
 	}
@@ -31,7 +32,7 @@ func (s *Server) listAlarms(c echo.Context) error {
 	if out.Items == nil {
 		out.Items = []*zone.Alarm{}
 	}
-	return JSON(c, nethttp.StatusOK, out)
+	return web.JSON(c, nethttp.StatusOK, out)
 }
 
 // ackRequest is the body of POST /v1/alarms/{id}/ack. The body, and the
@@ -46,12 +47,12 @@ func (s *Server) ackAlarm(c echo.Context) error {
 		return zone.Errorf(zone.EUNAVAILABLE, "alarms are not available")
 	}
 	var req ackRequest
-	if err := BindOptional(c, &req, s.cfg.BodyLimit); err != nil {
+	if err := web.BindOptional(c, &req, s.cfg.BodyLimit); err != nil {
 		return err
 	}
-	a, err := s.cfg.Alarms.Ack(c.Request().Context(), PrincipalOf(c), c.Param("id"), req.Note)
+	a, err := s.cfg.Alarms.Ack(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), req.Note)
 	if err != nil {
 		return err
 	}
-	return JSON(c, nethttp.StatusOK, a)
+	return web.JSON(c, nethttp.StatusOK, a)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/bondgate/bondgate/internal/bolt"
 	"github.com/bondgate/bondgate/internal/bolt/bolttest"
+	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -78,10 +79,10 @@ func checkRefusal(t *testing.T, rec *httptest.ResponseRecorder, allowed ...int) 
 	if !ok {
 		t.Fatalf("status %d not in %v: %s", st, allowed, rec.Body.Bytes())
 	}
-	if ct := rec.Header().Get("Content-Type"); ct != ProblemContentType {
+	if ct := rec.Header().Get("Content-Type"); ct != web.ProblemContentType {
 		t.Fatalf("status %d with content type %q", st, ct)
 	}
-	var p Problem
+	var p web.Problem
 	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.Status != st {
 		t.Fatalf("not a problem body (%v): %s", err, rec.Body.Bytes())
 	}
@@ -235,7 +236,7 @@ func FuzzTimeField(f *testing.F) {
 	srv := fuzzAPI(f)
 	h := srv.Handler()
 	fields := func(t *testing.T, rec *httptest.ResponseRecorder) []string {
-		var p Problem
+		var p web.Problem
 		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
 			t.Fatalf("not a problem: %s", rec.Body.Bytes())
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -25,7 +26,7 @@ func (s *Server) backup(c echo.Context) error {
 		return zone.Errorf(zone.EUNAVAILABLE, "backup is not configured")
 	}
 	h := c.Response().Header()
-	n, err := s.cfg.Backup(c.Request().Context(), ExtendingWriter(c.Response(), WriteTimeout), func(size int64) {
+	n, err := s.cfg.Backup(c.Request().Context(), web.ExtendingWriter(c.Response(), web.WriteTimeout), func(size int64) {
 		h.Set(echo.HeaderContentType, "application/octet-stream")
 		h.Set(echo.HeaderContentDisposition, `attachment; filename="api.db"`)
 		h.Set(echo.HeaderContentLength, strconv.FormatInt(size, 10))
@@ -41,6 +42,6 @@ func (s *Server) backup(c echo.Context) error {
 		s.log.Error("backup stream failed", "err", err, "bytes", n)
 		return nil
 	}
-	s.log.Info("backup streamed", "bytes", n, "by", PrincipalOf(c).Role)
+	s.log.Info("backup streamed", "bytes", n, "by", web.PrincipalOf(c).Role)
 	return nil
 }

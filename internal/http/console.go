@@ -16,6 +16,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -87,7 +88,7 @@ func (s *Server) routeConsole() {
 	}
 	s.streams = newStream(s.cfg.Audit, s.cfg.Console, s.log, pollGates)
 	s.gateAges = map[string]time.Time{}
-	csp := ContentSecurityPolicy(ConsoleContentSecurityPolicy)
+	csp := web.ContentSecurityPolicy(ConsoleContentSecurityPolicy)
 	s.e.GET("/", serveConsoleIndex, csp)
 	s.e.GET("/console/*", serveConsoleAsset, csp)
 	s.Handle(nethttp.MethodGet, "/gates", s.listGates, zone.RoleCustoms)
@@ -151,7 +152,7 @@ type gateList struct {
 
 func (s *Server) listGates(c echo.Context) error {
 	items := s.pollGates(c.Request().Context(), c.Request().Header.Get(echo.HeaderAuthorization))
-	return JSON(c, nethttp.StatusOK, gateList{Items: items})
+	return web.JSON(c, nethttp.StatusOK, gateList{Items: items})
 }
 
 // pollGates reads every configured gate's status at once, with auth (the

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -37,7 +38,7 @@ func (s *Server) listCrossings(c echo.Context) error {
 	if len(fs) > 0 {
 		return zone.Invalid(fs...)
 	}
-	page, err := s.cfg.Crossings.List(c.Request().Context(), PrincipalOf(c), f)
+	page, err := s.cfg.Crossings.List(c.Request().Context(), web.PrincipalOf(c), f)
 	if err != nil {
 		return err
 	}
@@ -45,7 +46,7 @@ func (s *Server) listCrossings(c echo.Context) error {
 	if out.Items == nil {
 		out.Items = []*zone.Crossing{}
 	}
-	return JSON(c, nethttp.StatusOK, out)
+	return web.JSON(c, nethttp.StatusOK, out)
 }
 
 // closeRequest is the optional body of a close.
@@ -55,14 +56,14 @@ type closeRequest struct {
 
 func (s *Server) closeDeclaration(c echo.Context) error {
 	var req closeRequest
-	if err := BindOptional(c, &req, s.cfg.BodyLimit); err != nil {
+	if err := web.BindOptional(c, &req, s.cfg.BodyLimit); err != nil {
 		return err
 	}
-	d, err := s.cfg.Declarations.Close(c.Request().Context(), PrincipalOf(c), c.Param("id"), req.Reason)
+	d, err := s.cfg.Declarations.Close(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), req.Reason)
 	if err != nil {
 		return err
 	}
-	return JSON(c, nethttp.StatusOK, d)
+	return web.JSON(c, nethttp.StatusOK, d)
 }
 
 // timeParamMessage is what a query time that parseTimeParam refuses is told.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -112,10 +113,10 @@ func mergeInvalid(tagErr error, d zone.PreDeclaration) error {
 }
 
 func (s *Server) submitDeclaration(c echo.Context) error {
-	if err := requireJSON(c); err != nil {
+	if err := web.RequireJSON(c); err != nil {
 		return err
 	}
-	raw, err := ReadBody(c, s.cfg.BodyLimit)
+	raw, err := web.ReadBody(c, s.cfg.BodyLimit)
 	if err != nil {
 		return err
 	}
@@ -124,14 +125,14 @@ func (s *Server) submitDeclaration(c echo.Context) error {
 		return err
 	}
 	var req preDeclarationRequest
-	if err := DecodeStrict(raw, &req); err != nil {
+	if err := web.DecodeStrict(raw, &req); err != nil {
 		return err
 	}
 	d := req.declaration()
-	if err := mergeInvalid(Validate(&req), d); err != nil {
+	if err := mergeInvalid(web.Validate(&req), d); err != nil {
 		return err
 	}
-	stored, replayed, err := s.cfg.Declarations.Submit(c.Request().Context(), PrincipalOf(c), d, idem)
+	stored, replayed, err := s.cfg.Declarations.Submit(c.Request().Context(), web.PrincipalOf(c), d, idem)
 	if err != nil {
 		return err
 	}
@@ -139,7 +140,7 @@ func (s *Server) submitDeclaration(c echo.Context) error {
 		c.Response().Header().Set(HeaderIdempotentReplayed, "true")
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/predeclarations/"+stored.ID)
-	return JSON(c, nethttp.StatusCreated, stored)
+	return web.JSON(c, nethttp.StatusCreated, stored)
 }
 
 // idempotencyOf reads the Idempotency-Key header. The key is scoped to the
@@ -150,20 +151,20 @@ func idempotencyOf(c echo.Context, raw []byte) (*zone.Idempotency, error) {
 	if key == "" {
 		return nil, nil
 	}
-	if len(key) > maxIdempotencyKeyLength || !printableASCII(key) {
+	if len(key) > maxIdempotencyKeyLength || !web.PrintableASCII(key) {
 		return nil, zone.Invalid(zone.FieldError{Field: HeaderIdempotencyKey,
 			Message: "must be 1 to 255 printable ASCII characters"})
 	}
 	sum := sha256.Sum256(raw)
-	return &zone.Idempotency{Scope: PrincipalOf(c).Actor(), Key: key, BodyHash: hex.EncodeToString(sum[:])}, nil
+	return &zone.Idempotency{Scope: web.PrincipalOf(c).Actor(), Key: key, BodyHash: hex.EncodeToString(sum[:])}, nil
 }
 
 func (s *Server) getDeclaration(c echo.Context) error {
-	d, err := s.cfg.Declarations.Get(c.Request().Context(), PrincipalOf(c), c.Param("id"))
+	d, err := s.cfg.Declarations.Get(c.Request().Context(), web.PrincipalOf(c), c.Param("id"))
 	if err != nil {
 		return err
 	}
-	return JSON(c, nethttp.StatusOK, d)
+	return web.JSON(c, nethttp.StatusOK, d)
 }
 
 // declarationList is the body of GET /v1/predeclarations.
@@ -185,7 +186,7 @@ func (s *Server) listDeclarations(c echo.Context) error {
 	if f.Limit, fs = limitParam(c, nil); len(fs) > 0 {
 		return zone.Invalid(fs...)
 	}
-	page, err := s.cfg.Declarations.List(c.Request().Context(), PrincipalOf(c), f)
+	page, err := s.cfg.Declarations.List(c.Request().Context(), web.PrincipalOf(c), f)
 	if err != nil {
 		return err
 	}
@@ -196,7 +197,7 @@ func (s *Server) listDeclarations(c echo.Context) error {
 	if out.Items == nil {
 		out.Items = []*zone.PreDeclaration{}
 	}
-	return JSON(c, nethttp.StatusOK, out)
+	return web.JSON(c, nethttp.StatusOK, out)
 }
 
 // decisionRequest is a customs decision on a pre-declaration.
@@ -207,14 +208,14 @@ type decisionRequest struct {
 
 func (s *Server) decideDeclaration(c echo.Context) error {
 	var req decisionRequest
-	if err := BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
+	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
 		return err
 	}
-	d, err := s.cfg.Declarations.Decide(c.Request().Context(), PrincipalOf(c), c.Param("id"), zone.Action(req.Decision), req.Reason)
+	d, err := s.cfg.Declarations.Decide(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), zone.Action(req.Decision), req.Reason)
 	if err != nil {
 		return err
 	}
-	return JSON(c, nethttp.StatusOK, d)
+	return web.JSON(c, nethttp.StatusOK, d)
 }
 
 // cancelRequest is the optional body of a cancellation.
@@ -224,14 +225,14 @@ type cancelRequest struct {
 
 func (s *Server) cancelDeclaration(c echo.Context) error {
 	var req cancelRequest
-	if err := BindOptional(c, &req, s.cfg.BodyLimit); err != nil {
+	if err := web.BindOptional(c, &req, s.cfg.BodyLimit); err != nil {
 		return err
 	}
-	d, err := s.cfg.Declarations.Cancel(c.Request().Context(), PrincipalOf(c), c.Param("id"), req.Reason)
+	d, err := s.cfg.Declarations.Cancel(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), req.Reason)
 	if err != nil {
 		return err
 	}
-	return JSON(c, nethttp.StatusOK, d)
+	return web.JSON(c, nethttp.StatusOK, d)
 }
 
 // arrivalRequest is the optional body of an arrival; At defaults to now.
@@ -241,14 +242,14 @@ type arrivalRequest struct {
 
 func (s *Server) arriveDeclaration(c echo.Context) error {
 	var req arrivalRequest
-	if err := BindOptional(c, &req, s.cfg.BodyLimit); err != nil {
+	if err := web.BindOptional(c, &req, s.cfg.BodyLimit); err != nil {
 		return err
 	}
-	d, err := s.cfg.Declarations.Arrive(c.Request().Context(), PrincipalOf(c), c.Param("id"), req.At)
+	d, err := s.cfg.Declarations.Arrive(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), req.At)
 	if err != nil {
 		return err
 	}
-	return JSON(c, nethttp.StatusOK, d)
+	return web.JSON(c, nethttp.StatusOK, d)
 }
 
 // auditPage is the body of GET /v1/audit. Verified and Entries describe the
@@ -314,7 +315,7 @@ func (s *Server) audit(c echo.Context) error {
 		}
 		out.Verified, out.Entries, out.FirstBad, out.Problem = &v.Verified, v.Entries, v.FirstBad, v.Problem
 	}
-	return JSON(c, nethttp.StatusOK, out)
+	return web.JSON(c, nethttp.StatusOK, out)
 }
 
 // writeRawList writes {"items":[…],"next_cursor":"…"} from records already

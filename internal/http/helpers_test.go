@@ -20,6 +20,7 @@ import (
 	"github.com/bondgate/bondgate/internal/bolt"
 	"github.com/bondgate/bondgate/internal/bolt/bolttest"
 	"github.com/bondgate/bondgate/internal/proctest"
+	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -127,18 +128,21 @@ func (r reply) json(t *testing.T) map[string]any {
 	return m
 }
 
+// problem is a decoded problem body with the test helpers below.
+type problem web.Problem
+
 // problem decodes an RFC 9457 body, checking its media type.
-func (r reply) problem(t *testing.T) Problem {
+func (r reply) problem(t *testing.T) problem {
 	t.Helper()
-	require.Equal(t, ProblemContentType, r.Header.Get("Content-Type"), "body: %s", r.Body)
-	var p Problem
+	require.Equal(t, web.ProblemContentType, r.Header.Get("Content-Type"), "body: %s", r.Body)
+	var p problem
 	require.NoError(t, json.Unmarshal(r.Body, &p), "body: %s", r.Body)
 	require.Equal(t, r.Status, p.Status)
 	require.True(t, strings.HasPrefix(p.Type, "https://bondgate.dev/problems/"), p.Type)
 	return p
 }
 
-func (p Problem) fields() []string {
+func (p problem) fields() []string {
 	out := make([]string, 0, len(p.Errors))
 	for _, e := range p.Errors {
 		out = append(out, e.Field)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -53,19 +54,19 @@ func (s *Server) createLot(c echo.Context) error {
 		return err
 	}
 	var req lotRequest
-	raw, err := decodeBody(c, &req, s.cfg.BodyLimit)
+	raw, err := web.DecodeBody(c, &req, s.cfg.BodyLimit)
 	if err != nil {
 		return err
 	}
 	l := req.lot()
-	if err := joinInvalid(Validate(&req), l.Validate()); err != nil {
+	if err := joinInvalid(web.Validate(&req), l.Validate()); err != nil {
 		return err
 	}
 	idem, err := idempotencyOf(c, raw)
 	if err != nil {
 		return err
 	}
-	stored, replayed, err := svc.CreateLot(c.Request().Context(), PrincipalOf(c), l, idem)
+	stored, replayed, err := svc.CreateLot(c.Request().Context(), web.PrincipalOf(c), l, idem)
 	if err != nil {
 		return err
 	}
@@ -73,7 +74,7 @@ func (s *Server) createLot(c echo.Context) error {
 		c.Response().Header().Set(HeaderIdempotentReplayed, "true")
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/parts/lots/"+stored.ID)
-	return JSON(c, nethttp.StatusCreated, stored.View())
+	return web.JSON(c, nethttp.StatusCreated, stored.View())
 }
 
 func (s *Server) getLot(c echo.Context) error {
@@ -81,11 +82,11 @@ func (s *Server) getLot(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	l, err := svc.Lot(c.Request().Context(), PrincipalOf(c), c.Param("id"))
+	l, err := svc.Lot(c.Request().Context(), web.PrincipalOf(c), c.Param("id"))
 	if err != nil {
 		return err
 	}
-	return JSON(c, nethttp.StatusOK, l.View())
+	return web.JSON(c, nethttp.StatusOK, l.View())
 }
 
 // lotList is the body of GET /v1/parts/lots.
@@ -104,7 +105,7 @@ func (s *Server) listLots(c echo.Context) error {
 	if f.Limit, fs = limitParam(c, nil); len(fs) > 0 {
 		return zone.Invalid(fs...)
 	}
-	page, err := svc.Lots(c.Request().Context(), PrincipalOf(c), f)
+	page, err := svc.Lots(c.Request().Context(), web.PrincipalOf(c), f)
 	if err != nil {
 		return err
 	}
@@ -112,7 +113,7 @@ func (s *Server) listLots(c echo.Context) error {
 	for _, l := range page.Items {
 		out.Items = append(out.Items, l.View())
 	}
-	return JSON(c, nethttp.StatusOK, out)
+	return web.JSON(c, nethttp.StatusOK, out)
 }
 
 // movementRequest is the body of POST /v1/parts/lots/{id}/movements.
@@ -156,7 +157,7 @@ func (s *Server) moveLot(c echo.Context) error {
 		return err
 	}
 	var req movementRequest
-	raw, err := BindStrictBody(c, &req, s.cfg.BodyLimit)
+	raw, err := web.BindStrictBody(c, &req, s.cfg.BodyLimit)
 	if err != nil {
 		return err
 	}
@@ -164,14 +165,14 @@ func (s *Server) moveLot(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	l, m, replayed, err := svc.Move(c.Request().Context(), PrincipalOf(c), c.Param("id"), req.movement(), idem)
+	l, m, replayed, err := svc.Move(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), req.movement(), idem)
 	if err != nil {
 		return err
 	}
 	if replayed {
 		c.Response().Header().Set(HeaderIdempotentReplayed, "true")
 	}
-	return JSON(c, nethttp.StatusCreated, movementAnswer{LotView: l.View(), Movement: m})
+	return web.JSON(c, nethttp.StatusCreated, movementAnswer{LotView: l.View(), Movement: m})
 }
 
 // approvalRequest is customs' decision on a pending exit.
@@ -186,14 +187,14 @@ func (s *Server) approveMovement(c echo.Context) error {
 		return err
 	}
 	var req approvalRequest
-	if err := BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
+	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
 		return err
 	}
-	l, m, err := svc.Decide(c.Request().Context(), PrincipalOf(c), c.Param("id"), c.Param("mid"), req.Decision == "approve", req.Reason)
+	l, m, err := svc.Decide(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), c.Param("mid"), req.Decision == "approve", req.Reason)
 	if err != nil {
 		return err
 	}
-	return JSON(c, nethttp.StatusOK, movementAnswer{LotView: l.View(), Movement: m})
+	return web.JSON(c, nethttp.StatusOK, movementAnswer{LotView: l.View(), Movement: m})
 }
 
 // period reads ?from=&to= (RFC 3339 or dates); both optional.
@@ -216,7 +217,7 @@ func (s *Server) lotLedger(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	lg, err := svc.LotLedger(c.Request().Context(), PrincipalOf(c), c.Param("id"), from, to)
+	lg, err := svc.LotLedger(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), from, to)
 	if err != nil {
 		return err
 	}
@@ -232,7 +233,7 @@ func (s *Server) firmLedger(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	lg, err := svc.FirmLedger(c.Request().Context(), PrincipalOf(c), c.QueryParam("firm"), from, to)
+	lg, err := svc.FirmLedger(c.Request().Context(), web.PrincipalOf(c), c.QueryParam("firm"), from, to)
 	if err != nil {
 		return err
 	}
@@ -248,7 +249,7 @@ var ledgerColumns = []string{"lot_id", "firm", "part_number", "unit", "opening_b
 // unit and currency) when the client accepts text/csv and prefers it.
 func renderLedger(c echo.Context, lg zone.Ledger) error {
 	if !wantsCSV(c.Request().Header.Get(echo.HeaderAccept)) {
-		return JSON(c, nethttp.StatusOK, lg)
+		return web.JSON(c, nethttp.StatusOK, lg)
 	}
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")

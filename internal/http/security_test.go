@@ -1,6 +1,8 @@
 package http
 
 import (
+	"github.com/bondgate/bondgate/internal/web"
+
 	"context"
 	"io"
 	"net"
@@ -22,7 +24,7 @@ func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
 	// The console at / will serve HTML with its own policy.
 	const consoleCSP = "default-src 'self'; frame-ancestors 'none'"
 	a.srv.Echo().GET("/console-test", func(c echo.Context) error { return c.HTML(200, "<p>hi</p>") },
-		ContentSecurityPolicy(consoleCSP))
+		web.ContentSecurityPolicy(consoleCSP))
 
 	for _, r := range []struct {
 		method, path, token, body string
@@ -44,7 +46,7 @@ func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
 		require.Equal(t, r.status, res.Status, "%s: %s", name, res.Body)
 		assert.Equal(t, "nosniff", res.Header.Get("X-Content-Type-Options"), name)
 		assert.Equal(t, "no-referrer", res.Header.Get("Referrer-Policy"), name)
-		assert.Equal(t, JSONContentSecurityPolicy, res.Header.Get("Content-Security-Policy"), name)
+		assert.Equal(t, web.JSONContentSecurityPolicy, res.Header.Get("Content-Security-Policy"), name)
 		assert.Empty(t, res.Header.Get("Strict-Transport-Security"), "%s: no HSTS over plain HTTP", name)
 		if strings.HasPrefix(r.path, "/v1/") {
 			assert.Equal(t, "no-store", res.Header.Get("Cache-Control"), name)
@@ -87,7 +89,7 @@ func TestAPIServesTLS(t *testing.T) {
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	require.Equal(t, 200, res.StatusCode, string(body))
-	assert.Equal(t, HSTSValue, res.Header.Get("Strict-Transport-Security"))
+	assert.Equal(t, web.HSTSValue, res.Header.Get("Strict-Transport-Security"))
 
 	// Plain HTTP to the TLS port is not served.
 	res, err = (&nethttp.Client{Timeout: 10 * time.Second}).Get("http://" + ln.Addr().String() + "/healthz")

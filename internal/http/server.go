@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -68,7 +69,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	e       *echo.Echo
-	metrics *HTTPMetrics
+	metrics *web.HTTPMetrics
 	v1      *echo.Group // no group middleware: see Handle
 
 	streams  *Stream              // GET /v1/stream (console.go, stream.go)
@@ -90,7 +91,7 @@ func NewServer(cfg Config) *Server {
 		cfg.Log = slog.Default()
 	}
 	if cfg.BodyLimit <= 0 {
-		cfg.BodyLimit = DefaultBodyLimit
+		cfg.BodyLimit = web.DefaultBodyLimit
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
@@ -98,11 +99,11 @@ func NewServer(cfg Config) *Server {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
-	s := &Server{cfg: cfg, log: cfg.Log, e: echo.New(), metrics: NewHTTPMetrics(cfg.Registry)}
+	s := &Server{cfg: cfg, log: cfg.Log, e: echo.New(), metrics: web.NewHTTPMetrics(cfg.Registry)}
 	e := s.e
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = ErrorHandler(s.log)
-	e.Use(RequestID(), SecurityHeaders(), LogRequests(s.log), s.metrics.Middleware(), Recover())
+	e.HTTPErrorHandler = web.ErrorHandler(s.log)
+	e.Use(web.RequestID(), web.SecurityHeaders(), web.LogRequests(s.log), s.metrics.Middleware(), web.Recover())
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
@@ -137,7 +138,7 @@ func (s *Server) Echo() *echo.Echo { return s.e }
 // roles may use. Authentication is per route rather than on the group, so
 // echo can still answer 405 for a known path with the wrong method.
 func (s *Server) Handle(method, path string, h echo.HandlerFunc, roles ...zone.Role) *echo.Route {
-	return s.v1.Add(method, path, h, Authenticate(s.cfg.Tokens), Require(roles...))
+	return s.v1.Add(method, path, h, web.Authenticate(s.cfg.Tokens), web.Require(roles...))
 }
 
 // BodyLimit is the configured request body limit, for handlers added later.
@@ -162,7 +163,7 @@ func (s *Server) Start(ctx context.Context) error {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// Requests do not inherit ctx: when it ends, Shutdown lets those in
 	// flight finish within its bound instead of cancelling them.
-	srv := NewHTTPServer(s.e, ServerOptions{MaxConns: s.cfg.MaxConns, Log: s.log})
+	srv := web.NewHTTPServer(s.e, web.ServerOptions{MaxConns: s.cfg.MaxConns, Log: s.log})
 	if s.cfg.TLS != nil {
 		srv.TLSConfig = s.cfg.TLS
 		ln = tls.NewListener(ln, s.cfg.TLS)
@@ -225,7 +226,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) healthz(c echo.Context) error {
-	return JSON(c, nethttp.StatusOK, map[string]string{"status": "ok"})
+	return web.JSON(c, nethttp.StatusOK, map[string]string{"status": "ok"})
 }
 
 // readiness is the /readyz body.
@@ -253,7 +254,7 @@ func (s *Server) readyz(c echo.Context) error {
 		st = nethttp.StatusServiceUnavailable
 	}
 	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
-	return JSON(c, st, r)
+	return web.JSON(c, st, r)
 }
 
 // The OpenAPI document is written by hand in parts: openapi.json holds the

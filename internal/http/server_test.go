@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bondgate/bondgate/internal/proctest"
+	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -130,25 +131,25 @@ func TestProblemMapping(t *testing.T) {
 	for code, st := range map[string]int{zone.EINVALID: 400, zone.EUNAUTHORIZED: 401, zone.EFORBIDDEN: 403,
 		zone.ENOTFOUND: 404, zone.ECONFLICT: 409, zone.EUNPROCESSABLE: 422, zone.EUNAVAILABLE: 503,
 		zone.EINTERNAL: 500, "something-new": 500} {
-		assert.Equal(t, st, StatusOf(code), code)
+		assert.Equal(t, st, web.StatusOf(code), code)
 	}
 }
 
 func TestRequestIDAndLogs(t *testing.T) {
 	a := newAPI(t)
-	r := a.do(req{method: "GET", path: "/v1/predeclarations", token: tokHNA, header: map[string]string{HeaderRequestID: "client-req-42"}})
+	r := a.do(req{method: "GET", path: "/v1/predeclarations", token: tokHNA, header: map[string]string{web.HeaderRequestID: "client-req-42"}})
 	require.Equal(t, nethttp.StatusOK, r.Status)
-	assert.Equal(t, "client-req-42", r.Header.Get(HeaderRequestID))
+	assert.Equal(t, "client-req-42", r.Header.Get(web.HeaderRequestID))
 
 	r = a.get("/v1/predeclarations/nope", tokOfficer)
 	require.Equal(t, nethttp.StatusNotFound, r.Status)
-	id := r.Header.Get(HeaderRequestID)
+	id := r.Header.Get(web.HeaderRequestID)
 	require.NotEmpty(t, id, "an ID is made when the client sends none")
 	assert.Equal(t, id, r.problem(t).RequestID)
 
-	r = a.do(req{method: "GET", path: "/healthz", header: map[string]string{HeaderRequestID: "bad id\twith tab"}})
-	assert.NotEqual(t, "bad id\twith tab", r.Header.Get(HeaderRequestID))
-	assert.NotEmpty(t, r.Header.Get(HeaderRequestID))
+	r = a.do(req{method: "GET", path: "/healthz", header: map[string]string{web.HeaderRequestID: "bad id\twith tab"}})
+	assert.NotEqual(t, "bad id\twith tab", r.Header.Get(web.HeaderRequestID))
+	assert.NotEmpty(t, r.Header.Get(web.HeaderRequestID))
 
 	a.submit(tokHNA)
 	a.get("/v1/audit", tokAuditor)

@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -17,11 +18,11 @@ func (s *Server) stats(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := s.cfg.Stats.Get(c.Request().Context(), PrincipalOf(c), from, to)
+	st, err := s.cfg.Stats.Get(c.Request().Context(), web.PrincipalOf(c), from, to)
 	if err != nil {
 		return err
 	}
-	return JSON(c, nethttp.StatusOK, st)
+	return web.JSON(c, nethttp.StatusOK, st)
 }
 
 // GreenChannelMetric registers bondgate_green_channel_decision_seconds (time
@@ -33,7 +34,7 @@ func GreenChannelMetric(reg prometheus.Registerer) func(d *zone.PreDeclaration) 
 		Help:    "Time from a pre-declaration's submission to customs' first decision (clear or reject), 24 hours a day.",
 		Buckets: []float64{60, 300, 600, 1200, 1800, 3600, 7200, 14400, 43200, 86400},
 	})
-	h = register(reg, h)
+	h = web.MustRegister(reg, h)
 	return func(d *zone.PreDeclaration) {
 		if d.DecidedAt != nil {
 			h.Observe(d.DecidedAt.Sub(d.CreatedAt).Seconds())

@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -492,7 +493,7 @@ func (s *Server) stream(c echo.Context) error {
 	h.Set("X-Accel-Buffering", "no")
 	c.Response().WriteHeader(nethttp.StatusOK)
 	w := &sseWriter{c: c, rc: nethttp.NewResponseController(c.Response())}
-	log := LoggerOf(c, s.log)
+	log := web.LoggerOf(c, s.log)
 	if err := w.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)); err != nil {
 		// Without it the server's WriteTimeout would cut every stream.
 		log.Warn("stream: cannot set a write deadline", "err", err.Error())

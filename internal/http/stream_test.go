@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bondgate/bondgate/internal/bolt"
+	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -527,5 +528,5 @@ func TestConsoleServed(t *testing.T) {
 		assert.Equal(t, nethttp.StatusNotFound, a.get(path, "").Status, path)
 	}
 	// The JSON API keeps its own strict policy.
-	assert.Equal(t, JSONContentSecurityPolicy, a.get("/healthz", "").Header.Get("Content-Security-Policy"))
+	assert.Equal(t, web.JSONContentSecurityPolicy, a.get("/healthz", "").Header.Get("Content-Security-Policy"))
 }

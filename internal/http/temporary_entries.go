@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -99,22 +100,6 @@ func (r temporaryEntryRequest) entry() zone.TemporaryEntry {
 	return e
 }
 
-// decodeBody reads and strictly decodes a required JSON body without running
-// the validator, so the caller can merge tag and domain failures.
-func decodeBody(c echo.Context, v any, limit int64) ([]byte, error) {
-	if err := requireJSON(c); err != nil {
-		return nil, err
-	}
-	raw, err := ReadBody(c, limit)
-	if err != nil {
-		return nil, err
-	}
-	if len(bytes.TrimSpace(raw)) == 0 {
-		return raw, zone.Invalid(zone.FieldError{Field: "body", Message: "a JSON body is required"})
-	}
-	return raw, DecodeStrict(raw, v)
-}
-
 // joinInvalid merges the field lists of EINVALID errors (the first message
 // for a field wins); any other error is returned as it is.
 func joinInvalid(errs ...error) error {
@@ -146,19 +131,19 @@ func (s *Server) createTemporaryEntry(c echo.Context) error {
 		return err
 	}
 	var req temporaryEntryRequest
-	raw, err := decodeBody(c, &req, s.cfg.BodyLimit)
+	raw, err := web.DecodeBody(c, &req, s.cfg.BodyLimit)
 	if err != nil {
 		return err
 	}
 	e := req.entry()
-	if err := joinInvalid(Validate(&req), e.Validate()); err != nil {
+	if err := joinInvalid(web.Validate(&req), e.Validate()); err != nil {
 		return err
 	}
 	idem, err := idempotencyOf(c, raw)
 	if err != nil {
 		return err
 	}
-	stored, replayed, err := svc.Create(c.Request().Context(), PrincipalOf(c), e, idem)
+	stored, replayed, err := svc.Create(c.Request().Context(), web.PrincipalOf(c), e, idem)
 	if err != nil {
 		return err
 	}
@@ -166,7 +151,7 @@ func (s *Server) createTemporaryEntry(c echo.Context) error {
 		c.Response().Header().Set(HeaderIdempotentReplayed, "true")
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/temporary-entries/"+stored.ID)
-	return JSON(c, nethttp.StatusCreated, stored)
+	return web.JSON(c, nethttp.StatusCreated, stored)
 }
 
 func (s *Server) getTemporaryEntry(c echo.Context) error {
@@ -174,11 +159,11 @@ func (s *Server) getTemporaryEntry(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	e, err := svc.Get(c.Request().Context(), PrincipalOf(c), c.Param("id"))
+	e, err := svc.Get(c.Request().Context(), web.PrincipalOf(c), c.Param("id"))
 	if err != nil {
 		return err
 	}
-	return JSON(c, nethttp.StatusOK, e)
+	return web.JSON(c, nethttp.StatusOK, e)
 }
 
 // temporaryEntryList is the body of GET /v1/temporary-entries.
@@ -204,7 +189,7 @@ func (s *Server) listTemporaryEntries(c echo.Context) error {
 	if len(fs) > 0 {
 		return zone.Invalid(fs...)
 	}
-	page, err := svc.List(c.Request().Context(), PrincipalOf(c), f)
+	page, err := svc.List(c.Request().Context(), web.PrincipalOf(c), f)
 	if err != nil {
 		return err
 	}
@@ -212,7 +197,7 @@ func (s *Server) listTemporaryEntries(c echo.Context) error {
 	if out.Items == nil {
 		out.Items = []*zone.TemporaryEntry{}
 	}
-	return JSON(c, nethttp.StatusOK, out)
+	return web.JSON(c, nethttp.StatusOK, out)
 }
 
 func (s *Server) reexportTemporaryEntry(c echo.Context) error {
@@ -221,14 +206,14 @@ func (s *Server) reexportTemporaryEntry(c echo.Context) error {
 		return err
 	}
 	var req struct{}
-	if err := BindOptional(c, &req, s.cfg.BodyLimit); err != nil {
+	if err := web.BindOptional(c, &req, s.cfg.BodyLimit); err != nil {
 		return err
 	}
-	e, err := svc.Reexport(c.Request().Context(), PrincipalOf(c), c.Param("id"))
+	e, err := svc.Reexport(c.Request().Context(), web.PrincipalOf(c), c.Param("id"))
 	if err != nil {
 		return err
 	}
-	return JSON(c, nethttp.StatusOK, e)
+	return web.JSON(c, nethttp.StatusOK, e)
 }
 
 // extensionRequest is customs' extension of a re-export deadline.
@@ -243,12 +228,12 @@ func (s *Server) extendTemporaryEntry(c echo.Context) error {
 		return err
 	}
 	var req extensionRequest
-	if err := BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
+	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
 		return err
 	}
-	e, err := svc.Extend(c.Request().Context(), PrincipalOf(c), c.Param("id"), req.Months, req.Reason)
+	e, err := svc.Extend(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), req.Months, req.Reason)
 	if err != nil {
 		return err
 	}
-	return JSON(c, nethttp.StatusOK, e)
+	return web.JSON(c, nethttp.StatusOK, e)
 }

@@ -1,4 +1,4 @@
-package http
+package web
 
 import (
 	"bytes"
@@ -56,11 +56,27 @@ func BindStrict(c echo.Context, v any, maxBytes int64) error {
 // BindStrictBody is BindStrict that also returns the raw body, for callers
 // that hash it (Idempotency-Key) or keep it.
 func BindStrictBody(c echo.Context, v any, maxBytes int64) ([]byte, error) {
-	raw, err := decodeBody(c, v, maxBytes)
+	raw, err := DecodeBody(c, v, maxBytes)
 	if err != nil {
 		return raw, err
 	}
 	return raw, Validate(v)
+}
+
+// DecodeBody reads and strictly decodes a required JSON body without running
+// the validator, so the caller can merge tag and domain failures.
+func DecodeBody(c echo.Context, v any, limit int64) ([]byte, error) {
+	if err := RequireJSON(c); err != nil {
+		return nil, err
+	}
+	raw, err := ReadBody(c, limit)
+	if err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return raw, zone.Invalid(zone.FieldError{Field: "body", Message: "a JSON body is required"})
+	}
+	return raw, DecodeStrict(raw, v)
 }
 
 // BindOptional is BindStrict for routes whose body may be left out: an empty
@@ -73,7 +89,7 @@ func BindOptional(c echo.Context, v any, maxBytes int64) error {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return Validate(v)
 	}
-	if err := requireJSON(c); err != nil {
+	if err := RequireJSON(c); err != nil {
 		return err
 	}
 	if err := DecodeStrict(raw, v); err != nil {
@@ -110,8 +126,8 @@ func tooLarge(max int64) error {
 		fmt.Sprintf("the request body is larger than %d bytes", max))
 }
 
-// requireJSON refuses (415) any content type but application/json.
-func requireJSON(c echo.Context) error {
+// RequireJSON refuses (415) any content type but application/json.
+func RequireJSON(c echo.Context) error {
 	ct := c.Request().Header.Get(echo.HeaderContentType)
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || mt != echo.MIMEApplicationJSON {

@@ -1,4 +1,4 @@
-package http
+package web
 
 import (
 	"github.com/labstack/echo/v4"

@@ -1,7 +1,10 @@
-// Package http is bondgate's HTTP layer: the echo zone API and the pieces the
-// gate service shares with it (problem responses, bearer authentication,
-// strict JSON binding, request IDs, request logs and metrics).
-package http
+// Package web is the HTTP toolkit the zone API and the gate share: problem
+// responses (the one place a domain error code becomes an HTTP status),
+// strict JSON binding and its field-naming messages, bearer and client
+// certificate authentication, middleware (request IDs, logs, metrics,
+// recovery, security headers) and the bounded http.Server both run. It knows
+// echo and the domain's error codes, never a route of either service.
+package web
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package http
+package web
 
 import (
 	"context"
@@ -43,12 +43,12 @@ func RequestID() echo.MiddlewareFunc {
 }
 
 func saneRequestID(id string) bool {
-	return len(id) <= 128 && printableASCII(id)
+	return len(id) <= 128 && PrintableASCII(id)
 }
 
-// printableASCII reports whether s is non-empty visible ASCII (no spaces or
+// PrintableASCII reports whether s is non-empty visible ASCII (no spaces or
 // control characters that could forge log lines or headers).
-func printableASCII(s string) bool {
+func PrintableASCII(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -175,12 +175,14 @@ func NewHTTPMetrics(reg prometheus.Registerer) *HTTPMetrics {
 	if reg == nil {
 		return m
 	}
-	m.requests = register(reg, m.requests)
-	m.duration = register(reg, m.duration)
+	m.requests = MustRegister(reg, m.requests)
+	m.duration = MustRegister(reg, m.duration)
 	return m
 }
 
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+// MustRegister registers c on reg, or returns the collector already registered
+// there under the same name, so two servers can share one registry.
+func MustRegister[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	if err := reg.Register(c); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if errors.As(err, &are) {
