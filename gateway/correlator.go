@@ -11,7 +11,7 @@ import (
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
-// Correlator defaults.
+// Correlator defaults, for the gate's Config and the command's flags.
 const (
 	DefaultWindow        = 10 * time.Second
 	DefaultMinConfidence = 0.8
@@ -22,12 +22,13 @@ const (
 type CorrelatorConfig struct {
 	Gate string
 	// Window is how far either side of a crossing a camera detection may lie
-	// and still describe it (default 10 s).
+	// and still describe it (default DefaultWindow).
 	Window time.Duration
-	// MinConfidence is the lowest read confidence that identifies (default 0.8).
+	// MinConfidence is the lowest read confidence that identifies (default
+	// DefaultMinConfidence).
 	MinConfidence float64
 	// SilentAfter is how long a device may stay quiet on the gate clock
-	// before it is reported silent (default 60 s).
+	// before it is reported silent (default DefaultSilentAfter).
 	SilentAfter time.Duration
 	// Logger receives noise reports (a beam with no partner); default slog.Default().
 	Logger *slog.Logger

@@ -10,7 +10,6 @@ import (
 
 	"github.com/bondgate/bondgate/internal/kafka"
 	"github.com/bondgate/bondgate/internal/zone"
-	kafkago "github.com/segmentio/kafka-go"
 	"go.etcd.io/bbolt"
 )
 
@@ -63,9 +62,8 @@ func newLink(s *Service, brokers []string, metrics *kafka.Metrics) *Link {
 		// One group per database file: a replaced file re-reads every
 		// clearance instead of resuming at the old file's offsets.
 		GroupID: ClearanceGroup(s.cfg.GateID, s.storeID),
-		Topics:  []string{zone.TopicClearances},
 		Metrics: metrics,
-	}, l.applyClearance, s.log)
+	}, map[string]kafka.Handler{zone.TopicClearances: l.applyClearance}, s.log)
 	return l
 }
 
@@ -120,26 +118,20 @@ func (l *Link) consume(ctx context.Context) {
 	}
 }
 
-// applyClearance is the consumer's apply function.
-func (l *Link) applyClearance(ctx context.Context, m kafkago.Message) error {
-	ev, err := kafka.DecodeEvent(m)
-	if err != nil {
-		return err
-	}
+// applyClearance is the consumer's handler; an EINVALID answer makes the
+// event poison.
+func (l *Link) applyClearance(ctx context.Context, ev zone.Event) error {
 	if ev.Type != zone.TypeClearance {
 		return nil
 	}
 	var after func()
-	err = l.s.db.Update(func(tx *bbolt.Tx) error {
+	err := l.s.db.Update(func(tx *bbolt.Tx) error {
 		var err error
 		after, err = l.s.book.applyEvent(tx, ev)
 		return err
 	})
-	if zone.ErrorCode(err) == zone.EINVALID {
-		return fmt.Errorf("%w: %v", kafka.ErrPoison, err)
-	}
 	if err != nil {
-		return storeError(err)
+		return storeError(err) // keeps EINVALID, which the consumer treats as poison
 	}
 	if after != nil {
 		after()

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/bondgate/bondgate/internal/kafka"
+	"github.com/bondgate/bondgate/internal/kafka/kafkatest"
 	"github.com/bondgate/bondgate/internal/zone"
-	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -41,41 +41,13 @@ func startBroker(t testing.TB, addr string) *kafka.Broker {
 
 // readTopic reads every message of topic, partition by partition, to the
 // end the broker reports now.
-func readTopic(t testing.TB, addr, topic string) []kafkago.Message {
+func readTopic(t testing.TB, addr, topic string) []kafkatest.Record {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	conn, err := kafkago.DialContext(ctx, "tcp", addr)
-	require.NoError(t, err)
-	parts, err := conn.ReadPartitions(topic)
-	require.NoError(t, err)
-	_ = conn.Close()
-	var out []kafkago.Message
-	for _, p := range parts {
-		pc, err := kafkago.DialLeader(ctx, "tcp", addr, topic, p.ID)
-		require.NoError(t, err)
-		last, err := pc.ReadLastOffset()
-		require.NoError(t, err)
-		first, err := pc.ReadFirstOffset()
-		require.NoError(t, err)
-		if last > first {
-			_, err = pc.Seek(first, kafkago.SeekAbsolute)
-			require.NoError(t, err)
-			for off := first; off < last; {
-				require.NoError(t, pc.SetReadDeadline(time.Now().Add(10*time.Second)))
-				m, err := pc.ReadMessage(10 << 20)
-				require.NoError(t, err)
-				out = append(out, m)
-				off = m.Offset + 1
-			}
-		}
-		_ = pc.Close()
-	}
-	return out
+	return kafkatest.ReadToEnd(t, addr, topic)
 }
 
 // eventIDs decodes the CloudEvents IDs of messages, in order.
-func eventIDs(t testing.TB, msgs []kafkago.Message) []string {
+func eventIDs(t testing.TB, msgs []kafkatest.Record) []string {
 	t.Helper()
 	ids := make([]string, len(msgs))
 	for i, m := range msgs {
@@ -176,12 +148,7 @@ func publishClearance(t testing.TB, addr, evID string, cl zone.Clearance) {
 	require.NoError(t, err)
 	raw, err := json.Marshal(e)
 	require.NoError(t, err)
-	w := &kafkago.Writer{Addr: kafkago.TCP(addr), Topic: zone.TopicClearances, Balancer: &kafkago.Hash{},
-		RequiredAcks: kafkago.RequireAll, BatchTimeout: time.Millisecond}
-	defer w.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	require.NoError(t, w.WriteMessages(ctx, kafkago.Message{Key: []byte(cl.ID), Value: raw}))
+	kafkatest.Produce(t, addr, zone.TopicClearances, kafkatest.Record{Key: []byte(cl.ID), Value: raw})
 }
 
 func engineClearance(id, tag string, version int, state zone.ClearanceState, now time.Time) zone.Clearance {

@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/bondgate/bondgate/internal/kafka"
+	"github.com/bondgate/bondgate/internal/kafka/kafkatest"
 	"github.com/bondgate/bondgate/internal/zone"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // outageGate is a gate on the broker at addr with a short correlation
@@ -89,15 +89,13 @@ func TestBrokerHangingGateDecidesLocallyThenDrainsInOrder(t *testing.T) {
 	// Registered after the broker's Close, so it runs first: a held request
 	// must not keep the broker from closing when the test fails early.
 	t.Cleanup(letGo)
-	c := b.Cluster()
-	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		if hanging.Load() {
-			slept.Add(1)
-			c.SleepControl(func() { <-release })
+	kafkatest.HoldProduceWhile(b, func() bool {
+		if !hanging.Load() {
+			return false
 		}
-		return nil, nil, false
-	})
+		slept.Add(1)
+		return true
+	}, release)
 
 	g := outageGate(t, addr)
 	base := time.Now().Add(-time.Minute)

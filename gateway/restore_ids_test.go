@@ -62,14 +62,14 @@ func TestRestoredGateNeverReusesACrossingID(t *testing.T) {
 	svc := &zone.CrossingService{Store: bolt.NewCrossingStore(db), Log: quietLog()}
 	ctx := context.Background()
 	for _, m := range readTopic(t, addr, zone.TopicCrossings) {
-		e, err := kafka.DecodeEvent(m)
+		e, err := kafka.DecodeEvent(m.Value)
 		require.NoError(t, err)
 		_, err = svc.ApplyCrossingEvent(ctx, e)
 		require.NoError(t, err)
 	}
 	alarms := 0
 	for _, m := range readTopic(t, addr, zone.TopicAlarms) {
-		e, err := kafka.DecodeEvent(m)
+		e, err := kafka.DecodeEvent(m.Value)
 		require.NoError(t, err)
 		applied, err := svc.ApplyAlarmEvent(ctx, e)
 		require.NoError(t, err)

@@ -43,12 +43,14 @@ type Config struct {
 	Brokers []string
 	// Tokens authenticates callers.
 	Tokens *zone.Tokens
-	// Window is the correlation window either side of a crossing; default 10s.
+	// Window is the correlation window either side of a crossing; default
+	// DefaultWindow.
 	Window time.Duration
-	// MinConfidence below which a camera read does not identify; default 0.8.
+	// MinConfidence below which a camera read does not identify; default
+	// DefaultMinConfidence.
 	MinConfidence float64
 	// SilentAfter is how long a device may go without a heartbeat before it
-	// is alarmed as silent; default 60s.
+	// is alarmed as silent; default DefaultSilentAfter.
 	SilentAfter time.Duration
 	// MaxSize caps the bbolt file in bytes (0: no cap). Ingest is refused
 	// (503) once three quarters of it is live data, so decisions and the
@@ -126,13 +128,13 @@ func (cfg *Config) defaults() error {
 		return zone.Errorf(zone.EINVALID, "tokens are required")
 	}
 	if cfg.Window <= 0 {
-		cfg.Window = 10 * time.Second
+		cfg.Window = DefaultWindow
 	}
 	if cfg.MinConfidence <= 0 {
-		cfg.MinConfidence = 0.8
+		cfg.MinConfidence = DefaultMinConfidence
 	}
 	if cfg.SilentAfter <= 0 {
-		cfg.SilentAfter = 60 * time.Second
+		cfg.SilentAfter = DefaultSilentAfter
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bondgate/bondgate/internal/demo"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -18,7 +19,7 @@ import (
 // crossing and what the gate decided, and leaves nothing cleared behind.
 func TestDemoRunsAgainAndAgain(t *testing.T) {
 	s := startZoneStack(t)
-	run := func(o demoOptions) (string, error) {
+	run := func(o demo.Options) (string, error) {
 		var out bytes.Buffer
 		o.API, o.Gate, o.MROToken, o.Officer = s.api, s.gate, "mro-hna", "officer-1"
 		if o.GateTok == "" {
@@ -27,19 +28,19 @@ func TestDemoRunsAgainAndAgain(t *testing.T) {
 		if o.Timeout == 0 {
 			o.Timeout = 90 * time.Second
 		}
-		o.Transit, o.stdout = 40*time.Minute, &out
-		err := demo(context.Background(), o)
+		o.Transit, o.Out = 40*time.Minute, &out
+		err := demo.Run(context.Background(), o)
 		return out.String(), err
 	}
 	ok := func(what string) {
-		out, err := run(demoOptions{})
+		out, err := run(demo.Options{})
 		require.NoError(t, err, "%s:\n%s", what, out)
 		require.Contains(t, out, "arrived", what)
 	}
 	// A crossing the gate does not authorize for the run's declaration fails
 	// the run at once, named (this recording's plate read is too weak).
 	start := time.Now()
-	out, err := run(demoOptions{recording: "unidentified-crossing", Timeout: 60 * time.Second})
+	out, err := run(demo.Options{Recording: "unidentified-crossing", Timeout: 60 * time.Second})
 	require.Error(t, err, out)
 	assert.Less(t, time.Since(start), 45*time.Second, "fails when the gate decides, not at the timeout")
 	assert.Regexp(t, `crossing X-G-MRO-1-\S+ \(segment 2, in, at [^)]+\) unidentified`, err.Error())
@@ -50,7 +51,7 @@ func TestDemoRunsAgainAndAgain(t *testing.T) {
 
 	// A run that fails after clearing (the sensors' token is refused) must
 	// not leave a clearance for the next run's crossing to take.
-	out, err = run(demoOptions{GateTok: "gate-main"})
+	out, err = run(demo.Options{GateTok: "gate-main"})
 	require.Error(t, err, out)
 	assert.Contains(t, err.Error(), "is cancelled, so it is not left behind")
 	ok("the run after a failed one")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bondgate/bondgate/fixtures"
 	"github.com/bondgate/bondgate/gateway"
+	"github.com/bondgate/bondgate/internal/api"
 	"github.com/bondgate/bondgate/internal/kafka"
 	"github.com/bondgate/bondgate/internal/zone"
 )
@@ -56,11 +57,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := setGateAddrs(gates, *gateAddrs); err != nil {
 		return err
 	}
-	var gateIDs []string
+	var gateIDs, dedicated []string
 	gateURLs := map[string]string{}
 	for _, g := range gates {
 		gateIDs = append(gateIDs, g.ID)
 		gateURLs[g.ID] = "http://" + g.Addr
+		if g.Kind == "dedicated" {
+			dedicated = append(dedicated, g.ID)
+		}
 	}
 
 	// Every part runs until ctx is done; the first to fail stops the rest.
@@ -75,9 +79,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		})
 	}
 	start("api", func(ctx context.Context) error {
-		return serveAPI(ctx, apiOptions{Addr: *apiAddr, Data: filepath.Join(*data, "api"), Brokers: brokers,
-			Tokens: toks, Gates: gateIDs, Log: log.With("component", "api"), SeedHistory: *seedHist, GateURLs: gateURLs,
-			Samples: true}) // so no console panel is empty on first run
+		return serveAPI(ctx, api.Config{Addr: *apiAddr, DataDir: filepath.Join(*data, "api"), Brokers: brokers,
+			Tokens: toks, Gates: gateIDs, DedicatedGates: dedicated, Log: log.With("component", "api"), SeedHistory: *seedHist,
+			GateURLs: gateURLs, Samples: true}) // so no console panel is empty on first run
 	})
 	for _, g := range gates {
 		start("gate "+g.ID, func(ctx context.Context) error {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,12 +14,12 @@ import (
 	"testing"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/bondgate/bondgate/fixtures"
 	"github.com/bondgate/bondgate/internal/kafka"
+	"github.com/bondgate/bondgate/internal/kafka/kafkatest"
 	"github.com/bondgate/bondgate/internal/proctest"
 	"github.com/bondgate/bondgate/internal/zone"
 )
@@ -197,7 +196,7 @@ func TestClearanceSurvivesBrokerOutage(t *testing.T) {
 	assert.Equal(t, 0, broker.stop(t), "broker exit code after SIGTERM")
 }
 
-func seqOf(t *testing.T, m kafkago.Message) uint64 {
+func seqOf(t *testing.T, m kafkatest.Record) uint64 {
 	t.Helper()
 	for _, h := range m.Headers {
 		if h.Key == kafka.HeaderSeq {
@@ -210,46 +209,10 @@ func seqOf(t *testing.T, m kafkago.Message) uint64 {
 	return 0
 }
 
-// readTopic reads every partition of topic until want messages arrived (and
-// a little longer, to catch duplicates).
-func readTopic(t *testing.T, broker, topic string, want int) []kafkago.Message {
+// readTopic reads every partition of topic until want messages arrived.
+func readTopic(t *testing.T, broker, topic string, want int) []kafkatest.Record {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	var parts []kafkago.Partition
-	for {
-		conn, err := kafkago.Dial("tcp", broker)
-		if err == nil {
-			parts, err = conn.ReadPartitions(topic)
-			conn.Close()
-		}
-		if err == nil {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "broker never came up: %v", err)
-		time.Sleep(100 * time.Millisecond)
-	}
-	var out []kafkago.Message
-	for time.Now().Before(deadline) {
-		out = out[:0]
-		for _, p := range parts {
-			r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: []string{broker}, Topic: topic, Partition: p.ID, MaxWait: 100 * time.Millisecond})
-			for {
-				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-				m, err := r.ReadMessage(ctx)
-				cancel()
-				if err != nil {
-					break
-				}
-				out = append(out, m)
-			}
-			r.Close()
-		}
-		if len(out) >= want {
-			return out
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return out
+	return kafkatest.ReadAtLeast(t, broker, topic, want, 30*time.Second)
 }
 
 func TestHelpAndUsage(t *testing.T) {

@@ -17,6 +17,8 @@ import (
 
 	"github.com/bondgate/bondgate/fixtures"
 	"github.com/bondgate/bondgate/gateway"
+	"github.com/bondgate/bondgate/internal/api"
+	"github.com/bondgate/bondgate/internal/demo"
 	"github.com/bondgate/bondgate/internal/kafka"
 	"github.com/bondgate/bondgate/internal/zone"
 )
@@ -31,7 +33,7 @@ type zoneStack struct {
 	brokerDir  string
 	broker     *kafka.Broker
 	api, gate  string
-	c          demoClient
+	c          demo.Client
 }
 
 func quietLogger() *slog.Logger {
@@ -46,15 +48,16 @@ func startZoneStack(t *testing.T) *zoneStack {
 	require.NoError(t, err)
 	apiAddr, gateAddr := freeAddr(t), freeAddr(t)
 	s.api, s.gate = "http://"+apiAddr, "http://"+gateAddr
-	s.c = demoClient{o: demoOptions{Client: &http.Client{Timeout: 10 * time.Second}}}
+	s.c = demo.NewClient(&http.Client{Timeout: 10 * time.Second})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	data := t.TempDir()
 	wg.Go(func() {
-		errs <- serveAPI(ctx, apiOptions{Addr: apiAddr, Data: filepath.Join(data, "api"), Brokers: []string{s.brokerAddr},
-			Tokens: toks, Gates: []string{"G-MRO-1", "G-MAIN"}, Log: quietLogger(), ExpiryInterval: 300 * time.Millisecond})
+		errs <- serveAPI(ctx, api.Config{Addr: apiAddr, DataDir: filepath.Join(data, "api"), Brokers: []string{s.brokerAddr},
+			Tokens: toks, Gates: []string{"G-MRO-1", "G-MAIN"}, DedicatedGates: []string{"G-MRO-1"}, Log: quietLogger(),
+			ExpiryInterval: 300 * time.Millisecond})
 	})
 	wg.Go(func() {
 		errs <- serveGate(ctx, gateway.Config{GateID: "G-MRO-1", Addr: gateAddr, DataDir: filepath.Join(data, "gate"),
@@ -76,8 +79,8 @@ func startZoneStack(t *testing.T) *zoneStack {
 		}
 	})
 	s.eventually("API and gate serving", 30*time.Second, func() bool {
-		_, e1 := s.c.call(ctx, http.MethodGet, s.api+"/healthz", "", nil, nil)
-		_, e2 := s.c.call(ctx, http.MethodGet, s.gate+"/healthz", "", nil, nil)
+		_, e1 := s.c.Call(ctx, http.MethodGet, s.api+"/healthz", "", nil, nil)
+		_, e2 := s.c.Call(ctx, http.MethodGet, s.gate+"/healthz", "", nil, nil)
 		return e1 == nil && e2 == nil
 	})
 	return s
@@ -105,7 +108,7 @@ func (s *zoneStack) eventually(what string, d time.Duration, cond func() bool) {
 
 func (s *zoneStack) do(method, url, token string, in, out any) {
 	s.t.Helper()
-	_, err := s.c.call(context.Background(), method, url, token, in, out)
+	_, err := s.c.Call(context.Background(), method, url, token, in, out)
 	require.NoError(s.t, err)
 }
 
@@ -153,7 +156,7 @@ func (s *zoneStack) pass(tag string, t time.Time) {
 		{"event_id": "IR-1-" + id + "-a", "device_id": "IR-1", "gate": "G-MRO-1", "time": ts(500 * time.Millisecond), "type": "infrared.break", "beam": "A", "segment": 1},
 		{"event_id": "IR-1-" + id + "-b", "device_id": "IR-1", "gate": "G-MRO-1", "time": ts(time.Second), "type": "infrared.break", "beam": "B", "segment": 1},
 	}
-	code, err := s.c.call(context.Background(), http.MethodPost, s.gate+"/v1/events", "gate-mro-1", events, nil)
+	code, err := s.c.Call(context.Background(), http.MethodPost, s.gate+"/v1/events", "gate-mro-1", events, nil)
 	require.NoError(s.t, err)
 	require.Equal(s.t, http.StatusAccepted, code)
 }
@@ -296,8 +299,8 @@ func TestZoneFeedEndToEnd(t *testing.T) {
 	t.Run("the demo tells the GEnx-1B story", func(t *testing.T) {
 		s.t = t
 		var out bytes.Buffer
-		err := demo(context.Background(), demoOptions{API: s.api, Gate: s.gate, MROToken: "mro-hna", Officer: "officer-1",
-			GateTok: "gate-mro-1", Transit: 40 * time.Minute, Timeout: 90 * time.Second, stdout: &out})
+		err := demo.Run(context.Background(), demo.Options{API: s.api, Gate: s.gate, MROToken: "mro-hna", Officer: "officer-1",
+			GateTok: "gate-mro-1", Transit: 40 * time.Minute, Timeout: 90 * time.Second, Out: &out})
 		require.NoError(t, err, out.String())
 		t.Log("\n" + out.String())
 		// The crossing just happened: a 40-minute tow would end in the
@@ -311,7 +314,7 @@ func TestZoneFeedEndToEnd(t *testing.T) {
 // TestDemoSaysWhenDevIsNotRunning: a clear error, not a stack of dial errors.
 func TestDemoSaysWhenDevIsNotRunning(t *testing.T) {
 	var out bytes.Buffer
-	err := demo(context.Background(), demoOptions{API: "http://" + freeAddr(t), Gate: "http://" + freeAddr(t), stdout: &out})
+	err := demo.Run(context.Background(), demo.Options{API: "http://" + freeAddr(t), Gate: "http://" + freeAddr(t), Out: &out})
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "is `bondgate dev` running?")
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,10 +18,16 @@ import (
 )
 
 // ErrPoison marks a message that can never be applied (bad JSON, an unknown
-// event shape). An apply function wraps it (fmt.Errorf("...: %w", ErrPoison))
-// so the consumer logs, counts and commits past the message instead of
-// retrying it forever and stopping everything behind it.
+// event shape): the consumer logs, counts and commits past it instead of
+// retrying it forever and stopping everything behind it. A Handler may wrap
+// it; an EINVALID error from a Handler counts the same.
 var ErrPoison = errors.New("message can never be applied")
+
+// Handler applies one decoded event, typically in one transaction with
+// the event ID in a seen-set. An error with code EINVALID (or wrapping
+// ErrPoison) means the event can never be applied; any other error is
+// retried with backoff.
+type Handler func(ctx context.Context, e zone.Event) error
 
 // ConsumerConfig configures a Consumer. Zero values take the defaults.
 type ConsumerConfig struct {
@@ -29,7 +36,6 @@ type ConsumerConfig struct {
 	Brokers []string
 	// GroupID is the consumer group; commits are kept under it.
 	GroupID string
-	Topics  []string
 	// StartOffset applies when the group has no commit yet:
 	// kafkago.FirstOffset (the default) or kafkago.LastOffset.
 	StartOffset int64
@@ -48,7 +54,7 @@ type ConsumerConfig struct {
 	// leaves the group); default 5 s.
 	DrainTimeout time.Duration
 	// OnPoison is called for each message skipped as poison.
-	OnPoison func(m kafkago.Message, err error)
+	OnPoison func(topic string, err error)
 	// Metrics, when set, receives this consumer's series under Name.
 	Metrics *Metrics
 }
@@ -86,28 +92,34 @@ func (c *ConsumerConfig) defaults() {
 	}
 }
 
-// Consumer runs the consume-apply-commit loop: FetchMessage, apply (the
-// caller applies in one bbolt transaction with the event ID in a seen-set),
-// then CommitMessages. It never commits past a message that was not applied,
+// Consumer runs the consume-apply-commit loop: FetchMessage, decode the
+// CloudEvent, hand it to the topic's Handler, then CommitMessages. It never commits past a message that was not applied,
 // so a crash re-delivers rather than loses; the seen-set absorbs the repeat.
 type Consumer struct {
-	cfg   ConsumerConfig
-	apply func(ctx context.Context, m kafkago.Message) error
-	log   *slog.Logger
-	link  *link
+	cfg      ConsumerConfig
+	handlers map[string]Handler // by topic
+	topics   []string
+	log      *slog.Logger
+	link     *link
 
 	started atomic.Bool // Run runs once
 }
 
-// NewConsumer builds a consumer; call Run to start it.
-func NewConsumer(cfg ConsumerConfig, apply func(ctx context.Context, m kafkago.Message) error, log *slog.Logger) *Consumer {
+// NewConsumer builds a consumer of the topics handlers names, each message
+// going to its topic's handler; call Run to start it.
+func NewConsumer(cfg ConsumerConfig, handlers map[string]Handler, log *slog.Logger) *Consumer {
 	cfg.defaults()
+	topics := make([]string, 0, len(handlers))
+	for t := range handlers {
+		topics = append(topics, t)
+	}
+	slices.Sort(topics)
 	if log == nil {
 		log = slog.Default()
 	}
 	// "kafka", not "component": the caller's logger names the component.
 	log = log.With("kafka", "consumer", "name", cfg.Name, "group", cfg.GroupID)
-	return &Consumer{cfg: cfg, apply: apply, log: log, link: newLink(cfg.Name, log, cfg.Metrics)}
+	return &Consumer{cfg: cfg, handlers: handlers, topics: topics, log: log, link: newLink(cfg.Name, log, cfg.Metrics)}
 }
 
 // Link reports whether the last contact with Kafka worked, the last error
@@ -120,8 +132,8 @@ func (c *Consumer) Link() (up bool, lastErr error, since time.Time) { return c.l
 // an error only for a configuration it cannot run with. A broker that goes
 // away is waited for; the reader reconnects by itself.
 func (c *Consumer) Run(ctx context.Context) error {
-	if c.cfg.GroupID == "" || len(c.cfg.Topics) == 0 || len(c.cfg.Brokers) == 0 || c.apply == nil {
-		return zone.Errorf(zone.EINVALID, "consumer %s needs brokers, a group, topics and an apply function", c.cfg.Name)
+	if c.cfg.GroupID == "" || len(c.topics) == 0 || len(c.cfg.Brokers) == 0 {
+		return zone.Errorf(zone.EINVALID, "consumer %s needs brokers, a group and a handler per topic", c.cfg.Name)
 	}
 	if !c.started.CompareAndSwap(false, true) {
 		return zone.Errorf(zone.ECONFLICT, "consumer %s already ran", c.cfg.Name)
@@ -134,7 +146,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	r := kafkago.NewReader(kafkago.ReaderConfig{
 		Brokers:     c.cfg.Brokers,
 		GroupID:     c.cfg.GroupID,
-		GroupTopics: c.cfg.Topics,
+		GroupTopics: c.topics,
 		StartOffset: c.cfg.StartOffset,
 		MinBytes:    c.cfg.MinBytes,
 		MaxBytes:    c.cfg.MaxBytes,
@@ -156,7 +168,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	defer c.closeReader(r)
 
 	probing.Go(func() { c.probe(ctx) })
-	c.log.Info("consumer started", "topics", c.cfg.Topics, "brokers", c.cfg.Brokers)
+	c.log.Info("consumer started", "topics", c.topics, "brokers", c.cfg.Brokers)
 
 	var backoff time.Duration
 	for {
@@ -187,7 +199,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 func (c *Consumer) applyOne(ctx context.Context, m kafkago.Message) bool {
 	var backoff time.Duration
 	for {
-		err := c.apply(ctx, m)
+		err := Apply(ctx, c.handlers[m.Topic], m.Value)
 		switch {
 		case err == nil:
 			c.cfg.Metrics.add(applied, c.cfg.Name, 1)
@@ -197,7 +209,7 @@ func (c *Consumer) applyOne(ctx context.Context, m kafkago.Message) bool {
 			c.log.Error("poison message skipped", "topic", m.Topic, "partition", m.Partition,
 				"offset", m.Offset, "key", string(m.Key), "err", err)
 			if c.cfg.OnPoison != nil {
-				c.cfg.OnPoison(m, err)
+				c.cfg.OnPoison(m.Topic, err)
 			}
 			return true
 		case ctx.Err() != nil:
@@ -268,19 +280,38 @@ func (c *Consumer) closeReader(r *kafkago.Reader) {
 	c.log.Info("consumer stopped")
 }
 
+// Apply is what the consumer does with one message value: decode it as a
+// CloudEvent and hand it to h. The error wraps ErrPoison when the message
+// can never be applied (not a CloudEvent, no handler, or h answered
+// EINVALID); any other error is worth retrying.
+func Apply(ctx context.Context, h Handler, value []byte) error {
+	if h == nil {
+		return fmt.Errorf("%w: no handler for this topic", ErrPoison)
+	}
+	e, err := DecodeEvent(value)
+	if err != nil {
+		return err
+	}
+	err = h(ctx, e)
+	if zone.ErrorCode(err) == zone.EINVALID && !errors.Is(err, ErrPoison) {
+		return fmt.Errorf("%w: %v", ErrPoison, err)
+	}
+	return err
+}
+
 // DecodeEvent parses a message value as a CloudEvents JSON envelope. A value
 // that is not one is poison: the error wraps ErrPoison.
-func DecodeEvent(m kafkago.Message) (zone.Event, error) {
+func DecodeEvent(value []byte) (zone.Event, error) {
 	var e zone.Event
-	if err := json.Unmarshal(m.Value, &e); err != nil {
-		return zone.Event{}, fmt.Errorf("%s/%d@%d: %w: not JSON: %v", m.Topic, m.Partition, m.Offset, ErrPoison, err)
+	if err := json.Unmarshal(value, &e); err != nil {
+		return zone.Event{}, fmt.Errorf("%w: not JSON: %v", ErrPoison, err)
 	}
 	if e.ID == "" || e.Type == "" || e.Source == "" {
-		return zone.Event{}, fmt.Errorf("%s/%d@%d: %w: not a CloudEvent (id, source and type required)", m.Topic, m.Partition, m.Offset, ErrPoison)
+		return zone.Event{}, fmt.Errorf("%w: not a CloudEvent (id, source and type required)", ErrPoison)
 	}
 	if len(e.ID) > zone.MaxKeyLen {
 		// The ID goes into the consumer's seen-set as a key.
-		return zone.Event{}, fmt.Errorf("%s/%d@%d: %w: event id longer than %d bytes", m.Topic, m.Partition, m.Offset, ErrPoison, zone.MaxKeyLen)
+		return zone.Event{}, fmt.Errorf("%w: event id longer than %d bytes", ErrPoison, zone.MaxKeyLen)
 	}
 	return e, nil
 }

@@ -36,24 +36,31 @@ func produceEvents(t *testing.T, brokers []string, topic string, from, n int, ke
 	require.NoError(t, w.WriteMessages(context.Background(), msgs...))
 }
 
-// applied records what a consumer applied, per partition, in order.
+// applied records what a consumer applied, per key (one key stays in one
+// partition), in order.
 type appliedLog struct {
-	mu     sync.Mutex
-	byPart map[int][]kafkago.Message
-	ids    map[string]int
-	total  int
+	mu    sync.Mutex
+	byKey map[string][]string // event IDs, which rise with the produce order
+	ids   map[string]int
+	total int
 }
 
 func newAppliedLog() *appliedLog {
-	return &appliedLog{byPart: map[int][]kafkago.Message{}, ids: map[string]int{}}
+	return &appliedLog{byKey: map[string][]string{}, ids: map[string]int{}}
 }
 
-func (a *appliedLog) add(m kafkago.Message, id string) {
+func (a *appliedLog) add(e zone.Event) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.byPart[m.Partition] = append(a.byPart[m.Partition], m)
-	a.ids[id]++
+	a.byKey[e.Subject] = append(a.byKey[e.Subject], e.ID)
+	a.ids[e.ID]++
 	a.total++
+}
+
+// handle is a Handler that records each event in a.
+func (a *appliedLog) handle(_ context.Context, e zone.Event) error {
+	a.add(e)
+	return nil
 }
 
 func (a *appliedLog) count() int {
@@ -114,16 +121,9 @@ func TestConsumerAppliesOncePerMessageInOrder(t *testing.T) {
 	log := newAppliedLog()
 	m := NewMetrics(prometheus.NewRegistry())
 	var poisoned atomic.Int32
-	c := NewConsumer(ConsumerConfig{Name: "c", Brokers: b.Addrs(), GroupID: "g1", Topics: []string{zone.TopicClearances},
-		Metrics: m, OnPoison: func(kafkago.Message, error) { poisoned.Add(1) }},
-		func(ctx context.Context, msg kafkago.Message) error {
-			e, err := DecodeEvent(msg)
-			if err != nil {
-				return err
-			}
-			log.add(msg, e.ID)
-			return nil
-		}, testLog())
+	c := NewConsumer(ConsumerConfig{Name: "c", Brokers: b.Addrs(), GroupID: "g1",
+		Metrics: m, OnPoison: func(string, error) { poisoned.Add(1) }},
+		map[string]Handler{zone.TopicClearances: log.handle}, testLog())
 	runConsumer(t, c)
 	eventually(t, 60*time.Second, func() bool { return log.count() == 400 }, "applied %d of 400", log.count())
 
@@ -132,9 +132,9 @@ func TestConsumerAppliesOncePerMessageInOrder(t *testing.T) {
 		assert.Equal(t, 1, n, "event %s applied %d times", id, n)
 	}
 	assert.Len(t, log.ids, 400)
-	for part, msgs := range log.byPart {
-		for i := 1; i < len(msgs); i++ {
-			assert.Greater(t, msgs[i].Offset, msgs[i-1].Offset, "partition %d out of order", part)
+	for key, ids := range log.byKey {
+		for i := 1; i < len(ids); i++ {
+			assert.Greater(t, ids[i], ids[i-1], "key %s out of order", key)
 		}
 	}
 	log.mu.Unlock()
@@ -160,35 +160,29 @@ func TestConsumerRetriesAndNeverCommitsPastAFailure(t *testing.T) {
 	produceEvents(t, b.Addrs(), zone.TopicCrossings, 0, 20, "G-MRO-1")
 
 	const stuck = "ev-00007"
+	// One key: all 20 sit in one partition at offsets 0-19, the stuck one at 7.
+	const stuckOff = 7
 	var (
 		allow    atomic.Bool
 		failures atomic.Int32
-		stuckOff atomic.Int64
-		stuckPar atomic.Int64
 	)
 	log := newAppliedLog()
-	c := NewConsumer(ConsumerConfig{Name: "r", Brokers: b.Addrs(), GroupID: "g2", Topics: []string{zone.TopicCrossings},
+	c := NewConsumer(ConsumerConfig{Name: "r", Brokers: b.Addrs(), GroupID: "g2",
 		BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond},
-		func(ctx context.Context, msg kafkago.Message) error {
-			e, err := DecodeEvent(msg)
-			if err != nil {
-				return err
-			}
+		map[string]Handler{zone.TopicCrossings: func(ctx context.Context, e zone.Event) error {
 			if e.ID == stuck && !allow.Load() {
-				stuckOff.Store(msg.Offset)
-				stuckPar.Store(int64(msg.Partition))
 				failures.Add(1)
 				return errors.New("bbolt: database is busy")
 			}
-			log.add(msg, e.ID)
-			return nil
-		}, testLog())
+			return log.handle(ctx, e)
+		}}, testLog())
 	runConsumer(t, c)
 
 	eventually(t, 30*time.Second, func() bool { return failures.Load() >= 5 }, "apply retried")
 	assert.Equal(t, 7, log.count(), "nothing after the failing message is applied")
-	off := committed(t, b.Addrs(), "g2", zone.TopicCrossings)[int(stuckPar.Load())]
-	assert.LessOrEqual(t, off, stuckOff.Load(), "committed past an unapplied message")
+	for part, off := range committed(t, b.Addrs(), "g2", zone.TopicCrossings) {
+		assert.LessOrEqual(t, off, int64(stuckOff), "partition %d committed past an unapplied message", part)
+	}
 
 	allow.Store(true)
 	eventually(t, 30*time.Second, func() bool { return log.count() == 20 }, "applied %d of 20", log.count())
@@ -204,17 +198,8 @@ func TestConsumerRestartResumesAfterLastCommit(t *testing.T) {
 	produceEvents(t, b.Addrs(), zone.TopicAlarms, 0, 100, "G-MRO-1", "G-MAIN")
 
 	first := newAppliedLog()
-	apply := func(l *appliedLog) func(context.Context, kafkago.Message) error {
-		return func(_ context.Context, msg kafkago.Message) error {
-			e, err := DecodeEvent(msg)
-			if err != nil {
-				return err
-			}
-			l.add(msg, e.ID)
-			return nil
-		}
-	}
-	cfg := ConsumerConfig{Name: "api", Brokers: []string{addr}, GroupID: "api", Topics: []string{zone.TopicAlarms}}
+	apply := func(l *appliedLog) map[string]Handler { return map[string]Handler{zone.TopicAlarms: l.handle} }
+	cfg := ConsumerConfig{Name: "api", Brokers: []string{addr}, GroupID: "api"}
 	c1 := NewConsumer(cfg, apply(first), testLog())
 	stop1 := runConsumer(t, c1)
 	eventually(t, 60*time.Second, func() bool { return first.count() == 100 }, "first run applied %d", first.count())
@@ -242,16 +227,9 @@ func TestConsumerRestartResumesAfterLastCommit(t *testing.T) {
 func TestConsumerWaitsForBrokerAndReconnects(t *testing.T) {
 	addr := freeAddr(t)
 	log := newAppliedLog()
-	c := NewConsumer(ConsumerConfig{Name: "late", Brokers: []string{addr}, GroupID: "g3", Topics: []string{zone.TopicClearances},
+	c := NewConsumer(ConsumerConfig{Name: "late", Brokers: []string{addr}, GroupID: "g3",
 		BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond, ProbeInterval: 100 * time.Millisecond},
-		func(_ context.Context, msg kafkago.Message) error {
-			e, err := DecodeEvent(msg)
-			if err != nil {
-				return err
-			}
-			log.add(msg, e.ID)
-			return nil
-		}, testLog())
+		map[string]Handler{zone.TopicClearances: log.handle}, testLog())
 	runConsumer(t, c)
 	eventually(t, 30*time.Second, func() bool {
 		up, err, _ := c.Link()

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
-
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -36,8 +34,7 @@ func FuzzDecodeEvent(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, value []byte) {
-		m := kafkago.Message{Topic: "bondgate.fuzz", Partition: 1, Offset: 7, Value: value}
-		e, err := DecodeEvent(m)
+		e, err := DecodeEvent(value)
 		if err != nil {
 			if !errors.Is(err, ErrPoison) {
 				t.Fatalf("refusal is not poison (the consumer would retry it forever): %v", err)
@@ -51,7 +48,7 @@ func FuzzDecodeEvent(f *testing.F) {
 		if err != nil {
 			t.Fatalf("an accepted event does not encode again: %v", err)
 		}
-		back, err := DecodeEvent(kafkago.Message{Value: raw})
+		back, err := DecodeEvent(raw)
 		if err != nil {
 			t.Fatalf("an accepted event, re-encoded, is refused: %v", err)
 		}

@@ -2,11 +2,8 @@ package kafkatest
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"testing"
-
-	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/bondgate/bondgate/internal/kafka"
 	"github.com/bondgate/bondgate/internal/zone"
@@ -17,14 +14,8 @@ import (
 // event and the message is committed only after apply returns nil.
 func Consume(tb testing.TB, broker, group, topic string, apply func(ctx context.Context, e zone.Event) error) {
 	tb.Helper()
-	cons := kafka.NewConsumer(kafka.ConsumerConfig{Name: group, Brokers: []string{broker}, GroupID: group, Topics: []string{topic}},
-		func(ctx context.Context, m kafkago.Message) error {
-			e, err := kafka.DecodeEvent(m)
-			if err != nil {
-				return fmt.Errorf("%w: %v", kafka.ErrPoison, err)
-			}
-			return apply(ctx, e)
-		}, slog.New(slog.DiscardHandler))
+	cons := kafka.NewConsumer(kafka.ConsumerConfig{Name: group, Brokers: []string{broker}, GroupID: group},
+		map[string]kafka.Handler{topic: apply}, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = cons.Run(ctx) }()

@@ -120,3 +120,18 @@ func HoldProduce(b *kafka.Broker, topic string, release <-chan struct{}) {
 		return nil, nil, false
 	})
 }
+
+// HoldProduceWhile makes the embedded broker hold each produce request
+// that arrives while hold reports true until release is closed: a broker
+// that hangs rather than refuses. hold is asked once per request, so it
+// may count them.
+func HoldProduceWhile(b *kafka.Broker, hold func() bool, release <-chan struct{}) {
+	c := b.Cluster()
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if hold() {
+			c.SleepControl(func() { <-release })
+		}
+		return nil, nil, false
+	})
+}

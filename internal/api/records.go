@@ -1,9 +1,8 @@
-package main
+package api
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -15,22 +14,18 @@ import (
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
-// recordOptions configure temporary entries and the parts ledger.
-type recordOptions struct {
+// RecordsConfig configures temporary entries and the parts ledger.
+type RecordsConfig struct {
 	// ExitApprovalAbove, when not empty, is the exempted duty (a decimal
 	// amount) above which a part leaving the island waits for customs.
 	ExitApprovalAbove string
 	// ReminderInterval is how often the re-export reminders are checked;
-	// default one minute.
+	// default DefaultReminderInterval.
 	ReminderInterval time.Duration
 }
 
-// recordFlags adds the flags of recordOptions to fs.
-func recordFlags(fs *flag.FlagSet) func() recordOptions {
-	above := fs.String("parts-exit-approval-above", "", "exempted duty (e.g. 50000.00) above which parts leaving the island wait for customs approval; empty: off")
-	every := fs.Duration("reminder-interval", time.Minute, "how often temporary-entry reminders and overdue deadlines are checked")
-	return func() recordOptions { return recordOptions{ExitApprovalAbove: *above, ReminderInterval: *every} }
-}
+// DefaultReminderInterval is how often reminders and overdue deadlines are checked.
+const DefaultReminderInterval = time.Minute
 
 // records are the temporary-entry and parts services of the API and the
 // reminder scheduler that runs beside them.
@@ -41,7 +36,7 @@ type records struct {
 	log       *slog.Logger
 }
 
-func newRecords(db *bolt.DB, o recordOptions, committed func(), log *slog.Logger) (*records, error) {
+func newRecords(db *bolt.DB, o RecordsConfig, committed func(), log *slog.Logger) (*records, error) {
 	newID := func() string { return ulid.Make().String() }
 	var above *big.Rat
 	if o.ExitApprovalAbove != "" {

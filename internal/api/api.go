@@ -1,10 +1,13 @@
-package main
+// Package api is the zone API application: one bbolt store, the HTTP
+// server (internal/http), the outbox publisher, the feed back from the
+// gates, the expiry sweep and the reminder scheduler. cmd/bondgate fills
+// its Config and calls New and Run, as it does for gateway.Service.
+package api
 
 import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -19,20 +22,22 @@ import (
 	"github.com/bondgate/bondgate/internal/bolt"
 	bhttp "github.com/bondgate/bondgate/internal/http"
 	"github.com/bondgate/bondgate/internal/kafka"
-	"github.com/bondgate/bondgate/internal/tlsconf"
-	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
-// apiOptions is the zone API's configuration, from flags or `dev`.
-type apiOptions struct {
+// Config is the zone API's configuration; cmd/bondgate fills it from
+// flags, `dev` from the fixtures.
+type Config struct {
 	Addr    string
-	Data    string
+	DataDir string // holds api.db
 	Brokers []string
 	Tokens  *zone.Tokens
 	Gates   []string // gate IDs a declaration may name; empty allows any
-	Log     *slog.Logger
-	TLS     *tls.Config // nil: plain HTTP
+	// DedicatedGates are the gates direct entry goes through, for
+	// /v1/stats (e.g. G-MRO-1).
+	DedicatedGates []string
+	Log            *slog.Logger
+	TLS            *tls.Config // nil: plain HTTP
 	// MaxConns bounds open HTTP connections (0: web.DefaultMaxConns).
 	MaxConns int
 	// SeedHistory loads fixtures/stats (the source's historical moves) for /v1/stats.
@@ -40,75 +45,51 @@ type apiOptions struct {
 	// Samples loads fixtures/samples.json (temporary entries, parts lots)
 	// once, for `bondgate dev`.
 	Samples bool
-	// ExpiryInterval is how often passed windows are swept; default 30s.
+	// ExpiryInterval is how often passed windows are swept; default
+	// DefaultExpiryInterval.
 	ExpiryInterval time.Duration
 	// Records configure temporary entries and the parts ledger.
-	Records recordOptions
+	Records RecordsConfig
 	// GateURLs maps gate IDs to their services' base URLs, for the
 	// console's gate board (GET /v1/gates, the stream's gate events).
 	GateURLs map[string]string
 }
 
-func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs := flagSet("api", "--addr A --data DIR --brokers LIST --tokens FILE", stderr)
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
-	data := fs.String("data", "./data/api", "data folder (holds api.db)")
-	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
-	tokensFile := fs.String("tokens", "", "tokens file (JSON array; see README)")
-	gates := fs.String("gates", "", "gate IDs a pre-declaration may name, comma-separated (empty: any)")
-	maxConns := fs.Int("max-conns", web.DefaultMaxConns, "open HTTP connections at most; past it the longest-idle one is closed")
-	tlsFiles := tlsFlags(fs)
-	seed := fs.Bool("seed-history", false, "load the source's historical moves (fixtures/stats) for /v1/stats")
-	expiry := fs.Duration("expiry-interval", defaultExpiryInterval, "how often declarations whose window passed unused are expired")
-	recOpts := recordFlags(fs)
-	gateURLs := fs.String("gate-urls", "", "gate services for the console's gate board, GATE=URL comma-separated (e.g. G-MRO-1=http://127.0.0.1:8081)")
-	newLog := logFlags(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	log := newLog(stderr)
-	toks, err := loadTokens(*tokensFile)
-	if err != nil {
-		return err
-	}
-	tlsCfg, err := tlsconf.Load(*tlsFiles)
-	if err != nil {
-		return err
-	}
-	gateLinks, err := parseGateURLs(*gateURLs)
-	if err != nil {
-		return err
-	}
-	return serveAPI(ctx, apiOptions{GateURLs: gateLinks, Addr: *addr, Data: *data, Brokers: splitList(*brokers), Tokens: toks,
-		Gates: splitList(*gates), Log: log.With("component", "api"), TLS: tlsCfg, MaxConns: *maxConns, SeedHistory: *seed, ExpiryInterval: *expiry, Records: recOpts()})
+// Service is the zone API: the HTTP server with its live feed, the
+// publisher that drains the outbox to Kafka, the gate feed and the
+// reminder scheduler, over one bbolt store.
+type Service struct {
+	cfg  Config
+	log  *slog.Logger
+	db   *bolt.DB
+	pub  *kafka.Publisher
+	feed *zoneFeed
+	recs *records
+	srv  *bhttp.Server
 }
 
-func loadTokens(path string) (*zone.Tokens, error) {
-	if path == "" {
-		return nil, fmt.Errorf("--tokens is required (a JSON array; see fixtures/tokens.json)")
+// New opens the store and wires the parts; Run runs them.
+func New(cfg Config) (*Service, error) {
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
 	}
-	f, err := os.Open(path)
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	db, err := bolt.Open(filepath.Join(cfg.DataDir, "api.db"), bolt.Options{Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("tokens: %w", err)
+		return nil, fmt.Errorf("open store: %w", err)
 	}
-	defer f.Close()
-	return zone.ParseTokens(f)
+	s, err := wire(cfg, db, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
-// serveAPI runs the zone API until ctx is done: the HTTP server with its
-// live feed, the publisher that drains the outbox to Kafka, the gate feed,
-// the reminder scheduler. On the way out it stops taking requests, lets the
-// publisher flush within its bound, and closes the store.
-func serveAPI(ctx context.Context, o apiOptions) error {
-	log := o.Log
-	if err := os.MkdirAll(o.Data, 0o750); err != nil {
-		return fmt.Errorf("data folder: %w", err)
-	}
-	db, err := bolt.Open(filepath.Join(o.Data, "api.db"), bolt.Options{Logger: log})
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
-	}
-	defer db.Close()
+func wire(cfg Config, db *bolt.DB, log *slog.Logger) (*Service, error) {
 	if moved, ok := db.Recovered(); ok {
 		// The old file is kept for forensics; the API starts on a fresh one,
 		// and an officer must see that it did (a restore is needed).
@@ -123,45 +104,28 @@ func serveAPI(ctx context.Context, o apiOptions) error {
 	registerAPIStoreMetrics(reg, db.Outbox())
 	kmetrics := kafka.NewMetrics(reg)
 	pub := kafka.NewPublisher(kafka.PublisherConfig{
-		Name: "api", Brokers: o.Brokers, Metrics: kmetrics,
+		Name: "api", Brokers: cfg.Brokers, Metrics: kmetrics,
 		OnQuarantine: func(m zone.OutboxMessage, reason string) {
 			log.Error("event quarantined: Kafka refused it for good", "seq", m.Seq, "topic", m.Topic, "key", m.Key, "reason", reason)
 		},
 	}, db.Outbox(), log.With("part", "publisher"))
 
-	var gates map[string]bool
-	if len(o.Gates) > 0 {
-		gates = map[string]bool{}
-		for _, g := range o.Gates {
-			gates[g] = true
-		}
-	}
 	svc := &zone.DeclarationService{
 		Store: bolt.NewDeclarationStore(db), Now: time.Now, NewID: func() string { return ulid.Make().String() },
-		Source: "bondgate/api", Gates: gates, Committed: pub.Notify,
+		Source: "bondgate/api", Gates: gateSet(cfg.Gates), Committed: pub.Notify,
 	}
 	reg.MustRegister(newGreenChannelCollector(svc.Store), newAlarmCollector(bolt.NewAlarmStore(db)),
 		newOverdueCollector(bolt.NewTemporaryEntryStore(db)))
-	feed := newZoneFeed(db, svc, o.Brokers, reg, kmetrics, o.ExpiryInterval, log)
-	if o.SeedHistory {
-		if err := seedHistory(ctx, db, log); err != nil {
-			return err
-		}
-	}
-	recs, err := newRecords(db, o.Records, pub.Notify, log)
+	feed := newZoneFeed(db, svc, cfg.Brokers, cfg.DedicatedGates, reg, kmetrics, cfg.ExpiryInterval, log)
+	recs, err := newRecords(db, cfg.Records, pub.Notify, log)
 	if err != nil {
-		return err
-	}
-	if o.Samples {
-		if err := loadSamples(ctx, recs, time.Now(), log); err != nil {
-			return err
-		}
+		return nil, err
 	}
 	srv := bhttp.NewServer(bhttp.Config{
-		Addr: o.Addr, TLS: o.TLS, MaxConns: o.MaxConns, Tokens: o.Tokens, Declarations: svc, Audit: bolt.NewAuditTrail(db), Backup: db.WriteBackup, Registry: reg, Log: log,
+		Addr: cfg.Addr, TLS: cfg.TLS, MaxConns: cfg.MaxConns, Tokens: cfg.Tokens, Declarations: svc, Audit: bolt.NewAuditTrail(db), Backup: db.WriteBackup, Registry: reg, Log: log,
 		Crossings: feed.crossings, Alarms: feed.alarms, Stats: feed.stats,
 		TemporaryEntries: recs.entries, Parts: recs.parts,
-		Console: bhttp.ConsoleConfig{GateURLs: o.GateURLs},
+		Console: bhttp.ConsoleConfig{GateURLs: cfg.GateURLs},
 		Ready: func(ctx context.Context) map[string]string {
 			st := map[string]string{"store": ""}
 			if up, lastErr, _ := pub.Link(); !up {
@@ -176,6 +140,36 @@ func serveAPI(ctx context.Context, o apiOptions) error {
 			return st
 		},
 	})
+	return &Service{cfg: cfg, log: log, db: db, pub: pub, feed: feed, recs: recs, srv: srv}, nil
+}
+
+// gateSet is ids as a set; none is nil, which allows any gate.
+func gateSet(ids []string) map[string]bool {
+	if len(ids) == 0 {
+		return nil
+	}
+	set := map[string]bool{}
+	for _, g := range ids {
+		set[g] = true
+	}
+	return set
+}
+
+// Run runs the zone API until ctx is done. On the way out it stops taking
+// requests, lets the publisher flush within its bound, and closes the
+// store.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.db.Close()
+	if s.cfg.SeedHistory {
+		if err := seedHistory(ctx, s.db, s.log); err != nil {
+			return err
+		}
+	}
+	if s.cfg.Samples {
+		if err := loadSamples(ctx, s.recs, time.Now(), s.log); err != nil {
+			return err
+		}
+	}
 
 	// Stop order: the HTTP server stops accepting, ends the live streams and
 	// finishes the requests in flight; then the publisher drains the outbox
@@ -187,27 +181,27 @@ func serveAPI(ctx context.Context, o apiOptions) error {
 	defer stopPublishing()
 	g.Go(func() error {
 		defer stopPublishing()
-		if err := srv.Start(gctx); err != nil {
-			return fmt.Errorf("serve %s: %w", o.Addr, err)
+		if err := s.srv.Start(gctx); err != nil {
+			return fmt.Errorf("serve %s: %w", s.cfg.Addr, err)
 		}
 		return nil
 	})
 	g.Go(func() error {
-		if err := pub.Run(publishing); err != nil {
-			log.Warn("publisher flush incomplete; the rest stays in the outbox for next start", "err", err)
+		if err := s.pub.Run(publishing); err != nil {
+			s.log.Warn("publisher flush incomplete; the rest stays in the outbox for next start", "err", err)
 		}
 		return nil
 	})
-	g.Go(func() error { return srv.Stream().Run(gctx) })
-	g.Go(func() error { feed.run(gctx); return nil })
-	g.Go(func() error { recs.run(gctx); return nil })
+	g.Go(func() error { return s.srv.Stream().Run(gctx) })
+	g.Go(func() error { s.feed.run(gctx); return nil })
+	g.Go(func() error { s.recs.run(gctx); return nil })
 	// Keep bbolt's map from counting whole in the resident set after a
 	// scan (the check at open, a long list); see bolt.DB.TrimResident.
-	g.Go(func() error { db.TrimResidentEvery(gctx, time.Second); return nil })
+	g.Go(func() error { s.db.TrimResidentEvery(gctx, time.Second); return nil })
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	log.Info("zone API stopped")
+	s.log.Info("zone API stopped")
 	return nil
 }
 

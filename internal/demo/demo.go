@@ -1,4 +1,6 @@
-package main
+// Package demo tells the GEnx-1B direct-entry story against a running
+// `bondgate dev`, over the public HTTP APIs only (`bondgate demo`).
+package demo
 
 import (
 	"bytes"
@@ -19,16 +21,16 @@ import (
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
-// demoOptions is what `bondgate demo` runs against.
-type demoOptions struct {
+// Options is what a demo runs against.
+type Options struct {
 	API, Gate                  string // base URLs
 	MROToken, Officer, GateTok string
 	Transit                    time.Duration // simulated tow, gate → workshop; 0: arrival is now
 	Timeout                    time.Duration // for the crossing to come back
 	Speed                      float64       // replay rate of the recording
 	Client                     *http.Client
-	stdout                     io.Writer
-	recording                  string // the sensor recording to replay; tests change it
+	Out                        io.Writer // where the story is told
+	Recording                  string    // the sensor recording to replay; default genx-direct-entry
 }
 
 // The identities the recording's cameras read; each run declares and reads
@@ -38,24 +40,7 @@ const (
 	demoPlate    = "琼A·D1234"
 )
 
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet("demo", "[--api URL] [--gate URL]", stderr)
-	api := fs.String("api", "http://127.0.0.1:8080", "`URL` of the zone API of a running bondgate dev")
-	gate := fs.String("gate", "http://127.0.0.1:8081", "the dedicated gate G-MRO-1")
-	mro := fs.String("mro-token", "mro-hna", "the MRO firm's token")
-	officer := fs.String("officer-token", "officer-1", "the customs officer's token")
-	gateTok := fs.String("gate-token", "gate-mro-1", "the gate's token (for the sensor replay)")
-	transit := fs.Duration("transit", 0, "simulated tow from the gate to the workshop (the source's first GEnx-1B took 40m); 0 records the arrival now. The API refuses an arrival later than now, so a tow that would end in the future is recorded as arriving now")
-	timeout := fs.Duration("timeout", 2*time.Minute, "how long to wait for the crossing to reach the zone")
-	speed := fs.Float64("speed", 0, "replay rate of the recording: 0 as fast as the gate takes it, 1 real time")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	return demo(ctx, demoOptions{API: strings.TrimRight(*api, "/"), Gate: strings.TrimRight(*gate, "/"), MROToken: *mro,
-		Officer: *officer, GateTok: *gateTok, Transit: *transit, Timeout: *timeout, Speed: *speed, stdout: stdout})
-}
-
-// demo tells the GEnx-1B direct-entry story over the public API: pre-declare,
+// Run tells the GEnx-1B direct-entry story over the public API: pre-declare,
 // clear, the gate sees the stand and the beams, crossed, arrived; then
 // prints the timeline and the transit time against the 40-minute mark.
 //
@@ -65,21 +50,21 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // an earlier run's tracks nor a declaration an earlier run left cleared can
 // take its crossing. A run that fails after declaring cancels its
 // declaration and says what the gate decided.
-func demo(ctx context.Context, o demoOptions) (err error) {
+func Run(ctx context.Context, o Options) (err error) {
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: 15 * time.Second}
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Minute
 	}
-	out := o.stdout
+	out := o.Out
 	step := func(format string, args ...any) {
 		fmt.Fprintf(out, "%s  %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
 	}
-	c := demoClient{o: o}
+	c := Client{o: o}
 
 	step("checking the zone API at %s and the gate at %s", o.API, o.Gate)
-	if _, err := c.call(ctx, http.MethodGet, o.API+"/healthz", "", nil, nil); err != nil {
+	if _, err := c.Call(ctx, http.MethodGet, o.API+"/healthz", "", nil, nil); err != nil {
 		return fmt.Errorf("the zone API at %s does not answer (%v): is `bondgate dev` running? Start it with `make run`", o.API, err)
 	}
 	var st struct {
@@ -87,7 +72,7 @@ func demo(ctx context.Context, o demoOptions) (err error) {
 		Link       string `json:"link"`
 		Clearances int    `json:"clearances"`
 	}
-	if _, err := c.call(ctx, http.MethodGet, o.Gate+"/v1/status", o.Officer, nil, &st); err != nil {
+	if _, err := c.Call(ctx, http.MethodGet, o.Gate+"/v1/status", o.Officer, nil, &st); err != nil {
 		return fmt.Errorf("the gate at %s does not answer (%v): is `bondgate dev` running? Start it with `make run`", o.Gate, err)
 	}
 	if st.Gate != "G-MRO-1" {
@@ -119,7 +104,7 @@ func demo(ctx context.Context, o demoOptions) (err error) {
 		}
 	}()
 
-	if _, err := c.call(ctx, http.MethodPost, o.API+"/v1/predeclarations/"+d.ID+"/decision", o.Officer, map[string]any{"decision": "clear"}, &d); err != nil {
+	if _, err := c.Call(ctx, http.MethodPost, o.API+"/v1/predeclarations/"+d.ID+"/decision", o.Officer, map[string]any{"decision": "clear"}, &d); err != nil {
 		return fmt.Errorf("clear: %w", err)
 	}
 	step("customs clears it on the 24-hour green channel (%s)", d.Status)
@@ -132,7 +117,7 @@ func demo(ctx context.Context, o demoOptions) (err error) {
 		var now struct {
 			Clearances int `json:"clearances"`
 		}
-		if _, err := c.call(ctx, http.MethodGet, o.Gate+"/v1/status", o.Officer, nil, &now); err != nil {
+		if _, err := c.Call(ctx, http.MethodGet, o.Gate+"/v1/status", o.Officer, nil, &now); err != nil {
 			return false, nil
 		}
 		low = min(low, now.Clearances)
@@ -144,10 +129,10 @@ func demo(ctx context.Context, o demoOptions) (err error) {
 	atGate = true
 	step("the gate holds the clearance in its own store")
 
-	if o.recording == "" {
-		o.recording = "genx-direct-entry"
+	if o.Recording == "" {
+		o.Recording = "genx-direct-entry"
 	}
-	file, cleanup, err := recordingFile(o.recording)
+	file, cleanup, err := recordingFile(o.Recording)
 	if err != nil {
 		return err
 	}
@@ -171,7 +156,7 @@ func demo(ctx context.Context, o demoOptions) (err error) {
 	// authorize for this declaration fails at once, named.
 	var mine []zone.Crossing
 	err = poll(ctx, o.Timeout, func() (bool, error) {
-		if _, err := c.call(ctx, http.MethodGet, o.API+"/v1/predeclarations/"+d.ID, o.MROToken, nil, &d); err != nil {
+		if _, err := c.Call(ctx, http.MethodGet, o.API+"/v1/predeclarations/"+d.ID, o.MROToken, nil, &d); err != nil {
 			return false, err
 		}
 		switch d.Status {
@@ -222,7 +207,7 @@ func demo(ctx context.Context, o demoOptions) (err error) {
 		}
 	}
 	arrival := map[string]any{"at": at.Format(time.RFC3339Nano)}
-	if _, err := c.call(ctx, http.MethodPost, o.API+"/v1/predeclarations/"+d.ID+"/arrival", o.MROToken, arrival, &d); err != nil {
+	if _, err := c.Call(ctx, http.MethodPost, o.API+"/v1/predeclarations/"+d.ID+"/arrival", o.MROToken, arrival, &d); err != nil {
 		return fmt.Errorf("arrival: %w", err)
 	}
 	step("the engine reaches the workshop (%s)", note)
@@ -236,7 +221,7 @@ func demo(ctx context.Context, o demoOptions) (err error) {
 // gate held the clearance it waits (briefly) for the revocation to reach
 // it, so the next run's check that its own clearance arrived (the gate's
 // count of usable clearances rising) is not confused by this one leaving.
-func (c demoClient) cancelLeftover(id string, atGate bool, err error) error {
+func (c Client) cancelLeftover(id string, atGate bool, err error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var st struct {
@@ -244,11 +229,11 @@ func (c demoClient) cancelLeftover(id string, atGate bool, err error) error {
 	}
 	counted := atGate
 	if counted {
-		_, gerr := c.call(ctx, http.MethodGet, c.o.Gate+"/v1/status", c.o.Officer, nil, &st)
+		_, gerr := c.Call(ctx, http.MethodGet, c.o.Gate+"/v1/status", c.o.Officer, nil, &st)
 		counted = gerr == nil
 	}
 	var d zone.PreDeclaration
-	if _, cerr := c.call(ctx, http.MethodPost, c.o.API+"/v1/predeclarations/"+id+"/cancel", c.o.MROToken,
+	if _, cerr := c.Call(ctx, http.MethodPost, c.o.API+"/v1/predeclarations/"+id+"/cancel", c.o.MROToken,
 		map[string]any{"reason": "demo run failed"}, &d); cerr != nil {
 		return fmt.Errorf("%w (and cancelling %s failed: %v)", err, id, cerr)
 	}
@@ -257,7 +242,7 @@ func (c demoClient) cancelLeftover(id string, atGate bool, err error) error {
 			var now struct {
 				Clearances int `json:"clearances"`
 			}
-			_, gerr := c.call(ctx, http.MethodGet, c.o.Gate+"/v1/status", c.o.Officer, nil, &now)
+			_, gerr := c.Call(ctx, http.MethodGet, c.o.Gate+"/v1/status", c.o.Officer, nil, &now)
 			return gerr == nil && now.Clearances < st.Clearances, nil
 		})
 	}
@@ -265,13 +250,13 @@ func (c demoClient) cancelLeftover(id string, atGate bool, err error) error {
 }
 
 // lastCrossingSeq is the seq of the newest crossing the gate holds.
-func (c demoClient) lastCrossingSeq(ctx context.Context) (uint64, error) {
+func (c Client) lastCrossingSeq(ctx context.Context) (uint64, error) {
 	var last uint64
 	for {
 		var page struct {
 			Items []zone.Crossing `json:"items"`
 		}
-		if _, err := c.call(ctx, http.MethodGet, fmt.Sprintf("%s/v1/crossings?since_seq=%d", c.o.Gate, last), c.o.Officer, nil, &page); err != nil {
+		if _, err := c.Call(ctx, http.MethodGet, fmt.Sprintf("%s/v1/crossings?since_seq=%d", c.o.Gate, last), c.o.Officer, nil, &page); err != nil {
 			return 0, err
 		}
 		if len(page.Items) == 0 {
@@ -283,13 +268,13 @@ func (c demoClient) lastCrossingSeq(ctx context.Context) (uint64, error) {
 
 // runCrossings returns the crossings after since that the gate decided from
 // this run's events (their event IDs carry the run's suffix).
-func (c demoClient) runCrossings(ctx context.Context, since uint64, suffix string) ([]zone.Crossing, error) {
+func (c Client) runCrossings(ctx context.Context, since uint64, suffix string) ([]zone.Crossing, error) {
 	var out []zone.Crossing
 	for {
 		var page struct {
 			Items []zone.Crossing `json:"items"`
 		}
-		if _, err := c.call(ctx, http.MethodGet, fmt.Sprintf("%s/v1/crossings?since_seq=%d", c.o.Gate, since), c.o.Officer, nil, &page); err != nil {
+		if _, err := c.Call(ctx, http.MethodGet, fmt.Sprintf("%s/v1/crossings?since_seq=%d", c.o.Gate, since), c.o.Officer, nil, &page); err != nil {
 			return nil, err
 		}
 		if len(page.Items) == 0 {
@@ -397,14 +382,19 @@ func poll(ctx context.Context, d time.Duration, cond func() (bool, error)) error
 	}
 }
 
-// demoClient speaks JSON to the API and the gate.
-type demoClient struct{ o demoOptions }
+// Client speaks JSON to the API and the gate.
+type Client struct{ o Options }
 
-func (c demoClient) call(ctx context.Context, method, url, token string, in, out any) (int, error) {
+// NewClient is a client using hc.
+func NewClient(hc *http.Client) Client { return Client{o: Options{Client: hc}} }
+
+// Call sends in as JSON (when not nil) with token and decodes the answer
+// into out; it returns the status code.
+func (c Client) Call(ctx context.Context, method, url, token string, in, out any) (int, error) {
 	return c.callH(ctx, method, url, token, nil, in, out)
 }
 
-func (c demoClient) callH(ctx context.Context, method, url, token string, hdr map[string]string, in, out any) (int, error) {
+func (c Client) callH(ctx context.Context, method, url, token string, hdr map[string]string, in, out any) (int, error) {
 	var body io.Reader
 	if in != nil {
 		raw, err := json.Marshal(in)

@@ -1,4 +1,4 @@
-package main
+package api
 
 import (
 	"context"
@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/bondgate/bondgate/fixtures"
 	historyfix "github.com/bondgate/bondgate/fixtures/stats"
 	"github.com/bondgate/bondgate/internal/bolt"
 	bhttp "github.com/bondgate/bondgate/internal/http"
@@ -21,8 +19,8 @@ import (
 // apiConsumerGroup is the consumer group of the zone API on the gate topics.
 const apiConsumerGroup = "bondgate-api"
 
-// defaultExpiryInterval is how often the API sweeps for passed windows.
-const defaultExpiryInterval = 30 * time.Second
+// DefaultExpiryInterval is how often the API sweeps for passed windows.
+const DefaultExpiryInterval = 30 * time.Second
 
 // zoneFeed is what flows back from the gates into the zone API: the consumer
 // of bondgate.gate.crossings and bondgate.gate.alarms, the expiry sweeper,
@@ -39,17 +37,15 @@ type zoneFeed struct {
 
 // newZoneFeed wires the feed on db. It hangs the green-channel histogram on
 // decls' store, so call it before the store is used.
-func newZoneFeed(db *bolt.DB, decls *zone.DeclarationService, brokers []string, reg *prometheus.Registry,
+func newZoneFeed(db *bolt.DB, decls *zone.DeclarationService, brokers, dedicatedGates []string, reg *prometheus.Registry,
 	metrics *kafka.Metrics, expiry time.Duration, log *slog.Logger) *zoneFeed {
 	decls.Store = &zone.DecisionObserver{DeclarationStore: decls.Store, OnDecided: bhttp.GreenChannelMetric(reg)}
 	dedicated := map[string]bool{}
-	for _, g := range fixtures.Gates() {
-		if g.Kind == "dedicated" {
-			dedicated[g.ID] = true
-		}
+	for _, g := range dedicatedGates {
+		dedicated[g] = true
 	}
 	if expiry <= 0 {
-		expiry = defaultExpiryInterval
+		expiry = DefaultExpiryInterval
 	}
 	f := &zoneFeed{
 		decls:     decls,
@@ -60,32 +56,25 @@ func newZoneFeed(db *bolt.DB, decls *zone.DeclarationService, brokers []string, 
 		log:       log,
 	}
 	f.consumer = kafka.NewConsumer(kafka.ConsumerConfig{
-		Name: "api:gate-feed", Brokers: brokers, GroupID: apiConsumerGroup,
-		Topics: []string{zone.TopicCrossings, zone.TopicAlarms}, Metrics: metrics,
-	}, f.apply, log.With("part", "gate-feed"))
+		Name: "api:gate-feed", Brokers: brokers, GroupID: apiConsumerGroup, Metrics: metrics,
+	}, f.handlers(), log.With("part", "gate-feed"))
 	return f
 }
 
-// apply applies one message from the gate topics in one bbolt transaction
-// (the event ID goes into the seen-set there). A message that is not one of
-// our events is poison: logged, counted and skipped.
-func (f *zoneFeed) apply(ctx context.Context, m kafkago.Message) error {
-	ev, err := kafka.DecodeEvent(m)
-	if err != nil {
-		return err
+// handlers apply one event from each gate topic in one bbolt transaction
+// (the event ID goes into the seen-set there). An event that is not one of
+// ours answers EINVALID: the consumer logs, counts and skips it as poison.
+func (f *zoneFeed) handlers() map[string]kafka.Handler {
+	return map[string]kafka.Handler{
+		zone.TopicCrossings: func(ctx context.Context, ev zone.Event) error {
+			_, err := f.crossings.ApplyCrossingEvent(ctx, ev)
+			return err
+		},
+		zone.TopicAlarms: func(ctx context.Context, ev zone.Event) error {
+			_, err := f.crossings.ApplyAlarmEvent(ctx, ev)
+			return err
+		},
 	}
-	switch m.Topic {
-	case zone.TopicCrossings:
-		_, err = f.crossings.ApplyCrossingEvent(ctx, ev)
-	case zone.TopicAlarms:
-		_, err = f.crossings.ApplyAlarmEvent(ctx, ev)
-	default:
-		return fmt.Errorf("topic %s: %w", m.Topic, kafka.ErrPoison)
-	}
-	if zone.ErrorCode(err) == zone.EINVALID {
-		return fmt.Errorf("%s/%d@%d: %w: %v", m.Topic, m.Partition, m.Offset, kafka.ErrPoison, err)
-	}
-	return err
 }
 
 // run consumes and sweeps until ctx is done.

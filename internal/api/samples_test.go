@@ -1,4 +1,4 @@
-package main
+package api
 
 import (
 	"context"
@@ -28,7 +28,7 @@ func TestDevSamplesLoadOnceIntoTheAPIStore(t *testing.T) {
 	start := func(at time.Time) (*bolt.DB, *records) {
 		db, err := bolt.Open(path, bolt.Options{Logger: log})
 		require.NoError(t, err)
-		recs, err := newRecords(db, recordOptions{}, nil, log)
+		recs, err := newRecords(db, RecordsConfig{}, nil, log)
 		require.NoError(t, err)
 		require.NoError(t, loadSamples(ctx, recs, at, log))
 		return db, recs

@@ -1,4 +1,4 @@
-package main
+package api
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/bondgate/bondgate/internal/bolt"
@@ -31,7 +30,7 @@ func FuzzZoneFeedApply(f *testing.F) {
 	decls := &zone.DeclarationService{Store: bolt.NewDeclarationStore(db), Now: time.Now,
 		NewID: func() string { return "D-FUZZ" }, Source: "bondgate/fuzz"}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	feed := newZoneFeed(db, decls, []string{"127.0.0.1:1"}, prometheus.NewRegistry(), nil, time.Hour, log)
+	feed := newZoneFeed(db, decls, []string{"127.0.0.1:1"}, []string{"G-MRO-1"}, prometheus.NewRegistry(), nil, time.Hour, log)
 
 	var d zone.PreDeclaration
 	require.NoError(f, json.Unmarshal([]byte(engineBody), &d))
@@ -80,12 +79,12 @@ func FuzzZoneFeedApply(f *testing.F) {
 		if alarms {
 			topic = zone.TopicAlarms
 		}
-		m := kafkago.Message{Topic: topic, Partition: 0, Offset: 1, Key: []byte("G-MRO-1"), Value: value}
-		err := feed.apply(ctx, m)
+		apply := feed.handlers()[topic]
+		err := kafka.Apply(ctx, apply, value)
 		if err != nil && !errors.Is(err, kafka.ErrPoison) {
 			t.Fatalf("apply returned a retriable error (the consumer would be stuck) for %.300q: %.300v", value, err)
 		}
-		if err2 := feed.apply(ctx, m); (err == nil) != (err2 == nil) {
+		if err2 := kafka.Apply(ctx, apply, value); (err == nil) != (err2 == nil) {
 			t.Fatalf("re-delivery answered %v, first %v", err2, err)
 		}
 	})

@@ -1,0 +1,27 @@
+package main
+
+import (
+	"context"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/bondgate/bondgate/internal/demo"
+)
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flagSet("demo", "[--api URL] [--gate URL]", stderr)
+	apiURL := fs.String("api", "http://127.0.0.1:8080", "`URL` of the zone API of a running bondgate dev")
+	gate := fs.String("gate", "http://127.0.0.1:8081", "the dedicated gate G-MRO-1")
+	mro := fs.String("mro-token", "mro-hna", "the MRO firm's token")
+	officer := fs.String("officer-token", "officer-1", "the customs officer's token")
+	gateTok := fs.String("gate-token", "gate-mro-1", "the gate's token (for the sensor replay)")
+	transit := fs.Duration("transit", 0, "simulated tow from the gate to the workshop (the source's first GEnx-1B took 40m); 0 records the arrival now. The API refuses an arrival later than now, so a tow that would end in the future is recorded as arriving now")
+	timeout := fs.Duration("timeout", 2*time.Minute, "how long to wait for the crossing to reach the zone")
+	speed := fs.Float64("speed", 0, "replay rate of the recording: 0 as fast as the gate takes it, 1 real time")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	return demo.Run(ctx, demo.Options{API: strings.TrimRight(*apiURL, "/"), Gate: strings.TrimRight(*gate, "/"), MROToken: *mro,
+		Officer: *officer, GateTok: *gateTok, Transit: *transit, Timeout: *timeout, Speed: *speed, Out: stdout})
+}
