@@ -136,21 +136,18 @@ func (s *CrossingService) crossMove(x *Crossing) CrossingMove {
 		actor := "gate:" + x.Gate
 		reason := "crossing " + x.ID
 		at := s.Declarations.Now().UTC()
+		from := d.Status
 		if err := d.Apply(ActCross, actor, at, reason); err != nil {
 			return Change{}, false, err
 		}
 		t := x.Time
 		d.CrossingID, d.CrossedAt = x.ID, &t
-		msgs, err := s.Declarations.announce(d, string(ActCross), reason)
-		if err != nil {
-			return Change{}, false, err
-		}
-		m, err := s.Declarations.clearanceMessage(d, reason)
+		msgs, err := s.Declarations.changeMessages(d, from, reason)
 		if err != nil {
 			return Change{}, false, err
 		}
 		log.Info("declaration crossed", "declaration", d.ID)
-		return Change{Actor: actor, Action: string(ActCross), Reason: reason, Messages: append(msgs, m)}, true, nil
+		return Change{Actor: actor, Action: string(ActCross), Reason: reason, Messages: msgs}, true, nil
 	}
 }
 
@@ -166,16 +163,13 @@ func (s *CrossingService) lateCross(d *PreDeclaration, x *Crossing) (Change, boo
 	actor := "gate:" + x.Gate
 	reason := "crossing " + x.ID + " arrived after the declaration expired"
 	at := s.Declarations.Now().UTC()
+	from := d.Status
 	if err := d.Apply(ActCross, actor, at, reason); err != nil {
 		return Change{}, false, err
 	}
 	t := x.Time
 	d.CrossingID, d.CrossedAt, d.Late = x.ID, &t, true
-	msgs, err := s.Declarations.announce(d, string(ActCross), reason)
-	if err != nil {
-		return Change{}, false, err
-	}
-	m, err := s.Declarations.clearanceMessage(d, reason)
+	msgs, err := s.Declarations.changeMessages(d, from, reason)
 	if err != nil {
 		return Change{}, false, err
 	}
@@ -189,7 +183,7 @@ func (s *CrossingService) lateCross(d *PreDeclaration, x *Crossing) (Change, boo
 		CrossingID: x.ID, RecordID: d.ID, Time: at, State: AlarmOpen}
 	s.log().Warn("late crossing: declaration had expired; recorded as crossed and alarm raised",
 		"crossing", x.ID, "gate", x.Gate, "declaration", d.ID, "alarm", alarm.ID)
-	return Change{Actor: actor, Action: string(ActCross), Reason: reason, Messages: append(msgs, m), Alarms: []*Alarm{alarm}}, true, nil
+	return Change{Actor: actor, Action: string(ActCross), Reason: reason, Messages: msgs, Alarms: []*Alarm{alarm}}, true, nil
 }
 
 // ApplyAlarmEvent applies one CloudEvent from bondgate.gate.alarms: the alarm
@@ -283,20 +277,13 @@ func (s *DeclarationService) ExpireDue(ctx context.Context, now time.Time) ([]st
 			if !d.Window.To.Before(now) {
 				return Change{}, errNotDue
 			}
-			wasCleared := d.Status == StatusCleared
+			from := d.Status
 			if err := d.Apply(ActExpire, System, now, reason); err != nil {
 				return Change{}, err // moved on meanwhile: ECONFLICT, skipped below
 			}
-			msgs, err := s.announce(d, string(ActExpire), reason)
+			msgs, err := s.changeMessages(d, from, reason)
 			if err != nil {
 				return Change{}, err
-			}
-			if wasCleared {
-				m, err := s.clearanceMessage(d, reason)
-				if err != nil {
-					return Change{}, err
-				}
-				msgs = append(msgs, m)
 			}
 			return Change{Actor: System, Action: string(ActExpire), Reason: reason, Messages: msgs}, nil
 		})
