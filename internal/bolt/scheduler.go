@@ -185,7 +185,7 @@ func (s *Scheduler) overdue(tx *bbolt.Tx, e *zone.TemporaryEntry, now time.Time)
 		if !cur.MarkOverdue(now) {
 			return zone.Change{}, errNothingDue
 		}
-		alarm := &zone.Alarm{ID: zone.OverdueAlarmID(cur.ID, deadline), Kind: zone.AlarmOverdue, Severity: "warning",
+		alarm := &zone.Alarm{ID: zone.OverdueAlarmID(cur.ID, deadline), Kind: zone.AlarmOverdue, Severity: zone.SeverityWarning,
 			Message: "temporary entry " + cur.ID + " (" + objectName(cur) + ", " + cur.Firm + ") was not re-exported by " + deadline.Format(time.RFC3339),
 			Params: map[string]string{"entry": cur.ID, "object_kind": string(cur.Object.Kind), "object_id": cur.Object.Registration + cur.Object.ESN,
 				"firm": cur.Firm, "deadline": deadline.Format(time.RFC3339)},

@@ -103,7 +103,7 @@ func TestRemindersFireOnceAcrossRestarts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, zone.AlarmOverdue, alarm.Kind)
 	assert.Equal(t, e.ID, alarm.RecordID)
-	assert.Equal(t, "open", alarm.State)
+	assert.Equal(t, zone.AlarmOpen, alarm.State)
 	assert.Equal(t, map[string]string{"entry": e.ID, "object_kind": "aircraft", "object_id": "RP-C3441", "firm": e.Firm,
 		"deadline": deadline.Format(time.RFC3339)}, alarm.Params, "the console words the alarm from these")
 

@@ -177,7 +177,7 @@ func (s *CrossingService) lateCross(d *PreDeclaration, x *Crossing) (Change, boo
 	if !d.Window.Contains(x.Time) {
 		inWindow = "outside"
 	}
-	alarm := &Alarm{ID: "LATE-" + x.ID, Gate: x.Gate, Kind: AlarmLateCrossing, Severity: "warning",
+	alarm := &Alarm{ID: "LATE-" + x.ID, Gate: x.Gate, Kind: AlarmLateCrossing, Severity: SeverityWarning,
 		Message: "crossing " + x.ID + " of declaration " + d.ID + " at " + x.Time.Format(time.RFC3339) + " (" + inWindow +
 			" its window) reached the zone after the declaration had expired; recorded as crossed, late",
 		CrossingID: x.ID, RecordID: d.ID, Time: at, State: AlarmOpen}
