@@ -303,25 +303,34 @@ func (s *DeclarationService) ExpireDue(ctx context.Context, now time.Time) ([]st
 
 var errNotDue = Errorf(ECONFLICT, "not due")
 
-// RunExpiry runs ExpireDue at once and then every interval until ctx is
-// done, logging what it expired.
-func (s *DeclarationService) RunExpiry(ctx context.Context, interval time.Duration, log *slog.Logger) {
+// Expiry runs the declaration expiry sweep: ExpireDue at once and then
+// every Interval until ctx is done, logging what it expired. A failed sweep
+// is logged and tried again at the next one.
+type Expiry struct {
+	Declarations *DeclarationService
+	Interval     time.Duration
+	Log          *slog.Logger
+}
+
+// Run sweeps until ctx is done and returns ctx's error.
+func (e *Expiry) Run(ctx context.Context) error {
+	log := e.Log
 	if log == nil {
 		log = slog.Default()
 	}
 	for {
-		ids, err := s.ExpireDue(ctx, s.Now().UTC())
+		ids, err := e.Declarations.ExpireDue(ctx, e.Declarations.Now().UTC())
 		if err != nil && ctx.Err() == nil {
 			log.Error("expiry sweep failed; retrying next round", "err", err)
 		}
 		if len(ids) > 0 {
 			log.Info("declarations expired: window passed unused", "count", len(ids), "ids", ids)
 		}
-		t := time.NewTimer(interval)
+		t := time.NewTimer(e.Interval)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return
+			return ctx.Err()
 		case <-t.C:
 		}
 	}
