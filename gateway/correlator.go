@@ -288,7 +288,7 @@ func (c *Correlator) Advance(now time.Time, book ClearanceBook) []Outcome {
 		s.Silent = true
 		s.OK = false
 		s.Problem = problem(s)
-		a := c.alarm(s.LastSeq, zone.AlarmSensorSilent, "critical",
+		a := c.alarm(s.LastSeq, zone.AlarmSensorSilent, zone.SeverityCritical,
 			fmt.Sprintf("%s silent since %s: no heartbeat for %s", id, s.LastSeen.UTC().Format(time.RFC3339), c.cfg.SilentAfter),
 			"", id, s.LastSeen.Add(c.cfg.SilentAfter))
 		a.Params = map[string]string{"device": id, "since": s.LastSeen.UTC().Format(time.RFC3339),
@@ -408,9 +408,9 @@ func (c *Correlator) health(seq uint64, ev SensorEvent, heard time.Time) (zone.A
 			}
 		default:
 			s.Fault = faultCode(ev)
-			kind, sev, what := zone.AlarmSensorFault, "warning", "fault"
+			kind, sev, what := zone.AlarmSensorFault, zone.SeverityWarning, "fault"
 			if ev.Code == TamperCode {
-				kind, sev, what = zone.AlarmSensorTamper, "critical", "tamper"
+				kind, sev, what = zone.AlarmSensorTamper, zone.SeverityCritical, "tamper"
 			}
 			msg := fmt.Sprintf("%s reports %s", ev.DeviceID, what)
 			if ev.Code != "" {
@@ -802,7 +802,7 @@ func (c *Correlator) decide(p *pendingCrossing, now time.Time) Outcome {
 			params["object_class"] = x.ObjectClass
 		}
 	}
-	a := c.alarm(x.Seq, kind, "critical", msg, x.ID, "", x.Time)
+	a := c.alarm(x.Seq, kind, zone.SeverityCritical, msg, x.ID, "", x.Time)
 	a.Params = params
 	return Outcome{Crossing: x, Alarms: []zone.Alarm{a}}
 }
@@ -851,7 +851,7 @@ func (c *Correlator) dropDecided() {
 
 // alarm builds an alarm whose ID derives from the seq that caused it, so a
 // replay after a restart produces the same ID.
-func (c *Correlator) alarm(seq uint64, kind zone.AlarmKind, severity, msg, crossingID, device string, at time.Time) zone.Alarm {
+func (c *Correlator) alarm(seq uint64, kind zone.AlarmKind, severity zone.Severity, msg, crossingID, device string, at time.Time) zone.Alarm {
 	return zone.Alarm{
 		ID:         "A-" + c.cfg.Gate + "-" + strconv.FormatUint(seq, 10) + "-" + string(kind),
 		Gate:       c.cfg.Gate,
@@ -861,7 +861,7 @@ func (c *Correlator) alarm(seq uint64, kind zone.AlarmKind, severity, msg, cross
 		CrossingID: crossingID,
 		DeviceID:   device,
 		Time:       at.UTC(),
-		State:      "open",
+		State:      zone.AlarmOpen,
 	}
 }
 

@@ -322,8 +322,8 @@ func TestCorrelatorWaitsOutTheWindowBeforeUnidentified(t *testing.T) {
 	a := outs[0].Alarms[0]
 	assert.Equal(t, "A-G-MRO-1-5-unidentified_crossing", a.ID)
 	assert.Equal(t, "X-G-MRO-1-5", a.CrossingID)
-	assert.Equal(t, "critical", a.Severity)
-	assert.Equal(t, "open", a.State)
+	assert.Equal(t, zone.SeverityCritical, a.Severity)
+	assert.Equal(t, zone.AlarmOpen, a.State)
 	assert.Zero(t, countCrossings(c.Advance(corrAt(100), book)), "decided once")
 }
 
@@ -392,7 +392,7 @@ func TestCorrelatorFaultsAndTamper(t *testing.T) {
 	a := outs[0].Alarms[0]
 	assert.Equal(t, zone.AlarmSensorFault, a.Kind)
 	assert.Equal(t, "A-G-MRO-1-7-sensor_fault", a.ID)
-	assert.Equal(t, "warning", a.Severity)
+	assert.Equal(t, zone.SeverityWarning, a.Severity)
 	assert.Contains(t, a.Message, "emitter dirty")
 	assert.Nil(t, outs[0].Crossing)
 
@@ -409,7 +409,7 @@ func TestCorrelatorFaultsAndTamper(t *testing.T) {
 	outs = c.Observe(10, tamper, nil)
 	require.Len(t, outs, 1)
 	assert.Equal(t, zone.AlarmSensorTamper, outs[0].Alarms[0].Kind)
-	assert.Equal(t, "critical", outs[0].Alarms[0].Severity)
+	assert.Equal(t, zone.SeverityCritical, outs[0].Alarms[0].Severity)
 	assert.Equal(t, "tamper (code 137)", c.Sensors()[0].Problem)
 
 	// A camera replaying its fault state after a reconnect raises nothing.

@@ -494,7 +494,7 @@ func (d *Decider) write(ctx context.Context, outs []Outcome, aside []asideEvent,
 				return err
 			}
 			a := zone.Alarm{ID: "A-" + d.gate + "-" + strconv.FormatUint(e.seq, 10) + "-" + string(zone.AlarmEventAside),
-				Kind: zone.AlarmEventAside, Severity: "critical", Time: now,
+				Kind: zone.AlarmEventAside, Severity: zone.SeverityCritical, Time: now,
 				Message: fmt.Sprintf("sensor event seq %d set aside: %s; the gate decides on without it", e.seq, e.why)}
 			if e.ev != nil {
 				a.DeviceID = e.ev.DeviceID
@@ -556,7 +556,7 @@ func (d *Decider) putAlarm(tx *bbolt.Tx, w *writtenOutcomes, a zone.Alarm) error
 		a.Gate = d.gate
 	}
 	if a.State == "" {
-		a.State = "open"
+		a.State = zone.AlarmOpen
 	}
 	a.Time = a.Time.UTC()
 	if err := emitted.Put([]byte(key), []byte{1}); err != nil {

@@ -51,7 +51,7 @@ func newLink(s *Service, brokers []string, metrics *kafka.Metrics) *Link {
 			// The reason (Kafka's own English) stays in the message only: a
 			// second copy could push the alarm past the broker's size limit.
 			params := map[string]string{"seq": strconv.FormatUint(m.Seq, 10), "topic": m.Topic}
-			if err := s.raiseAlarm(zone.AlarmQuarantine, "critical", msg, params, fmt.Sprintf("quarantine-%d", m.Seq)); err != nil {
+			if err := s.raiseAlarm(zone.AlarmQuarantine, zone.SeverityCritical, msg, params, fmt.Sprintf("quarantine-%d", m.Seq)); err != nil {
 				s.log.Error("could not queue the quarantine alarm", "seq", m.Seq, "err", err)
 			}
 		},

@@ -206,7 +206,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("restore decisions: %w", err)
 	}
 	if moved, ok := db.Recovered(); ok {
-		if err := s.raiseAlarm(zone.AlarmStoreCorrupt, "critical",
+		if err := s.raiseAlarm(zone.AlarmStoreCorrupt, zone.SeverityCritical,
 			"the gate's store was corrupt; it was moved to "+moved+" and the gate started empty",
 			map[string]string{"service": "gate", "moved_to": moved}, "store-corrupt-"+filepath.Base(moved)); err != nil {
 			log.Error("could not queue the store-corrupt alarm", "err", err)
@@ -262,12 +262,12 @@ func (s *Service) linkUp() bool { return s.link != nil && s.link.Up() }
 // raiseAlarm queues an alarm the gate raises about itself (a corrupt store,
 // a quarantined message). id makes it idempotent within the file; the
 // alarm's own ID also carries the open's tag, so it never repeats.
-func (s *Service) raiseAlarm(kind zone.AlarmKind, severity, msg string, params map[string]string, id string) error {
+func (s *Service) raiseAlarm(kind zone.AlarmKind, severity zone.Severity, msg string, params map[string]string, id string) error {
 	// The tag keeps the ID from repeating after a restore, where the
 	// outbox seqs of quarantine alarms count again.
 	key := s.cfg.GateID + "-" + id
 	a := zone.Alarm{ID: s.cfg.GateID + "-" + s.idTag + "-" + id, Gate: s.cfg.GateID, Kind: kind, Severity: severity,
-		Message: msg, Params: params, Time: s.clock.Now(), State: "open"}
+		Message: msg, Params: params, Time: s.clock.Now(), State: zone.AlarmOpen}
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		emitted := tx.Bucket(bucketEmitted)
 		if emitted.Get([]byte(key)) != nil {

@@ -209,7 +209,7 @@ func (s *Service) Run(ctx context.Context) error {
 func raiseStoreCorrupt(db *bolt.DB, moved string) error {
 	return db.Update(func(tx *bbolt.Tx) error {
 		_, err := bolt.PutAlarm(tx, &zone.Alarm{
-			ID: "api-store-corrupt-" + filepath.Base(moved), Kind: zone.AlarmStoreCorrupt, Severity: "critical",
+			ID: "api-store-corrupt-" + filepath.Base(moved), Kind: zone.AlarmStoreCorrupt, Severity: zone.SeverityCritical,
 			Message: "the zone API's store was corrupt; it was moved to " + moved +
 				" and the API started empty: restore the latest backup (ops/RUNBOOK.md)",
 			Params:   map[string]string{"service": "api", "moved_to": moved},

@@ -32,7 +32,7 @@ const DefaultReminderInterval = time.Minute
 type records struct {
 	entries   *zone.TemporaryEntryService
 	parts     *zone.PartsService
-	scheduler *bolt.Scheduler
+	reminders *zone.ReminderService
 	log       *slog.Logger
 }
 
@@ -49,15 +49,15 @@ func newRecords(db *bolt.DB, o RecordsConfig, committed func(), log *slog.Logger
 			Now: time.Now, NewID: newID, Source: "bondgate/api", Committed: committed},
 		parts: &zone.PartsService{Store: bolt.NewPartsStore(db), Now: time.Now, NewID: newID, Source: "bondgate/api",
 			Committed: committed, ExitApprovalAbove: above},
-		scheduler: &bolt.Scheduler{DB: db, Source: "bondgate/api", NewID: newID, Interval: o.ReminderInterval,
+		reminders: &zone.ReminderService{Store: bolt.NewTemporaryEntryStore(db), Source: "bondgate/api", NewID: newID, Interval: o.ReminderInterval,
 			Log: log.With("part", "reminders"), Committed: committed},
 		log: log,
 	}, nil
 }
 
-// run drives the reminder scheduler until ctx is done.
+// run drives the reminder service until ctx is done.
 func (r *records) run(ctx context.Context) {
-	if err := r.scheduler.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	if err := r.reminders.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		r.log.Error("reminder scheduler stopped", "err", err)
 	}
 }

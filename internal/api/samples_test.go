@@ -54,7 +54,7 @@ func TestDevSamplesLoadOnceIntoTheAPIStore(t *testing.T) {
 	soon, err := recs.entries.List(ctx, customs, zone.TemporaryEntryFilter{DueBefore: &due, Limit: 500})
 	require.NoError(t, err)
 	assert.Len(t, soon.Items, 2, "the console's 30-day panel shows the entry due soon and the overdue one")
-	_, err = recs.scheduler.Tick(ctx, now)
+	_, err = recs.reminders.Tick(ctx, now)
 	require.NoError(t, err)
 	alarms, err := bolt.NewAlarmStore(db).Alarms(ctx, zone.AlarmFilter{State: zone.AlarmOpen, Limit: 10})
 	require.NoError(t, err)

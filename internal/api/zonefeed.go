@@ -85,7 +85,9 @@ func (f *zoneFeed) run(ctx context.Context) {
 			f.log.Error("gate feed consumer stopped", "err", err)
 		}
 	})
-	wg.Go(func() { f.decls.RunExpiry(ctx, f.expiry, f.log.With("part", "expiry")) })
+	wg.Go(func() {
+		_ = (&zone.Expiry{Declarations: f.decls, Interval: f.expiry, Log: f.log.With("part", "expiry")}).Run(ctx)
+	})
 	wg.Wait()
 }
 

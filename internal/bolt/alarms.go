@@ -116,12 +116,12 @@ func alarmIdxPrefix(kind byte, value string) []byte {
 // indexAlarm moves a's index entries from old's values (nil for new).
 func indexAlarm(idx *bbolt.Bucket, old, a *zone.Alarm, seq uint64) error {
 	if old != nil && old.State != a.State {
-		if err := idx.Delete(alarmIdxKey('s', old.State, seq)); err != nil {
+		if err := idx.Delete(alarmIdxKey('s', string(old.State), seq)); err != nil {
 			return zone.Internal(err)
 		}
 	}
 	if old == nil || old.State != a.State {
-		if err := idx.Put(alarmIdxKey('s', a.State, seq), []byte(a.ID)); err != nil {
+		if err := idx.Put(alarmIdxKey('s', string(a.State), seq), []byte(a.ID)); err != nil {
 			return zone.Internal(err)
 		}
 	}
@@ -221,7 +221,7 @@ func (s *AlarmStore) Alarms(ctx context.Context, f zone.AlarmFilter) (zone.Alarm
 		)
 		switch {
 		case f.State != "":
-			c, prefix = idx.Cursor(), alarmIdxPrefix('s', f.State)
+			c, prefix = idx.Cursor(), alarmIdxPrefix('s', string(f.State))
 		case f.Gate != "":
 			c, prefix = idx.Cursor(), alarmIdxPrefix('g', f.Gate)
 		default:

@@ -235,7 +235,7 @@ func sameAlarm(was, now *zone.Alarm) bool {
 func conflictAlarm(what, id, gate string, raw []byte, at time.Time, msg string) *zone.Alarm {
 	sum := sha256.Sum256(raw)
 	return &zone.Alarm{ID: "id-conflict-" + id + "-" + hex.EncodeToString(sum[:6]), Gate: gate, Kind: zone.AlarmIDConflict,
-		Severity: "critical", Message: msg, Time: at.UTC(), State: zone.AlarmOpen}
+		Severity: zone.SeverityCritical, Message: msg, Time: at.UTC(), State: zone.AlarmOpen}
 }
 
 // Crossing returns one stored crossing or ENOTFOUND.

@@ -19,7 +19,7 @@ func (s *Server) listAlarms(c echo.Context) error {
 	if s.cfg.Alarms == nil {
 		return zone.Errorf(zone.EUNAVAILABLE, "alarms are not available")
 	}
-	f := zone.AlarmFilter{State: c.QueryParam("state"), Gate: c.QueryParam("gate"), Cursor: c.QueryParam("cursor")}
+	f := zone.AlarmFilter{State: zone.AlarmState(c.QueryParam("state")), Gate: c.QueryParam("gate"), Cursor: c.QueryParam("cursor")}
 	var fs []zone.FieldError
 	if f.Limit, fs = limitParam(c, nil); len(fs) > 0 {
 		return zone.Invalid(fs...)

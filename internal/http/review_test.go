@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bondgate/bondgate/internal/bolt"
+	"github.com/bondgate/bondgate/internal/zone"
 )
 
 // A time in the query that cannot be read is named with a message meant for
@@ -42,7 +43,7 @@ func TestStreamLeavesRemindersOut(t *testing.T) {
 	c := a.openStream("")
 	c.ready()
 
-	sched := &bolt.Scheduler{DB: a.db, Source: "bondgate/api-test", NewID: func() string { return ulid.Make().String() }}
+	sched := &zone.ReminderService{Store: bolt.NewTemporaryEntryStore(a.db), Source: "bondgate/api-test", NewID: func() string { return ulid.Make().String() }}
 	res, err := sched.Tick(context.Background(), e.ReexportDeadline.Add(-10*24*time.Hour))
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Reminders, "the 30-day reminder is due")

@@ -6,15 +6,29 @@ import (
 	"time"
 )
 
+// AlarmState is where an alarm is in an officer's hands; the JSON carries
+// the same strings.
+type AlarmState string
+
 // Alarm states.
 const (
-	AlarmOpen  = "open"  // raised, nobody has looked at it yet
-	AlarmAcked = "acked" // an officer acknowledged it, with a note
+	AlarmOpen  AlarmState = "open"  // raised, nobody has looked at it yet
+	AlarmAcked AlarmState = "acked" // an officer acknowledged it, with a note
+)
+
+// Severity is how urgently an alarm asks for an officer; the JSON carries
+// the same strings.
+type Severity string
+
+// Severities.
+const (
+	SeverityCritical Severity = "critical" // the zone's control is at stake: act now
+	SeverityWarning  Severity = "warning"  // needs a look, nothing was let through
 )
 
 // AlarmFilter selects alarms for a list. Empty fields match all.
 type AlarmFilter struct {
-	State  string // open | acked
+	State  AlarmState
 	Gate   string
 	Cursor string // opaque, from a previous page
 	Limit  int

@@ -136,21 +136,18 @@ func (s *CrossingService) crossMove(x *Crossing) CrossingMove {
 		actor := "gate:" + x.Gate
 		reason := "crossing " + x.ID
 		at := s.Declarations.Now().UTC()
+		from := d.Status
 		if err := d.Apply(ActCross, actor, at, reason); err != nil {
 			return Change{}, false, err
 		}
 		t := x.Time
 		d.CrossingID, d.CrossedAt = x.ID, &t
-		msgs, err := s.Declarations.announce(d, string(ActCross), reason)
-		if err != nil {
-			return Change{}, false, err
-		}
-		m, err := s.Declarations.clearanceMessage(d, reason)
+		msgs, err := s.Declarations.changeMessages(d, from, reason)
 		if err != nil {
 			return Change{}, false, err
 		}
 		log.Info("declaration crossed", "declaration", d.ID)
-		return Change{Actor: actor, Action: string(ActCross), Reason: reason, Messages: append(msgs, m)}, true, nil
+		return Change{Actor: actor, Action: string(ActCross), Reason: reason, Messages: msgs}, true, nil
 	}
 }
 
@@ -166,16 +163,13 @@ func (s *CrossingService) lateCross(d *PreDeclaration, x *Crossing) (Change, boo
 	actor := "gate:" + x.Gate
 	reason := "crossing " + x.ID + " arrived after the declaration expired"
 	at := s.Declarations.Now().UTC()
+	from := d.Status
 	if err := d.Apply(ActCross, actor, at, reason); err != nil {
 		return Change{}, false, err
 	}
 	t := x.Time
 	d.CrossingID, d.CrossedAt, d.Late = x.ID, &t, true
-	msgs, err := s.Declarations.announce(d, string(ActCross), reason)
-	if err != nil {
-		return Change{}, false, err
-	}
-	m, err := s.Declarations.clearanceMessage(d, reason)
+	msgs, err := s.Declarations.changeMessages(d, from, reason)
 	if err != nil {
 		return Change{}, false, err
 	}
@@ -183,13 +177,13 @@ func (s *CrossingService) lateCross(d *PreDeclaration, x *Crossing) (Change, boo
 	if !d.Window.Contains(x.Time) {
 		inWindow = "outside"
 	}
-	alarm := &Alarm{ID: "LATE-" + x.ID, Gate: x.Gate, Kind: AlarmLateCrossing, Severity: "warning",
+	alarm := &Alarm{ID: "LATE-" + x.ID, Gate: x.Gate, Kind: AlarmLateCrossing, Severity: SeverityWarning,
 		Message: "crossing " + x.ID + " of declaration " + d.ID + " at " + x.Time.Format(time.RFC3339) + " (" + inWindow +
 			" its window) reached the zone after the declaration had expired; recorded as crossed, late",
 		CrossingID: x.ID, RecordID: d.ID, Time: at, State: AlarmOpen}
 	s.log().Warn("late crossing: declaration had expired; recorded as crossed and alarm raised",
 		"crossing", x.ID, "gate", x.Gate, "declaration", d.ID, "alarm", alarm.ID)
-	return Change{Actor: actor, Action: string(ActCross), Reason: reason, Messages: append(msgs, m), Alarms: []*Alarm{alarm}}, true, nil
+	return Change{Actor: actor, Action: string(ActCross), Reason: reason, Messages: msgs, Alarms: []*Alarm{alarm}}, true, nil
 }
 
 // ApplyAlarmEvent applies one CloudEvent from bondgate.gate.alarms: the alarm
@@ -283,20 +277,13 @@ func (s *DeclarationService) ExpireDue(ctx context.Context, now time.Time) ([]st
 			if !d.Window.To.Before(now) {
 				return Change{}, errNotDue
 			}
-			wasCleared := d.Status == StatusCleared
+			from := d.Status
 			if err := d.Apply(ActExpire, System, now, reason); err != nil {
 				return Change{}, err // moved on meanwhile: ECONFLICT, skipped below
 			}
-			msgs, err := s.announce(d, string(ActExpire), reason)
+			msgs, err := s.changeMessages(d, from, reason)
 			if err != nil {
 				return Change{}, err
-			}
-			if wasCleared {
-				m, err := s.clearanceMessage(d, reason)
-				if err != nil {
-					return Change{}, err
-				}
-				msgs = append(msgs, m)
 			}
 			return Change{Actor: System, Action: string(ActExpire), Reason: reason, Messages: msgs}, nil
 		})
@@ -316,25 +303,34 @@ func (s *DeclarationService) ExpireDue(ctx context.Context, now time.Time) ([]st
 
 var errNotDue = Errorf(ECONFLICT, "not due")
 
-// RunExpiry runs ExpireDue at once and then every interval until ctx is
-// done, logging what it expired.
-func (s *DeclarationService) RunExpiry(ctx context.Context, interval time.Duration, log *slog.Logger) {
+// Expiry runs the declaration expiry sweep: ExpireDue at once and then
+// every Interval until ctx is done, logging what it expired. A failed sweep
+// is logged and tried again at the next one.
+type Expiry struct {
+	Declarations *DeclarationService
+	Interval     time.Duration
+	Log          *slog.Logger
+}
+
+// Run sweeps until ctx is done and returns ctx's error.
+func (e *Expiry) Run(ctx context.Context) error {
+	log := e.Log
 	if log == nil {
 		log = slog.Default()
 	}
 	for {
-		ids, err := s.ExpireDue(ctx, s.Now().UTC())
+		ids, err := e.Declarations.ExpireDue(ctx, e.Declarations.Now().UTC())
 		if err != nil && ctx.Err() == nil {
 			log.Error("expiry sweep failed; retrying next round", "err", err)
 		}
 		if len(ids) > 0 {
 			log.Info("declarations expired: window passed unused", "count", len(ids), "ids", ids)
 		}
-		t := time.NewTimer(interval)
+		t := time.NewTimer(e.Interval)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return
+			return ctx.Err()
 		case <-t.C:
 		}
 	}

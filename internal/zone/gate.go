@@ -155,8 +155,8 @@ type Alarm struct {
 	ID       string    `json:"id"`
 	Gate     string    `json:"gate,omitempty"`
 	Kind     AlarmKind `json:"kind"`
-	Severity string    `json:"severity"` // critical | warning
-	Message  string    `json:"message"`  // English, for logs and readers without Params
+	Severity Severity  `json:"severity"`
+	Message  string    `json:"message"` // English, for logs and readers without Params
 	// Params are the values Message was built from, named per Kind, so a
 	// reader can word the alarm in its own language (the console does).
 	Params     map[string]string `json:"params,omitempty"`
@@ -164,7 +164,7 @@ type Alarm struct {
 	DeviceID   string            `json:"device_id,omitempty"`
 	RecordID   string            `json:"record_id,omitempty"`
 	Time       time.Time         `json:"time"`
-	State      string            `json:"state"` // open | acked
+	State      AlarmState        `json:"state"`
 	AckedBy    string            `json:"acked_by,omitempty"`
 	AckedAt    *time.Time        `json:"acked_at,omitempty"`
 	AckNote    string            `json:"ack_note,omitempty"`

@@ -59,7 +59,7 @@ func (s *DeclarationService) Submit(ctx context.Context, p Principal, d PreDecla
 	d.History = []Transition{{To: StatusSubmitted, Action: "submit", Actor: p.Actor(), At: now}}
 	d.Version = 1
 	d.DecidedAt, d.CrossedAt, d.ArrivedAt, d.TransitMinutes, d.CrossingID = nil, nil, nil, nil, ""
-	msgs, err := s.announce(&d, "submitted", "")
+	msgs, err := s.changeMessages(&d, "", "")
 	if err != nil {
 		return nil, false, err
 	}
@@ -181,7 +181,7 @@ func (s *DeclarationService) transition(ctx context.Context, p Principal, id str
 		if !p.sees(d.Firm) {
 			return Change{}, notFound(id)
 		}
-		wasCleared := d.Status == StatusCleared
+		from := d.Status
 		if err := d.Apply(a, p.Actor(), s.Now(), reason); err != nil {
 			return Change{}, err
 		}
@@ -194,17 +194,9 @@ func (s *DeclarationService) transition(ctx context.Context, p Principal, id str
 				return Change{}, err
 			}
 		}
-		msgs, err := s.announce(d, string(a), reason)
+		msgs, err := s.changeMessages(d, from, reason)
 		if err != nil {
 			return Change{}, err
-		}
-		// A gate must hear about every change to what it may let through.
-		if d.Status == StatusCleared || wasCleared {
-			m, err := s.clearanceMessage(d, reason)
-			if err != nil {
-				return Change{}, err
-			}
-			msgs = append(msgs, m)
 		}
 		return Change{Actor: p.Actor(), Action: string(a), Reason: reason, Messages: msgs}, nil
 	})
@@ -214,17 +206,41 @@ func (s *DeclarationService) transition(ctx context.Context, p Principal, id str
 	return d, err
 }
 
+// GateMustHear reports whether a declaration moving from one status to
+// another changes what a gate may let through: the gate decides from its
+// own copy of the clearance, so it must hear when one is granted, when one
+// it holds is withdrawn (revoked, cancelled, expired) and when one is used
+// by a crossing, including a crossing that reached the zone late.
+func GateMustHear(from, to Status) bool {
+	return from == StatusCleared || to == StatusCleared || to == StatusCrossed
+}
+
+// changeMessages builds what a declaration's change from status from
+// announces: the declaration event and, when GateMustHear, the clearance
+// event for the gates.
+func (s *DeclarationService) changeMessages(d *PreDeclaration, from Status, reason string) ([]OutboxMessage, error) {
+	m, err := s.announce(d)
+	if err != nil {
+		return nil, err
+	}
+	msgs := []OutboxMessage{m}
+	if GateMustHear(from, d.Status) {
+		c, err := s.clearanceMessage(d, reason)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, c)
+	}
+	return msgs, nil
+}
+
 // announce builds the declaration event for d's current state.
-func (s *DeclarationService) announce(d *PreDeclaration, action, reason string) ([]OutboxMessage, error) {
+func (s *DeclarationService) announce(d *PreDeclaration) (OutboxMessage, error) {
 	ev, err := NewEvent(s.NewID(), s.Source, TypeDeclarationChanged, d.ID, d.UpdatedAt, d)
 	if err != nil {
-		return nil, err
+		return OutboxMessage{}, err
 	}
-	m, err := ev.Message(TopicDeclarations, d.ID)
-	if err != nil {
-		return nil, err
-	}
-	return []OutboxMessage{m}, nil
+	return ev.Message(TopicDeclarations, d.ID)
 }
 
 func (s *DeclarationService) clearanceMessage(d *PreDeclaration, reason string) (OutboxMessage, error) {

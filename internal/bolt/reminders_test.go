@@ -45,8 +45,9 @@ func recordEvents(t *testing.T, db *bolt.DB) map[string][]zone.Event {
 	return out
 }
 
-func scheduler(db *bolt.DB) *bolt.Scheduler {
-	return &bolt.Scheduler{DB: db, Source: "bondgate/test", NewID: newIDs().New}
+// reminders runs the zone's reminder service over the real bbolt store.
+func reminders(db *bolt.DB) *zone.ReminderService {
+	return &zone.ReminderService{Store: bolt.NewTemporaryEntryStore(db), Source: "bondgate/test", NewID: newIDs().New}
 }
 
 // TestRemindersFireOnceAcrossRestarts closes and reopens the bbolt file
@@ -70,25 +71,25 @@ func TestRemindersFireOnceAcrossRestarts(t *testing.T) {
 	require.Equal(t, "2028-02-29T08:00:00Z", deadline.Format(time.RFC3339))
 	require.NoError(t, db.Close())
 
-	tick := func(at time.Time) bolt.TickResult {
+	tick := func(at time.Time) zone.TickResult {
 		t.Helper()
 		db := open()
 		defer db.Close()
-		res, err := scheduler(db).Tick(ctx, at)
+		res, err := reminders(db).Tick(ctx, at)
 		require.NoError(t, err)
 		return res
 	}
 	day := 24 * time.Hour
-	assert.Equal(t, bolt.TickResult{}, tick(deadline.Add(-40*day)), "nothing 40 days out")
-	assert.Equal(t, bolt.TickResult{Reminders: 1}, tick(deadline.Add(-30*day)), "30-day reminder")
-	assert.Equal(t, bolt.TickResult{}, tick(deadline.Add(-30*day)), "the same tick again after a restart")
-	assert.Equal(t, bolt.TickResult{}, tick(deadline.Add(-20*day)))
-	assert.Equal(t, bolt.TickResult{Reminders: 1}, tick(deadline.Add(-7*day+time.Minute)), "7-day reminder")
-	assert.Equal(t, bolt.TickResult{}, tick(deadline.Add(-6*day)))
-	assert.Equal(t, bolt.TickResult{Reminders: 1}, tick(deadline.Add(-12*time.Hour)), "1-day reminder")
-	assert.Equal(t, bolt.TickResult{}, tick(deadline.Add(-time.Hour)))
-	assert.Equal(t, bolt.TickResult{Overdue: 1}, tick(deadline), "overdue at the deadline")
-	assert.Equal(t, bolt.TickResult{}, tick(deadline.Add(time.Hour)))
+	assert.Equal(t, zone.TickResult{}, tick(deadline.Add(-40*day)), "nothing 40 days out")
+	assert.Equal(t, zone.TickResult{Reminders: 1}, tick(deadline.Add(-30*day)), "30-day reminder")
+	assert.Equal(t, zone.TickResult{}, tick(deadline.Add(-30*day)), "the same tick again after a restart")
+	assert.Equal(t, zone.TickResult{}, tick(deadline.Add(-20*day)))
+	assert.Equal(t, zone.TickResult{Reminders: 1}, tick(deadline.Add(-7*day+time.Minute)), "7-day reminder")
+	assert.Equal(t, zone.TickResult{}, tick(deadline.Add(-6*day)))
+	assert.Equal(t, zone.TickResult{Reminders: 1}, tick(deadline.Add(-12*time.Hour)), "1-day reminder")
+	assert.Equal(t, zone.TickResult{}, tick(deadline.Add(-time.Hour)))
+	assert.Equal(t, zone.TickResult{Overdue: 1}, tick(deadline), "overdue at the deadline")
+	assert.Equal(t, zone.TickResult{}, tick(deadline.Add(time.Hour)))
 
 	db = open()
 	defer db.Close()
@@ -103,7 +104,7 @@ func TestRemindersFireOnceAcrossRestarts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, zone.AlarmOverdue, alarm.Kind)
 	assert.Equal(t, e.ID, alarm.RecordID)
-	assert.Equal(t, "open", alarm.State)
+	assert.Equal(t, zone.AlarmOpen, alarm.State)
 	assert.Equal(t, map[string]string{"entry": e.ID, "object_kind": "aircraft", "object_id": "RP-C3441", "firm": e.Firm,
 		"deadline": deadline.Format(time.RFC3339)}, alarm.Params, "the console words the alarm from these")
 
@@ -129,12 +130,12 @@ func TestRemindersFireOnceAcrossRestarts(t *testing.T) {
 	assert.Equal(t, "2028-04-30T08:00:00Z", newDeadline.Format(time.RFC3339), "2027-08-31 + 8 months, clamped")
 	require.NoError(t, db.Close())
 
-	assert.Equal(t, bolt.TickResult{Reminders: 1}, tick(newDeadline.Add(-30*day)), "30-day reminder for the new deadline")
-	assert.Equal(t, bolt.TickResult{}, tick(newDeadline.Add(-29*day)))
+	assert.Equal(t, zone.TickResult{Reminders: 1}, tick(newDeadline.Add(-30*day)), "30-day reminder for the new deadline")
+	assert.Equal(t, zone.TickResult{}, tick(newDeadline.Add(-29*day)))
 	// Down for the last four weeks: one reminder (the 1-day), then overdue.
-	assert.Equal(t, bolt.TickResult{Reminders: 1}, tick(newDeadline.Add(-time.Hour)))
-	assert.Equal(t, bolt.TickResult{Overdue: 1}, tick(newDeadline.Add(time.Hour)))
-	assert.Equal(t, bolt.TickResult{}, tick(newDeadline.Add(2*time.Hour)))
+	assert.Equal(t, zone.TickResult{Reminders: 1}, tick(newDeadline.Add(-time.Hour)))
+	assert.Equal(t, zone.TickResult{Overdue: 1}, tick(newDeadline.Add(time.Hour)))
+	assert.Equal(t, zone.TickResult{}, tick(newDeadline.Add(2*time.Hour)))
 
 	db2 := open()
 	defer db2.Close()
@@ -148,7 +149,7 @@ func TestRemindersFireOnceAcrossRestarts(t *testing.T) {
 	assert.True(t, v.Verified, v.Problem)
 }
 
-func TestSchedulerSkipsClosedEntries(t *testing.T) {
+func TestRemindersSkipClosedEntries(t *testing.T) {
 	ctx := context.Background()
 	db := bolttest.MustOpenDB(t)
 	svc := tempEntryService(db, newClock().Now)
@@ -156,16 +157,16 @@ func TestSchedulerSkipsClosedEntries(t *testing.T) {
 	require.NoError(t, err)
 	_, err = svc.Reexport(ctx, hna, e.ID)
 	require.NoError(t, err)
-	res, err := scheduler(db).Tick(ctx, e.ReexportDeadline.Add(time.Hour))
+	res, err := reminders(db).Tick(ctx, e.ReexportDeadline.Add(time.Hour))
 	require.NoError(t, err)
-	assert.Equal(t, bolt.TickResult{}, res, "a re-exported entry is never overdue")
+	assert.Equal(t, zone.TickResult{}, res, "a re-exported entry is never overdue")
 }
 
-func TestSchedulerRunStopsWithContext(t *testing.T) {
+func TestRemindersRunStopsWithContext(t *testing.T) {
 	db := bolttest.MustOpenDB(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	s := scheduler(db)
+	s := reminders(db)
 	s.Interval = 10 * time.Millisecond
 	go func() { done <- s.Run(ctx) }()
 	cancel()
