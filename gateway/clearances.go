@@ -5,24 +5,19 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bondgate/bondgate/gateway/record"
 	"github.com/bondgate/bondgate/internal/zone"
-	"go.etcd.io/bbolt"
 )
 
-// cachedClearance is a clearance as the gate holds it. UsedBy is set when
-// this gate consumed it, so a later event from the zone (which may not have
-// heard of the crossing yet) cannot make it usable again.
-type cachedClearance struct {
-	zone.Clearance
-	UsedBy string `json:"used_by,omitempty"`
-}
+// cachedClearance is a clearance as the gate holds it (see record.Clearance).
+type cachedClearance = record.Clearance
 
-func (c *cachedClearance) usable() bool {
+func usable(c *cachedClearance) bool {
 	return c.State == zone.ClearanceActive && c.UsedBy == ""
 }
 
-// Clearances is the gate's copy of every clearance for it. It lives in bbolt
-// (so it is usable the moment the service starts, with no link) and in
+// Clearances is the gate's copy of every clearance for it. It lives in the
+// store (so it is usable the moment the service starts, with no link) and in
 // memory for the correlator. It is the correlator's ClearanceBook.
 type Clearances struct {
 	gate  string
@@ -37,18 +32,12 @@ type pendingClaim struct {
 	prevUsedBy string
 }
 
-func loadClearances(db *bbolt.DB, gate string, clock *gateClock) (*Clearances, error) {
+func loadClearances(store Store, gate string, clock *gateClock) (*Clearances, error) {
 	c := &Clearances{gate: gate, clock: clock, byID: map[string]*cachedClearance{}, pending: map[string]pendingClaim{}}
-	err := db.View(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketClearances).ForEach(func(k, v []byte) error {
-			var cc cachedClearance
-			if err := json.Unmarshal(v, &cc); err != nil {
-				return err
-			}
-			c.byID[string(k)] = &cc
-			return nil
-		})
-	})
+	held, err := store.Clearances()
+	for id, cc := range held {
+		c.byID[id] = &cc
+	}
 	return c, err
 }
 
@@ -67,7 +56,7 @@ func (c *Clearances) Claim(id zone.Identity, dir zone.Direction, at time.Time) (
 	defer c.mu.Unlock()
 	var best *cachedClearance
 	for _, cc := range c.byID {
-		if !cc.usable() || !cc.Window.Contains(now) || !cc.Matches(c.gate, dir, id, at) {
+		if !usable(cc) || !cc.Window.Contains(now) || !cc.Matches(c.gate, dir, id, at) {
 			continue
 		}
 		// Of several matches take the one whose window closes first, so the
@@ -84,28 +73,6 @@ func (c *Clearances) Claim(id zone.Identity, dir zone.Direction, at time.Time) (
 	return best.ID, true
 }
 
-// writeUsed stores the clearance as used by crossing, inside the decider's
-// transaction. It marks the version on disk, which may be newer than the
-// one claimed in memory (the consumer's update committed, its memory update
-// still to come). Memory follows in confirm, once the transaction committed.
-func (c *Clearances) writeUsed(tx *bbolt.Tx, clearanceID, crossingID string) error {
-	b := tx.Bucket(bucketClearances)
-	v := b.Get([]byte(clearanceID))
-	if v == nil {
-		return nil
-	}
-	var cp cachedClearance
-	if err := json.Unmarshal(v, &cp); err != nil {
-		return err
-	}
-	cp.UsedBy = crossingID
-	raw, err := json.Marshal(&cp)
-	if err != nil {
-		return err
-	}
-	return b.Put([]byte(clearanceID), raw)
-}
-
 // confirm makes a written claim final in memory.
 func (c *Clearances) confirm(clearanceID, crossingID string) {
 	c.mu.Lock()
@@ -118,8 +85,8 @@ func (c *Clearances) confirm(clearanceID, crossingID string) {
 
 // reload replaces the memory copy with what is on disk, dropping every
 // claim not written.
-func (c *Clearances) reload(db *bbolt.DB) error {
-	fresh, err := loadClearances(db, c.gate, c.clock)
+func (c *Clearances) reload(store Store) error {
+	fresh, err := loadClearances(store, c.gate, c.clock)
 	if err != nil {
 		return err
 	}
@@ -143,12 +110,13 @@ func (c *Clearances) settle() {
 	}
 }
 
-// applyEvent applies one clearance event from the zone in tx: the event ID
-// goes into the seen set (so a redelivery changes nothing), and the
-// clearance is upserted unless the gate holds a newer version. Clearances
-// for other gates are ignored. The in-memory copy is updated by the returned
-// function, which the caller runs only after the commit.
-func (c *Clearances) applyEvent(tx *bbolt.Tx, ev zone.Event) (after func(), err error) {
+// applyEvent applies one clearance event from the zone to the store: the
+// event ID goes into the consumed set (so a redelivery changes nothing),
+// and the clearance is upserted unless the gate holds a newer version.
+// Clearances for other gates are ignored. The in-memory copy is updated by
+// the returned function, which the caller runs only after the store
+// answered.
+func (c *Clearances) applyEvent(store Store, ev zone.Event) (after func(), err error) {
 	var cl zone.Clearance
 	if err := json.Unmarshal(ev.Data, &cl); err != nil {
 		return nil, zone.Errorf(zone.EINVALID, "clearance event %s: %v", ev.ID, err)
@@ -159,35 +127,8 @@ func (c *Clearances) applyEvent(tx *bbolt.Tx, ev zone.Event) (after func(), err 
 	if len(cl.ID) > zone.MaxKeyLen {
 		return nil, zone.Errorf(zone.EINVALID, "clearance event %s: clearance id longer than %d bytes", ev.ID, zone.MaxKeyLen)
 	}
-	consumed := tx.Bucket(bucketConsumed)
-	if consumed.Get([]byte(ev.ID)) != nil {
-		return nil, nil
-	}
-	if err := consumed.Put([]byte(ev.ID), []byte{1}); err != nil {
-		return nil, err
-	}
-	b := tx.Bucket(bucketClearances)
-	var held *cachedClearance
-	if v := b.Get([]byte(cl.ID)); v != nil {
-		held = &cachedClearance{}
-		if err := json.Unmarshal(v, held); err != nil {
-			return nil, err
-		}
-		if held.Version > cl.Version {
-			return nil, nil
-		}
-	}
-	next := &cachedClearance{Clearance: cl}
-	if held != nil && held.UsedBy != "" {
-		// This gate already let the move through; only the zone's own
-		// verdict that it is used or revoked replaces that.
-		next.UsedBy = held.UsedBy
-	}
-	raw, err := json.Marshal(next)
-	if err != nil {
-		return nil, err
-	}
-	if err := b.Put([]byte(cl.ID), raw); err != nil {
+	next, err := store.ApplyClearance(ev.ID, cl)
+	if err != nil || next == nil {
 		return nil, err
 	}
 	return func() {
@@ -211,7 +152,7 @@ func (c *Clearances) Usable() int {
 	defer c.mu.Unlock()
 	n := 0
 	for _, cc := range c.byID {
-		if cc.usable() && !now.After(cc.Window.To) {
+		if usable(cc) && !now.After(cc.Window.To) {
 			n++
 		}
 	}
