@@ -18,22 +18,17 @@ func usable(c *cachedClearance) bool {
 
 // Clearances is the gate's copy of every clearance for it. It lives in the
 // store (so it is usable the moment the service starts, with no link) and in
-// memory for the correlator. It is the correlator's ClearanceBook.
+// memory for the correlator, which claims from it through a ClaimSet.
 type Clearances struct {
 	gate  string
 	clock *gateClock
 
-	mu      sync.Mutex
-	byID    map[string]*cachedClearance
-	pending map[string]pendingClaim // claims made by the correlator, not yet written
-}
-
-type pendingClaim struct {
-	prevUsedBy string
+	mu   sync.Mutex
+	byID map[string]*cachedClearance
 }
 
 func loadClearances(store Store, gate string, clock *gateClock) (*Clearances, error) {
-	c := &Clearances{gate: gate, clock: clock, byID: map[string]*cachedClearance{}, pending: map[string]pendingClaim{}}
+	c := &Clearances{gate: gate, clock: clock, byID: map[string]*cachedClearance{}}
 	held, err := store.Clearances()
 	for id, cc := range held {
 		c.byID[id] = &cc
@@ -41,22 +36,36 @@ func loadClearances(store Store, gate string, clock *gateClock) (*Clearances, er
 	return c, err
 }
 
+// ClaimSet is one decision step's claims on the book. The correlator
+// claims through it (it is the correlator's ClearanceBook); the claims
+// reach the store with the crossings that carry them, in the step's
+// transaction (Store.CommitStep), and the book only after that committed
+// (Commit). A step that fails just drops its set: nothing to undo.
+type ClaimSet struct {
+	book  *Clearances
+	taken map[string]bool // clearance IDs claimed in this step
+}
+
+// Begin starts a decision step's claim set.
+func (c *Clearances) Begin() *ClaimSet {
+	return &ClaimSet{book: c, taken: map[string]bool{}}
+}
+
 // Claim finds a usable clearance for an identity read in a direction at the
-// event's time and marks it used, so a second crossing cannot use it. Both
-// the event time and the gate's clock must lie in the window, on both ends:
-// a device's stamp is the device's word, so a crossing stamped tomorrow does
-// not open tomorrow's clearance today, and an offline gate still refuses
-// after the window. The clock never runs backwards here, so a clock step
-// cannot extend a window.
-// The claim is tentative until the decider writes (commit) or drops
-// (rollback) the crossing that carries it.
-func (c *Clearances) Claim(id zone.Identity, dir zone.Direction, at time.Time) (string, bool) {
+// event's time, not claimed before in this step, and claims it, so a
+// second crossing cannot use it. Both the event time and the gate's clock
+// must lie in the window, on both ends: a device's stamp is the device's
+// word, so a crossing stamped tomorrow does not open tomorrow's clearance
+// today, and an offline gate still refuses after the window. The clock
+// never runs backwards here, so a clock step cannot extend a window.
+func (s *ClaimSet) Claim(id zone.Identity, dir zone.Direction, at time.Time) (string, bool) {
+	c := s.book
 	now := c.clock.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var best *cachedClearance
 	for _, cc := range c.byID {
-		if !usable(cc) || !cc.Window.Contains(now) || !cc.Matches(c.gate, dir, id, at) {
+		if !usable(cc) || s.taken[cc.ID] || !cc.Window.Contains(now) || !cc.Matches(c.gate, dir, id, at) {
 			continue
 		}
 		// Of several matches take the one whose window closes first, so the
@@ -68,23 +77,26 @@ func (c *Clearances) Claim(id zone.Identity, dir zone.Direction, at time.Time) (
 	if best == nil {
 		return "", false
 	}
-	c.pending[best.ID] = pendingClaim{prevUsedBy: best.UsedBy}
-	best.UsedBy = "pending"
+	s.taken[best.ID] = true
 	return best.ID, true
 }
 
-// confirm makes a written claim final in memory.
-func (c *Clearances) confirm(clearanceID, crossingID string) {
+// Commit makes the claims of written crossings final in the book, once the
+// step's transaction committed. A claim no written crossing carries (a
+// replay of a crossing already stored) lapses.
+func (s *ClaimSet) Commit(written []zone.Crossing) {
+	c := s.book
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cc, ok := c.byID[clearanceID]; ok {
-		cc.UsedBy = crossingID
+	for _, x := range written {
+		if cc, ok := c.byID[x.ClearanceID]; ok && x.ClearanceID != "" && s.taken[x.ClearanceID] {
+			cc.UsedBy = x.ID
+		}
 	}
-	delete(c.pending, clearanceID)
+	clear(s.taken)
 }
 
-// reload replaces the memory copy with what is on disk, dropping every
-// claim not written.
+// reload replaces the memory copy with what is on disk.
 func (c *Clearances) reload(store Store) error {
 	fresh, err := loadClearances(store, c.gate, c.clock)
 	if err != nil {
@@ -92,22 +104,8 @@ func (c *Clearances) reload(store Store) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.byID, c.pending = fresh.byID, map[string]pendingClaim{}
+	c.byID = fresh.byID
 	return nil
-}
-
-// settle undoes every claim not committed: the crossing that held it was
-// not written (a replay of a crossing already stored, or a failed
-// transaction).
-func (c *Clearances) settle() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for id, p := range c.pending {
-		if cc, ok := c.byID[id]; ok && cc.UsedBy == "pending" {
-			cc.UsedBy = p.prevUsedBy
-		}
-		delete(c.pending, id)
-	}
 }
 
 // applyEvent applies one clearance event from the zone to the store: the
@@ -135,9 +133,8 @@ func (c *Clearances) applyEvent(store Store, ev zone.Event) (after func(), err e
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if cur, ok := c.byID[cl.ID]; ok && cur.UsedBy != "" && next.UsedBy == "" {
-			// A claim is in flight for it ("pending"), or was written after
-			// this transaction (on the version this one wrote): keep it,
-			// take the rest.
+			// A claim was committed after this transaction (on the version
+			// this one wrote): keep it, take the rest.
 			next.UsedBy = cur.UsedBy
 		}
 		c.byID[cl.ID] = next

@@ -243,8 +243,10 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 	// What this step reads was taken by now: silence and a clearance's start
 	// are judged on this clock, not on the devices' stamps.
 	heard := d.clock.Now()
+	// The correlator claims clearances through this step's set; they reach
+	// the book only once the step's transaction committed.
+	claims := d.book.Begin()
 	fail := func(err error) (bool, error) {
-		d.book.settle()
 		single := uint64(0)
 		if len(fed) == 1 {
 			single = fed[0]
@@ -275,14 +277,14 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 		}
 		d.observing = se.Seq
 		fed = append(fed, se.Seq)
-		o, err := d.observe(se.Seq, evs[0], heard)
+		o, err := d.observe(se.Seq, evs[0], claims, heard)
 		if err != nil {
 			return fail(err)
 		}
 		outs = append(outs, o...)
 	}
 	now := d.clock.Now()
-	o, err := d.advance(now)
+	o, err := d.advance(now, claims)
 	if err != nil {
 		return fail(err)
 	}
@@ -290,7 +292,6 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 	low := d.corr.LowWater()
 	sensors := d.corr.Sensors()
 	if len(outs) == 0 && len(aside) == 0 && last == d.processed && low == d.lowWater && now.Sub(d.persistedW) < 5*time.Second && !d.sensorsChanged(sensors) {
-		d.book.settle()
 		return false, nil
 	}
 	written, err := d.write(ctx, outs, aside, last, low, now, sensors)
@@ -299,10 +300,9 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 		if errors.As(err, &u) {
 			return fail(u.err)
 		}
-		d.book.settle()
 		return false, err
 	}
-	d.book.settle()
+	claims.Commit(written.Crossings)
 	d.processed, d.lowWater, d.persistedW = last, low, now
 	d.mu.Lock()
 	for _, s := range sensors {
@@ -344,22 +344,22 @@ func first(evs []SensorEvent) *SensorEvent {
 
 // observe feeds one event; a panic in the correlator is an unprocessable
 // event, not a crashed gate (the restore that follows drops its state).
-func (d *Decider) observe(seq uint64, ev SensorEvent, heard time.Time) (outs []Outcome, err error) {
+func (d *Decider) observe(seq uint64, ev SensorEvent, claims *ClaimSet, heard time.Time) (outs []Outcome, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("the correlator panicked: %v", r)
 		}
 	}()
-	return d.corr.ObserveAt(seq, ev, d.book, heard), nil
+	return d.corr.ObserveAt(seq, ev, claims, heard), nil
 }
 
-func (d *Decider) advance(now time.Time) (outs []Outcome, err error) {
+func (d *Decider) advance(now time.Time, claims *ClaimSet) (outs []Outcome, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("the correlator panicked: %v", r)
 		}
 	}()
-	return d.corr.Advance(now, d.book), nil
+	return d.corr.Advance(now, claims), nil
 }
 
 // asideEvent is a stored event the decider leaves out, and why.
@@ -489,11 +489,6 @@ func (d *Decider) write(_ context.Context, outs []Outcome, aside []asideEvent, p
 			return record.Written{}, &unprocessable{err: enc.Err}
 		}
 		return record.Written{}, err
-	}
-	for _, c := range w.Crossings {
-		if c.ClearanceID != "" {
-			d.book.confirm(c.ClearanceID, c.ID)
-		}
 	}
 	return w, nil
 }

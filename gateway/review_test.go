@@ -97,7 +97,8 @@ func TestClearanceUpdateRacingAClaimKeepsItUsed(t *testing.T) {
 	require.Equal(t, 1, book.Usable())
 
 	// The correlator claims it for a crossing.
-	id, ok := book.Claim(zone.Identity{Kind: zone.ReadStandTag, Value: "STAND-1"}, zone.In, now)
+	claims := book.Begin()
+	id, ok := claims.Claim(zone.Identity{Kind: zone.ReadStandTag, Value: "STAND-1"}, zone.In, now)
 	require.True(t, ok)
 
 	// The zone re-publishes it (a newer version, still active); its
@@ -108,10 +109,10 @@ func TestClearanceUpdateRacingAClaimKeepsItUsed(t *testing.T) {
 	late := apply("E-2", v2)
 
 	// The decider writes the crossing and confirms the claim.
-	_, err = store.CommitStep(record.Step{Announce: svc.decider.announce, Outcomes: []record.Outcome{{Key: "X-1",
+	w, err := store.CommitStep(record.Step{Announce: svc.decider.announce, Outcomes: []record.Outcome{{Key: "X-1",
 		Crossing: &zone.Crossing{ID: "X-1", Gate: testGate, ClearanceID: id, Time: now, DecidedAt: now}}}})
 	require.NoError(t, err)
-	book.confirm(id, "X-1")
+	claims.Commit(w.Crossings)
 	late()
 
 	assert.Equal(t, 0, book.Usable(), "the clearance was used by X-1")
