@@ -1,43 +1,44 @@
 package gateway
 
 import (
-	"encoding/binary"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/bondgate/bondgate/gateway/record"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.etcd.io/bbolt"
 )
 
+var rawKeys atomic.Uint64
+
 // storeRaw writes raw into the gate's event log as the committer would,
-// bypassing ingest's checks, and returns its seq.
-func storeRaw(t testing.TB, db *bbolt.DB, raw string) uint64 {
+// bypassing ingest's checks, and returns its seq. Its seen-set key (no
+// device, a counter) matches no event a device sends.
+func storeRaw(t testing.TB, s *Service, raw string) uint64 {
 	t.Helper()
-	var seq uint64
-	require.NoError(t, db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketEvents)
-		var err error
-		if seq, err = b.NextSequence(); err != nil {
-			return err
-		}
-		return b.Put(u64(seq), []byte(raw))
-	}))
-	return seq
+	key := "\x00raw-" + strconv.FormatUint(rawKeys.Add(1), 10)
+	out, err := s.store.AppendEvents([]record.NewEvent{{Key: []byte(key), Raw: []byte(raw)}})
+	require.NoError(t, err)
+	return out[0].Seq
 }
 
-func asideSeqs(t testing.TB, db *bbolt.DB) []uint64 {
+// asideSeqs lists the seqs of the events the decider set aside.
+func asideSeqs(t testing.TB, s *Service) []uint64 {
 	t.Helper()
+	evs, err := s.store.EventsAfter(0, math.MaxInt)
+	require.NoError(t, err)
 	var out []uint64
-	require.NoError(t, db.View(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketAside).ForEach(func(k, _ []byte) error {
-			out = append(out, binary.BigEndian.Uint64(k))
-			return nil
-		})
-	}))
+	for _, e := range evs {
+		if e.Aside {
+			out = append(out, e.Seq)
+		}
+	}
 	return out
 }
 
@@ -64,9 +65,9 @@ func TestEventTheDeciderCannotEncodeIsSetAsideAndDecisionsGoOn(t *testing.T) {
 			now := time.Now().UTC()
 			var bad uint64
 			prep := func(s *Service) {
-				storeRaw(t, s.db.DB, fmt.Sprintf(`{"event_id":"IR-2-ok-1","device_id":"IR-2","gate":%q,"time":%q,"type":"heartbeat"}`, testGate, now.Add(-2*time.Second).Format(time.RFC3339Nano)))
-				bad = storeRaw(t, s.db.DB, `{"event_id":"IR-1-bad","device_id":"IR-1","gate":"`+testGate+`","time":"9999-12-31T23:30:00-01:00","type":"infrared.fault"}`)
-				storeRaw(t, s.db.DB, fmt.Sprintf(`{"event_id":"CAM-1-ok-1","device_id":"CAM-1","gate":%q,"time":%q,"type":"heartbeat"}`, testGate, now.Add(-time.Second).Format(time.RFC3339Nano)))
+				storeRaw(t, s, fmt.Sprintf(`{"event_id":"IR-2-ok-1","device_id":"IR-2","gate":%q,"time":%q,"type":"heartbeat"}`, testGate, now.Add(-2*time.Second).Format(time.RFC3339Nano)))
+				bad = storeRaw(t, s, `{"event_id":"IR-1-bad","device_id":"IR-1","gate":"`+testGate+`","time":"9999-12-31T23:30:00-01:00","type":"infrared.fault"}`)
+				storeRaw(t, s, fmt.Sprintf(`{"event_id":"CAM-1-ok-1","device_id":"CAM-1","gate":%q,"time":%q,"type":"heartbeat"}`, testGate, now.Add(-time.Second).Format(time.RFC3339Nano)))
 				if !screened {
 					s.decider.screen = nil
 				}
@@ -77,7 +78,7 @@ func TestEventTheDeciderCannotEncodeIsSetAsideAndDecisionsGoOn(t *testing.T) {
 			eventually(t, "the crossing after the bad event is decided", func() bool { return len(g.crossings(0)) == 1 })
 			eventually(t, "every event decided", func() bool { s := g.status(); return s.LastDecidedSeq == s.LastEventSeq })
 
-			assert.Equal(t, []uint64{bad}, asideSeqs(t, g.svc.db.DB), "only the bad event is set aside")
+			assert.Equal(t, []uint64{bad}, asideSeqs(t, g.svc), "only the bad event is set aside")
 			alarm := fmt.Sprintf("A-%s-%d-event_set_aside", testGate, bad)
 			assert.Contains(t, g.alarmIDs(), alarm)
 			_, metrics := g.do(http.MethodGet, "/metrics", "", nil)
@@ -99,7 +100,7 @@ func TestEventTheDeciderCannotEncodeIsSetAsideAndDecisionsGoOn(t *testing.T) {
 			st, _, raw = g.post(tokGate, unidentifiedCrossing("x2", time.Now().UTC()))
 			require.Equal(t, http.StatusAccepted, st, string(raw))
 			eventually(t, "the next crossing is decided after a restart", func() bool { return len(g.crossings(0)) == 2 })
-			assert.Equal(t, []uint64{bad}, asideSeqs(t, g.svc.db.DB))
+			assert.Equal(t, []uint64{bad}, asideSeqs(t, g.svc))
 			n := 0
 			for _, id := range g.alarmIDs() {
 				if strings.HasSuffix(id, "-event_set_aside") {

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/bondgate/bondgate/internal/zone"
-	"go.etcd.io/bbolt"
 )
 
 // benchClient is an HTTP client that keeps a connection per concurrent poster.
@@ -163,12 +162,8 @@ func seedClearance(t testing.TB, s *Service, evID string, cl zone.Clearance) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var after func()
-	if err := s.db.Update(func(tx *bbolt.Tx) error {
-		var err error
-		after, err = s.book.applyEvent(tx, e)
-		return err
-	}); err != nil {
+	after, err := s.book.applyEvent(s.store, e)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if after != nil {

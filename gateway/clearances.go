@@ -5,69 +5,67 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bondgate/bondgate/gateway/record"
 	"github.com/bondgate/bondgate/internal/zone"
-	"go.etcd.io/bbolt"
 )
 
-// cachedClearance is a clearance as the gate holds it. UsedBy is set when
-// this gate consumed it, so a later event from the zone (which may not have
-// heard of the crossing yet) cannot make it usable again.
-type cachedClearance struct {
-	zone.Clearance
-	UsedBy string `json:"used_by,omitempty"`
-}
+// cachedClearance is a clearance as the gate holds it (see record.Clearance).
+type cachedClearance = record.Clearance
 
-func (c *cachedClearance) usable() bool {
+func usable(c *cachedClearance) bool {
 	return c.State == zone.ClearanceActive && c.UsedBy == ""
 }
 
-// Clearances is the gate's copy of every clearance for it. It lives in bbolt
-// (so it is usable the moment the service starts, with no link) and in
-// memory for the correlator. It is the correlator's ClearanceBook.
+// Clearances is the gate's copy of every clearance for it. It lives in the
+// store (so it is usable the moment the service starts, with no link) and in
+// memory for the correlator, which claims from it through a ClaimSet.
 type Clearances struct {
 	gate  string
 	clock *gateClock
 
-	mu      sync.Mutex
-	byID    map[string]*cachedClearance
-	pending map[string]pendingClaim // claims made by the correlator, not yet written
+	mu   sync.Mutex
+	byID map[string]*cachedClearance
 }
 
-type pendingClaim struct {
-	prevUsedBy string
-}
-
-func loadClearances(db *bbolt.DB, gate string, clock *gateClock) (*Clearances, error) {
-	c := &Clearances{gate: gate, clock: clock, byID: map[string]*cachedClearance{}, pending: map[string]pendingClaim{}}
-	err := db.View(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketClearances).ForEach(func(k, v []byte) error {
-			var cc cachedClearance
-			if err := json.Unmarshal(v, &cc); err != nil {
-				return err
-			}
-			c.byID[string(k)] = &cc
-			return nil
-		})
-	})
+func loadClearances(store Store, gate string, clock *gateClock) (*Clearances, error) {
+	c := &Clearances{gate: gate, clock: clock, byID: map[string]*cachedClearance{}}
+	held, err := store.Clearances()
+	for id, cc := range held {
+		c.byID[id] = &cc
+	}
 	return c, err
 }
 
+// ClaimSet is one decision step's claims on the book. The correlator
+// claims through it (it is the correlator's ClearanceBook); the claims
+// reach the store with the crossings that carry them, in the step's
+// transaction (Store.CommitStep), and the book only after that committed
+// (Commit). A step that fails just drops its set: nothing to undo.
+type ClaimSet struct {
+	book  *Clearances
+	taken map[string]bool // clearance IDs claimed in this step
+}
+
+// Begin starts a decision step's claim set.
+func (c *Clearances) Begin() *ClaimSet {
+	return &ClaimSet{book: c, taken: map[string]bool{}}
+}
+
 // Claim finds a usable clearance for an identity read in a direction at the
-// event's time and marks it used, so a second crossing cannot use it. Both
-// the event time and the gate's clock must lie in the window, on both ends:
-// a device's stamp is the device's word, so a crossing stamped tomorrow does
-// not open tomorrow's clearance today, and an offline gate still refuses
-// after the window. The clock never runs backwards here, so a clock step
-// cannot extend a window.
-// The claim is tentative until the decider writes (commit) or drops
-// (rollback) the crossing that carries it.
-func (c *Clearances) Claim(id zone.Identity, dir zone.Direction, at time.Time) (string, bool) {
+// event's time, not claimed before in this step, and claims it, so a
+// second crossing cannot use it. Both the event time and the gate's clock
+// must lie in the window, on both ends: a device's stamp is the device's
+// word, so a crossing stamped tomorrow does not open tomorrow's clearance
+// today, and an offline gate still refuses after the window. The clock
+// never runs backwards here, so a clock step cannot extend a window.
+func (s *ClaimSet) Claim(id zone.Identity, dir zone.Direction, at time.Time) (string, bool) {
+	c := s.book
 	now := c.clock.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var best *cachedClearance
 	for _, cc := range c.byID {
-		if !cc.usable() || !cc.Window.Contains(now) || !cc.Matches(c.gate, dir, id, at) {
+		if !usable(cc) || s.taken[cc.ID] || !cc.Window.Contains(now) || !cc.Matches(c.gate, dir, id, at) {
 			continue
 		}
 		// Of several matches take the one whose window closes first, so the
@@ -79,76 +77,44 @@ func (c *Clearances) Claim(id zone.Identity, dir zone.Direction, at time.Time) (
 	if best == nil {
 		return "", false
 	}
-	c.pending[best.ID] = pendingClaim{prevUsedBy: best.UsedBy}
-	best.UsedBy = "pending"
+	s.taken[best.ID] = true
 	return best.ID, true
 }
 
-// writeUsed stores the clearance as used by crossing, inside the decider's
-// transaction. It marks the version on disk, which may be newer than the
-// one claimed in memory (the consumer's update committed, its memory update
-// still to come). Memory follows in confirm, once the transaction committed.
-func (c *Clearances) writeUsed(tx *bbolt.Tx, clearanceID, crossingID string) error {
-	b := tx.Bucket(bucketClearances)
-	v := b.Get([]byte(clearanceID))
-	if v == nil {
-		return nil
-	}
-	var cp cachedClearance
-	if err := json.Unmarshal(v, &cp); err != nil {
-		return err
-	}
-	cp.UsedBy = crossingID
-	raw, err := json.Marshal(&cp)
-	if err != nil {
-		return err
-	}
-	return b.Put([]byte(clearanceID), raw)
-}
-
-// confirm makes a written claim final in memory.
-func (c *Clearances) confirm(clearanceID, crossingID string) {
+// Commit makes the claims of written crossings final in the book, once the
+// step's transaction committed. A claim no written crossing carries (a
+// replay of a crossing already stored) lapses.
+func (s *ClaimSet) Commit(written []zone.Crossing) {
+	c := s.book
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cc, ok := c.byID[clearanceID]; ok {
-		cc.UsedBy = crossingID
+	for _, x := range written {
+		if cc, ok := c.byID[x.ClearanceID]; ok && x.ClearanceID != "" && s.taken[x.ClearanceID] {
+			cc.UsedBy = x.ID
+		}
 	}
-	delete(c.pending, clearanceID)
+	clear(s.taken)
 }
 
-// reload replaces the memory copy with what is on disk, dropping every
-// claim not written.
-func (c *Clearances) reload(db *bbolt.DB) error {
-	fresh, err := loadClearances(db, c.gate, c.clock)
+// reload replaces the memory copy with what is on disk.
+func (c *Clearances) reload(store Store) error {
+	fresh, err := loadClearances(store, c.gate, c.clock)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.byID, c.pending = fresh.byID, map[string]pendingClaim{}
+	c.byID = fresh.byID
 	return nil
 }
 
-// settle undoes every claim not committed: the crossing that held it was
-// not written (a replay of a crossing already stored, or a failed
-// transaction).
-func (c *Clearances) settle() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for id, p := range c.pending {
-		if cc, ok := c.byID[id]; ok && cc.UsedBy == "pending" {
-			cc.UsedBy = p.prevUsedBy
-		}
-		delete(c.pending, id)
-	}
-}
-
-// applyEvent applies one clearance event from the zone in tx: the event ID
-// goes into the seen set (so a redelivery changes nothing), and the
-// clearance is upserted unless the gate holds a newer version. Clearances
-// for other gates are ignored. The in-memory copy is updated by the returned
-// function, which the caller runs only after the commit.
-func (c *Clearances) applyEvent(tx *bbolt.Tx, ev zone.Event) (after func(), err error) {
+// applyEvent applies one clearance event from the zone to the store: the
+// event ID goes into the consumed set (so a redelivery changes nothing),
+// and the clearance is upserted unless the gate holds a newer version.
+// Clearances for other gates are ignored. The in-memory copy is updated by
+// the returned function, which the caller runs only after the store
+// answered.
+func (c *Clearances) applyEvent(store Store, ev zone.Event) (after func(), err error) {
 	var cl zone.Clearance
 	if err := json.Unmarshal(ev.Data, &cl); err != nil {
 		return nil, zone.Errorf(zone.EINVALID, "clearance event %s: %v", ev.ID, err)
@@ -159,44 +125,16 @@ func (c *Clearances) applyEvent(tx *bbolt.Tx, ev zone.Event) (after func(), err 
 	if len(cl.ID) > zone.MaxKeyLen {
 		return nil, zone.Errorf(zone.EINVALID, "clearance event %s: clearance id longer than %d bytes", ev.ID, zone.MaxKeyLen)
 	}
-	consumed := tx.Bucket(bucketConsumed)
-	if consumed.Get([]byte(ev.ID)) != nil {
-		return nil, nil
-	}
-	if err := consumed.Put([]byte(ev.ID), []byte{1}); err != nil {
-		return nil, err
-	}
-	b := tx.Bucket(bucketClearances)
-	var held *cachedClearance
-	if v := b.Get([]byte(cl.ID)); v != nil {
-		held = &cachedClearance{}
-		if err := json.Unmarshal(v, held); err != nil {
-			return nil, err
-		}
-		if held.Version > cl.Version {
-			return nil, nil
-		}
-	}
-	next := &cachedClearance{Clearance: cl}
-	if held != nil && held.UsedBy != "" {
-		// This gate already let the move through; only the zone's own
-		// verdict that it is used or revoked replaces that.
-		next.UsedBy = held.UsedBy
-	}
-	raw, err := json.Marshal(next)
-	if err != nil {
-		return nil, err
-	}
-	if err := b.Put([]byte(cl.ID), raw); err != nil {
+	next, err := store.ApplyClearance(ev.ID, cl)
+	if err != nil || next == nil {
 		return nil, err
 	}
 	return func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if cur, ok := c.byID[cl.ID]; ok && cur.UsedBy != "" && next.UsedBy == "" {
-			// A claim is in flight for it ("pending"), or was written after
-			// this transaction (on the version this one wrote): keep it,
-			// take the rest.
+			// A claim was committed after this transaction (on the version
+			// this one wrote): keep it, take the rest.
 			next.UsedBy = cur.UsedBy
 		}
 		c.byID[cl.ID] = next
@@ -211,7 +149,7 @@ func (c *Clearances) Usable() int {
 	defer c.mu.Unlock()
 	n := 0
 	for _, cc := range c.byID {
-		if cc.usable() && !now.After(cc.Window.To) {
+		if usable(cc) && !now.After(cc.Window.To) {
 			n++
 		}
 	}

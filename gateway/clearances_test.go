@@ -16,19 +16,19 @@ func TestClearanceBookChecksWindowStartOnGateClock(t *testing.T) {
 	today := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	clock := &steppedClock{t: today}
 	book := &Clearances{gate: testGate, clock: &gateClock{now: clock.Now},
-		byID: map[string]*cachedClearance{}, pending: map[string]pendingClaim{}}
+		byID: map[string]*cachedClearance{}}
 	cl := engineClearance("D-TOMORROW", "STAND-0042", 1, zone.ClearanceActive, today)
 	cl.Window = zone.Window{From: today.Add(24 * time.Hour), To: today.Add(26 * time.Hour)}
 	book.byID[cl.ID] = &cachedClearance{Clearance: cl}
 	tag := zone.Identity{Kind: zone.ReadStandTag, Value: "STAND-0042"}
 
-	_, ok := book.Claim(tag, zone.In, today.Add(25*time.Hour))
+	_, ok := book.Begin().Claim(tag, zone.In, today.Add(25*time.Hour))
 	assert.False(t, ok, "an event stamped tomorrow does not open tomorrow's window today")
-	_, ok = book.Claim(tag, zone.In, today)
+	_, ok = book.Begin().Claim(tag, zone.In, today)
 	assert.False(t, ok, "nor does one stamped today")
 
 	clock.Set(today.Add(25 * time.Hour))
-	id, ok := book.Claim(tag, zone.In, today.Add(25*time.Hour))
+	id, ok := book.Begin().Claim(tag, zone.In, today.Add(25*time.Hour))
 	assert.True(t, ok, "inside the window on the gate clock it is usable")
 	assert.Equal(t, "D-TOMORROW", id)
 }

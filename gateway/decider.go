@@ -12,9 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bondgate/bondgate/internal/bolt"
+	"github.com/bondgate/bondgate/gateway/record"
 	"github.com/bondgate/bondgate/internal/zone"
-	"go.etcd.io/bbolt"
 )
 
 // decideChunk bounds how many logged events one decision step reads, so a
@@ -26,7 +25,7 @@ const decideChunk = 1000
 // step's outcomes (crossing records, consumed clearances, outbox messages,
 // its replay point) in one transaction.
 type Decider struct {
-	db     *bbolt.DB
+	store  Store
 	gate   string
 	source string
 	cfg    CorrelatorConfig
@@ -98,20 +97,29 @@ func (d *Decider) Sensors() []SensorState {
 // events from the saved replay point on, and the crossings and alarms it
 // re-produces are skipped by ID because they are already stored.
 func (d *Decider) restore() error {
-	processed, lowWater, hw, err := readMeta(d.db)
+	cur, err := d.store.Cursors()
 	if err != nil {
 		return err
 	}
+	processed, lowWater, hw := cur.Processed, cur.LowWater, cur.Clock
 	d.clock.raise(hw)
 	d.persistedW = hw
-	sensors, err := readSensors(d.db)
+	stored, err := d.store.Sensors()
 	if err != nil {
 		return err
+	}
+	sensors := make(map[string]SensorState, len(stored))
+	for id, raw := range stored {
+		var st SensorState
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return fmt.Errorf("sensor %s: %w", id, err)
+		}
+		sensors[id] = st
 	}
 	d.mu.Lock()
 	d.sensors = sensors
 	d.mu.Unlock()
-	if err := d.book.reload(d.db); err != nil {
+	if err := d.book.reload(d.store); err != nil {
 		return err
 	}
 	cfg := d.cfg
@@ -222,7 +230,7 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 	if chunk <= 0 {
 		chunk = decideChunk
 	}
-	batch, err := eventsToDecide(d.db, d.processed, chunk)
+	batch, err := d.store.EventsAfter(d.processed, chunk)
 	if err != nil {
 		return false, err
 	}
@@ -235,8 +243,10 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 	// What this step reads was taken by now: silence and a clearance's start
 	// are judged on this clock, not on the devices' stamps.
 	heard := d.clock.Now()
+	// The correlator claims clearances through this step's set; they reach
+	// the book only once the step's transaction committed.
+	claims := d.book.Begin()
 	fail := func(err error) (bool, error) {
-		d.book.settle()
 		single := uint64(0)
 		if len(fed) == 1 {
 			single = fed[0]
@@ -245,7 +255,7 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 	}
 	for _, se := range batch {
 		last = se.Seq
-		if se.aside {
+		if se.Aside {
 			continue // set aside before: never fed again
 		}
 		evs, err := ParseEvents(se.Raw)
@@ -267,14 +277,14 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 		}
 		d.observing = se.Seq
 		fed = append(fed, se.Seq)
-		o, err := d.observe(se.Seq, evs[0], heard)
+		o, err := d.observe(se.Seq, evs[0], claims, heard)
 		if err != nil {
 			return fail(err)
 		}
 		outs = append(outs, o...)
 	}
 	now := d.clock.Now()
-	o, err := d.advance(now)
+	o, err := d.advance(now, claims)
 	if err != nil {
 		return fail(err)
 	}
@@ -282,7 +292,6 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 	low := d.corr.LowWater()
 	sensors := d.corr.Sensors()
 	if len(outs) == 0 && len(aside) == 0 && last == d.processed && low == d.lowWater && now.Sub(d.persistedW) < 5*time.Second && !d.sensorsChanged(sensors) {
-		d.book.settle()
 		return false, nil
 	}
 	written, err := d.write(ctx, outs, aside, last, low, now, sensors)
@@ -291,10 +300,9 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 		if errors.As(err, &u) {
 			return fail(u.err)
 		}
-		d.book.settle()
 		return false, err
 	}
-	d.book.settle()
+	claims.Commit(written.Crossings)
 	d.processed, d.lowWater, d.persistedW = last, low, now
 	d.mu.Lock()
 	for _, s := range sensors {
@@ -311,17 +319,17 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 		}
 		d.log.Error("stored event set aside: the decider cannot process it; deciding on without it", attrs...)
 	}
-	for _, x := range written.crossings {
+	for _, x := range written.Crossings {
 		if d.onDecided != nil {
 			d.onDecided(x)
 		}
 	}
-	for _, a := range written.alarms {
+	for _, a := range written.Alarms {
 		if d.onAlarm != nil {
 			d.onAlarm(a)
 		}
 	}
-	if len(written.crossings)+len(written.alarms) > 0 && d.onOutbox != nil {
+	if len(written.Crossings)+len(written.Alarms) > 0 && d.onOutbox != nil {
 		d.onOutbox()
 	}
 	return len(batch) == chunk, nil
@@ -336,22 +344,22 @@ func first(evs []SensorEvent) *SensorEvent {
 
 // observe feeds one event; a panic in the correlator is an unprocessable
 // event, not a crashed gate (the restore that follows drops its state).
-func (d *Decider) observe(seq uint64, ev SensorEvent, heard time.Time) (outs []Outcome, err error) {
+func (d *Decider) observe(seq uint64, ev SensorEvent, claims *ClaimSet, heard time.Time) (outs []Outcome, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("the correlator panicked: %v", r)
 		}
 	}()
-	return d.corr.ObserveAt(seq, ev, d.book, heard), nil
+	return d.corr.ObserveAt(seq, ev, claims, heard), nil
 }
 
-func (d *Decider) advance(now time.Time) (outs []Outcome, err error) {
+func (d *Decider) advance(now time.Time, claims *ClaimSet) (outs []Outcome, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("the correlator panicked: %v", r)
 		}
 	}()
-	return d.corr.Advance(now, d.book), nil
+	return d.corr.Advance(now, claims), nil
 }
 
 // asideEvent is a stored event the decider leaves out, and why.
@@ -392,7 +400,7 @@ func (d *Decider) recorded(id string) (zone.Crossing, bool) {
 	if d.observing > d.replayUntil {
 		return zone.Crossing{}, false
 	}
-	x, ok, err := storedCrossing(d.db, id)
+	x, ok, err := d.store.Crossing(id)
 	if err != nil {
 		// Deciding again is the lesser harm: write drops a crossing whose ID
 		// is stored, only its tracks may go to another crossing.
@@ -414,144 +422,84 @@ func (d *Decider) sensorsChanged(now []SensorState) bool {
 	return false
 }
 
-type writtenOutcomes struct {
-	crossings []zone.Crossing
-	alarms    []zone.Alarm
-}
-
-// write stores one step in one transaction: every new crossing with its own
-// crossing seq, the clearance it consumed, the outbox messages announcing
-// crossings and alarms, the events set aside with their alarms, the sensor
-// states and the replay point. Crossings and alarms whose ID is already
-// stored (a replay) are skipped. An outcome that cannot be encoded fails
-// the step as unprocessable.
-func (d *Decider) write(ctx context.Context, outs []Outcome, aside []asideEvent, processed, low uint64, now time.Time, sensors []SensorState) (writtenOutcomes, error) {
-	var w writtenOutcomes
-	type claim struct{ clearance, crossing string }
-	var claims []claim
-	err := d.db.Update(func(tx *bbolt.Tx) error {
-		w = writtenOutcomes{}
-		claims = claims[:0]
-		emitted, crossings := tx.Bucket(bucketEmitted), tx.Bucket(bucketCrossings)
-		// The stored IDs of the crossings decided in this step, by the
-		// correlator's ID, for the alarms that name them.
-		ids := map[string]string{}
-		for _, o := range outs {
-			// A replay may decide a stored crossing differently (its
-			// clearance is used by now): the stored decision stands, and the
-			// alarms of the outcome belong to it, so the whole outcome goes.
-			if o.Crossing != nil && emitted.Get([]byte(o.Crossing.ID)) != nil {
-				continue
+// write stores one step in one transaction (Store.CommitStep): every new
+// crossing with its own crossing seq, the clearance it consumed, the
+// outbox messages announcing crossings and alarms, the events set aside
+// with their alarms, the sensor states and the replay point. Crossings and
+// alarms whose ID is already stored (a replay) are skipped. An outcome that
+// cannot be encoded fails the step as unprocessable.
+func (d *Decider) write(_ context.Context, outs []Outcome, aside []asideEvent, processed, low uint64, now time.Time, sensors []SensorState) (record.Written, error) {
+	step := record.Step{Announce: d.announce, Sensors: make(map[string][]byte, len(sensors)),
+		Cursors: &record.Cursors{Processed: processed, LowWater: low, Clock: now}}
+	for _, o := range outs {
+		var ro record.Outcome
+		if x := o.Crossing; x != nil {
+			c := *x
+			ro.Key = x.ID
+			c.ID = d.lifeID(x.ID)
+			c.Gate = d.gate
+			if c.DecidedAt.IsZero() {
+				c.DecidedAt = now
 			}
-			if x := o.Crossing; x != nil {
-				c := *x
-				seq, err := crossings.NextSequence()
-				if err != nil {
-					return err
-				}
-				c.ID = d.lifeID(x.ID)
-				ids[x.ID] = c.ID
-				c.Seq, c.Gate = seq, d.gate
-				if c.DecidedAt.IsZero() {
-					c.DecidedAt = now
-				}
-				c.Time, c.DecidedAt = c.Time.UTC(), c.DecidedAt.UTC()
-				raw, err := json.Marshal(c)
-				if err != nil {
-					return &unprocessable{err: fmt.Errorf("crossing %s: %w", c.ID, err)}
-				}
-				if err := crossings.Put(u64(seq), raw); err != nil {
-					return err
-				}
-				// The crossing seq, so a replay can find the record by ID.
-				if err := emitted.Put([]byte(x.ID), u64(seq)); err != nil {
-					return err
-				}
-				if c.ClearanceID != "" {
-					if err := d.book.writeUsed(tx, c.ClearanceID, c.ID); err != nil {
-						return err
-					}
-					claims = append(claims, claim{c.ClearanceID, c.ID})
-				}
-				if err := d.queue(tx, c.ID, zone.TypeCrossing, zone.TopicCrossings, c.Time, c); err != nil {
-					return err
-				}
-				w.crossings = append(w.crossings, c)
-			}
-			for _, a := range o.Alarms {
-				if a.CrossingID != "" {
-					a.CrossingID = d.crossingRef(tx, ids, a.CrossingID)
-				}
-				if err := d.putAlarm(tx, &w, a); err != nil {
-					return err
-				}
-			}
+			c.Time, c.DecidedAt = c.Time.UTC(), c.DecidedAt.UTC()
+			ro.Crossing = &c
 		}
-		ab := tx.Bucket(bucketAside)
-		for _, e := range aside {
-			rec, _ := json.Marshal(asideRecord{Reason: e.why, At: now})
-			if err := ab.Put(u64(e.seq), rec); err != nil {
-				return err
+		for _, a := range o.Alarms {
+			ra := d.alarm(a)
+			if a.CrossingID != "" {
+				// The stored ID of the crossing, found by the store (decided in
+				// this step or before); else the ID the decider would make now.
+				ra.CrossingKey, ra.Alarm.CrossingID = a.CrossingID, d.lifeID(a.CrossingID)
 			}
-			a := zone.Alarm{ID: "A-" + d.gate + "-" + strconv.FormatUint(e.seq, 10) + "-" + string(zone.AlarmEventAside),
-				Kind: zone.AlarmEventAside, Severity: zone.SeverityCritical, Time: now,
-				Message: fmt.Sprintf("sensor event seq %d set aside: %s; the gate decides on without it", e.seq, e.why)}
-			if e.ev != nil {
-				a.DeviceID = e.ev.DeviceID
-				a.Message = fmt.Sprintf("sensor event %s of %s (seq %d) set aside: %s; the gate decides on without it",
-					e.ev.EventID, e.ev.DeviceID, e.seq, e.why)
-			}
-			if err := d.putAlarm(tx, &w, a); err != nil {
-				return err
-			}
+			ro.Alarms = append(ro.Alarms, ra)
 		}
-		sb := tx.Bucket(bucketSensors)
-		for _, s := range sensors {
-			raw, err := json.Marshal(s)
-			if err != nil {
-				return &unprocessable{err: fmt.Errorf("sensor %s: %w", s.DeviceID, err)}
-			}
-			if err := sb.Put([]byte(s.DeviceID), raw); err != nil {
-				return err
-			}
+		step.Outcomes = append(step.Outcomes, ro)
+	}
+	var asideAlarms []record.Alarm
+	for _, e := range aside {
+		step.Aside = append(step.Aside, record.Aside{Seq: e.seq, Reason: e.why, At: now})
+		a := zone.Alarm{ID: "A-" + d.gate + "-" + strconv.FormatUint(e.seq, 10) + "-" + string(zone.AlarmEventAside),
+			Kind: zone.AlarmEventAside, Severity: zone.SeverityCritical, Time: now,
+			Message: fmt.Sprintf("sensor event seq %d set aside: %s; the gate decides on without it", e.seq, e.why)}
+		if e.ev != nil {
+			a.DeviceID = e.ev.DeviceID
+			a.Message = fmt.Sprintf("sensor event %s of %s (seq %d) set aside: %s; the gate decides on without it",
+				e.ev.EventID, e.ev.DeviceID, e.seq, e.why)
 		}
-		meta := tx.Bucket(bucketMeta)
-		// Only ever raised: a replay after a restart feeds events from the
-		// low-water mark again, and a crash in the middle of it must not
-		// make a later restart think fewer events were decided (the replay
-		// would then decide stored crossings anew).
-		if processed > getU64(meta, metaProcessed) {
-			if err := meta.Put(metaProcessed, u64(processed)); err != nil {
-				return err
-			}
+		asideAlarms = append(asideAlarms, d.alarm(a))
+	}
+	if len(asideAlarms) > 0 {
+		step.Outcomes = append(step.Outcomes, record.Outcome{Alarms: asideAlarms})
+	}
+	for _, s := range sensors {
+		raw, err := json.Marshal(s)
+		if err != nil {
+			return record.Written{}, &unprocessable{err: fmt.Errorf("sensor %s: %w", s.DeviceID, err)}
 		}
-		if err := meta.Put(metaLowWater, u64(low)); err != nil {
-			return err
-		}
-		return meta.Put(metaClockHW, u64(uint64(now.UnixNano())))
-	})
+		step.Sensors[s.DeviceID] = raw
+	}
+	w, err := d.store.CommitStep(step)
 	if err != nil {
 		var u *unprocessable
 		if errors.As(err, &u) {
-			return writtenOutcomes{}, u
+			return record.Written{}, u
 		}
-		return writtenOutcomes{}, storeError(err)
-	}
-	for _, c := range claims {
-		d.book.confirm(c.clearance, c.crossing)
+		var enc *record.EncodeError
+		if errors.As(err, &enc) {
+			return record.Written{}, &unprocessable{err: enc.Err}
+		}
+		return record.Written{}, err
 	}
 	return w, nil
 }
 
-// putAlarm stores and queues one alarm the correlator (or the set-aside)
-// made, unless the emitted index holds its correlator ID already.
-func (d *Decider) putAlarm(tx *bbolt.Tx, w *writtenOutcomes, a zone.Alarm) error {
-	emitted := tx.Bucket(bucketEmitted)
-	if a.ID == "" || emitted.Get([]byte(a.ID)) != nil {
-		return nil
-	}
+// alarm makes an alarm the correlator (or the set-aside) raised into one to
+// store: keyed by the correlator's ID, stored and sent under the life ID.
+func (d *Decider) alarm(a zone.Alarm) record.Alarm {
 	key := a.ID
-	a.ID = d.lifeID(key)
+	if key != "" {
+		a.ID = d.lifeID(key)
+	}
 	if a.Gate == "" {
 		a.Gate = d.gate
 	}
@@ -559,52 +507,21 @@ func (d *Decider) putAlarm(tx *bbolt.Tx, w *writtenOutcomes, a zone.Alarm) error
 		a.State = zone.AlarmOpen
 	}
 	a.Time = a.Time.UTC()
-	if err := emitted.Put([]byte(key), []byte{1}); err != nil {
-		return err
-	}
-	if err := d.queue(tx, a.ID, zone.TypeAlarm, zone.TopicAlarms, a.Time, a); err != nil {
-		return err
-	}
-	w.alarms = append(w.alarms, a)
-	return nil
+	return record.Alarm{Key: key, Alarm: a}
 }
 
-// crossingRef is the stored ID of the crossing the correlator calls id: one
-// decided in this step, else one the file holds, else id made into a
-// stored ID as the decider would make it now.
-func (d *Decider) crossingRef(tx *bbolt.Tx, step map[string]string, id string) string {
-	if full, ok := step[id]; ok {
-		return full
-	}
-	if v := tx.Bucket(bucketEmitted).Get([]byte(id)); len(v) == 8 {
-		var x struct {
-			ID string `json:"id"`
-		}
-		if raw := tx.Bucket(bucketCrossings).Get(v); raw != nil && json.Unmarshal(raw, &x) == nil && x.ID != "" {
-			return x.ID
-		}
-	}
-	return d.lifeID(id)
-}
-
-// asideRecord is the value of the aside bucket: why an event was set aside.
-type asideRecord struct {
-	Reason string    `json:"reason"`
-	At     time.Time `json:"at"`
-}
-
-// queue appends a CloudEvent for data to the outbox, keyed by the gate so
-// Kafka keeps the gate's order within one partition. The event ID is the
-// crossing's or alarm's own, so a consumer applies it once however often
-// it is delivered.
-func (d *Decider) queue(tx *bbolt.Tx, id, typ, topic string, at time.Time, data any) error {
+// announce makes the CloudEvent for a stored crossing or alarm into an
+// outbox message, keyed by the gate so Kafka keeps the gate's order within
+// one partition. The event ID is the crossing's or alarm's own, so a
+// consumer applies it once however often it is delivered.
+func (d *Decider) announce(id, typ, topic string, at time.Time, data any) (zone.OutboxMessage, error) {
 	ev, err := zone.NewEvent(id, d.source, typ, id, at, data)
 	if err != nil {
-		return &unprocessable{err: fmt.Errorf("%s: %w", id, err)}
+		return zone.OutboxMessage{}, &unprocessable{err: fmt.Errorf("%s: %w", id, err)}
 	}
 	m, err := ev.Message(topic, d.gate)
 	if err != nil {
-		return &unprocessable{err: fmt.Errorf("%s: %w", id, err)}
+		return zone.OutboxMessage{}, &unprocessable{err: fmt.Errorf("%s: %w", id, err)}
 	}
-	return bolt.AppendOutbox(tx, &m)
+	return m, nil
 }

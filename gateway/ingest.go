@@ -2,13 +2,12 @@ package gateway
 
 import (
 	"context"
-	"encoding/binary"
 	"strconv"
 	"sync/atomic"
 	"time"
 
+	"github.com/bondgate/bondgate/gateway/record"
 	"github.com/bondgate/bondgate/internal/zone"
-	"go.etcd.io/bbolt"
 )
 
 // Accepted is the answer for one posted event.
@@ -31,16 +30,15 @@ type ingestResult struct {
 
 // Committer turns concurrent ingest requests into few fsyncs: a single
 // goroutine gathers whatever requests are waiting (and, briefly, whatever
-// arrives next), writes them all in one bbolt transaction and answers every
+// arrives next), appends them all to the store in one transaction and answers every
 // request only after that commit returned. One fsync then pays for many
 // POSTs, which is what makes "202 only after fsync" affordable.
 type Committer struct {
-	db        *bbolt.DB
+	store     Store
 	reqs      chan *ingestRequest
 	done      chan struct{} // closed when run has returned: nothing more is answered
 	linger    time.Duration
 	maxEvents int
-	maxSize   int64
 	onCommit  func(events int)
 	crowded   bool // the last group held more than one request (committer goroutine only)
 
@@ -51,15 +49,15 @@ type Committer struct {
 // CommitterStats counts requests and the transactions that carried them.
 type CommitterStats struct {
 	Requests uint64 // ingest requests answered
-	Commits  uint64 // bbolt write transactions committed for them
+	Commits  uint64 // store transactions committed for them
 }
 
-func newCommitter(db *bbolt.DB, linger time.Duration, maxEvents int, maxSize int64, onCommit func(int)) *Committer {
+func newCommitter(store Store, linger time.Duration, maxEvents int, onCommit func(int)) *Committer {
 	if maxEvents <= 0 {
 		maxEvents = 5000
 	}
-	return &Committer{db: db, reqs: make(chan *ingestRequest, 1024), done: make(chan struct{}), linger: linger,
-		maxEvents: maxEvents, maxSize: maxSize, onCommit: onCommit}
+	return &Committer{store: store, reqs: make(chan *ingestRequest, 1024), done: make(chan struct{}), linger: linger,
+		maxEvents: maxEvents, onCommit: onCommit}
 }
 
 // Stats returns the request and commit counters.
@@ -165,78 +163,33 @@ func (c *Committer) drainRefusing() {
 }
 
 func (c *Committer) commit(group []*ingestRequest, n int) {
-	results := make([][]Accepted, len(group))
-	err := c.db.Update(func(tx *bbolt.Tx) error {
-		if err := c.checkRoom(tx, group); err != nil {
-			return err
+	events := make([]record.NewEvent, 0, n)
+	for _, r := range group {
+		for j := range r.events {
+			ev := &r.events[j]
+			events = append(events, record.NewEvent{Key: seenKey(ev.DeviceID, ev.EventID), Raw: ev.Raw})
 		}
-		events, seen := tx.Bucket(bucketEvents), tx.Bucket(bucketSeen)
-		// Keys only ever grow: fill pages instead of splitting them in half.
-		events.FillPercent = 0.95
-		for i, r := range group {
-			acc := make([]Accepted, len(r.events))
-			for j := range r.events {
-				ev := &r.events[j]
-				key := seenKey(ev.DeviceID, ev.EventID)
-				// The check runs inside the transaction, so a re-send in the
-				// same group (or the same batch) sees the first write.
-				if v := seen.Get(key); len(v) == 8 {
-					acc[j] = Accepted{EventID: ev.EventID, Seq: binary.BigEndian.Uint64(v), Duplicate: true}
-					continue
-				}
-				seq, err := events.NextSequence()
-				if err != nil {
-					return err
-				}
-				if err := events.Put(u64(seq), ev.Raw); err != nil {
-					return err
-				}
-				if err := seen.Put(key, u64(seq)); err != nil {
-					return err
-				}
-				acc[j] = Accepted{EventID: ev.EventID, Seq: seq}
-			}
-			results[i] = acc
-		}
-		return nil
-	})
+	}
+	appended, err := c.store.AppendEvents(events)
 	if err == nil {
 		c.commits.Add(1)
 	}
-	err = storeError(err)
-	for i, r := range group {
+	for _, r := range group {
 		c.requests.Add(1)
 		if err != nil {
 			r.reply <- ingestResult{err: err}
 			continue
 		}
-		r.reply <- ingestResult{accepted: results[i]}
+		acc := make([]Accepted, len(r.events))
+		for j := range r.events {
+			acc[j] = Accepted{EventID: r.events[j].EventID, Seq: appended[j].Seq, Duplicate: appended[j].Duplicate}
+		}
+		appended = appended[len(r.events):]
+		r.reply <- ingestResult{accepted: acc}
 	}
 	if err == nil && c.onCommit != nil {
 		c.onCommit(n)
 	}
-}
-
-// checkRoom refuses the group when its events would take the file's live
-// data past three quarters of MaxSize. The last quarter is kept for what
-// the gate must still write when ingest is refused: decisions about events
-// already acked, and the outbox draining. bbolt's hard cap is the backstop.
-func (c *Committer) checkRoom(tx *bbolt.Tx, group []*ingestRequest) error {
-	if c.maxSize <= 0 {
-		return nil
-	}
-	n := 0
-	for _, r := range group {
-		for i := range r.events {
-			// raw bytes twice (page overhead, the seen index) and the keys
-			n += 2*len(r.events[i].Raw) + len(r.events[i].DeviceID) + len(r.events[i].EventID) + 64
-		}
-	}
-	used := tx.Size() - int64(tx.DB().Stats().FreeAlloc)
-	if used+int64(n) > c.maxSize-c.maxSize/4 {
-		return &zone.Error{Code: zone.EUNAVAILABLE, Message: "the gate's store is full; retry later"}
-	}
-	return nil
 }
 
 // Event times the gate accepts: inside these years (UTC), and at most

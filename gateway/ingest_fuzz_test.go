@@ -314,11 +314,11 @@ func FuzzDeciderStoredEvent(f *testing.F) {
 			for _, e := range unidentifiedCrossing(id, at) {
 				b, err := json.Marshal(e)
 				require.NoError(t, err)
-				storeRaw(t, svc.db.DB, string(b))
+				storeRaw(t, svc, string(b))
 			}
 		}
 		good(fmt.Sprintf("g%d-1", n), at)
-		fuzzed := storeRaw(t, svc.db.DB, raw)
+		fuzzed := storeRaw(t, svc, raw)
 		good(fmt.Sprintf("g%d-2", n), at.Add(3*time.Second))
 		clock.Store(at.Add(30 * time.Second).UnixNano())
 		d := svc.decider
@@ -339,7 +339,7 @@ func FuzzDeciderStoredEvent(f *testing.F) {
 				break
 			}
 		}
-		for _, seq := range asideSeqs(t, svc.db.DB) {
+		for _, seq := range asideSeqs(t, svc) {
 			if seq > fuzzed-3 && seq != fuzzed {
 				t.Fatalf("good event %d set aside because of %q", seq, raw)
 			}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/bondgate/bondgate/internal/kafka"
 	"github.com/bondgate/bondgate/internal/zone"
-	"go.etcd.io/bbolt"
 )
 
 // Link is the gate's connection to Kafka: the forwarder draining the outbox
@@ -110,7 +109,7 @@ func (l *Link) run(ctx context.Context) {
 }
 
 // consume keeps the clearance cache: each clearance event is applied in
-// one bbolt transaction (with its event ID in the seen set) before the
+// one store transaction (with its event ID in the seen set) before the
 // consumer commits its offset.
 func (l *Link) consume(ctx context.Context) {
 	if err := l.cons.Run(ctx); err != nil {
@@ -124,14 +123,9 @@ func (l *Link) applyClearance(ctx context.Context, ev zone.Event) error {
 	if ev.Type != zone.TypeClearance {
 		return nil
 	}
-	var after func()
-	err := l.s.db.Update(func(tx *bbolt.Tx) error {
-		var err error
-		after, err = l.s.book.applyEvent(tx, ev)
-		return err
-	})
+	after, err := l.s.book.applyEvent(l.s.store, ev)
 	if err != nil {
-		return storeError(err) // keeps EINVALID, which the consumer treats as poison
+		return err // keeps EINVALID, which the consumer treats as poison
 	}
 	if after != nil {
 		after()

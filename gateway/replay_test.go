@@ -11,7 +11,6 @@ import (
 	"github.com/bondgate/bondgate/internal/zone"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.etcd.io/bbolt"
 )
 
 // replayedDecision is what the replay test compares between two gates.
@@ -39,14 +38,13 @@ var idTagRE = regexp.MustCompile(`-[0-9a-f]{12}-`)
 func (g *testGateSvc) alarmIDs() []string {
 	g.t.Helper()
 	var ids []string
-	require.NoError(g.t, g.svc.db.View(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketEmitted).ForEach(func(k, _ []byte) error {
-			if strings.HasPrefix(string(k), "A-") {
-				ids = append(ids, string(k))
-			}
-			return nil
-		})
-	}))
+	keys, err := g.svc.store.Emitted()
+	require.NoError(g.t, err)
+	for _, k := range keys {
+		if strings.HasPrefix(k, "A-") {
+			ids = append(ids, k)
+		}
+	}
 	sort.Strings(ids)
 	return ids
 }

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bondgate/bondgate/gateway/record"
 	"github.com/bondgate/bondgate/internal/zone"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.etcd.io/bbolt"
 )
 
 // A POST that reaches the handler after the gate stopped (a slow client
@@ -83,25 +83,22 @@ func TestClearanceUpdateRacingAClaimKeepsItUsed(t *testing.T) {
 	svc, err := New(Config{GateID: testGate, DataDir: dir, Tokens: testTokens(t), Log: quietLog()})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = svc.close() })
-	db, book := svc.db.DB, svc.book
+	store, book := svc.store, svc.book
 	now := time.Now().UTC()
 	cl := engineClearance("D-1", "STAND-1", 1, zone.ClearanceActive, now)
 	apply := func(evID string, c zone.Clearance) func() {
 		ev, err := zone.NewEvent(evID, "bondgate/api", zone.TypeClearance, c.ID, now, c)
 		require.NoError(t, err)
-		var after func()
-		require.NoError(t, db.Update(func(tx *bbolt.Tx) error {
-			var err error
-			after, err = book.applyEvent(tx, ev)
-			return err
-		}))
+		after, err := book.applyEvent(store, ev)
+		require.NoError(t, err)
 		return after
 	}
 	apply("E-1", cl)()
 	require.Equal(t, 1, book.Usable())
 
 	// The correlator claims it for a crossing.
-	id, ok := book.Claim(zone.Identity{Kind: zone.ReadStandTag, Value: "STAND-1"}, zone.In, now)
+	claims := book.Begin()
+	id, ok := claims.Claim(zone.Identity{Kind: zone.ReadStandTag, Value: "STAND-1"}, zone.In, now)
 	require.True(t, ok)
 
 	// The zone re-publishes it (a newer version, still active); its
@@ -112,17 +109,18 @@ func TestClearanceUpdateRacingAClaimKeepsItUsed(t *testing.T) {
 	late := apply("E-2", v2)
 
 	// The decider writes the crossing and confirms the claim.
-	require.NoError(t, db.Update(func(tx *bbolt.Tx) error { return book.writeUsed(tx, id, "X-1") }))
-	book.confirm(id, "X-1")
+	w, err := store.CommitStep(record.Step{Announce: svc.decider.announce, Outcomes: []record.Outcome{{Key: "X-1",
+		Crossing: &zone.Crossing{ID: "X-1", Gate: testGate, ClearanceID: id, Time: now, DecidedAt: now}}}})
+	require.NoError(t, err)
+	claims.Commit(w.Crossings)
 	late()
 
 	assert.Equal(t, 0, book.Usable(), "the clearance was used by X-1")
 	_, usedBy, _ := book.Get(id)
 	assert.Equal(t, "X-1", usedBy)
-	var onDisk cachedClearance
-	require.NoError(t, db.View(func(tx *bbolt.Tx) error {
-		return json.Unmarshal(tx.Bucket(bucketClearances).Get([]byte(id)), &onDisk)
-	}))
+	held, err := store.Clearances()
+	require.NoError(t, err)
+	onDisk := held[id]
 	assert.Equal(t, 2, onDisk.Version, "the newer version stays on disk")
 	assert.Equal(t, "X-1", onDisk.UsedBy)
 }

@@ -151,7 +151,7 @@ func (s *Service) getCrossings(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	items, err := crossingsAfter(s.db.DB, since, limit)
+	items, err := s.store.CrossingsAfter(since, limit)
 	if err != nil {
 		return zone.Internal(err)
 	}
@@ -172,7 +172,7 @@ func (s *Service) getEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	evs, err := eventsAfter(s.db.DB, since, limit)
+	evs, err := s.store.EventsAfter(since, limit)
 	if err != nil {
 		return zone.Internal(err)
 	}

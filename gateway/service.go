@@ -21,12 +21,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bondgate/bondgate/gateway/record"
 	"github.com/bondgate/bondgate/internal/bolt"
 	"github.com/bondgate/bondgate/internal/kafka"
 	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 	"github.com/labstack/echo/v4"
-	"go.etcd.io/bbolt"
 )
 
 // Config configures one gate service.
@@ -99,7 +99,8 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 
-	db        *bolt.DB
+	db        *bolt.DB // the file: outbox, backup, lifecycle
+	store     Store    // the gate's records in it
 	outbox    *bolt.Outbox
 	clock     *gateClock
 	book      *Clearances
@@ -109,7 +110,7 @@ type Service struct {
 	echo      *echo.Echo
 	link      *Link
 	limiter   *deviceLimiter
-	storeID   string // this database file's identity (see storeID)
+	storeID   string // this database file's identity (see Store.StoreID)
 	idTag     string // made at each open; in every crossing and alarm ID (see Decider.idTag)
 	devices   deviceSet
 
@@ -171,19 +172,17 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, log: log, db: db, outbox: db.Outbox(), clock: &gateClock{now: cfg.Now}, devices: newDeviceSet(cfg.Devices)}
-	if err := createBuckets(db.DB); err != nil {
+	store, err := bolt.NewGateStore(db)
+	if err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
-	if s.storeID, err = storeID(db.DB); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	if s.book, err = loadClearances(db.DB, cfg.GateID, s.clock); err != nil {
+	s.store, s.storeID = store, store.StoreID()
+	if s.book, err = loadClearances(s.store, cfg.GateID, s.clock); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("load clearances: %w", err)
 	}
-	s.committer = newCommitter(db.DB, cfg.Linger, 0, cfg.MaxSize, nil)
+	s.committer = newCommitter(s.store, cfg.Linger, 0, nil)
 	s.metrics = newGateMetrics(cfg.GateID, s.outbox, s.linkUp, func() float64 { return float64(s.committer.Stats().Commits) })
 	s.link = newLink(s, cfg.Brokers, kafka.NewMetrics(s.metrics.reg))
 	var tag [6]byte
@@ -192,7 +191,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.idTag = hex.EncodeToString(tag[:])
-	s.decider = &Decider{db: db.DB, gate: cfg.GateID, source: "bondgate/gate/" + cfg.GateID, book: s.book, clock: s.clock, log: log,
+	s.decider = &Decider{store: s.store, gate: cfg.GateID, source: "bondgate/gate/" + cfg.GateID, book: s.book, clock: s.clock, log: log,
 		idTag: s.idTag, screen: screenEvent, tick: cfg.Tick, wake: make(chan struct{}, 1), sensors: map[string]SensorState{},
 		cfg: CorrelatorConfig{Gate: cfg.GateID, Window: cfg.Window, MinConfidence: cfg.MinConfidence, SilentAfter: cfg.SilentAfter,
 			Logger: cfg.Log}, // the correlator adds the gate itself
@@ -238,9 +237,9 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	lastEvent, lastDecided, err := progress(s.db.DB)
+	lastEvent, lastDecided, err := s.store.Progress()
 	if err != nil {
-		return Status{}, storeError(err)
+		return Status{}, err
 	}
 	st := Status{Gate: s.cfg.GateID, Link: "down", OutboxDepth: depth, Clearances: s.book.Usable(),
 		LastForwardedSeq: fwd, LastEventSeq: lastEvent, LastDecidedSeq: lastDecided, Sensors: []SensorStatus{}}
@@ -268,18 +267,10 @@ func (s *Service) raiseAlarm(kind zone.AlarmKind, severity zone.Severity, msg st
 	key := s.cfg.GateID + "-" + id
 	a := zone.Alarm{ID: s.cfg.GateID + "-" + s.idTag + "-" + id, Gate: s.cfg.GateID, Kind: kind, Severity: severity,
 		Message: msg, Params: params, Time: s.clock.Now(), State: zone.AlarmOpen}
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		emitted := tx.Bucket(bucketEmitted)
-		if emitted.Get([]byte(key)) != nil {
-			return nil
-		}
-		if err := emitted.Put([]byte(key), []byte{1}); err != nil {
-			return err
-		}
-		return s.decider.queue(tx, a.ID, zone.TypeAlarm, zone.TopicAlarms, a.Time, a)
-	})
+	_, err := s.store.CommitStep(record.Step{Announce: s.decider.announce,
+		Outcomes: []record.Outcome{{Alarms: []record.Alarm{{Key: key, Alarm: a}}}}})
 	if err != nil {
-		return storeError(err)
+		return err
 	}
 	s.metrics.alarms.WithLabelValues(string(kind)).Inc()
 	s.link.Notify()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -16,7 +17,6 @@ import (
 	"github.com/bondgate/bondgate/internal/zone"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.etcd.io/bbolt"
 )
 
 const (
@@ -159,12 +159,9 @@ func (g *testGateSvc) status() Status {
 // running service's handle.
 func (g *testGateSvc) storedEvents() int {
 	g.t.Helper()
-	n := 0
-	require.NoError(g.t, g.svc.db.View(func(tx *bbolt.Tx) error {
-		n = tx.Bucket(bucketEvents).Stats().KeyN
-		return nil
-	}))
-	return n
+	evs, err := g.svc.store.EventsAfter(0, math.MaxInt)
+	require.NoError(g.t, err)
+	return len(evs)
 }
 
 // ev builds an event map in the wire format.

@@ -226,14 +226,4 @@ func storageErr(err error) error {
 // data would pass MaxSize less the reserve kept for deletes. bbolt enforces
 // the hard cap itself at commit; this check makes the refusal early, and
 // leaves room for the outbox to drain while appends are refused.
-func checkRoom(tx *bbolt.Tx, n int) error {
-	max := int64(tx.DB().MaxSize)
-	if max <= 0 {
-		return nil
-	}
-	used := tx.Size() - int64(tx.DB().Stats().FreeAlloc)
-	if used+int64(n) > max-max/8 {
-		return errStorageFull(fmt.Errorf("live data %d bytes + %d would pass %d of MaxSize %d", used, n, max-max/8, max))
-	}
-	return nil
-}
+func checkRoom(tx *bbolt.Tx, n int) error { return checkRoomKeeping(tx, n, reserveAPI) }
