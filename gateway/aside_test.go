@@ -63,9 +63,9 @@ func TestEventTheDeciderCannotEncodeIsSetAsideAndDecisionsGoOn(t *testing.T) {
 			now := time.Now().UTC()
 			var bad uint64
 			prep := func(s *Service) {
-				storeRaw(t, s.db.DB, fmt.Sprintf(`{"event_id":"IR-2-ok-1","device_id":"IR-2","gate":%q,"time":%q,"type":"heartbeat"}`, testGate, now.Add(-2*time.Second).Format(time.RFC3339Nano)))
-				bad = storeRaw(t, s.db.DB, `{"event_id":"IR-1-bad","device_id":"IR-1","gate":"`+testGate+`","time":"9999-12-31T23:30:00-01:00","type":"heartbeat"}`)
-				storeRaw(t, s.db.DB, fmt.Sprintf(`{"event_id":"CAM-1-ok-1","device_id":"CAM-1","gate":%q,"time":%q,"type":"heartbeat"}`, testGate, now.Add(-time.Second).Format(time.RFC3339Nano)))
+				storeRaw(t, s.db.Handle(), fmt.Sprintf(`{"event_id":"IR-2-ok-1","device_id":"IR-2","gate":%q,"time":%q,"type":"heartbeat"}`, testGate, now.Add(-2*time.Second).Format(time.RFC3339Nano)))
+				bad = storeRaw(t, s.db.Handle(), `{"event_id":"IR-1-bad","device_id":"IR-1","gate":"`+testGate+`","time":"9999-12-31T23:30:00-01:00","type":"heartbeat"}`)
+				storeRaw(t, s.db.Handle(), fmt.Sprintf(`{"event_id":"CAM-1-ok-1","device_id":"CAM-1","gate":%q,"time":%q,"type":"heartbeat"}`, testGate, now.Add(-time.Second).Format(time.RFC3339Nano)))
 				if !screened {
 					s.decider.screen = nil
 				}
@@ -76,7 +76,7 @@ func TestEventTheDeciderCannotEncodeIsSetAsideAndDecisionsGoOn(t *testing.T) {
 			eventually(t, "the crossing after the bad event is decided", func() bool { return len(g.crossings(0)) == 1 })
 			eventually(t, "every event decided", func() bool { s := g.status(); return s.LastDecidedSeq == s.LastEventSeq })
 
-			assert.Equal(t, []uint64{bad}, asideSeqs(t, g.svc.db.DB), "only the bad event is set aside")
+			assert.Equal(t, []uint64{bad}, asideSeqs(t, g.svc.db.Handle()), "only the bad event is set aside")
 			alarm := fmt.Sprintf("A-%s-%d-event_set_aside", testGate, bad)
 			assert.Contains(t, g.alarmIDs(), alarm)
 			_, metrics := g.do(http.MethodGet, "/metrics", "", nil)
@@ -98,7 +98,7 @@ func TestEventTheDeciderCannotEncodeIsSetAsideAndDecisionsGoOn(t *testing.T) {
 			st, _, raw = g.post(tokGate, unidentifiedCrossing("x2", time.Now().UTC()))
 			require.Equal(t, http.StatusAccepted, st, string(raw))
 			eventually(t, "the next crossing is decided after a restart", func() bool { return len(g.crossings(0)) == 2 })
-			assert.Equal(t, []uint64{bad}, asideSeqs(t, g.svc.db.DB))
+			assert.Equal(t, []uint64{bad}, asideSeqs(t, g.svc.db.Handle()))
 			n := 0
 			for _, id := range g.alarmIDs() {
 				if strings.HasSuffix(id, "-event_set_aside") {

@@ -316,11 +316,11 @@ func FuzzDeciderStoredEvent(f *testing.F) {
 			for _, e := range unidentifiedCrossing(id, at) {
 				b, err := json.Marshal(e)
 				require.NoError(t, err)
-				storeRaw(t, svc.db.DB, string(b))
+				storeRaw(t, svc.db.Handle(), string(b))
 			}
 		}
 		good(fmt.Sprintf("g%d-1", n), at)
-		fuzzed := storeRaw(t, svc.db.DB, raw)
+		fuzzed := storeRaw(t, svc.db.Handle(), raw)
 		good(fmt.Sprintf("g%d-2", n), at.Add(3*time.Second))
 		clock.Store(at.Add(30 * time.Second).UnixNano())
 		d := svc.decider
@@ -341,7 +341,7 @@ func FuzzDeciderStoredEvent(f *testing.F) {
 				break
 			}
 		}
-		for _, seq := range asideSeqs(t, svc.db.DB) {
+		for _, seq := range asideSeqs(t, svc.db.Handle()) {
 			if seq > fuzzed-3 && seq != fuzzed {
 				t.Fatalf("good event %d set aside because of %q", seq, raw)
 			}

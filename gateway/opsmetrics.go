@@ -111,7 +111,7 @@ func (s *Service) registerOpsMetrics() {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "bondgate_gate_events_set_aside",
 			Help:        "Stored sensor events the decider could not process and set aside (each raised an event_set_aside alarm).",
 			ConstLabels: prometheus.Labels{"gate": s.cfg.GateID}}, func() float64 {
-			n, err := asideCount(s.db.DB)
+			n, err := asideCount(s.db.Handle())
 			if err != nil {
 				return 0
 			}

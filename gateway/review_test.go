@@ -83,7 +83,7 @@ func TestClearanceUpdateRacingAClaimKeepsItUsed(t *testing.T) {
 	svc, err := New(Config{GateID: testGate, DataDir: dir, Tokens: testTokens(t), Log: quietLog()})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = svc.close() })
-	db, book := svc.db.DB, svc.book
+	db, book := svc.db.Handle(), svc.book
 	now := time.Now().UTC()
 	cl := engineClearance("D-1", "STAND-1", 1, zone.ClearanceActive, now)
 	apply := func(evID string, c zone.Clearance) func() {

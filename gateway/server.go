@@ -157,7 +157,7 @@ func (s *Service) getCrossings(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	items, err := crossingsAfter(s.db.DB, since, limit)
+	items, err := crossingsAfter(s.db.Handle(), since, limit)
 	if err != nil {
 		return zone.Internal(err)
 	}
@@ -178,7 +178,7 @@ func (s *Service) getEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	evs, err := eventsAfter(s.db.DB, since, limit)
+	evs, err := eventsAfter(s.db.Handle(), since, limit)
 	if err != nil {
 		return zone.Internal(err)
 	}

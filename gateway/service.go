@@ -169,19 +169,19 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, log: log, db: db, outbox: db.Outbox(), clock: &gateClock{now: cfg.Now}, devices: newDeviceSet(cfg.Devices)}
-	if err := createBuckets(db.DB); err != nil {
+	if err := createBuckets(db.Handle()); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	if s.storeID, err = storeID(db.DB); err != nil {
+	if s.storeID, err = storeID(db.Handle()); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	if s.book, err = loadClearances(db.DB, cfg.GateID, s.clock); err != nil {
+	if s.book, err = loadClearances(db.Handle(), cfg.GateID, s.clock); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("load clearances: %w", err)
 	}
-	s.committer = newCommitter(db.DB, cfg.Linger, 0, cfg.MaxSize, nil)
+	s.committer = newCommitter(db.Handle(), cfg.Linger, 0, cfg.MaxSize, nil)
 	s.metrics = newGateMetrics(cfg.GateID, s.outbox, s.linkUp, func() float64 { return float64(s.committer.Stats().Commits) })
 	s.link = newLink(s, cfg.Brokers, kafka.NewMetrics(s.metrics.reg))
 	var tag [6]byte
@@ -190,7 +190,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.idTag = hex.EncodeToString(tag[:])
-	s.decider = &Decider{db: db.DB, gate: cfg.GateID, source: "bondgate/gate/" + cfg.GateID, book: s.book, clock: s.clock, log: log,
+	s.decider = &Decider{db: db.Handle(), gate: cfg.GateID, source: "bondgate/gate/" + cfg.GateID, book: s.book, clock: s.clock, log: log,
 		idTag: s.idTag, screen: screenEvent, tick: cfg.Tick, wake: make(chan struct{}, 1), sensors: map[string]SensorState{},
 		cfg: CorrelatorConfig{Gate: cfg.GateID, Window: cfg.Window, MinConfidence: cfg.MinConfidence, SilentAfter: cfg.SilentAfter,
 			Logger: cfg.Log}, // the correlator adds the gate itself
@@ -236,7 +236,7 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	lastEvent, lastDecided, err := progress(s.db.DB)
+	lastEvent, lastDecided, err := progress(s.db.Handle())
 	if err != nil {
 		return Status{}, storeError(err)
 	}

@@ -83,7 +83,7 @@ func (s *Scheduler) Tick(ctx context.Context, now time.Time) (TickResult, error)
 	// Entries still entered whose deadline is within the longest lead and
 	// that are owed something (checked again in the write transaction).
 	var ids []string
-	err := s.DB.View(func(tx *bbolt.Tx) error {
+	err := s.DB.view(func(tx *bbolt.Tx) error {
 		horizon := now.Add(zone.MaxReminderLead)
 		fired := tx.Bucket(bucketTEFired)
 		c := tx.Bucket(bucketTEDue).Cursor()
@@ -104,14 +104,14 @@ func (s *Scheduler) Tick(ctx context.Context, now time.Time) (TickResult, error)
 		return nil
 	})
 	if err != nil {
-		return res, storageErr(err)
+		return res, err
 	}
 	for _, id := range ids {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
 		var sent zone.DueNotice
-		err := s.DB.DB.Update(func(tx *bbolt.Tx) error {
+		err := s.DB.update(func(tx *bbolt.Tx) error {
 			var err error
 			sent, err = s.fire(tx, id, now)
 			return err
@@ -120,7 +120,7 @@ func (s *Scheduler) Tick(ctx context.Context, now time.Time) (TickResult, error)
 			continue
 		}
 		if err != nil {
-			return res, storageErr(err)
+			return res, err
 		}
 		if sent.Kind == zone.NoticeOverdue {
 			res.Overdue++
@@ -190,7 +190,7 @@ func (s *Scheduler) overdue(tx *bbolt.Tx, e *zone.TemporaryEntry, now time.Time)
 			Params: map[string]string{"entry": cur.ID, "object_kind": string(cur.Object.Kind), "object_id": cur.Object.Registration + cur.Object.ESN,
 				"firm": cur.Firm, "deadline": deadline.Format(time.RFC3339)},
 			RecordID: cur.ID, Time: now, State: zone.AlarmOpen}
-		created, err := PutAlarm(tx, alarm)
+		created, err := putAlarm(tx, alarm)
 		if err != nil {
 			return zone.Change{}, err
 		}
@@ -237,7 +237,7 @@ func firedKey(id string, k zone.ReminderKind, deadline time.Time) []byte {
 // id's deadline, for tests and operators.
 func (db *DB) FiredReminders(id string, deadline time.Time) ([]zone.ReminderKind, error) {
 	var out []zone.ReminderKind
-	err := db.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketTEFired)
 		for _, k := range []zone.ReminderKind{zone.Reminder30Days, zone.Reminder7Days, zone.Reminder1Day, zone.NoticeOverdue} {
 			if v := b.Get(firedKey(id, k, deadline)); v != nil && string(v) != "superseded" {
@@ -246,5 +246,5 @@ func (db *DB) FiredReminders(id string, deadline time.Time) ([]zone.ReminderKind
 		}
 		return nil
 	})
-	return out, storageErr(err)
+	return out, err
 }
