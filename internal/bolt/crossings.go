@@ -64,11 +64,6 @@ func markSeen(tx *bbolt.Tx, eventID, topic string) (seen bool, err error) {
 	return false, wrapInternal(b.Put([]byte(eventID), []byte(topic)))
 }
 
-func timeKey(t time.Time, id string) []byte {
-	k := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), uint64(t.UTC().UnixNano()))
-	return append(k, id...)
-}
-
 // RecordCrossing applies one crossing event in one transaction; see
 // zone.CrossingStore.
 func (s *CrossingStore) RecordCrossing(ctx context.Context, eventID string, x *zone.Crossing, move zone.CrossingMove) (zone.CrossingOutcome, error) {

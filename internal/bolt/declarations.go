@@ -398,24 +398,3 @@ func getDeclaration(tx *bbolt.Tx, id string) (*zone.PreDeclaration, error) {
 	}
 	return &d, nil
 }
-
-func indexKey(value, id string) []byte {
-	k := make([]byte, 0, len(value)+1+len(id))
-	k = append(k, value...)
-	k = append(k, 0)
-	return append(k, id...)
-}
-
-func countKey(bucket []byte, value string) []byte {
-	k := make([]byte, 0, len(bucket)+1+len(value))
-	k = append(k, bucket...)
-	k = append(k, 0)
-	return append(k, value...)
-}
-
-func idemKey(i *zone.Idempotency) []byte {
-	k := make([]byte, 0, len(i.Scope)+1+len(i.Key))
-	k = append(k, i.Scope...)
-	k = append(k, 0)
-	return append(k, i.Key...)
-}

@@ -471,25 +471,6 @@ func (o *Outbox) Oldest(ctx context.Context) (time.Time, bool) {
 	return at, ok
 }
 
-// u64 encodes a sequence as a big-endian key, so byte order is number order.
-func u64(v uint64) []byte {
-	b := make([]byte, 8)
-	binary.BigEndian.PutUint64(b, v)
-	return b
-}
-
-// getU64 reads a big-endian counter; a missing bucket or key reads as 0.
-func getU64(b *bbolt.Bucket, key []byte) uint64 {
-	if b == nil {
-		return 0
-	}
-	v := b.Get(key)
-	if len(v) != 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(v)
-}
-
 // addCounter adds delta to a counter, never going below zero.
 func addCounter(b *bbolt.Bucket, key []byte, delta int64) error {
 	cur := int64(getU64(b, key)) + delta
@@ -497,16 +478,4 @@ func addCounter(b *bbolt.Bucket, key []byte, delta int64) error {
 		cur = 0
 	}
 	return wrapInternal(b.Put(key, u64(uint64(cur))))
-}
-
-// wrapInternal wraps a non-domain error as EINTERNAL, keeping domain errors.
-func wrapInternal(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ze *zone.Error
-	if errors.As(err, &ze) {
-		return err
-	}
-	return zone.Internal(err)
 }

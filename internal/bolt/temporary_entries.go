@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"time"
@@ -308,23 +307,16 @@ func putTempEntry(tx *bbolt.Tx, old, e *zone.TemporaryEntry) ([]byte, error) {
 	}
 	due := tx.Bucket(bucketTEDue)
 	if old != nil && old.Status == zone.EntryEntered {
-		if err := due.Delete(dueKey(old.ReexportDeadline, old.ID)); err != nil {
+		if err := due.Delete(timeKey(old.ReexportDeadline, old.ID)); err != nil {
 			return nil, zone.Internal(err)
 		}
 	}
 	if e.Status == zone.EntryEntered {
-		if err := due.Put(dueKey(e.ReexportDeadline, e.ID), nil); err != nil {
+		if err := due.Put(timeKey(e.ReexportDeadline, e.ID), nil); err != nil {
 			return nil, zone.Internal(err)
 		}
 	}
 	return raw, nil
-}
-
-// dueKey orders entries by deadline.
-func dueKey(deadline time.Time, id string) []byte {
-	k := make([]byte, 8, 8+len(id))
-	binary.BigEndian.PutUint64(k, uint64(deadline.UnixNano()))
-	return append(k, id...)
 }
 
 func getTempEntry(tx *bbolt.Tx, id string) (*zone.TemporaryEntry, error) {

@@ -61,6 +61,18 @@ func storageErr(err error) error {
 	return zone.Internal(err)
 }
 
+// wrapInternal wraps a non-domain error as EINTERNAL, keeping domain errors.
+func wrapInternal(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ze *zone.Error
+	if errors.As(err, &ze) {
+		return err
+	}
+	return zone.Internal(err)
+}
+
 // errStorageFull is what every write path answers when the file is at its cap.
 func errStorageFull(cause error) error {
 	return &zone.Error{Code: zone.EUNAVAILABLE, Message: "storage full", Err: cause}
