@@ -16,7 +16,6 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	bbolt "go.etcd.io/bbolt"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bondgate/bondgate/internal/bolt"
@@ -207,14 +206,12 @@ func (s *Service) Run(ctx context.Context) error {
 
 // raiseStoreCorrupt records an open, critical alarm in the fresh store.
 func raiseStoreCorrupt(db *bolt.DB, moved string) error {
-	return db.Update(func(tx *bbolt.Tx) error {
-		_, err := bolt.PutAlarm(tx, &zone.Alarm{
-			ID: "api-store-corrupt-" + filepath.Base(moved), Kind: zone.AlarmStoreCorrupt, Severity: zone.SeverityCritical,
-			Message: "the zone API's store was corrupt; it was moved to " + moved +
-				" and the API started empty: restore the latest backup (ops/RUNBOOK.md)",
-			Params:   map[string]string{"service": "api", "moved_to": moved},
-			RecordID: filepath.Base(moved), Time: time.Now().UTC(), State: zone.AlarmOpen,
-		})
-		return err
+	_, err := bolt.NewAlarmStore(db).Put(context.Background(), &zone.Alarm{
+		ID: "api-store-corrupt-" + filepath.Base(moved), Kind: zone.AlarmStoreCorrupt, Severity: zone.SeverityCritical,
+		Message: "the zone API's store was corrupt; it was moved to " + moved +
+			" and the API started empty: restore the latest backup (ops/RUNBOOK.md)",
+		Params:   map[string]string{"service": "api", "moved_to": moved},
+		RecordID: filepath.Base(moved), Time: time.Now().UTC(), State: zone.AlarmOpen,
 	})
+	return err
 }

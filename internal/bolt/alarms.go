@@ -32,11 +32,11 @@ type storedAlarm struct {
 	Order uint64 `json:"received_order"`
 }
 
-// PutAlarm stores a raised alarm inside the caller's write transaction; an alarm ID already stored is left as it is (created=false), so replays raise nothing twice.
+// putAlarm stores a raised alarm inside the caller's write transaction; an alarm ID already stored is left as it is (created=false), so replays raise nothing twice.
 //
 // A new alarm is stored open (unless it says acked), indexed by state and
 // gate, and recorded in the audit trail with the gate (or system) as actor.
-func PutAlarm(tx *bbolt.Tx, a *zone.Alarm) (created bool, err error) {
+func putAlarm(tx *bbolt.Tx, a *zone.Alarm) (created bool, err error) {
 	if a == nil || strings.TrimSpace(a.ID) == "" {
 		return false, zone.Invalid(zone.FieldError{Field: "id", Message: "an alarm needs an ID"})
 	}
@@ -143,16 +143,16 @@ var _ zone.AlarmStore = (*AlarmStore)(nil)
 // NewAlarmStore returns the alarm store of db.
 func NewAlarmStore(db *DB) *AlarmStore { return &AlarmStore{db: db} }
 
-// Put stores a in its own transaction (see PutAlarm).
+// Put stores a in its own transaction (see putAlarm).
 func (s *AlarmStore) Put(ctx context.Context, a *zone.Alarm) (created bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	err = s.db.Update(func(tx *bbolt.Tx) error {
-		created, err = PutAlarm(tx, a)
+	err = s.db.update(func(tx *bbolt.Tx) error {
+		created, err = putAlarm(tx, a)
 		return err
 	})
-	return created, storageErr(err)
+	return created, err
 }
 
 // Alarm returns one alarm or ENOTFOUND.
@@ -161,7 +161,7 @@ func (s *AlarmStore) Alarm(ctx context.Context, id string) (*zone.Alarm, error) 
 		return nil, err
 	}
 	var out *zone.Alarm
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.db.view(func(tx *bbolt.Tx) error {
 		sa, err := getAlarm(tx, id)
 		if err != nil {
 			return err
@@ -169,7 +169,7 @@ func (s *AlarmStore) Alarm(ctx context.Context, id string) (*zone.Alarm, error) 
 		out = &sa.Alarm
 		return nil
 	})
-	return out, storageErr(err)
+	return out, err
 }
 
 func getAlarm(tx *bbolt.Tx, id string) (*storedAlarm, error) {
@@ -210,7 +210,7 @@ func (s *AlarmStore) Alarms(ctx context.Context, f zone.AlarmFilter) (zone.Alarm
 	}
 	page := zone.AlarmPage{Items: []*zone.Alarm{}}
 	var lastOrder uint64
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.db.view(func(tx *bbolt.Tx) error {
 		alarms, order, idx, _ := alarmBuckets(tx)
 		if alarms == nil {
 			return nil
@@ -256,7 +256,7 @@ func (s *AlarmStore) Alarms(ctx context.Context, f zone.AlarmFilter) (zone.Alarm
 		return nil
 	})
 	if err != nil {
-		return zone.AlarmPage{}, storageErr(err)
+		return zone.AlarmPage{}, err
 	}
 	return page, nil
 }
@@ -268,11 +268,8 @@ func (s *AlarmStore) UpdateAlarm(ctx context.Context, id string, fn func(a *zone
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var (
-		out   *zone.Alarm
-		fnErr error
-	)
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	var out *zone.Alarm
+	err := s.db.update(func(tx *bbolt.Tx) error {
 		b, _, idx, err := alarmBuckets(tx)
 		if err != nil {
 			return err
@@ -285,8 +282,7 @@ func (s *AlarmStore) UpdateAlarm(ctx context.Context, id string, fn func(a *zone
 		old := sa.Alarm
 		ch, err := fn(&sa.Alarm)
 		if err != nil {
-			fnErr = err
-			return err
+			return pass(err)
 		}
 		if sa.ID != id {
 			return zone.Internal(errors.New("update changed the alarm's ID"))
@@ -315,11 +311,8 @@ func (s *AlarmStore) UpdateAlarm(ctx context.Context, id string, fn func(a *zone
 		out = &a
 		return nil
 	})
-	if fnErr != nil {
-		return nil, fnErr
-	}
 	if err != nil {
-		return nil, storageErr(err)
+		return nil, err
 	}
 	return out, nil
 }

@@ -12,13 +12,9 @@ import (
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
-// AppendAudit chains e after the last audit entry and stores it, inside the
+// appendAudit chains e after the last audit entry and stores it, inside the
 // caller's write transaction so the entry lands with the change it records.
 // It sets e.Seq, e.PrevHash and e.Hash (and e.Time if zero).
-func (db *DB) AppendAudit(tx *bbolt.Tx, e *zone.AuditEntry) error {
-	return appendAudit(tx, e)
-}
-
 func appendAudit(tx *bbolt.Tx, e *zone.AuditEntry) error {
 	b, err := tx.CreateBucketIfNotExists(bucketAudit)
 	if err != nil {
@@ -76,7 +72,7 @@ func (a *AuditTrail) AuditEntries(ctx context.Context, after uint64, limit int) 
 		return nil, nil // nothing follows the top; after+1 would wrap to the start
 	}
 	var out []zone.AuditEntry
-	err := a.db.View(func(tx *bbolt.Tx) error {
+	err := a.db.view(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketAudit)
 		if b == nil {
 			return nil
@@ -91,7 +87,7 @@ func (a *AuditTrail) AuditEntries(ctx context.Context, after uint64, limit int) 
 		}
 		return nil
 	})
-	return out, storageErr(err)
+	return out, err
 }
 
 // AuditHead returns the Seq of the last entry, 0 when there is none (the
@@ -101,7 +97,7 @@ func (a *AuditTrail) AuditHead(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	var head uint64
-	err := a.db.View(func(tx *bbolt.Tx) error {
+	err := a.db.view(func(tx *bbolt.Tx) error {
 		if b := tx.Bucket(bucketAudit); b != nil {
 			if k, _ := b.Cursor().Last(); len(k) == 8 {
 				head = binary.BigEndian.Uint64(k)
@@ -109,7 +105,7 @@ func (a *AuditTrail) AuditHead(ctx context.Context) (uint64, error) {
 		}
 		return nil
 	})
-	return head, storageErr(err)
+	return head, err
 }
 
 // verifyChunk is how many entries one read transaction checks. Short read
@@ -134,7 +130,7 @@ func (a *AuditTrail) VerifyAudit(ctx context.Context) (zone.AuditVerdict, error)
 		if err := ctx.Err(); err != nil {
 			return zone.AuditVerdict{}, err
 		}
-		err := a.db.View(func(tx *bbolt.Tx) error {
+		err := a.db.view(func(tx *bbolt.Tx) error {
 			b := tx.Bucket(bucketAudit)
 			if b == nil {
 				done = true
@@ -178,19 +174,19 @@ func (a *AuditTrail) VerifyAudit(ctx context.Context) (zone.AuditVerdict, error)
 			return nil
 		})
 		if err != nil {
-			return zone.AuditVerdict{}, storageErr(err)
+			return zone.AuditVerdict{}, err
 		}
 	}
 	if verdict != nil {
 		// Like zone.VerifyChain, a broken chain reports how many entries
 		// there are, not how many passed.
-		err := a.db.View(func(tx *bbolt.Tx) error {
+		err := a.db.view(func(tx *bbolt.Tx) error {
 			if b := tx.Bucket(bucketAudit); b != nil {
 				verdict.Entries = b.Stats().KeyN
 			}
 			return nil
 		})
-		return *verdict, storageErr(err)
+		return *verdict, err
 	}
 	return zone.AuditVerdict{Verified: true, Entries: n}, nil
 }
@@ -206,13 +202,13 @@ func recordChange(tx *bbolt.Tx, entity, id string, at time.Time, ch zone.Change,
 	}
 	for i := range ch.Messages {
 		m := ch.Messages[i] // a copy: the caller's slice is not ours to change
-		if err := AppendOutbox(tx, &m); err != nil {
+		if err := appendOutbox(tx, &m); err != nil {
 			return err
 		}
 	}
 	for _, a := range ch.Alarms {
 		c := *a
-		if _, err := PutAlarm(tx, &c); err != nil {
+		if _, err := putAlarm(tx, &c); err != nil {
 			return err
 		}
 	}

@@ -144,7 +144,7 @@ func TestAuditEntriesPaging(t *testing.T) {
 
 	// AppendAudit chains an entry from another store into the same trail.
 	require.NoError(t, f.db.Update(func(tx *bbolt.Tx) error {
-		return f.db.AppendAudit(tx, &zone.AuditEntry{Actor: "customs:HK-0031", Action: "ack", Entity: "alarm", EntityID: "A-1"})
+		return bolt.AppendAudit(tx, &zone.AuditEntry{Actor: "customs:HK-0031", Action: "ack", Entity: "alarm", EntityID: "A-1"})
 	}))
 	v, err := f.audit.VerifyAudit(ctx)
 	require.NoError(t, err)
@@ -161,7 +161,7 @@ func TestAuditVerifyLongChain(t *testing.T) {
 	for start := 0; start < total; start += 10_000 {
 		require.NoError(t, f.db.Update(func(tx *bbolt.Tx) error {
 			for i := start; i < start+10_000; i++ {
-				if err := f.db.AppendAudit(tx, &zone.AuditEntry{Actor: "gate:G-MRO-1", Action: "cross", Entity: "crossing", EntityID: "x"}); err != nil {
+				if err := bolt.AppendAudit(tx, &zone.AuditEntry{Actor: "gate:G-MRO-1", Action: "cross", Entity: "crossing", EntityID: "x"}); err != nil {
 					return err
 				}
 			}

@@ -33,13 +33,13 @@ func (db *DB) WriteBackup(ctx context.Context, w io.Writer, size func(int64)) (i
 		return 0, err
 	}
 	var n int64
-	err := db.DB.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		if size != nil {
 			size(tx.Size())
 		}
 		var err error
 		n, err = tx.WriteTo(w)
-		return err
+		return pass(err) // the writer's own error (a client gone), as it is
 	})
 	return n, err
 }

@@ -64,11 +64,6 @@ func markSeen(tx *bbolt.Tx, eventID, topic string) (seen bool, err error) {
 	return false, wrapInternal(b.Put([]byte(eventID), []byte(topic)))
 }
 
-func timeKey(t time.Time, id string) []byte {
-	k := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), uint64(t.UTC().UnixNano()))
-	return append(k, id...)
-}
-
 // RecordCrossing applies one crossing event in one transaction; see
 // zone.CrossingStore.
 func (s *CrossingStore) RecordCrossing(ctx context.Context, eventID string, x *zone.Crossing, move zone.CrossingMove) (zone.CrossingOutcome, error) {
@@ -76,7 +71,7 @@ func (s *CrossingStore) RecordCrossing(ctx context.Context, eventID string, x *z
 		return zone.CrossingOutcome{}, err
 	}
 	var out zone.CrossingOutcome
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.db.update(func(tx *bbolt.Tx) error {
 		out = zone.CrossingOutcome{}
 		seen, err := markSeen(tx, eventID, zone.TopicCrossings)
 		if err != nil {
@@ -103,7 +98,7 @@ func (s *CrossingStore) RecordCrossing(ctx context.Context, eventID string, x *z
 				fmt.Sprintf("crossing %s received again with other content (now: %s at %s, clearance %q; stored: %s at %s, clearance %q); the new one was not applied — check the gate's store and what happened at the gate",
 					x.ID, x.Decision, x.Time.UTC().Format(time.RFC3339), x.ClearanceID, was.Decision, was.Time.UTC().Format(time.RFC3339), was.ClearanceID))
 			a.CrossingID = x.ID
-			if _, err := PutAlarm(tx, a); err != nil {
+			if _, err := putAlarm(tx, a); err != nil {
 				return err
 			}
 			out.Conflict = a
@@ -168,19 +163,19 @@ func (s *CrossingStore) RecordCrossing(ctx context.Context, eventID string, x *z
 		return nil
 	})
 	if err != nil {
-		return zone.CrossingOutcome{}, storageErr(err)
+		return zone.CrossingOutcome{}, err
 	}
 	return out, nil
 }
 
 // RecordAlarm applies one alarm event in one transaction: seen-set, then
-// PutAlarm; a stored alarm ID with other content raises id_conflict.
+// putAlarm; a stored alarm ID with other content raises id_conflict.
 func (s *CrossingStore) RecordAlarm(ctx context.Context, eventID string, a *zone.Alarm) (zone.AlarmOutcome, error) {
 	if err := ctx.Err(); err != nil {
 		return zone.AlarmOutcome{}, err
 	}
 	var out zone.AlarmOutcome
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.db.update(func(tx *bbolt.Tx) error {
 		out = zone.AlarmOutcome{}
 		seen, err := markSeen(tx, eventID, zone.TopicAlarms)
 		if err != nil {
@@ -194,7 +189,7 @@ func (s *CrossingStore) RecordAlarm(ctx context.Context, eventID string, a *zone
 			c := conflictAlarm("alarm", a.ID, a.Gate, raw, a.Time,
 				fmt.Sprintf("alarm %s received again with other content (now: %s %q; stored: %s %q); the new one was not stored — check the gate's store",
 					a.ID, a.Kind, a.Message, was.Kind, was.Message))
-			if _, err := PutAlarm(tx, c); err != nil {
+			if _, err := putAlarm(tx, c); err != nil {
 				return err
 			}
 			out.Conflict = c
@@ -205,11 +200,11 @@ func (s *CrossingStore) RecordAlarm(ctx context.Context, eventID string, a *zone
 		if seen {
 			return nil
 		}
-		out.Applied, err = PutAlarm(tx, a)
+		out.Applied, err = putAlarm(tx, a)
 		return err
 	})
 	if err != nil {
-		return zone.AlarmOutcome{}, storageErr(err)
+		return zone.AlarmOutcome{}, err
 	}
 	return out, nil
 }
@@ -244,7 +239,7 @@ func (s *CrossingStore) Crossing(ctx context.Context, id string) (*zone.Crossing
 		return nil, err
 	}
 	var x *zone.Crossing
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.db.view(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketCrossings)
 		var v []byte
 		if b != nil {
@@ -256,7 +251,7 @@ func (s *CrossingStore) Crossing(ctx context.Context, id string) (*zone.Crossing
 		x = new(zone.Crossing)
 		return wrapInternal(json.Unmarshal(v, x))
 	})
-	return x, storageErr(err)
+	return x, err
 }
 
 // Crossings lists crossings by their time, oldest first from f.Since, from
@@ -277,7 +272,7 @@ func (s *CrossingStore) Crossings(ctx context.Context, f zone.CrossingFilter) (z
 		after = raw
 	}
 	page := zone.CrossingPage{Items: []*zone.Crossing{}}
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.db.view(func(tx *bbolt.Tx) error {
 		crossings := tx.Bucket(bucketCrossings)
 		if crossings == nil {
 			return nil
@@ -318,7 +313,7 @@ func (s *CrossingStore) Crossings(ctx context.Context, f zone.CrossingFilter) (z
 		return nil
 	})
 	if err != nil {
-		return zone.CrossingPage{}, storageErr(err)
+		return zone.CrossingPage{}, err
 	}
 	return page, nil
 }

@@ -15,8 +15,6 @@ import (
 
 	bbolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
-
-	"github.com/bondgate/bondgate/internal/zone"
 )
 
 // Options tune Open. The zero value is sensible.
@@ -35,11 +33,18 @@ type Options struct {
 	SkipCheck bool
 	// Logger receives recovery notices; default slog.Default().
 	Logger *slog.Logger
+	// NoSync skips the fsync of each commit, for bulk-loading a file whose
+	// writes nobody has been told are durable yet (seeding a benchmark or a
+	// test); Close then syncs once. Never for a serving store: an ack
+	// means the data is on disk.
+	NoSync bool
 }
 
-// DB is an open bondgate bbolt file.
+// DB is an open bondgate bbolt file. The bbolt handle stays inside this
+// package: stores reach it only through update and view (tx.go).
 type DB struct {
-	*bbolt.DB
+	bdb       *bbolt.DB
+	noSync    bool
 	path      string
 	movedTo   string
 	recovered bool
@@ -73,7 +78,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	db := &DB{path: path}
+	db := &DB{path: path, noSync: opts.NoSync}
 	bdb, cause := openChecked(path, opts)
 	if cause != nil {
 		// A lock held elsewhere or a file we may not touch is not damage:
@@ -91,7 +96,7 @@ func Open(path string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("open fresh %s: %w", path, cause)
 		}
 	}
-	db.DB = bdb
+	db.bdb = bdb
 	err := bdb.Update(func(tx *bbolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -122,7 +127,7 @@ func openChecked(path string, opts Options) (bdb *bbolt.DB, err error) {
 	bdb, err = bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout: opts.Timeout,
 		MaxSize: int(opts.MaxSize),
-		NoSync:  false, // an ack means the data is on disk
+		NoSync:  opts.NoSync, // false unless bulk-loading: an ack means the data is on disk
 	})
 	if err != nil {
 		return nil, err
@@ -171,59 +176,23 @@ func (db *DB) Recovered() (movedTo string, ok bool) { return db.movedTo, db.reco
 // Path is the file's path.
 func (db *DB) Path() string { return db.path }
 
-// Close closes the file.
-func (db *DB) Close() error { return db.DB.Close() }
-
-// Update runs fn in a write transaction like bbolt's, but reports a full
-// file as zone.EUNAVAILABLE. fn's own errors come back unchanged.
-func (db *DB) Update(fn func(*bbolt.Tx) error) error {
-	return fullErr(db.DB.Update(fn))
+// Close closes the file, syncing it first when it was opened with NoSync.
+func (db *DB) Close() error {
+	if db.noSync {
+		db.noSync = false // once: a second Close finds the file closed
+		if err := db.bdb.Sync(); err != nil {
+			_ = db.bdb.Close()
+			return err
+		}
+	}
+	return db.bdb.Close()
 }
 
 // Batch is bbolt's Batch (fn may run more than once, so keep it
-// idempotent) with a full file reported as zone.EUNAVAILABLE.
+// idempotent), for group commit, with its errors mapped as update maps them.
 func (db *DB) Batch(fn func(*bbolt.Tx) error) error {
-	return fullErr(db.DB.Batch(fn))
+	return storageErr(db.bdb.Batch(fn))
 }
 
 // Outbox returns the outbox stored in this file.
-func (db *DB) Outbox() *Outbox { return NewOutbox(db.DB) }
-
-// errStorageFull is what every write path answers when the file is at its cap.
-func errStorageFull(cause error) error {
-	return &zone.Error{Code: zone.EUNAVAILABLE, Message: "storage full", Err: cause}
-}
-
-// fullErr maps bbolt's max-size error to EUNAVAILABLE and leaves the rest.
-func fullErr(err error) error {
-	if errors.Is(err, berrors.ErrMaxSizeReached) {
-		return errStorageFull(err)
-	}
-	return err
-}
-
-// storageErr maps an error from a store transaction to a domain error:
-// domain errors and context errors pass, a full file is EUNAVAILABLE and
-// anything else is EINTERNAL with its cause kept.
-func storageErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	if err = fullErr(err); zone.ErrorCode(err) == zone.EINTERNAL {
-		var ze *zone.Error
-		if errors.As(err, &ze) {
-			return err
-		}
-		return zone.Internal(err)
-	}
-	return err
-}
-
-// checkRoom refuses a write that adds about n bytes when the file's live
-// data would pass MaxSize less the reserve kept for deletes. bbolt enforces
-// the hard cap itself at commit; this check makes the refusal early, and
-// leaves room for the outbox to drain while appends are refused.
-func checkRoom(tx *bbolt.Tx, n int) error { return checkRoomKeeping(tx, n, reserveAPI) }
+func (db *DB) Outbox() *Outbox { return &Outbox{db: db} }

@@ -52,7 +52,7 @@ func (s *DeclarationStore) CreateDeclaration(ctx context.Context, d *zone.PreDec
 		return nil, false, zone.Internal(errors.New("declaration without an ID"))
 	}
 	var stored *zone.PreDeclaration
-	err := s.db.DB.Update(func(tx *bbolt.Tx) error {
+	err := s.db.update(func(tx *bbolt.Tx) error {
 		if idem != nil {
 			ib := tx.Bucket(bucketIdempotency)
 			key := idemKey(idem)
@@ -96,7 +96,7 @@ func (s *DeclarationStore) CreateDeclaration(ctx context.Context, d *zone.PreDec
 		return stored, true, nil
 	}
 	if err != nil {
-		return nil, false, storageErr(err)
+		return nil, false, err
 	}
 	return stored, false, nil
 }
@@ -108,11 +108,8 @@ func (s *DeclarationStore) UpdateDeclaration(ctx context.Context, id string, fn 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var (
-		out   *zone.PreDeclaration
-		fnErr error
-	)
-	err := s.db.DB.Update(func(tx *bbolt.Tx) error {
+	var out *zone.PreDeclaration
+	err := s.db.update(func(tx *bbolt.Tx) error {
 		before := tx.Bucket(bucketDeclarations).Get([]byte(id))
 		if before == nil {
 			return zone.Errorf(zone.ENOTFOUND, "no pre-declaration %s", id)
@@ -128,8 +125,7 @@ func (s *DeclarationStore) UpdateDeclaration(ctx context.Context, id string, fn 
 		}
 		ch, err := fn(&d)
 		if err != nil {
-			fnErr = err
-			return err
+			return pass(err)
 		}
 		if d.ID != id {
 			return zone.Internal(errors.New("update changed the declaration's ID"))
@@ -144,11 +140,8 @@ func (s *DeclarationStore) UpdateDeclaration(ctx context.Context, id string, fn 
 		out = &d
 		return nil
 	})
-	if fnErr != nil {
-		return nil, fnErr
-	}
 	if err != nil {
-		return nil, storageErr(err)
+		return nil, err
 	}
 	return out, nil
 }
@@ -159,12 +152,12 @@ func (s *DeclarationStore) Declaration(ctx context.Context, id string) (*zone.Pr
 		return nil, err
 	}
 	var d *zone.PreDeclaration
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.db.view(func(tx *bbolt.Tx) error {
 		var err error
 		d, err = getDeclaration(tx, id)
 		return err
 	})
-	return d, storageErr(err)
+	return d, err
 }
 
 // Declarations lists by filter, newest first. It walks the index of the
@@ -187,7 +180,7 @@ func (s *DeclarationStore) Declarations(ctx context.Context, f zone.DeclarationF
 		after = raw
 	}
 	var page zone.DeclarationPage
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.db.view(func(tx *bbolt.Tx) error {
 		c, prefix := s.plan(tx, f)
 		// Start just below the cursor's ID, or at the end of the prefix.
 		var hi []byte
@@ -240,7 +233,7 @@ func (s *DeclarationStore) Declarations(ctx context.Context, f zone.DeclarationF
 		return nil
 	})
 	if err != nil {
-		return zone.DeclarationPage{}, storageErr(err)
+		return zone.DeclarationPage{}, err
 	}
 	return page, nil
 }
@@ -404,25 +397,4 @@ func getDeclaration(tx *bbolt.Tx, id string) (*zone.PreDeclaration, error) {
 		return nil, zone.Internal(err)
 	}
 	return &d, nil
-}
-
-func indexKey(value, id string) []byte {
-	k := make([]byte, 0, len(value)+1+len(id))
-	k = append(k, value...)
-	k = append(k, 0)
-	return append(k, id...)
-}
-
-func countKey(bucket []byte, value string) []byte {
-	k := make([]byte, 0, len(bucket)+1+len(value))
-	k = append(k, bucket...)
-	k = append(k, 0)
-	return append(k, value...)
-}
-
-func idemKey(i *zone.Idempotency) []byte {
-	k := make([]byte, 0, len(i.Scope)+1+len(i.Key))
-	k = append(k, i.Scope...)
-	k = append(k, 0)
-	return append(k, i.Key...)
 }

@@ -73,7 +73,7 @@ func (g *GateStore) CommitStep(step record.Step) (record.Written, error) {
 						a.Alarm.CrossingID = id
 					}
 				}
-				if err := putAlarm(tx, step, &w, a); err != nil {
+				if err := putStepAlarm(tx, step, &w, a); err != nil {
 					return err
 				}
 			}
@@ -115,8 +115,8 @@ func (g *GateStore) CommitStep(step record.Step) (record.Written, error) {
 	return w, nil
 }
 
-// putAlarm stores and announces one alarm unless its key is stored already.
-func putAlarm(tx *bbolt.Tx, step record.Step, w *record.Written, a record.Alarm) error {
+// putStepAlarm stores and announces one alarm unless its key is stored already.
+func putStepAlarm(tx *bbolt.Tx, step record.Step, w *record.Written, a record.Alarm) error {
 	emitted := tx.Bucket(gateEmitted)
 	if a.Key == "" || emitted.Get([]byte(a.Key)) != nil {
 		return nil
@@ -136,7 +136,7 @@ func announce(tx *bbolt.Tx, step record.Step, id, typ, topic string, at time.Tim
 	if err != nil {
 		return err
 	}
-	return AppendOutbox(tx, &m)
+	return appendOutbox(tx, &m)
 }
 
 // storedCrossingID is the stored ID of the crossing with key, if the file

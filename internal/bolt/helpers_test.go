@@ -95,7 +95,7 @@ func (f *fixture) open(t *testing.T, opts bolt.Options) {
 	f.db = bolttest.MustOpen(t, f.path, opts)
 	f.store = bolt.NewDeclarationStore(f.db)
 	f.audit = bolt.NewAuditTrail(f.db)
-	f.outbox = bolt.NewOutbox(f.db.DB)
+	f.outbox = f.db.Outbox()
 	f.svc = &zone.DeclarationService{Store: f.store, Now: f.clock.Now, NewID: f.ids.New, Source: "/bondgate/test"}
 }
 

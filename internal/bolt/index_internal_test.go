@@ -47,7 +47,7 @@ func TestIndexesFollowChanges(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	require.NoError(t, db.View(func(tx *bbolt.Tx) error {
+	require.NoError(t, db.view(func(tx *bbolt.Tx) error {
 		counts := map[string]uint64{}
 		for _, ix := range []struct {
 			bucket []byte

@@ -47,11 +47,11 @@ type QuarantinedMessage struct {
 	At      time.Time          `json:"at"`
 }
 
-// AppendOutbox queues m in the outbox of tx's database, keyed by the bucket's
+// appendOutbox queues m in the outbox of tx's database, keyed by the bucket's
 // next sequence (which it stores in m.Seq). Call it inside the same write
 // transaction as the change m announces: either both land or neither does.
 // The outbox buckets are created if missing, so any bbolt file will do.
-func AppendOutbox(tx *bbolt.Tx, m *zone.OutboxMessage) error {
+func appendOutbox(tx *bbolt.Tx, m *zone.OutboxMessage) error {
 	root, meta, err := outboxBuckets(tx)
 	if err != nil {
 		return err
@@ -113,13 +113,27 @@ func outboxBuckets(tx *bbolt.Tx) (outbox, meta *bbolt.Bucket, err error) {
 // zone.Outbox for a publisher that sends the head to Kafka and then marks it
 // delivered.
 type Outbox struct {
-	db *bbolt.DB
+	db *DB
 }
 
 var _ zone.Outbox = (*Outbox)(nil)
 
-// NewOutbox returns the outbox stored in db.
-func NewOutbox(db *bbolt.DB) *Outbox { return &Outbox{db: db} }
+// Append queues msgs in one write transaction of their own, setting each
+// Seq: messages that announce no stored change (a seeded backlog, a notice
+// about the service itself). Nothing is queued if one is refused.
+func (o *Outbox) Append(ctx context.Context, msgs ...*zone.OutboxMessage) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return o.db.update(func(tx *bbolt.Tx) error {
+		for _, m := range msgs {
+			if err := appendOutbox(tx, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
 
 // laneBucket returns lane's bucket in tx, nil when it does not exist.
 func laneBucket(tx *bbolt.Tx, lane string) *bbolt.Bucket {
@@ -199,11 +213,11 @@ func (o *Outbox) Lanes(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	var out []string
-	err := o.db.View(func(tx *bbolt.Tx) (err error) {
+	err := o.db.view(func(tx *bbolt.Tx) (err error) {
 		out, err = laneNames(tx)
 		return err
 	})
-	return out, storageErr(err)
+	return out, err
 }
 
 // PendingIn returns up to max messages from the head of lane, in Seq order.
@@ -215,11 +229,11 @@ func (o *Outbox) PendingIn(ctx context.Context, lane string, max int) ([]zone.Ou
 		return nil, nil
 	}
 	var out []zone.OutboxMessage
-	err := o.db.View(func(tx *bbolt.Tx) (err error) {
+	err := o.db.view(func(tx *bbolt.Tx) (err error) {
 		out, err = readLane(laneBucket(tx, lane), max, nil)
 		return err
 	})
-	return out, storageErr(err)
+	return out, err
 }
 
 // Pending returns up to max messages from the heads of all lanes, in Seq
@@ -232,7 +246,7 @@ func (o *Outbox) Pending(ctx context.Context, max int) ([]zone.OutboxMessage, er
 		return nil, nil
 	}
 	var out []zone.OutboxMessage
-	err := o.db.View(func(tx *bbolt.Tx) error {
+	err := o.db.view(func(tx *bbolt.Tx) error {
 		names, err := laneNames(tx)
 		if err != nil {
 			return err
@@ -248,7 +262,7 @@ func (o *Outbox) Pending(ctx context.Context, max int) ([]zone.OutboxMessage, er
 	if len(out) > max {
 		out = out[:max]
 	}
-	return out, storageErr(err)
+	return out, err
 }
 
 // DeliveredIn removes every message of lane with Seq <= through and
@@ -257,9 +271,9 @@ func (o *Outbox) DeliveredIn(ctx context.Context, lane string, through uint64) e
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return storageErr(o.db.Update(func(tx *bbolt.Tx) error {
+	return o.db.update(func(tx *bbolt.Tx) error {
 		return deliver(tx, []string{lane}, through)
-	}))
+	})
 }
 
 // Delivered removes every message with Seq <= through, in every lane, and
@@ -268,13 +282,13 @@ func (o *Outbox) Delivered(ctx context.Context, through uint64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return storageErr(o.db.Update(func(tx *bbolt.Tx) error {
+	return o.db.update(func(tx *bbolt.Tx) error {
 		names, err := laneNames(tx)
 		if err != nil {
 			return err
 		}
 		return deliver(tx, names, through)
-	}))
+	})
 }
 
 func deliver(tx *bbolt.Tx, lanes []string, through uint64) error {
@@ -309,11 +323,11 @@ func deliver(tx *bbolt.Tx, lanes []string, through uint64) error {
 // DeliveredThrough returns the highest Seq ever marked delivered.
 func (o *Outbox) DeliveredThrough(ctx context.Context) (uint64, error) {
 	var through uint64
-	err := o.db.View(func(tx *bbolt.Tx) error {
+	err := o.db.view(func(tx *bbolt.Tx) error {
 		through = getU64(tx.Bucket(bucketOutboxMeta), keyDeliveredThrough)
 		return nil
 	})
-	return through, storageErr(err)
+	return through, err
 }
 
 // Failed counts one failed delivery attempt of the message seq. A message no
@@ -322,7 +336,7 @@ func (o *Outbox) Failed(ctx context.Context, seq uint64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return storageErr(o.db.Update(func(tx *bbolt.Tx) error {
+	return o.db.update(func(tx *bbolt.Tx) error {
 		b, err := findLane(tx, seq)
 		if err != nil || b == nil {
 			return err
@@ -338,7 +352,7 @@ func (o *Outbox) Failed(ctx context.Context, seq uint64) error {
 			return zone.Internal(err)
 		}
 		return wrapInternal(b.Put(u64(seq), raw))
-	}))
+	})
 }
 
 // Quarantine moves message seq out of the outbox into the quarantine bucket
@@ -348,7 +362,7 @@ func (o *Outbox) Quarantine(ctx context.Context, seq uint64, reason string) erro
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return storageErr(o.db.Update(func(tx *bbolt.Tx) error {
+	return o.db.update(func(tx *bbolt.Tx) error {
 		_, meta, err := outboxBuckets(tx)
 		if err != nil {
 			return err
@@ -380,7 +394,7 @@ func (o *Outbox) Quarantine(ctx context.Context, seq uint64, reason string) erro
 			return zone.Internal(err)
 		}
 		return addCounter(meta, keyDepth, -1)
-	}))
+	})
 }
 
 // Quarantined lists the quarantined messages in Seq order.
@@ -389,7 +403,7 @@ func (o *Outbox) Quarantined(ctx context.Context) ([]QuarantinedMessage, error) 
 		return nil, err
 	}
 	var out []QuarantinedMessage
-	err := o.db.View(func(tx *bbolt.Tx) error {
+	err := o.db.view(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketQuarantine)
 		if b == nil {
 			return nil
@@ -403,7 +417,7 @@ func (o *Outbox) Quarantined(ctx context.Context) ([]QuarantinedMessage, error) 
 			return nil
 		})
 	})
-	return out, storageErr(err)
+	return out, err
 }
 
 // Depth counts undelivered messages. It reads a counter kept in the same
@@ -414,11 +428,11 @@ func (o *Outbox) Depth(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	var n uint64
-	err := o.db.View(func(tx *bbolt.Tx) error {
+	err := o.db.view(func(tx *bbolt.Tx) error {
 		n = getU64(tx.Bucket(bucketOutboxMeta), keyDepth)
 		return nil
 	})
-	return int(n), storageErr(err)
+	return int(n), err
 }
 
 // Oldest returns when the oldest head message of the lanes was created, for the "oldest
@@ -431,7 +445,7 @@ func (o *Outbox) Oldest(ctx context.Context) (time.Time, bool) {
 		at time.Time
 		ok bool
 	)
-	_ = o.db.View(func(tx *bbolt.Tx) error {
+	_ = o.db.view(func(tx *bbolt.Tx) error {
 		names, err := laneNames(tx)
 		if err != nil {
 			return err
@@ -457,25 +471,6 @@ func (o *Outbox) Oldest(ctx context.Context) (time.Time, bool) {
 	return at, ok
 }
 
-// u64 encodes a sequence as a big-endian key, so byte order is number order.
-func u64(v uint64) []byte {
-	b := make([]byte, 8)
-	binary.BigEndian.PutUint64(b, v)
-	return b
-}
-
-// getU64 reads a big-endian counter; a missing bucket or key reads as 0.
-func getU64(b *bbolt.Bucket, key []byte) uint64 {
-	if b == nil {
-		return 0
-	}
-	v := b.Get(key)
-	if len(v) != 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(v)
-}
-
 // addCounter adds delta to a counter, never going below zero.
 func addCounter(b *bbolt.Bucket, key []byte, delta int64) error {
 	cur := int64(getU64(b, key)) + delta
@@ -483,16 +478,4 @@ func addCounter(b *bbolt.Bucket, key []byte, delta int64) error {
 		cur = 0
 	}
 	return wrapInternal(b.Put(key, u64(uint64(cur))))
-}
-
-// wrapInternal wraps a non-domain error as EINTERNAL, keeping domain errors.
-func wrapInternal(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ze *zone.Error
-	if errors.As(err, &ze) {
-		return err
-	}
-	return zone.Internal(err)
 }

@@ -24,14 +24,11 @@ func msg(i int) *zone.OutboxMessage {
 }
 
 // TestOutboxSameTransaction: a message lands with the state change it
-// announces, or not at all. It also works on a file with none of the API's
-// buckets, as the gate service's is.
+// announces, or not at all.
 func TestOutboxSameTransaction(t *testing.T) {
 	ctx := context.Background()
-	raw, err := bbolt.Open(t.TempDir()+"/gate.db", 0o600, nil)
-	require.NoError(t, err)
-	defer raw.Close()
-	ob := bolt.NewOutbox(raw)
+	raw := bolttest.MustOpenDB(t)
+	ob := raw.Outbox()
 
 	depth, err := ob.Depth(ctx)
 	require.NoError(t, err)

@@ -41,7 +41,7 @@ func (s *PartsStore) CreateLot(ctx context.Context, l *zone.PartsLot, idem *zone
 		return nil, false, zone.Internal(errors.New("lot without an ID"))
 	}
 	var stored *zone.PartsLot
-	err := s.db.DB.Update(func(tx *bbolt.Tx) error {
+	err := s.db.update(func(tx *bbolt.Tx) error {
 		if idem != nil {
 			rec, err := lookupIdem(tx, idemKindLot, idem)
 			if err != nil {
@@ -71,7 +71,7 @@ func (s *PartsStore) CreateLot(ctx context.Context, l *zone.PartsLot, idem *zone
 		return stored, true, nil
 	}
 	if err != nil {
-		return nil, false, storageErr(err)
+		return nil, false, err
 	}
 	return stored, false, nil
 }
@@ -84,11 +84,10 @@ func (s *PartsStore) UpdateLot(ctx context.Context, id string, idem *zone.Idempo
 		return nil, "", false, err
 	}
 	var (
-		out   *zone.PartsLot
-		ref   string
-		fnErr error
+		out *zone.PartsLot
+		ref string
 	)
-	err := s.db.DB.Update(func(tx *bbolt.Tx) error {
+	err := s.db.update(func(tx *bbolt.Tx) error {
 		before := tx.Bucket(bucketLots).Get([]byte(id))
 		if before == nil {
 			return zone.Errorf(zone.ENOTFOUND, "no parts lot %s", id)
@@ -116,8 +115,7 @@ func (s *PartsStore) UpdateLot(ctx context.Context, id string, idem *zone.Idempo
 		}
 		r, ch, err := fn(&l)
 		if err != nil {
-			fnErr = err
-			return err
+			return pass(err)
 		}
 		if l.ID != id {
 			return zone.Internal(errors.New("update changed the lot's ID"))
@@ -129,8 +127,7 @@ func (s *PartsStore) UpdateLot(ctx context.Context, id string, idem *zone.Idempo
 		}
 		after, err := putLot(tx, &old, &l)
 		if err != nil {
-			fnErr = err
-			return err
+			return pass(err)
 		}
 		if err := recordChange(tx, auditEntityLot, id, l.UpdatedAt, ch, before, after); err != nil {
 			return err
@@ -141,11 +138,8 @@ func (s *PartsStore) UpdateLot(ctx context.Context, id string, idem *zone.Idempo
 	if errors.Is(err, errReplay) {
 		return out, ref, true, nil
 	}
-	if fnErr != nil {
-		return nil, "", false, fnErr
-	}
 	if err != nil {
-		return nil, "", false, storageErr(err)
+		return nil, "", false, err
 	}
 	return out, ref, false, nil
 }
@@ -156,12 +150,12 @@ func (s *PartsStore) Lot(ctx context.Context, id string) (*zone.PartsLot, error)
 		return nil, err
 	}
 	var l *zone.PartsLot
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.db.view(func(tx *bbolt.Tx) error {
 		var err error
 		l, err = getLot(tx, id)
 		return err
 	})
-	return l, storageErr(err)
+	return l, err
 }
 
 // Lots lists by filter, newest first.
@@ -177,7 +171,7 @@ func (s *PartsStore) Lots(ctx context.Context, f zone.PartsLotFilter) (zone.Part
 		return zone.PartsLotPage{}, err
 	}
 	var page zone.PartsLotPage
-	err = s.db.View(func(tx *bbolt.Tx) error {
+	err = s.db.view(func(tx *bbolt.Tx) error {
 		more, err := walkNewest(tx, bucketLots, bucketLotsFirm, f.Firm, after, func(v []byte) (bool, error) {
 			if len(page.Items) == f.Limit {
 				return true, nil
@@ -195,7 +189,7 @@ func (s *PartsStore) Lots(ctx context.Context, f zone.PartsLotFilter) (zone.Part
 		return err
 	})
 	if err != nil {
-		return zone.PartsLotPage{}, storageErr(err)
+		return zone.PartsLotPage{}, err
 	}
 	return page, nil
 }
@@ -206,7 +200,7 @@ func (s *PartsStore) AllLots(ctx context.Context, firm string) ([]*zone.PartsLot
 		return nil, err
 	}
 	var out []*zone.PartsLot
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.db.view(func(tx *bbolt.Tx) error {
 		_, err := walkNewest(tx, bucketLots, bucketLotsFirm, firm, nil, func(v []byte) (bool, error) {
 			var l zone.PartsLot
 			if err := json.Unmarshal(v, &l); err != nil {
@@ -218,7 +212,7 @@ func (s *PartsStore) AllLots(ctx context.Context, firm string) ([]*zone.PartsLot
 		return err
 	})
 	if err != nil {
-		return nil, storageErr(err)
+		return nil, err
 	}
 	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
 		out[i], out[j] = out[j], out[i]

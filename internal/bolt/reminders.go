@@ -33,7 +33,7 @@ func (s *TemporaryEntryStore) DueEntries(ctx context.Context, horizon time.Time)
 		return nil, err
 	}
 	var out []zone.DueEntry
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.db.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketTEDue).Cursor()
 		for k, _ := c.First(); k != nil && len(k) > 8; k, _ = c.Next() {
 			if int64(binary.BigEndian.Uint64(k[:8])) > horizon.UnixNano() {
@@ -47,7 +47,7 @@ func (s *TemporaryEntryStore) DueEntries(ctx context.Context, horizon time.Time)
 		}
 		return nil
 	})
-	return out, storageErr(err)
+	return out, err
 }
 
 // errNothingDue rolls back a transaction that found nothing to send.
@@ -59,11 +59,8 @@ func (s *TemporaryEntryStore) RecordNotice(ctx context.Context, id string, decid
 	if err := ctx.Err(); err != nil {
 		return zone.Notice{}, false, err
 	}
-	var (
-		n         zone.Notice
-		decideErr error
-	)
-	err := s.db.DB.Update(func(tx *bbolt.Tx) error {
+	var n zone.Notice
+	err := s.db.update(func(tx *bbolt.Tx) error {
 		before := tx.Bucket(bucketTempEntries).Get([]byte(id))
 		if before == nil {
 			return zone.Errorf(zone.ENOTFOUND, "no temporary entry %s", id)
@@ -77,12 +74,13 @@ func (s *TemporaryEntryStore) RecordNotice(ctx context.Context, id string, decid
 			return zone.Internal(err)
 		}
 		var ok bool
-		n, ok, decideErr = decide(&e, firedFor(tx, e.ID, e.ReexportDeadline))
-		if decideErr != nil {
-			return decideErr
+		var err error
+		n, ok, err = decide(&e, firedFor(tx, e.ID, e.ReexportDeadline))
+		if err != nil {
+			return pass(err)
 		}
 		if !ok {
-			return errNothingDue
+			return pass(errNothingDue)
 		}
 		if err := markFired(tx, id, n); err != nil {
 			return err
@@ -105,12 +103,10 @@ func (s *TemporaryEntryStore) RecordNotice(ctx context.Context, id string, decid
 		return recordChange(tx, auditEntityTempEntry, id, e.UpdatedAt, n.Change, before, after)
 	})
 	switch {
-	case decideErr != nil:
-		return zone.Notice{}, false, decideErr
 	case errors.Is(err, errNothingDue):
 		return zone.Notice{}, false, nil
 	case err != nil:
-		return zone.Notice{}, false, storageErr(err)
+		return zone.Notice{}, false, err
 	}
 	return n, true, nil
 }
@@ -158,7 +154,7 @@ func firedKey(id string, k zone.ReminderKind, deadline time.Time) []byte {
 // id's deadline, for tests and operators.
 func (db *DB) FiredReminders(id string, deadline time.Time) ([]zone.ReminderKind, error) {
 	var out []zone.ReminderKind
-	err := db.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketTEFired)
 		for _, k := range reminderKinds {
 			if v := b.Get(firedKey(id, k, deadline)); v != nil && string(v) != firedSuperseded {
@@ -167,5 +163,5 @@ func (db *DB) FiredReminders(id string, deadline time.Time) ([]zone.ReminderKind
 		}
 		return nil
 	})
-	return out, storageErr(err)
+	return out, err
 }

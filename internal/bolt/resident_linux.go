@@ -21,11 +21,11 @@ import (
 // check at open, draining a million-message outbox) would otherwise leave
 // the whole file counted as the process's memory until the kernel needed
 // it back. The map cannot move meanwhile: a read transaction is held.
-func (db *DB) TrimResident() error { return trimResident(db.DB) }
+func (db *DB) TrimResident() error { return trimResident(db.bdb) }
 
 // TrimResidentEvery calls TrimResident every interval until ctx is done.
 func (db *DB) TrimResidentEvery(ctx context.Context, every time.Duration) {
-	trimEvery(ctx, db.DB, every)
+	trimEvery(ctx, db.bdb, every)
 }
 
 func trimEvery(ctx context.Context, bdb *bbolt.DB, every time.Duration) {

@@ -32,7 +32,7 @@ func (s *StatsSource) CrossedBetween(ctx context.Context, from, to time.Time) ([
 		return nil, err
 	}
 	var out []*zone.PreDeclaration
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.db.view(func(tx *bbolt.Tx) error {
 		idx := tx.Bucket(bucketIdxCrossedAt)
 		if idx == nil {
 			return nil
@@ -52,7 +52,7 @@ func (s *StatsSource) CrossedBetween(ctx context.Context, from, to time.Time) ([
 		}
 		return nil
 	})
-	return out, storageErr(err)
+	return out, err
 }
 
 // SubmittedBetween returns the declarations created in [from, to).
@@ -61,7 +61,7 @@ func (s *StatsSource) SubmittedBetween(ctx context.Context, from, to time.Time) 
 		return nil, err
 	}
 	var out []*zone.PreDeclaration
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.db.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketDeclarations).Cursor()
 		var seek ulid.ULID
 		if from.After(time.UnixMilli(0)) {
@@ -81,7 +81,7 @@ func (s *StatsSource) SubmittedBetween(ctx context.Context, from, to time.Time) 
 		}
 		return nil
 	})
-	return out, storageErr(err)
+	return out, err
 }
 
 // ImportHistory stores historical declarations (already crossed, arrived or
@@ -95,7 +95,7 @@ func (s *StatsSource) ImportHistory(ctx context.Context, ds []zone.PreDeclaratio
 		return 0, err
 	}
 	added := 0
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.db.update(func(tx *bbolt.Tx) error {
 		added = 0
 		idx, err := tx.CreateBucketIfNotExists(bucketIdxCrossedAt)
 		if err != nil {
@@ -126,7 +126,7 @@ func (s *StatsSource) ImportHistory(ctx context.Context, ds []zone.PreDeclaratio
 		return nil
 	})
 	if err != nil {
-		return 0, storageErr(err)
+		return 0, err
 	}
 	return added, nil
 }

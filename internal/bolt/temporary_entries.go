@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"time"
@@ -100,7 +99,7 @@ func (s *TemporaryEntryStore) CreateTemporaryEntry(ctx context.Context, e *zone.
 		return nil, false, zone.Internal(errors.New("temporary entry without an ID"))
 	}
 	var stored *zone.TemporaryEntry
-	err := s.db.DB.Update(func(tx *bbolt.Tx) error {
+	err := s.db.update(func(tx *bbolt.Tx) error {
 		if idem != nil {
 			rec, err := lookupIdem(tx, idemKindTempEntry, idem)
 			if err != nil {
@@ -130,7 +129,7 @@ func (s *TemporaryEntryStore) CreateTemporaryEntry(ctx context.Context, e *zone.
 		return stored, true, nil
 	}
 	if err != nil {
-		return nil, false, storageErr(err)
+		return nil, false, err
 	}
 	return stored, false, nil
 }
@@ -141,24 +140,17 @@ func (s *TemporaryEntryStore) UpdateTemporaryEntry(ctx context.Context, id strin
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var (
-		out   *zone.TemporaryEntry
-		fnErr error
-	)
-	err := s.db.DB.Update(func(tx *bbolt.Tx) error {
+	var out *zone.TemporaryEntry
+	err := s.db.update(func(tx *bbolt.Tx) error {
 		var err error
 		out, err = updateTempEntry(tx, id, func(e *zone.TemporaryEntry) (zone.Change, error) {
 			ch, err := fn(e)
-			fnErr = err
-			return ch, err
+			return ch, pass(err)
 		})
 		return err
 	})
-	if fnErr != nil {
-		return nil, fnErr
-	}
 	if err != nil {
-		return nil, storageErr(err)
+		return nil, err
 	}
 	return out, nil
 }
@@ -200,12 +192,12 @@ func (s *TemporaryEntryStore) TemporaryEntry(ctx context.Context, id string) (*z
 		return nil, err
 	}
 	var e *zone.TemporaryEntry
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.db.view(func(tx *bbolt.Tx) error {
 		var err error
 		e, err = getTempEntry(tx, id)
 		return err
 	})
-	return e, storageErr(err)
+	return e, err
 }
 
 // TemporaryEntries lists by filter, newest first, walking the firm's index
@@ -222,7 +214,7 @@ func (s *TemporaryEntryStore) TemporaryEntries(ctx context.Context, f zone.Tempo
 		return zone.TemporaryEntryPage{}, err
 	}
 	var page zone.TemporaryEntryPage
-	err = s.db.View(func(tx *bbolt.Tx) error {
+	err = s.db.view(func(tx *bbolt.Tx) error {
 		last, err := walkNewest(tx, bucketTempEntries, bucketTEFirm, f.Firm, after, func(v []byte) (bool, error) {
 			var e zone.TemporaryEntry
 			if err := json.Unmarshal(v, &e); err != nil {
@@ -243,7 +235,7 @@ func (s *TemporaryEntryStore) TemporaryEntries(ctx context.Context, f zone.Tempo
 		return err
 	})
 	if err != nil {
-		return zone.TemporaryEntryPage{}, storageErr(err)
+		return zone.TemporaryEntryPage{}, err
 	}
 	return page, nil
 }
@@ -315,23 +307,16 @@ func putTempEntry(tx *bbolt.Tx, old, e *zone.TemporaryEntry) ([]byte, error) {
 	}
 	due := tx.Bucket(bucketTEDue)
 	if old != nil && old.Status == zone.EntryEntered {
-		if err := due.Delete(dueKey(old.ReexportDeadline, old.ID)); err != nil {
+		if err := due.Delete(timeKey(old.ReexportDeadline, old.ID)); err != nil {
 			return nil, zone.Internal(err)
 		}
 	}
 	if e.Status == zone.EntryEntered {
-		if err := due.Put(dueKey(e.ReexportDeadline, e.ID), nil); err != nil {
+		if err := due.Put(timeKey(e.ReexportDeadline, e.ID), nil); err != nil {
 			return nil, zone.Internal(err)
 		}
 	}
 	return raw, nil
-}
-
-// dueKey orders entries by deadline.
-func dueKey(deadline time.Time, id string) []byte {
-	k := make([]byte, 8, 8+len(id))
-	binary.BigEndian.PutUint64(k, uint64(deadline.UnixNano()))
-	return append(k, id...)
 }
 
 func getTempEntry(tx *bbolt.Tx, id string) (*zone.TemporaryEntry, error) {

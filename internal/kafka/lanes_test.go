@@ -11,9 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	bbolt "go.etcd.io/bbolt"
 
-	"github.com/bondgate/bondgate/internal/bolt"
 	"github.com/bondgate/bondgate/internal/bolt/bolttest"
 	"github.com/bondgate/bondgate/internal/zone"
 )
@@ -59,25 +57,21 @@ func TestClearanceOvertakesRecordBacklog(t *testing.T) {
 
 	want := map[string][]string{}
 	pad := strings.Repeat("n", 20<<10)
-	require.NoError(t, db.Update(func(tx *bbolt.Tx) error {
-		for i := 0; i < 500; i++ {
-			key := fmt.Sprintf("LOT-%d", i%9)
-			id := fmt.Sprintf("rec-%03d", i)
-			want[key] = append(want[key], id)
-			m := &zone.OutboxMessage{Topic: zone.TopicRecords, Key: key, Value: []byte(fmt.Sprintf(`{"id":%q,"pad":%q}`, id, pad))}
-			if err := bolt.AppendOutbox(tx, m); err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
+	backlog := make([]*zone.OutboxMessage, 0, 500)
+	for i := 0; i < 500; i++ {
+		key := fmt.Sprintf("LOT-%d", i%9)
+		id := fmt.Sprintf("rec-%03d", i)
+		want[key] = append(want[key], id)
+		backlog = append(backlog, &zone.OutboxMessage{Topic: zone.TopicRecords, Key: key, Value: []byte(fmt.Sprintf(`{"id":%q,"pad":%q}`, id, pad))})
+	}
+	require.NoError(t, bolttest.AppendOutbox(db, backlog...))
 	p := NewPublisher(PublisherConfig{Name: "lanes", Brokers: b.Addrs(), WriteTimeout: time.Second,
 		BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond}, ob, testLog())
 	runPublisher(t, p)
 	eventually(t, 30*time.Second, func() bool { return held.Load() > 0 }, "the records topic was never written")
 
 	clr := &zone.OutboxMessage{Topic: zone.TopicClearances, Key: "PD-1", Value: []byte(`{"id":"clr-1"}`)}
-	require.NoError(t, db.Update(func(tx *bbolt.Tx) error { return bolt.AppendOutbox(tx, clr) }))
+	require.NoError(t, bolttest.AppendOutbox(db, clr))
 	p.Notify()
 	eventually(t, 30*time.Second, func() bool {
 		left, err := ob.PendingIn(ctx, zone.TopicClearances, 1)

@@ -1,7 +1,7 @@
 package bolttest
 
 import (
-	bbolt "go.etcd.io/bbolt"
+	"context"
 
 	"github.com/bondgate/bondgate/internal/bolt"
 	"github.com/bondgate/bondgate/internal/zone"
@@ -11,12 +11,5 @@ import (
 // own, as if changes had announced them: a seeded backlog for tests and the
 // benchmark. Each message's Seq is set.
 func AppendOutbox(db *bolt.DB, msgs ...*zone.OutboxMessage) error {
-	return db.Update(func(tx *bbolt.Tx) error {
-		for _, m := range msgs {
-			if err := bolt.AppendOutbox(tx, m); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return db.Outbox().Append(context.Background(), msgs...)
 }
