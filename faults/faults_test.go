@@ -409,5 +409,5 @@ func TestFault12SigtermSlowBroker(t *testing.T) {
 	assert.Less(t, exits[len(exits)-1], 20*time.Second, "shutdown is bounded")
 	report(t, faultRow{Scenario: "12 SIGTERM, frozen broker", Trials: trials, Acked: 2 * d.Acked, Lost: d.Lost,
 		DupInEffect: d.DupInEffect, Reordered: d.Reordered, KafkaDupes: d.KafkaDupes,
-		Note: fmt.Sprintf("exit 0 after SIGTERM in %v (slowest), gate bounds: 5 s flush + 5 s writer close", exits[len(exits)-1].Round(time.Millisecond))})
+		Note: fmt.Sprintf("exit 0 after SIGTERM in %v (slowest), gate bound: one 5 s drain (outbox flush and writer close, beside the consumer's close)", exits[len(exits)-1].Round(time.Millisecond))})
 }
