@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bondgate/bondgate/gateway/decide"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -52,7 +53,7 @@ func parseOnlyServer() *httptest.Server {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		events, err := ParseEvents(body)
+		events, err := decide.ParseEvents(body)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -162,7 +163,7 @@ func seedClearance(t testing.TB, s *Service, evID string, cl zone.Clearance) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	after, err := s.book.applyEvent(s.store, e)
+	after, err := applyClearanceEvent(s.book, s.store, s.cfg.GateID, e)
 	if err != nil {
 		t.Fatal(err)
 	}

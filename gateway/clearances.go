@@ -2,124 +2,40 @@ package gateway
 
 import (
 	"encoding/json"
-	"sync"
-	"time"
 
-	"github.com/bondgate/bondgate/gateway/record"
+	"github.com/bondgate/bondgate/gateway/decide"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
-// cachedClearance is a clearance as the gate holds it (see record.Clearance).
-type cachedClearance = record.Clearance
-
-func usable(c *cachedClearance) bool {
-	return c.State == zone.ClearanceActive && c.UsedBy == ""
-}
-
-// Clearances is the gate's copy of every clearance for it. It lives in the
-// store (so it is usable the moment the service starts, with no link) and in
-// memory for the correlator, which claims from it through a ClaimSet.
-type Clearances struct {
-	gate  string
-	clock *gateClock
-
-	mu   sync.Mutex
-	byID map[string]*cachedClearance
-}
-
-func loadClearances(store Store, gate string, clock *gateClock) (*Clearances, error) {
-	c := &Clearances{gate: gate, clock: clock, byID: map[string]*cachedClearance{}}
+// loadClearances reads the clearance book from the store, so it is usable
+// the moment the service starts, with no link.
+func loadClearances(store Store, gate string, clock *decide.Clock) (*decide.Clearances, error) {
 	held, err := store.Clearances()
-	for id, cc := range held {
-		c.byID[id] = &cc
-	}
-	return c, err
+	return decide.NewClearances(gate, clock, held), err
 }
 
-// ClaimSet is one decision step's claims on the book. The correlator
-// claims through it (it is the correlator's ClearanceBook); the claims
-// reach the store with the crossings that carry them, in the step's
-// transaction (Store.CommitStep), and the book only after that committed
-// (Commit). A step that fails just drops its set: nothing to undo.
-type ClaimSet struct {
-	book  *Clearances
-	taken map[string]bool // clearance IDs claimed in this step
-}
-
-// Begin starts a decision step's claim set.
-func (c *Clearances) Begin() *ClaimSet {
-	return &ClaimSet{book: c, taken: map[string]bool{}}
-}
-
-// Claim finds a usable clearance for an identity read in a direction at the
-// event's time, not claimed before in this step, and claims it, so a
-// second crossing cannot use it. Both the event time and the gate's clock
-// must lie in the window, on both ends: a device's stamp is the device's
-// word, so a crossing stamped tomorrow does not open tomorrow's clearance
-// today, and an offline gate still refuses after the window. The clock
-// never runs backwards here, so a clock step cannot extend a window.
-func (s *ClaimSet) Claim(id zone.Identity, dir zone.Direction, at time.Time) (string, bool) {
-	c := s.book
-	now := c.clock.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var best *cachedClearance
-	for _, cc := range c.byID {
-		if !usable(cc) || s.taken[cc.ID] || !cc.Window.Contains(now) || !cc.Matches(c.gate, dir, id, at) {
-			continue
-		}
-		// Of several matches take the one whose window closes first, so the
-		// others stay for later moves; the ID breaks ties deterministically.
-		if best == nil || cc.Window.To.Before(best.Window.To) || (cc.Window.To.Equal(best.Window.To) && cc.ID < best.ID) {
-			best = cc
-		}
-	}
-	if best == nil {
-		return "", false
-	}
-	s.taken[best.ID] = true
-	return best.ID, true
-}
-
-// Commit makes the claims of written crossings final in the book, once the
-// step's transaction committed. A claim no written crossing carries (a
-// replay of a crossing already stored) lapses.
-func (s *ClaimSet) Commit(written []zone.Crossing) {
-	c := s.book
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, x := range written {
-		if cc, ok := c.byID[x.ClearanceID]; ok && x.ClearanceID != "" && s.taken[x.ClearanceID] {
-			cc.UsedBy = x.ID
-		}
-	}
-	clear(s.taken)
-}
-
-// reload replaces the memory copy with what is on disk.
-func (c *Clearances) reload(store Store) error {
-	fresh, err := loadClearances(store, c.gate, c.clock)
+// reloadClearances replaces the book's memory copy with what is on disk.
+func reloadClearances(book *decide.Clearances, store Store) error {
+	held, err := store.Clearances()
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.byID = fresh.byID
+	book.Replace(held)
 	return nil
 }
 
-// applyEvent applies one clearance event from the zone to the store: the
-// event ID goes into the consumed set (so a redelivery changes nothing),
-// and the clearance is upserted unless the gate holds a newer version.
-// Clearances for other gates are ignored. The in-memory copy is updated by
+// applyClearanceEvent applies one clearance event from the zone to the
+// store: the event ID goes into the consumed set (so a redelivery changes
+// nothing), and the clearance is upserted unless the gate holds a newer
+// version. Clearances for other gates are ignored. The book is updated by
 // the returned function, which the caller runs only after the store
 // answered.
-func (c *Clearances) applyEvent(store Store, ev zone.Event) (after func(), err error) {
+func applyClearanceEvent(book *decide.Clearances, store Store, gate string, ev zone.Event) (after func(), err error) {
 	var cl zone.Clearance
 	if err := json.Unmarshal(ev.Data, &cl); err != nil {
 		return nil, zone.Errorf(zone.EINVALID, "clearance event %s: %v", ev.ID, err)
 	}
-	if cl.Gate != c.gate || cl.ID == "" {
+	if cl.Gate != gate || cl.ID == "" {
 		return nil, nil
 	}
 	if len(cl.ID) > zone.MaxKeyLen {
@@ -129,77 +45,5 @@ func (c *Clearances) applyEvent(store Store, ev zone.Event) (after func(), err e
 	if err != nil || next == nil {
 		return nil, err
 	}
-	return func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if cur, ok := c.byID[cl.ID]; ok && cur.UsedBy != "" && next.UsedBy == "" {
-			// A claim was committed after this transaction (on the version
-			// this one wrote): keep it, take the rest.
-			next.UsedBy = cur.UsedBy
-		}
-		c.byID[cl.ID] = next
-	}, nil
-}
-
-// Usable counts the clearances usable now: active, not consumed, and not
-// past their window on the gate's clock.
-func (c *Clearances) Usable() int {
-	now := c.clock.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, cc := range c.byID {
-		if usable(cc) && !now.After(cc.Window.To) {
-			n++
-		}
-	}
-	return n
-}
-
-// Get returns a copy of a cached clearance.
-func (c *Clearances) Get(id string) (zone.Clearance, string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	cc, ok := c.byID[id]
-	if !ok {
-		return zone.Clearance{}, "", false
-	}
-	return cc.Clearance, cc.UsedBy, true
-}
-
-// gateClock is the gate's wall clock made monotonic: it never reads earlier
-// than the highest time it has read before, including before a restart
-// (the high-water mark is persisted), so stepping the clock back cannot
-// re-open a clearance window.
-type gateClock struct {
-	now func() time.Time
-	mu  sync.Mutex
-	hw  time.Time
-}
-
-// Now returns max(wall clock, high-water mark) and raises the mark.
-func (g *gateClock) Now() time.Time {
-	t := g.now().UTC()
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if t.After(g.hw) {
-		g.hw = t
-	}
-	return g.hw
-}
-
-// raise lifts the mark to at least t (the persisted value at start).
-func (g *gateClock) raise(t time.Time) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if t.After(g.hw) {
-		g.hw = t
-	}
-}
-
-// mark returns the high-water mark without reading the wall clock.
-func (g *gateClock) mark() time.Time {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.hw
+	return func() { book.Put(next) }, nil
 }

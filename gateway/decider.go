@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bondgate/bondgate/gateway/decide"
 	"github.com/bondgate/bondgate/gateway/record"
 	"github.com/bondgate/bondgate/internal/zone"
 )
@@ -28,9 +29,9 @@ type Decider struct {
 	store  Store
 	gate   string
 	source string
-	cfg    CorrelatorConfig
-	book   *Clearances
-	clock  *gateClock
+	cfg    decide.CorrelatorConfig
+	book   *decide.Clearances
+	clock  *decide.Clock
 	log    *slog.Logger
 	tick   time.Duration
 
@@ -49,10 +50,10 @@ type Decider struct {
 	idTag string
 	// screen names why an event must not reach the correlator ("" when it
 	// may); such an event is set aside. Nil screens nothing.
-	screen func(SensorEvent) string
+	screen func(decide.SensorEvent) string
 
 	// Owned by the decider goroutine.
-	corr       *Correlator
+	corr       *decide.Correlator
 	processed  uint64
 	lowWater   uint64
 	persistedW time.Time // clock high-water mark last written
@@ -70,7 +71,7 @@ type Decider struct {
 	suspectWhy   string
 
 	mu      sync.Mutex
-	sensors map[string]SensorState // last known, for /v1/status
+	sensors map[string]decide.SensorState // last known, for /v1/status
 }
 
 // Poke tells the decider that new events are committed.
@@ -82,10 +83,10 @@ func (d *Decider) Poke() {
 }
 
 // Sensors returns the last known state of every device, sorted by ID.
-func (d *Decider) Sensors() []SensorState {
+func (d *Decider) Sensors() []decide.SensorState {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make([]SensorState, 0, len(d.sensors))
+	out := make([]decide.SensorState, 0, len(d.sensors))
 	for _, s := range d.sensors {
 		out = append(out, s)
 	}
@@ -102,15 +103,15 @@ func (d *Decider) restore() error {
 		return err
 	}
 	processed, lowWater, hw := cur.Processed, cur.LowWater, cur.Clock
-	d.clock.raise(hw)
+	d.clock.Raise(hw)
 	d.persistedW = hw
 	stored, err := d.store.Sensors()
 	if err != nil {
 		return err
 	}
-	sensors := make(map[string]SensorState, len(stored))
+	sensors := make(map[string]decide.SensorState, len(stored))
 	for id, raw := range stored {
-		var st SensorState
+		var st decide.SensorState
 		if err := json.Unmarshal(raw, &st); err != nil {
 			return fmt.Errorf("sensor %s: %w", id, err)
 		}
@@ -119,12 +120,12 @@ func (d *Decider) restore() error {
 	d.mu.Lock()
 	d.sensors = sensors
 	d.mu.Unlock()
-	if err := d.book.reload(d.store); err != nil {
+	if err := reloadClearances(d.book, d.store); err != nil {
 		return err
 	}
 	cfg := d.cfg
 	cfg.Recorded = d.recorded
-	d.corr = NewCorrelator(cfg)
+	d.corr = decide.NewCorrelator(cfg)
 	d.replayUntil = processed
 	for _, st := range sensors {
 		d.corr.SeedSensor(st)
@@ -235,7 +236,7 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 		return false, err
 	}
 	var (
-		outs  []Outcome
+		outs  []decide.Outcome
 		aside []asideEvent
 		fed   []uint64
 	)
@@ -258,7 +259,7 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 		if se.Aside {
 			continue // set aside before: never fed again
 		}
-		evs, err := ParseEvents(se.Raw)
+		evs, err := decide.ParseEvents(se.Raw)
 		switch {
 		case se.Seq == d.suspect:
 			aside = append(aside, asideEvent{seq: se.Seq, why: d.suspectWhy, ev: first(evs)})
@@ -335,7 +336,7 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 	return len(batch) == chunk, nil
 }
 
-func first(evs []SensorEvent) *SensorEvent {
+func first(evs []decide.SensorEvent) *decide.SensorEvent {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -344,7 +345,7 @@ func first(evs []SensorEvent) *SensorEvent {
 
 // observe feeds one event; a panic in the correlator is an unprocessable
 // event, not a crashed gate (the restore that follows drops its state).
-func (d *Decider) observe(seq uint64, ev SensorEvent, claims *ClaimSet, heard time.Time) (outs []Outcome, err error) {
+func (d *Decider) observe(seq uint64, ev decide.SensorEvent, claims *decide.ClaimSet, heard time.Time) (outs []decide.Outcome, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("the correlator panicked: %v", r)
@@ -353,7 +354,7 @@ func (d *Decider) observe(seq uint64, ev SensorEvent, claims *ClaimSet, heard ti
 	return d.corr.ObserveAt(seq, ev, claims, heard), nil
 }
 
-func (d *Decider) advance(now time.Time, claims *ClaimSet) (outs []Outcome, err error) {
+func (d *Decider) advance(now time.Time, claims *decide.ClaimSet) (outs []decide.Outcome, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("the correlator panicked: %v", r)
@@ -366,13 +367,13 @@ func (d *Decider) advance(now time.Time, claims *ClaimSet) (outs []Outcome, err 
 type asideEvent struct {
 	seq uint64
 	why string
-	ev  *SensorEvent // nil when it does not parse
+	ev  *decide.SensorEvent // nil when it does not parse
 }
 
 // screenEvent is the decider's check of what ingest checks too: an event
 // time outside the years the gate accepts cannot be decided on (past 9999
 // it cannot even be written as JSON).
-func screenEvent(ev SensorEvent) string {
+func screenEvent(ev decide.SensorEvent) string {
 	if why := timeProblem(ev.Time); why != "" {
 		return "its time " + why
 	}
@@ -410,7 +411,7 @@ func (d *Decider) recorded(id string) (zone.Crossing, bool) {
 	return x, ok
 }
 
-func (d *Decider) sensorsChanged(now []SensorState) bool {
+func (d *Decider) sensorsChanged(now []decide.SensorState) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, s := range now {
@@ -428,7 +429,7 @@ func (d *Decider) sensorsChanged(now []SensorState) bool {
 // with their alarms, the sensor states and the replay point. Crossings and
 // alarms whose ID is already stored (a replay) are skipped. An outcome that
 // cannot be encoded fails the step as unprocessable.
-func (d *Decider) write(_ context.Context, outs []Outcome, aside []asideEvent, processed, low uint64, now time.Time, sensors []SensorState) (record.Written, error) {
+func (d *Decider) write(_ context.Context, outs []decide.Outcome, aside []asideEvent, processed, low uint64, now time.Time, sensors []decide.SensorState) (record.Written, error) {
 	step := record.Step{Announce: d.announce, Sensors: make(map[string][]byte, len(sensors)),
 		Cursors: &record.Cursors{Processed: processed, LowWater: low, Clock: now}}
 	for _, o := range outs {

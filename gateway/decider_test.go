@@ -124,3 +124,80 @@ func TestCorruptStoreIsMovedAsideAndAlarmed(t *testing.T) {
 	st, _, _ := g.post(tokGate, heartbeat("IR-1-000001", time.Now()))
 	assert.Equal(t, http.StatusAccepted, st, "the gate serves on a fresh store")
 }
+
+// Through a running gate: two engines, two segments, both cleared, both
+// authorized.
+func TestGateAuthorizesTwoEnginesCrossingAtOnce(t *testing.T) {
+	g := startGate(t, t.TempDir(), func(c *Config) { c.Window = time.Second })
+	now := time.Now().UTC()
+	seedClearance(t, g.svc, "ce-a", engineClearance("D-A", "STAND-0042", 1, zone.ClearanceActive, now))
+	seedClearance(t, g.svc, "ce-b", engineClearance("D-B", "STAND-0108", 1, zone.ClearanceActive, now))
+	cam := func(id, track, tag string, at time.Time) map[string]any {
+		return ev(id, "CAM-1", "camera.detection", at, map[string]any{"object_class": "engine", "track_id": track,
+			"direction": "in", "reads": []map[string]any{{"kind": "stand_tag", "value": tag, "confidence": 0.97}}})
+	}
+	brk := func(id, beam string, seg int, at time.Time) map[string]any {
+		return ev(id, "IR-1", "infrared.break", at, map[string]any{"beam": beam, "segment": seg})
+	}
+	st, _, raw := g.post(tokGate, []any{cam("CAM-1-a", "t-a", "STAND-0042", now), cam("CAM-1-b", "t-b", "STAND-0108", now),
+		brk("IR-1-1A", "A", 1, now.Add(100*time.Millisecond)), brk("IR-1-2A", "A", 2, now.Add(100*time.Millisecond)),
+		brk("IR-1-1B", "B", 1, now.Add(400*time.Millisecond)), brk("IR-1-2B", "B", 2, now.Add(400*time.Millisecond))})
+	require.Equal(t, http.StatusAccepted, st, string(raw))
+	eventually(t, "both crossings decided", func() bool { return len(g.crossings(0)) == 2 })
+	xs := g.crossings(0)
+	for _, x := range xs {
+		assert.Equal(t, zone.DecisionAuthorized, x.Decision, "segment %d: %+v", x.Segment, x)
+		assert.Len(t, x.TrackIDs, 1)
+	}
+	assert.ElementsMatch(t, []string{"D-A", "D-B"}, []string{xs[0].ClearanceID, xs[1].ClearanceID})
+}
+
+// Through a running gate: a heartbeat stamped ahead (within what ingest
+// takes) still lets the device go silent SilentAfter after it came.
+func TestGateJudgesSilenceOnReceiptClock(t *testing.T) {
+	g := startGate(t, t.TempDir(), func(c *Config) { c.SilentAfter = time.Second })
+	st, _, raw := g.post(tokGate, ev("CAM-1-hb-1", "CAM-1", "heartbeat", time.Now().Add(4*time.Minute), nil))
+	require.Equal(t, http.StatusAccepted, st, string(raw))
+	start := time.Now()
+	eventually(t, "CAM-1 reported silent", func() bool {
+		for _, s := range g.status().Sensors {
+			if s.DeviceID == "CAM-1" {
+				return !s.OK
+			}
+		}
+		return false
+	})
+	assert.Less(t, time.Since(start), time.Minute)
+	for _, s := range g.status().Sensors {
+		last, err := time.Parse(time.RFC3339Nano, s.LastSeen)
+		require.NoError(t, err)
+		assert.False(t, last.After(time.Now()), "last_seen is the receipt, not the stamp")
+	}
+}
+
+// The same through a running gate: the crossing's events are stamped inside
+// a window that had not opened on the gate's clock when they came (a few
+// minutes ahead, as ingest allows). Deciding later, once the window is open,
+// does not change that: the crossing is unauthorized and the clearance stays.
+func TestGateRefusesAClearanceBeforeItsWindowOpens(t *testing.T) {
+	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	clock := &steppedClock{t: now}
+	g := startGate(t, t.TempDir(), func(c *Config) { c.Now = clock.Now; c.Window = time.Second })
+	cl := engineClearance("D-LATER", "STAND-0042", 1, zone.ClearanceActive, now)
+	cl.Window = zone.Window{From: now.Add(3 * time.Minute), To: now.Add(time.Hour)}
+	seedClearance(t, g.svc, "ce-1", cl)
+
+	st, _, raw := g.post(tokGate, engineCrossing(1, "STAND-0042", now.Add(4*time.Minute)))
+	require.Equal(t, http.StatusAccepted, st, string(raw))
+	// Let the decider take the events, then move the clock past the
+	// crossing's stamps (and into the window) so it is decided.
+	eventually(t, "events taken", func() bool { return g.status().LastDecidedSeq >= 3 })
+	clock.Set(now.Add(6 * time.Minute))
+	eventually(t, "crossing decided", func() bool { return len(g.crossings(0)) == 1 })
+	x := g.crossings(0)[0]
+	assert.Equal(t, zone.DecisionUnauthorized, x.Decision)
+	assert.Empty(t, x.ClearanceID)
+	_, usedBy, ok := g.svc.book.Get("D-LATER")
+	require.True(t, ok)
+	assert.Empty(t, usedBy, "the clearance stays for its window")
+}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/bondgate/bondgate/gateway/decide"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -55,8 +56,8 @@ func ParseDevices(raw []byte) ([]Device, error) {
 		}
 		if v, ok := m["id"]; !ok || json.Unmarshal(v, &d.ID) != nil || d.ID == "" {
 			bad(i, ".id", "is required (a string)")
-		} else if len(d.ID) > maxIDLen || !printable(d.ID) {
-			bad(i, ".id", fmt.Sprintf("must be printable text without spaces, at most %d bytes", maxIDLen))
+		} else if len(d.ID) > decide.MaxIDLen || !decide.Printable(d.ID) {
+			bad(i, ".id", fmt.Sprintf("must be printable text without spaces, at most %d bytes", decide.MaxIDLen))
 		} else if j, dup := seen[d.ID]; dup {
 			bad(i, ".id", fmt.Sprintf("repeats device [%d]", j))
 		} else {
@@ -132,7 +133,7 @@ func newDeviceSet(ds []Device) deviceSet {
 
 // checkDevices refuses the batch (403, nothing stored) when any event comes
 // from a device the list does not hold, naming each index and field.
-func (set deviceSet) checkDevices(events []SensorEvent) error {
+func (set deviceSet) checkDevices(events []decide.SensorEvent) error {
 	if set == nil {
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bondgate/bondgate/gateway/decide"
 	"github.com/bondgate/bondgate/gateway/record"
 	"github.com/bondgate/bondgate/internal/zone"
 )
@@ -19,7 +20,7 @@ type Accepted struct {
 
 // ingestRequest is one POST waiting for the committer.
 type ingestRequest struct {
-	events []SensorEvent
+	events []decide.SensorEvent
 	reply  chan ingestResult
 }
 
@@ -68,7 +69,7 @@ func (c *Committer) Stats() CommitterStats {
 // Submit hands events to the committer and waits until they are on disk (or
 // refused). A full store refuses the whole group with EUNAVAILABLE and
 // nothing of it is stored.
-func (c *Committer) Submit(ctx context.Context, events []SensorEvent) ([]Accepted, error) {
+func (c *Committer) Submit(ctx context.Context, events []decide.SensorEvent) ([]Accepted, error) {
 	r := &ingestRequest{events: events, reply: make(chan ingestResult, 1)}
 	select {
 	case c.reqs <- r:
@@ -214,7 +215,7 @@ func timeProblem(t time.Time) string {
 // checkTimes refuses the batch (400, nothing stored) when any event's time
 // is outside the accepted years or more than maxAhead past now, naming each
 // index and field.
-func checkTimes(events []SensorEvent, now time.Time) error {
+func checkTimes(events []decide.SensorEvent, now time.Time) error {
 	var fields []zone.FieldError
 	for i := range events {
 		field := "[" + strconv.Itoa(i) + "].time"
@@ -233,7 +234,7 @@ func checkTimes(events []SensorEvent, now time.Time) error {
 
 // admit checks a parsed batch against what this gate accepts beyond the
 // event format: it is refused whole, and nothing of it is stored.
-func (s *Service) admit(events []SensorEvent) error {
+func (s *Service) admit(events []decide.SensorEvent) error {
 	if err := s.devices.checkDevices(events); err != nil {
 		s.metrics.unknownDevice.Inc()
 		s.log.Warn("batch refused: device not in the gate's device list", "devices", devicesOf(events))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/bondgate/bondgate/gateway/decide"
 	"github.com/bondgate/bondgate/internal/kafka"
 	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
@@ -84,7 +85,7 @@ var fuzzSingleSeeds = []string{
 // timeRefused is what the gate must say of parsed events' times: an event
 // outside 2000–2199 (UTC) or more than 5 minutes ahead of now refuses the
 // batch. unsure marks a time too near the "ahead" bound to judge from here.
-func timeRefused(events []SensorEvent, now time.Time) (refused, unsure bool) {
+func timeRefused(events []decide.SensorEvent, now time.Time) (refused, unsure bool) {
 	for _, e := range events {
 		if y := e.Time.UTC().Year(); y < 2000 || y > 2199 {
 			return true, false
@@ -110,7 +111,7 @@ func checkIngestAnswer(t *testing.T, body []byte, rec *httptest.ResponseRecorder
 	if st >= 500 {
 		t.Fatalf("status %d for body %q: %s", st, body, rec.Body.Bytes())
 	}
-	events, perr := ParseEvents(body)
+	events, perr := decide.ParseEvents(body)
 	otherGate := false
 	for _, e := range events {
 		otherGate = otherGate || e.Gate != testGate

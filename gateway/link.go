@@ -123,7 +123,7 @@ func (l *Link) applyClearance(ctx context.Context, ev zone.Event) error {
 	if ev.Type != zone.TypeClearance {
 		return nil
 	}
-	after, err := l.s.book.applyEvent(l.s.store, ev)
+	after, err := applyClearanceEvent(l.s.book, l.s.store, l.s.cfg.GateID, ev)
 	if err != nil {
 		return err // keeps EINVALID, which the consumer treats as poison
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bondgate/bondgate/gateway/decide"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -56,9 +57,9 @@ func TestGateOpenAPIEventEnumsMatchTheParser(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(openAPI, &doc))
 	ev := doc.Components.Schemas["SensorEvent"].Properties
-	assert.ElementsMatch(t, []string{EventDetection, EventBreak, EventHeartbeat, EventInfraredFault, EventCameraFault}, ev["type"].Enum)
-	assert.ElementsMatch(t, []string{ClassEngine, ClassAircraft, ClassVehicle, ClassPerson, ClassUnknown}, ev["object_class"].Enum)
-	assert.ElementsMatch(t, []string{StateInitialized, StateChanged, StateDeleted, StateCleared}, ev["state"].Enum)
+	assert.ElementsMatch(t, []string{decide.EventDetection, decide.EventBreak, decide.EventHeartbeat, decide.EventInfraredFault, decide.EventCameraFault}, ev["type"].Enum)
+	assert.ElementsMatch(t, []string{decide.ClassEngine, decide.ClassAircraft, decide.ClassVehicle, decide.ClassPerson, decide.ClassUnknown}, ev["object_class"].Enum)
+	assert.ElementsMatch(t, []string{decide.StateInitialized, decide.StateChanged, decide.StateDeleted, decide.StateCleared}, ev["state"].Enum)
 	assert.ElementsMatch(t, []string{zone.ReadStandTag, zone.ReadVehiclePlate, zone.ReadAircraftRegistration},
 		doc.Components.Schemas["Read"].Properties["kind"].Enum)
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 
+	"github.com/bondgate/bondgate/gateway/decide"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -50,14 +51,14 @@ func (c *sensorCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.s.decider == nil {
 		return
 	}
-	var other *SensorState
+	var other *decide.SensorState
 	own := 0
 	for _, st := range c.s.decider.Sensors() { // sorted by ID
 		_, listed := c.s.devices[st.DeviceID]
 		if (c.s.devices != nil && !listed) || (c.s.devices == nil && own >= maxDeviceSeries) || st.DeviceID == otherDevices {
 			// Folded: healthy only if all are, silent or faulty if any is.
 			if other == nil {
-				other = &SensorState{DeviceID: otherDevices, OK: true}
+				other = &decide.SensorState{DeviceID: otherDevices, OK: true}
 			}
 			other.OK = other.OK && st.OK
 			other.Silent = other.Silent || st.Silent
@@ -77,7 +78,7 @@ func (c *sensorCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func (c *sensorCollector) emit(ch chan<- prometheus.Metric, st SensorState) {
+func (c *sensorCollector) emit(ch chan<- prometheus.Metric, st decide.SensorState) {
 	ch <- prometheus.MustNewConstMetric(c.ok, prometheus.GaugeValue, gauge01(st.OK), st.DeviceID)
 	ch <- prometheus.MustNewConstMetric(c.silent, prometheus.GaugeValue, gauge01(st.Silent), st.DeviceID)
 	ch <- prometheus.MustNewConstMetric(c.fault, prometheus.GaugeValue, gauge01(st.Fault != ""), st.DeviceID)

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bondgate/bondgate/gateway/decide"
 	"github.com/labstack/echo/v4"
 )
 
@@ -106,7 +107,7 @@ func (l *deviceLimiter) refill(dev string, now time.Time) *bucket {
 // admit checks a parsed batch against the limits. Refused, it sets
 // Retry-After (whole seconds, at least 1) and returns a 429 the error
 // handler renders as problem+json; nothing of the batch is stored.
-func (l *deviceLimiter) admit(c echo.Context, events []SensorEvent) error {
+func (l *deviceLimiter) admit(c echo.Context, events []decide.SensorEvent) error {
 	if l == nil || l.rate < 0 {
 		return nil
 	}

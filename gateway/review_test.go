@@ -89,7 +89,7 @@ func TestClearanceUpdateRacingAClaimKeepsItUsed(t *testing.T) {
 	apply := func(evID string, c zone.Clearance) func() {
 		ev, err := zone.NewEvent(evID, "bondgate/api", zone.TypeClearance, c.ID, now, c)
 		require.NoError(t, err)
-		after, err := book.applyEvent(store, ev)
+		after, err := applyClearanceEvent(book, store, testGate, ev)
 		require.NoError(t, err)
 		return after
 	}

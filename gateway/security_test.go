@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bondgate/bondgate/gateway/decide"
 	"github.com/bondgate/bondgate/internal/tlsconf"
 	"github.com/bondgate/bondgate/internal/tlsconf/tlstest"
 	"github.com/bondgate/bondgate/internal/web"
@@ -99,9 +100,9 @@ func TestIngestBodyLimitIs413(t *testing.T) {
 
 	// A full batch of 1,000 realistic camera events fits well within it.
 	now := time.Now()
-	batch := make([]any, MaxBatch)
+	batch := make([]any, decide.MaxBatch)
 	for i := range batch {
-		batch[i] = ev(fmt.Sprintf("CAM-1-%06d", i), "CAM-1", EventDetection, now, map[string]any{
+		batch[i] = ev(fmt.Sprintf("CAM-1-%06d", i), "CAM-1", decide.EventDetection, now, map[string]any{
 			"object_class": "engine", "track_id": "t-" + strconv.Itoa(i), "direction": "in",
 			"reads":    []any{map[string]any{"kind": "stand_tag", "value": "STAND-0042", "confidence": 0.97}},
 			"snapshot": "nvr://cam-1/2026/11/26/t-" + strconv.Itoa(i) + ".jpg"})

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/bondgate/bondgate/gateway/decide"
 	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 	"github.com/labstack/echo/v4"
@@ -74,7 +75,7 @@ func (s *Service) postEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	events, err := ParseEvents(body)
+	events, err := decide.ParseEvents(body)
 	if err != nil {
 		return err
 	}
@@ -210,7 +211,7 @@ func (s *Service) readyz(c echo.Context) error {
 }
 
 // devicesOf lists the distinct devices of a batch, for logs.
-func devicesOf(events []SensorEvent) []string {
+func devicesOf(events []decide.SensorEvent) []string {
 	seen := map[string]bool{}
 	var out []string
 	for i := range events {

@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bondgate/bondgate/gateway/decide"
 	"github.com/bondgate/bondgate/gateway/record"
 	"github.com/bondgate/bondgate/internal/bolt"
 	"github.com/bondgate/bondgate/internal/kafka"
@@ -102,8 +103,8 @@ type Service struct {
 	db        *bolt.DB // the file: outbox, backup, lifecycle
 	store     Store    // the gate's records in it
 	outbox    *bolt.Outbox
-	clock     *gateClock
-	book      *Clearances
+	clock     *decide.Clock
+	book      *decide.Clearances
 	committer *Committer
 	decider   *Decider
 	metrics   *gateMetrics
@@ -129,13 +130,13 @@ func (cfg *Config) defaults() error {
 		return zone.Errorf(zone.EINVALID, "tokens are required")
 	}
 	if cfg.Window <= 0 {
-		cfg.Window = DefaultWindow
+		cfg.Window = decide.DefaultWindow
 	}
 	if cfg.MinConfidence <= 0 {
-		cfg.MinConfidence = DefaultMinConfidence
+		cfg.MinConfidence = decide.DefaultMinConfidence
 	}
 	if cfg.SilentAfter <= 0 {
-		cfg.SilentAfter = DefaultSilentAfter
+		cfg.SilentAfter = decide.DefaultSilentAfter
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -171,7 +172,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: log, db: db, outbox: db.Outbox(), clock: &gateClock{now: cfg.Now}, devices: newDeviceSet(cfg.Devices)}
+	s := &Service{cfg: cfg, log: log, db: db, outbox: db.Outbox(), clock: decide.NewClock(cfg.Now), devices: newDeviceSet(cfg.Devices)}
 	store, err := bolt.NewGateStore(db)
 	if err != nil {
 		_ = db.Close()
@@ -192,8 +193,8 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.idTag = hex.EncodeToString(tag[:])
 	s.decider = &Decider{store: s.store, gate: cfg.GateID, source: "bondgate/gate/" + cfg.GateID, book: s.book, clock: s.clock, log: log,
-		idTag: s.idTag, screen: screenEvent, tick: cfg.Tick, wake: make(chan struct{}, 1), sensors: map[string]SensorState{},
-		cfg: CorrelatorConfig{Gate: cfg.GateID, Window: cfg.Window, MinConfidence: cfg.MinConfidence, SilentAfter: cfg.SilentAfter,
+		idTag: s.idTag, screen: screenEvent, tick: cfg.Tick, wake: make(chan struct{}, 1), sensors: map[string]decide.SensorState{},
+		cfg: decide.CorrelatorConfig{Gate: cfg.GateID, Window: cfg.Window, MinConfidence: cfg.MinConfidence, SilentAfter: cfg.SilentAfter,
 			Logger: cfg.Log}, // the correlator adds the gate itself
 		onOutbox:  s.link.Notify,
 		onDecided: func(x zone.Crossing) { s.metrics.decisions.WithLabelValues(string(x.Decision)).Inc() },

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bondgate/bondgate/fixtures"
 	"github.com/bondgate/bondgate/gateway"
+	"github.com/bondgate/bondgate/gateway/decide"
 	"github.com/bondgate/bondgate/internal/tlsconf"
 	"github.com/bondgate/bondgate/internal/web"
 )
@@ -21,9 +22,9 @@ func runGate(ctx context.Context, args []string, _, stderr io.Writer) error {
 	data := fs.String("data", "", "data folder (default ./data/gate-<ID>)")
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
 	tokensFile := fs.String("tokens", "", "tokens file (JSON array; see README)")
-	window := fs.Duration("window", gateway.DefaultWindow, "correlation window either side of an infrared crossing")
-	minConf := fs.Float64("min-confidence", gateway.DefaultMinConfidence, "camera reads below this confidence do not identify")
-	silent := fs.Duration("silent-after", gateway.DefaultSilentAfter, "a sensor without heartbeat for this long raises an alarm")
+	window := fs.Duration("window", decide.DefaultWindow, "correlation window either side of an infrared crossing")
+	minConf := fs.Float64("min-confidence", decide.DefaultMinConfidence, "camera reads below this confidence do not identify")
+	silent := fs.Duration("silent-after", decide.DefaultSilentAfter, "a sensor without heartbeat for this long raises an alarm")
 	maxSize := fs.Int64("max-size", 0, "cap on the gate's database file in bytes (0: none); ingest answers 503 near it")
 	deviceRate := fs.Float64("device-rate", gateway.DefaultDeviceRate, "events per second each device may post on average (negative: no limit)")
 	deviceBurst := fs.Int("device-burst", gateway.DefaultDeviceBurst, "events each device may post at once")

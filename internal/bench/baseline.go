@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/bondgate/bondgate/gateway"
+	"github.com/bondgate/bondgate/gateway/decide"
 )
 
 // parseOnlyServer is figure 1's baseline: a plain net/http server that
 // takes the same POST /v1/events a gate takes — bearer token, body, the
-// gate's own parsing and validation (gateway.ParseEvents, encoding/json) —
+// gate's own parsing and validation (decide.ParseEvents, encoding/json) —
 // and answers 202 with the same body shape, storing nothing. It is neutral
 // on purpose: no gate code path carries a "don't store" switch, and the
 // ratio says what durability plus the gate's HTTP stack cost against the
@@ -43,7 +44,7 @@ func startParseOnly() (*parseOnlyServer, error) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		events, err := gateway.ParseEvents(body)
+		events, err := decide.ParseEvents(body)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return

@@ -1,4 +1,4 @@
-package gateway
+package decide
 
 import (
 	"bytes"
@@ -108,7 +108,7 @@ type wireEvent struct {
 // Field length limits: generous for real hardware, small enough that one
 // event cannot bloat the log.
 const (
-	maxIDLen      = 128
+	MaxIDLen      = 128
 	maxTextLen    = 512
 	maxReadsPerEv = 32
 )
@@ -207,9 +207,9 @@ func parseEvent(raw json.RawMessage) (SensorEvent, []zone.FieldError) {
 		switch {
 		case v == "":
 			bad(field, "is required")
-		case len(v) > maxIDLen:
-			bad(field, fmt.Sprintf("must be at most %d bytes", maxIDLen))
-		case !printable(v):
+		case len(v) > MaxIDLen:
+			bad(field, fmt.Sprintf("must be at most %d bytes", MaxIDLen))
+		case !Printable(v):
 			bad(field, "must be printable text without spaces")
 		}
 	}
@@ -295,8 +295,8 @@ func parseEvent(raw json.RawMessage) (SensorEvent, []zone.FieldError) {
 			}
 			if strings.TrimSpace(r.Value) == "" {
 				bad(p+".value", "is required")
-			} else if len(r.Value) > maxIDLen || !utf8.ValidString(r.Value) {
-				bad(p+".value", fmt.Sprintf("must be valid text of at most %d bytes", maxIDLen))
+			} else if len(r.Value) > MaxIDLen || !utf8.ValidString(r.Value) {
+				bad(p+".value", fmt.Sprintf("must be valid text of at most %d bytes", MaxIDLen))
 			}
 			if r.Confidence < 0 || r.Confidence > 1 {
 				bad(p+".confidence", "must be between 0 and 1")
@@ -307,9 +307,9 @@ func parseEvent(raw json.RawMessage) (SensorEvent, []zone.FieldError) {
 	return ev, errs
 }
 
-// printable reports whether s is visible ASCII-or-Unicode text with no spaces
+// Printable reports whether s is visible ASCII-or-Unicode text with no spaces
 // or control characters, as device and event IDs are.
-func printable(s string) bool {
+func Printable(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
 	}

@@ -1,9 +1,8 @@
-package gateway
+package decide
 
 import (
 	"fmt"
 	"log/slog"
-	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -657,31 +656,4 @@ func TestCorrelatorTrackGoesToTheNearestCrossing(t *testing.T) {
 		{ID: "X-G-MRO-1-4", Decision: zone.DecisionAuthorized, Direction: zone.In, Identity: "STAND-0108", Clearance: "PD-B"},
 		{ID: "X-G-MRO-1-2", Decision: zone.DecisionUnidentified, Direction: zone.In, Alarms: []zone.AlarmKind{zone.AlarmUnidentified}},
 	}, got)
-}
-
-// Through a running gate: two engines, two segments, both cleared, both
-// authorized.
-func TestGateAuthorizesTwoEnginesCrossingAtOnce(t *testing.T) {
-	g := startGate(t, t.TempDir(), func(c *Config) { c.Window = time.Second })
-	now := time.Now().UTC()
-	seedClearance(t, g.svc, "ce-a", engineClearance("D-A", "STAND-0042", 1, zone.ClearanceActive, now))
-	seedClearance(t, g.svc, "ce-b", engineClearance("D-B", "STAND-0108", 1, zone.ClearanceActive, now))
-	cam := func(id, track, tag string, at time.Time) map[string]any {
-		return ev(id, "CAM-1", "camera.detection", at, map[string]any{"object_class": "engine", "track_id": track,
-			"direction": "in", "reads": []map[string]any{{"kind": "stand_tag", "value": tag, "confidence": 0.97}}})
-	}
-	brk := func(id, beam string, seg int, at time.Time) map[string]any {
-		return ev(id, "IR-1", "infrared.break", at, map[string]any{"beam": beam, "segment": seg})
-	}
-	st, _, raw := g.post(tokGate, []any{cam("CAM-1-a", "t-a", "STAND-0042", now), cam("CAM-1-b", "t-b", "STAND-0108", now),
-		brk("IR-1-1A", "A", 1, now.Add(100*time.Millisecond)), brk("IR-1-2A", "A", 2, now.Add(100*time.Millisecond)),
-		brk("IR-1-1B", "B", 1, now.Add(400*time.Millisecond)), brk("IR-1-2B", "B", 2, now.Add(400*time.Millisecond))})
-	require.Equal(t, http.StatusAccepted, st, string(raw))
-	eventually(t, "both crossings decided", func() bool { return len(g.crossings(0)) == 2 })
-	xs := g.crossings(0)
-	for _, x := range xs {
-		assert.Equal(t, zone.DecisionAuthorized, x.Decision, "segment %d: %+v", x.Segment, x)
-		assert.Len(t, x.TrackIDs, 1)
-	}
-	assert.ElementsMatch(t, []string{"D-A", "D-B"}, []string{xs[0].ClearanceID, xs[1].ClearanceID})
 }

@@ -1,4 +1,4 @@
-package gateway
+package decide
 
 import (
 	"bufio"
@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var updateGolden = flag.Bool("update", false, "rewrite gateway/testdata/golden from the recorded streams")
+var updateGolden = flag.Bool("update", false, "rewrite gateway/decide/testdata/golden from the recorded streams")
 
 // goldenStreams are the recordings in fixtures/streams with the decisions
 // each must produce.
@@ -58,9 +58,9 @@ func loadStream(t *testing.T, path string) []SensorEvent {
 func TestGoldenStreams(t *testing.T) {
 	for _, name := range goldenStreams {
 		t.Run(name, func(t *testing.T) {
-			evs := loadStream(t, filepath.Join("..", "fixtures", "streams", name+".jsonl"))
+			evs := loadStream(t, filepath.Join("..", "..", "fixtures", "streams", name+".jsonl"))
 			var cls []zone.Clearance
-			raw, err := os.ReadFile(filepath.Join("..", "fixtures", "streams", name+".clearances.json"))
+			raw, err := os.ReadFile(filepath.Join("..", "..", "fixtures", "streams", name+".clearances.json"))
 			require.NoError(t, err)
 			require.NoError(t, json.Unmarshal(raw, &cls))
 			book := newCorrBook(cls...)
@@ -101,7 +101,7 @@ func TestGoldenStreams(t *testing.T) {
 				require.NoError(t, os.WriteFile(path, got, 0o644))
 			}
 			want, err := os.ReadFile(path)
-			require.NoError(t, err, "run go test ./gateway/ -run TestGoldenStreams -update to create it")
+			require.NoError(t, err, "run go test ./gateway/decide/ -run TestGoldenStreams -update to create it")
 			assert.JSONEq(t, string(want), string(got))
 		})
 	}
