@@ -9,7 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/bondgate/bondgate/internal/web"
+	"github.com/bondgate/bondgate/internal/web/strictjson"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -125,7 +125,7 @@ func ParseEvents(body []byte) ([]SensorEvent, error) {
 	}
 	var raws []json.RawMessage
 	if trimmed[0] == '[' {
-		if err := web.DecodeStrict(trimmed, &raws); err != nil {
+		if err := strictjson.Decode(trimmed, &raws); err != nil {
 			return nil, err
 		}
 		if len(raws) == 0 {
@@ -138,7 +138,7 @@ func ParseEvents(body []byte) ([]SensorEvent, error) {
 	} else {
 		// Check the single object's framing (trailing data) before field work.
 		var one json.RawMessage
-		if err := web.DecodeStrict(trimmed, &one); err != nil {
+		if err := strictjson.Decode(trimmed, &one); err != nil {
 			return nil, err
 		}
 		raws = []json.RawMessage{one}
@@ -160,7 +160,7 @@ func ParseEvents(body []byte) ([]SensorEvent, error) {
 // the zone API uses, so both services word a malformed body alike. Its field
 // errors are relative to v, with "" for v itself (the toolkit's "body").
 func decodeStrict(data []byte, v any) []zone.FieldError {
-	err := web.DecodeStrict(data, v)
+	err := strictjson.Decode(data, v)
 	if err == nil {
 		return nil
 	}
