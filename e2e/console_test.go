@@ -183,10 +183,9 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	chrome := chromium(t)
 	dir := t.TempDir()
-	binary := filepath.Join(dir, "bondgate")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/bondgate")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "build: %s", out)
+	binary, remove, err := proctest.Build("../cmd/bondgate")
+	require.NoError(t, err)
+	t.Cleanup(remove)
 	tokens := proctest.WriteTokens(t)
 
 	brokerAddr, apiAddr, gateAddr := proctest.FreeAddr(t), proctest.FreeAddr(t), proctest.FreeAddr(t)

@@ -7,6 +7,7 @@ package proctest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -227,4 +228,21 @@ func Eventually(tb testing.TB, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// Build compiles the Go package pkg (an import path, or a directory
+// relative to the test's) into a new temporary folder, for a TestMain that
+// runs the real binary. remove deletes the folder.
+func Build(pkg string) (bin string, remove func(), err error) {
+	dir, err := os.MkdirTemp("", "bondgate-bin")
+	if err != nil {
+		return "", nil, err
+	}
+	remove = func() { os.RemoveAll(dir) }
+	bin = filepath.Join(dir, "bondgate")
+	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		remove()
+		return "", nil, fmt.Errorf("build %s: %v\n%s", pkg, err, out)
+	}
+	return bin, remove, nil
 }
