@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,7 +21,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bondgate/bondgate/fixtures"
 	"github.com/bondgate/bondgate/internal/proctest"
 )
 
@@ -42,45 +40,17 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// proc is one bondgate process.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *proctest.Buffer
-	done chan struct{}
-}
-
-func start(t *testing.T, binary, name string, args ...string) *proc {
+// start runs one bondgate process; when the test ends it is stopped with
+// SIGTERM, as an operator would, unless it already exited.
+func start(t *testing.T, binary string, args ...string) *proctest.Proc {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
-	p := &proc{name: name, cmd: cmd, out: &proctest.Buffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	require.NoError(t, cmd.Start())
-	go func() { _ = cmd.Wait(); close(p.done) }()
+	p := proctest.Start(t, binary, nil, args...)
 	t.Cleanup(func() {
-		p.stop(t)
-		if t.Failed() {
-			t.Logf("--- %s output ---\n%s", name, p.out.String())
+		if !p.Exited() {
+			p.StopWithin(t, 20*time.Second)
 		}
 	})
 	return p
-}
-
-// stop sends SIGTERM and waits (bounded) for the exit.
-func (p *proc) stop(t *testing.T) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		t.Errorf("%s did not stop 20 s after SIGTERM", p.name)
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
 }
 
 // call is one JSON request; it returns the status and decodes the body into out.
@@ -113,20 +83,9 @@ func call(t *testing.T, method, url, token string, in, out any) int {
 	return resp.StatusCode
 }
 
-func eventually(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", d, what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 func waitHealthy(t *testing.T, base string) {
 	t.Helper()
-	eventually(t, base+" answers /healthz", 60*time.Second, func() bool {
+	proctest.Eventually(t, 60*time.Second, base+" answers /healthz", func() bool {
 		resp, err := http.Get(base + "/healthz")
 		if err != nil {
 			return false
@@ -179,7 +138,7 @@ func (b *browser) eval(expr string) string {
 // waitJS polls a JavaScript condition in the page.
 func (b *browser) waitJS(what, cond string) {
 	b.t.Helper()
-	eventually(b.t, what, 90*time.Second, func() bool { return b.eval("String(!!("+cond+"))") == "true" })
+	proctest.Eventually(b.t, 90*time.Second, what, func() bool { return b.eval("String(!!("+cond+"))") == "true" })
 }
 
 type declaration struct {
@@ -224,21 +183,19 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	chrome := chromium(t)
 	dir := t.TempDir()
-	binary := filepath.Join(dir, "bondgate")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/bondgate")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "build: %s", out)
-	tokens := filepath.Join(dir, "tokens.json")
-	require.NoError(t, os.WriteFile(tokens, fixtures.Tokens(), 0o600))
+	binary, remove, err := proctest.Build("../cmd/bondgate")
+	require.NoError(t, err)
+	t.Cleanup(remove)
+	tokens := proctest.WriteTokens(t)
 
 	brokerAddr, apiAddr, gateAddr := proctest.FreeAddr(t), proctest.FreeAddr(t), proctest.FreeAddr(t)
 	api, gate := "http://"+apiAddr, "http://"+gateAddr
-	start(t, binary, "broker", "broker", "--addr", brokerAddr)
-	start(t, binary, "gate", "gate", "--id", "G-MRO-1", "--addr", gateAddr, "--data", filepath.Join(dir, "gate"),
+	start(t, binary, "broker", "--addr", brokerAddr)
+	start(t, binary, "gate", "--id", "G-MRO-1", "--addr", gateAddr, "--data", filepath.Join(dir, "gate"),
 		"--brokers", brokerAddr, "--tokens", tokens, "--window", "2s")
 	apiArgs := []string{"api", "--addr", apiAddr, "--data", filepath.Join(dir, "api"), "--brokers", brokerAddr,
 		"--tokens", tokens, "--gates", "G-MRO-1,G-MAIN", "--gate-urls", "G-MRO-1=" + gate, "--seed-history"}
-	apiProc := start(t, binary, "api", apiArgs...)
+	apiProc := start(t, binary, apiArgs...)
 	waitHealthy(t, api)
 	waitHealthy(t, gate)
 	g := &gateEvents{t: t, url: gate, next: map[string]int{}}
@@ -324,7 +281,7 @@ func TestConsoleInChromium(t *testing.T) {
 
 	// 3. The gate sees the engine stand and the beams; the authorized crossing
 	// appears live on the board and the declaration moves to crossed.
-	eventually(t, "the clearance reaches the gate", 90*time.Second, func() bool {
+	proctest.Eventually(t, 90*time.Second, "the clearance reaches the gate", func() bool {
 		var st struct {
 			Clearances int `json:"clearances"`
 		}
@@ -373,7 +330,7 @@ func TestConsoleInChromium(t *testing.T) {
 		map[string]any{"device_id": "IR-2", "type": "infrared.break", "beam": "B", "segment": 3, "time": t1.Add(time.Second).Format(time.RFC3339Nano)},
 	)
 	alarm := `#alarms li.alarm`
-	eventually(t, "the unidentified crossing raises an alarm on the page", 90*time.Second, func() bool {
+	proctest.Eventually(t, 90*time.Second, "the unidentified crossing raises an alarm on the page", func() bool {
 		g.heartbeats() // the gate's clock moves on with its sensors
 		return b.eval("String(!!document.querySelector('"+alarm+"'))") == "true"
 	})
@@ -417,7 +374,7 @@ func TestConsoleInChromium(t *testing.T) {
 			map[string]any{"device_id": "IR-2", "type": "infrared.break", "beam": "B", "segment": 3, "time": at.Add(time.Second).Format(time.RFC3339Nano)})
 	}
 	g.post(pairs...)
-	eventually(t, "the burst's alarms reach the page", 90*time.Second, func() bool {
+	proctest.Eventually(t, 90*time.Second, "the burst's alarms reach the page", func() bool {
 		g.heartbeats()
 		return b.eval("String(document.querySelectorAll('#alarms li.alarm').length >= 9)") == "true"
 	})
@@ -453,10 +410,10 @@ func TestConsoleInChromium(t *testing.T) {
 
 	// 7. The API goes away: the page says it is behind and reconnects by
 	// itself; what happens after is live again without a reload.
-	apiProc.stop(t)
+	apiProc.StopWithin(t, 20*time.Second)
 	b.waitJS("the page says it is behind", "document.querySelector('#conn.conn-behind')")
 	sh.take(ctx, "behind")
-	apiProc2 := start(t, binary, "api (restarted)", apiArgs...)
+	apiProc2 := start(t, binary, apiArgs...)
 	waitHealthy(t, api)
 	b.waitJS("the stream is live again", "document.querySelector('#conn.conn-live')")
 	d2 := declare("956-483", "STAND-0043")
@@ -475,7 +432,7 @@ func TestConsoleInChromium(t *testing.T) {
 	sh.take(ctx, "tablet")
 
 	// The token never reached a URL or a log: the fragment stays in the browser.
-	for _, p := range []*proc{apiProc, apiProc2} {
-		assert.False(t, strings.Contains(p.out.String(), "officer-1"), "%s logged the token", p.name)
+	for name, p := range map[string]*proctest.Proc{"api": apiProc, "api (restarted)": apiProc2} {
+		assert.False(t, strings.Contains(p.Output(), "officer-1"), "%s logged the token", name)
 	}
 }

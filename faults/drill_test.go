@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/bondgate/bondgate/internal/proctest"
 )
 
 // The restore drill: back up a live API and a live gate under load with
@@ -22,12 +24,12 @@ import (
 func TestBackupRestoreDrill(t *testing.T) {
 	skipShort(t)
 	b := startBrokerProc(t)
-	tokens := writeTokens(t)
-	apiAddr, apiData := freeAddr(t), t.TempDir()
+	tokens := proctest.WriteTokens(t)
+	apiAddr, apiData := proctest.FreeAddr(t), t.TempDir()
 	apiArgs := []string{"api", "--addr", apiAddr, "--data", apiData, "--brokers", b.addr, "--tokens", tokens}
-	api := start(t, nil, apiArgs...)
+	api := proctest.Start(t, binary, nil, apiArgs...)
 	apiURL := "http://" + apiAddr
-	waitHTTP(t, apiURL+"/healthz")
+	proctest.WaitHTTP(t, apiURL+"/healthz", 30*time.Second)
 	g := startGateProc(t, b.addr)
 	l := newLoader(g)
 
@@ -43,12 +45,12 @@ func TestBackupRestoreDrill(t *testing.T) {
 				return
 			default:
 			}
-			code, d := call(t, "POST", apiURL+"/v1/predeclarations", "mro-hna", engineBody)
+			code, d := proctest.Call(t, "POST", apiURL+"/v1/predeclarations", "mro-hna", proctest.EngineBody())
 			if code != http.StatusCreated {
 				continue
 			}
 			id := d["id"].(string)
-			call(t, "POST", apiURL+"/v1/predeclarations/"+id+"/decision", "officer-1", `{"decision":"clear"}`)
+			proctest.Call(t, "POST", apiURL+"/v1/predeclarations/"+id+"/decision", "officer-1", `{"decision":"clear"}`)
 			mu.Lock()
 			decls = append(decls, id)
 			mu.Unlock()
@@ -58,11 +60,11 @@ func TestBackupRestoreDrill(t *testing.T) {
 	time.Sleep(700 * time.Millisecond)
 
 	// A running service holds its file: the offline path says what to do.
-	out, err := runBinary(t, "backup", "--data", apiData, "--out", filepath.Join(t.TempDir(), "x.db"), "--timeout", "300ms")
+	out, err := proctest.Run(t, binary, "backup", "--data", apiData, "--out", filepath.Join(t.TempDir(), "x.db"), "--timeout", "300ms")
 	assert.Error(t, err)
 	assert.Contains(t, out, "in use", "backup --data of a running service explains itself")
 	assert.Contains(t, out, "--from")
-	out, err = runBinary(t, "backup", "--from", apiURL, "--token", "mro-hna", "--out", filepath.Join(t.TempDir(), "x.db"))
+	out, err = proctest.Run(t, binary, "backup", "--from", apiURL, "--token", "mro-hna", "--out", filepath.Join(t.TempDir(), "x.db"))
 	assert.Error(t, err, "a firm may not copy the whole store")
 	assert.Contains(t, out, "403")
 
@@ -77,9 +79,9 @@ func TestBackupRestoreDrill(t *testing.T) {
 	apiCopy := filepath.Join(restoreAPI, "api.db")
 	gateCopy := filepath.Join(restoreGate, "gate-"+faultGate+".db")
 	began := time.Now()
-	out, err = runBinary(t, "backup", "--from", apiURL, "--token", "auditor-1", "--out", apiCopy)
+	out, err = proctest.Run(t, binary, "backup", "--from", apiURL, "--token", "auditor-1", "--out", apiCopy)
 	require.NoError(t, err, out)
-	out2, err := runBinary(t, "backup", "--from", g.url, "--token", "officer-1", "--out", gateCopy)
+	out2, err := proctest.Run(t, binary, "backup", "--from", g.url, "--token", "officer-1", "--out", gateCopy)
 	require.NoError(t, err, out2)
 	took := time.Since(began)
 	time.Sleep(300 * time.Millisecond) // load goes on after the copies
@@ -88,28 +90,28 @@ func TestBackupRestoreDrill(t *testing.T) {
 	gwg.Wait()
 	require.NotEmpty(t, declsBefore)
 	require.NotEmpty(t, eventsBefore)
-	require.Equal(t, 0, api.stop(t))
-	require.Equal(t, 0, g.p.stop(t))
+	require.Equal(t, 0, api.Stop(t))
+	require.Equal(t, 0, g.p.Stop(t))
 
 	// Offline: check the copies, and back up a stopped service's folder.
-	out3, err := runBinary(t, "check", "--file", apiCopy)
+	out3, err := proctest.Run(t, binary, "check", "--file", apiCopy)
 	require.NoError(t, err, out3)
-	out4, err := runBinary(t, "check", "--data", restoreGate)
+	out4, err := proctest.Run(t, binary, "check", "--data", restoreGate)
 	require.NoError(t, err, out4)
 	offline := filepath.Join(t.TempDir(), "offline.db")
-	out5, err := runBinary(t, "backup", "--data", apiData, "--out", offline)
+	out5, err := proctest.Run(t, binary, "backup", "--data", apiData, "--out", offline)
 	require.NoError(t, err, out5)
 
 	// Restore: start on the copies.
 	apiArgs[4] = restoreAPI
-	api = start(t, nil, apiArgs...)
-	waitHTTP(t, apiURL+"/healthz")
-	code, audit := call(t, "GET", apiURL+"/v1/audit?verify=true", "auditor-1", "")
+	api = proctest.Start(t, binary, nil, apiArgs...)
+	proctest.WaitHTTP(t, apiURL+"/healthz", 30*time.Second)
+	code, audit := proctest.Call(t, "GET", apiURL+"/v1/audit?verify=true", "auditor-1", "")
 	require.Equal(t, http.StatusOK, code, "%v", audit)
 	assert.Equal(t, true, audit["verified"], "the restored audit chain verifies: %v", audit["first_bad"])
 	missing := 0
 	for _, id := range declsBefore {
-		if code, _ := call(t, "GET", apiURL+"/v1/predeclarations/"+id, "officer-1", ""); code != http.StatusOK {
+		if code, _ := proctest.Call(t, "GET", apiURL+"/v1/predeclarations/"+id, "officer-1", ""); code != http.StatusOK {
 			missing++
 		}
 	}

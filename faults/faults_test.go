@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bondgate/bondgate/internal/proctest"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -40,7 +41,7 @@ func seedOf(t *testing.T) uint64 {
 // POSTs, and after a kill -9) is stored once and answered with one seq.
 func TestFault01SameEventTwice(t *testing.T) {
 	skipShort(t)
-	g := startGateProc(t, freeAddr(t))
+	g := startGateProc(t, proctest.FreeAddr(t))
 	l := newLoader(g)
 	_, evs := pairEvents("IR-F", 1, 0, l.base)
 	twice := append(slices.Clone(evs), evs...)
@@ -66,7 +67,7 @@ func TestFault01SameEventTwice(t *testing.T) {
 	g.restart(t)
 	check("after kill -9")
 	assert.Len(t, g.storedEvents(t), 2, "two events stored, not four")
-	eventuallyT(t, 30*time.Second, "the pair decided", func() bool { return len(g.crossings(t)) == 1 })
+	proctest.Eventually(t, 30*time.Second, "the pair decided", func() bool { return len(g.crossings(t)) == 1 })
 	report(t, faultRow{Scenario: "1 same event twice", Trials: 3, Acked: 2, DupInEffect: dup + len(g.crossings(t)) - 1,
 		Note: "in one batch, in two POSTs, after kill -9"})
 }
@@ -87,7 +88,7 @@ func TestFault02Kill9UnderLoad(t *testing.T) {
 		stop := make(chan struct{})
 		wg := l.run(4, 10*trial+1, stop)
 		time.Sleep(time.Duration(100+rng.IntN(900)) * time.Millisecond)
-		g.p.kill9(t)
+		g.p.Kill(t)
 		close(stop)
 		wg.Wait()
 		g.start(t)
@@ -140,25 +141,25 @@ func TestFault03BrokerDownAndFrozen(t *testing.T) {
 	waitCovered(t, g, l.pairs(), 60*time.Second)
 
 	// Down: the broker process is gone.
-	require.Equal(t, 0, b.p.stop(t))
+	require.Equal(t, 0, b.p.Stop(t))
 	down := latencies(t, l, 2, n)
-	eventuallyT(t, 60*time.Second, "status says link down", func() bool { return g.status(t).Link == "down" })
+	proctest.Eventually(t, 60*time.Second, "status says link down", func() bool { return g.status(t).Link == "down" })
 	down = append(down, latencies(t, l, 2, n)...)
-	eventuallyT(t, 30*time.Second, "decided locally while down", func() bool { return len(g.crossings(t)) == len(l.pairs()) })
+	proctest.Eventually(t, 30*time.Second, "decided locally while down", func() bool { return len(g.crossings(t)) == len(l.pairs()) })
 	depthDown := g.status(t).OutboxDepth
 	assert.Positive(t, depthDown, "the backlog waits in the outbox")
 	b.start(t)
 	waitCovered(t, g, l.pairs(), 90*time.Second)
 
 	// Frozen: SIGSTOP, so connections hang.
-	b.p.signal(t, syscall.SIGSTOP)
+	b.p.Signal(t, syscall.SIGSTOP)
 	frozen := latencies(t, l, 3, n)
-	eventuallyT(t, 90*time.Second, "status says link down while frozen", func() bool { return g.status(t).Link == "down" })
+	proctest.Eventually(t, 90*time.Second, "status says link down while frozen", func() bool { return g.status(t).Link == "down" })
 	frozen = append(frozen, latencies(t, l, 3, n)...)
-	eventuallyT(t, 30*time.Second, "decided locally while frozen", func() bool { return len(g.crossings(t)) == len(l.pairs()) })
+	proctest.Eventually(t, 30*time.Second, "decided locally while frozen", func() bool { return len(g.crossings(t)) == len(l.pairs()) })
 	depthFrozen := g.status(t).OutboxDepth
 	assert.Positive(t, depthFrozen)
-	b.p.signal(t, syscall.SIGCONT)
+	b.p.Signal(t, syscall.SIGCONT)
 	waitCovered(t, g, l.pairs(), 120*time.Second)
 
 	for name, ds := range map[string][]time.Duration{"down": down, "frozen": frozen} {
@@ -177,7 +178,7 @@ func TestFault03BrokerDownAndFrozen(t *testing.T) {
 // nothing of a refused batch, and still drains its outbox to Kafka.
 func TestFault07StoreFull(t *testing.T) {
 	skipShort(t)
-	brokerAddr := freeAddr(t) // the broker comes later: the outbox fills too
+	brokerAddr := proctest.FreeAddr(t) // the broker comes later: the outbox fills too
 	g := startGateProc(t, brokerAddr, "--max-size", fmt.Sprint(4<<20))
 	l := newLoader(g)
 	var refused []string
@@ -240,7 +241,7 @@ func TestFault08CorruptFile(t *testing.T) {
 		for range 50 {
 			require.Equal(t, http.StatusAccepted, l.postPairs(1, 20))
 		}
-		require.Equal(t, 0, g.p.stop(t))
+		require.Equal(t, 0, g.p.Stop(t))
 		switch damage {
 		case "garbage":
 			require.NoError(t, os.WriteFile(path, []byte(strings.Repeat("not a bbolt file ", 4096)), 0o600))
@@ -249,7 +250,7 @@ func TestFault08CorruptFile(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, os.Truncate(path, fi.Size()/3))
 		}
-		out, err := runBinary(t, "check", "--data", g.data)
+		out, err := proctest.Run(t, binary, "check", "--data", g.data)
 		assert.Error(t, err, "bondgate check must fail on a %s file", damage)
 		assert.Contains(t, out, path, "check names the damaged file")
 		assert.Contains(t, out, "CORRUPT")
@@ -258,7 +259,7 @@ func TestFault08CorruptFile(t *testing.T) {
 		moved, _ := filepath.Glob(path + ".corrupt-*")
 		assert.Len(t, moved, 1, "%s: the damaged file is moved aside", damage)
 		assert.Equal(t, http.StatusAccepted, l.postPairs(2, 1), "the gate serves on a fresh file")
-		eventuallyT(t, 60*time.Second, "store_corrupt alarm on Kafka", func() bool {
+		proctest.Eventually(t, 60*time.Second, "store_corrupt alarm on Kafka", func() bool {
 			return slices.ContainsFunc(topicIDs(t, b.addr, zone.TopicAlarms, faultGate), func(id string) bool {
 				return strings.Contains(id, "store-corrupt-"+filepath.Base(moved[0]))
 			})
@@ -266,17 +267,17 @@ func TestFault08CorruptFile(t *testing.T) {
 		cases++
 	}
 
-	apiAddr, data := freeAddr(t), t.TempDir()
+	apiAddr, data := proctest.FreeAddr(t), t.TempDir()
 	path := filepath.Join(data, "api.db")
 	require.NoError(t, os.WriteFile(path, []byte(strings.Repeat("garbage ", 8192)), 0o600))
-	api := start(t, nil, "api", "--addr", apiAddr, "--data", data, "--brokers", b.addr, "--tokens", writeTokens(t))
-	waitHTTP(t, "http://"+apiAddr+"/healthz")
+	api := proctest.Start(t, binary, nil, "api", "--addr", apiAddr, "--data", data, "--brokers", b.addr, "--tokens", proctest.WriteTokens(t))
+	proctest.WaitHTTP(t, "http://"+apiAddr+"/healthz", 30*time.Second)
 	moved, _ := filepath.Glob(path + ".corrupt-*")
 	assert.Len(t, moved, 1, "the API's damaged file is moved aside")
-	code, d := call(t, "POST", "http://"+apiAddr+"/v1/predeclarations", "mro-hna", engineBody)
+	code, d := proctest.Call(t, "POST", "http://"+apiAddr+"/v1/predeclarations", "mro-hna", proctest.EngineBody())
 	assert.Equal(t, http.StatusCreated, code, "the API serves on a fresh file: %v", d)
-	assert.Contains(t, api.out.String(), "corrupt", "the API says so in its log")
-	code, alarms := call(t, "GET", "http://"+apiAddr+"/v1/alarms?state=open", "officer-1", "")
+	assert.Contains(t, api.Output(), "corrupt", "the API says so in its log")
+	code, alarms := proctest.Call(t, "GET", "http://"+apiAddr+"/v1/alarms?state=open", "officer-1", "")
 	require.Equal(t, http.StatusOK, code)
 	found := false
 	for _, it := range alarms["items"].([]any) {
@@ -295,7 +296,7 @@ func TestFault08CorruptFile(t *testing.T) {
 func TestFault11LargeBacklog(t *testing.T) {
 	skipShort(t)
 	total := scale(60_000, 1_000_000)
-	brokerAddr := freeAddr(t)
+	brokerAddr := proctest.FreeAddr(t)
 	g := startGateProc(t, brokerAddr)
 	l := newLoader(g)
 	// Each POST: 900 heartbeats from 9 devices and 50 beam pairs.
@@ -343,15 +344,15 @@ func TestFault11LargeBacklog(t *testing.T) {
 		require.NoError(t, <-errs)
 	}
 	ingest := time.Since(postStart)
-	peakBefore, anonBefore := g.p.memory()
+	peakBefore, anonBefore := memory(g.p)
 	stBefore := g.status(t)
 	decidedBefore := len(g.crossings(t))
-	g.p.kill9(t)
+	g.p.Kill(t)
 
 	restart := time.Now()
 	g.start(t) // waits for /healthz
 	startup := time.Since(restart)
-	stopSampling := g.p.anonSampler()
+	stopSampling := anonSampler(g.p)
 	acks, code, err := g.post([]map[string]any{heartbeat("HB-NEW", 0, time.Now())})
 	require.NoError(t, err)
 	require.Equal(t, http.StatusAccepted, code)
@@ -363,7 +364,7 @@ func TestFault11LargeBacklog(t *testing.T) {
 	waitCovered(t, g, l.pairs(), 15*time.Minute)
 	drained := time.Since(drain)
 	peakAnon := stopSampling()
-	peak, _ := g.p.memory()
+	peak, _ := memory(g.p)
 	fi, err := os.Stat(filepath.Join(g.data, "gate-"+faultGate+".db"))
 	require.NoError(t, err)
 	d := checkDelivery(t, g, b.addr, l.pairs())
@@ -390,17 +391,17 @@ func TestFault12SigtermSlowBroker(t *testing.T) {
 			require.Equal(t, http.StatusAccepted, l.postPairs(1+trial, 2))
 		}
 		waitCovered(t, g, l.pairs(), 60*time.Second)
-		b.p.signal(t, syscall.SIGSTOP)
+		b.p.Signal(t, syscall.SIGSTOP)
 		stop := make(chan struct{})
 		wg := l.run(2, 10+trial*2, stop)
 		time.Sleep(500 * time.Millisecond)
 		close(stop)
 		wg.Wait()
-		eventuallyT(t, 30*time.Second, "decided locally", func() bool { return len(g.crossings(t)) == len(l.pairs()) })
+		proctest.Eventually(t, 30*time.Second, "decided locally", func() bool { return len(g.crossings(t)) == len(l.pairs()) })
 		began := time.Now()
-		assert.Equal(t, 0, g.p.stop(t), "exit code after SIGTERM with a frozen broker")
+		assert.Equal(t, 0, g.p.Stop(t), "exit code after SIGTERM with a frozen broker")
 		exits = append(exits, time.Since(began))
-		b.p.signal(t, syscall.SIGCONT)
+		b.p.Signal(t, syscall.SIGCONT)
 		g.start(t)
 	}
 	waitCovered(t, g, l.pairs(), 120*time.Second)

@@ -8,24 +8,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bondgate/bondgate/fixtures"
 	"github.com/bondgate/bondgate/internal/kafka"
 	"github.com/bondgate/bondgate/internal/kafka/kafkatest"
 	"github.com/bondgate/bondgate/internal/proctest"
@@ -82,79 +77,11 @@ func report(t *testing.T, r faultRow) {
 
 // --- processes ---------------------------------------------------------------
 
-// freeAddr returns a loopback address nothing listens on right now.
-func freeAddr(t *testing.T) string { return proctest.FreeAddr(t) }
-
-// proc is a running bondgate process.
-type proc struct {
-	cmd  *exec.Cmd
-	out  *proctest.Buffer
-	done chan error
-}
-
-// start runs the binary with args (and env added to this process's); it is
-// killed when the test ends, and its output logged if the test failed.
-func start(t *testing.T, env []string, args ...string) *proc {
-	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), env...)
-	p := &proc{cmd: cmd, out: &proctest.Buffer{}, done: make(chan error, 1)}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	require.NoError(t, cmd.Start())
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("bondgate %s output:\n%s", args[0], p.out.String())
-		}
-	})
-	return p
-}
-
-// runBinary runs bondgate with args and returns its combined output.
-func runBinary(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	out, err := exec.Command(binary, args...).CombinedOutput()
-	return string(out), err
-}
-
-// stop sends SIGTERM and returns the exit code.
-func (p *proc) stop(t *testing.T) int {
-	t.Helper()
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("no exit 30 s after SIGTERM")
-	}
-	return p.cmd.ProcessState.ExitCode()
-}
-
-// signal sends sig to the process.
-func (p *proc) signal(t *testing.T, sig syscall.Signal) {
-	t.Helper()
-	require.NoError(t, p.cmd.Process.Signal(sig))
-}
-
-// kill9 sends SIGKILL and waits for the process to be gone.
-func (p *proc) kill9(t *testing.T) {
-	t.Helper()
-	_ = p.cmd.Process.Kill()
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("process survived SIGKILL")
-	}
-}
-
 // memory reads a live process's peak resident set (VmHWM, which counts
 // the pages of the mmapped bbolt file it touched) and its anonymous
 // resident memory now (RssAnon: heap and stacks), in bytes.
-func (p *proc) memory() (peak, anon int64) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+func memory(p *proctest.Proc) (peak, anon int64) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.Pid()))
 	if err != nil {
 		return 0, 0
 	}
@@ -176,14 +103,14 @@ func (p *proc) memory() (peak, anon int64) {
 }
 
 // anonSampler records the highest RssAnon of p until stopped.
-func (p *proc) anonSampler() (stop func() int64) {
+func anonSampler(p *proctest.Proc) (stop func() int64) {
 	var peak atomic.Int64
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
 		for {
-			if _, a := p.memory(); a > peak.Load() {
+			if _, a := memory(p); a > peak.Load() {
 				peak.Store(a)
 			}
 			select {
@@ -199,20 +126,20 @@ func (p *proc) anonSampler() (stop func() int64) {
 // brokerProc is `bondgate broker --data DIR`, restartable on the same address.
 type brokerProc struct {
 	addr, data string
-	p          *proc
+	p          *proctest.Proc
 }
 
 func startBrokerProc(t *testing.T) *brokerProc {
 	t.Helper()
-	b := &brokerProc{addr: freeAddr(t), data: t.TempDir()}
+	b := &brokerProc{addr: proctest.FreeAddr(t), data: t.TempDir()}
 	b.start(t)
 	return b
 }
 
 func (b *brokerProc) start(t *testing.T) {
 	t.Helper()
-	b.p = start(t, nil, "broker", "--addr", b.addr, "--data", b.data)
-	eventuallyT(t, 30*time.Second, "broker answers", func() bool {
+	b.p = proctest.Start(t, binary, nil, "broker", "--addr", b.addr, "--data", b.data)
+	proctest.Eventually(t, 30*time.Second, "broker answers", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		return kafka.Ping(ctx, []string{b.addr}) == nil
@@ -223,7 +150,7 @@ func (b *brokerProc) start(t *testing.T) {
 type gateProc struct {
 	addr, url, data, tokens string
 	args                    []string
-	p                       *proc
+	p                       *proctest.Proc
 	client                  *http.Client
 }
 
@@ -232,7 +159,7 @@ type gateProc struct {
 // soon; per-device rate limits are off, since the suite is the only client.
 func startGateProc(t *testing.T, broker string, extra ...string) *gateProc {
 	t.Helper()
-	g := &gateProc{addr: freeAddr(t), data: t.TempDir(), tokens: writeTokens(t), client: &http.Client{Timeout: 30 * time.Second}}
+	g := &gateProc{addr: proctest.FreeAddr(t), data: t.TempDir(), tokens: proctest.WriteTokens(t), client: &http.Client{Timeout: 30 * time.Second}}
 	g.args = append([]string{"gate", "--id", faultGate, "--addr", g.addr, "--data", g.data, "--tokens", g.tokens,
 		"--brokers", broker, "--window", "500ms"}, extra...)
 	g.url = "http://" + g.addr
@@ -242,13 +169,13 @@ func startGateProc(t *testing.T, broker string, extra ...string) *gateProc {
 
 func (g *gateProc) start(t *testing.T) {
 	t.Helper()
-	g.p = start(t, []string{"BONDGATE_DEVICE_RATE=-1"}, g.args...)
-	waitHTTP(t, g.url+"/healthz")
+	g.p = proctest.Start(t, binary, []string{"BONDGATE_DEVICE_RATE=-1"}, g.args...)
+	proctest.WaitHTTP(t, g.url+"/healthz", 30*time.Second)
 }
 
 func (g *gateProc) restart(t *testing.T) {
 	t.Helper()
-	g.p.kill9(t)
+	g.p.Kill(t)
 	g.start(t)
 }
 
@@ -324,66 +251,6 @@ func getJSON(t *testing.T, c *http.Client, url, token string, v any) {
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode, url)
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(v))
-}
-
-func waitHTTP(t *testing.T, url string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s never answered", url)
-}
-
-// call sends body (JSON, or none) with token and decodes the JSON answer.
-func call(t *testing.T, method, url, token, body string) (int, map[string]any) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+token)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var m map[string]any
-	_ = json.Unmarshal(raw, &m)
-	return resp.StatusCode, m
-}
-
-// writeTokens writes the dev tokens file and returns its path.
-func writeTokens(t *testing.T) string {
-	path := filepath.Join(t.TempDir(), "tokens.json")
-	require.NoError(t, os.WriteFile(path, fixtures.Tokens(), 0o600))
-	return path
-}
-
-// engineBody is a firm's pre-declaration of an engine for G-MRO-1, with a
-// window containing now (a window already over is refused).
-var engineBody = `{"object":{"kind":"engine","esn":"956-482","model":"GEnx-1B","owner":"Qatar Airways"},
- "direction":"in","gate":"G-MRO-1",
- "window":{"from":"` + time.Now().UTC().Add(-time.Hour).Format(time.RFC3339) + `","to":"` +
-	time.Now().UTC().Add(5*time.Hour).Format(time.RFC3339) + `"},
- "regime":"bonded_maintenance","declared_value":{"amount":"182000000.00","currency":"CNY"},
- "hs_code":"84111200","conveyance":{"stand_tag":"STAND-0042","vehicle_plate":"琼A·D1234"}}`
-
-// eventuallyT polls cond until it holds or d passes.
-func eventuallyT(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for: %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // --- load ---------------------------------------------------------------------
@@ -534,7 +401,7 @@ type delivery struct {
 // stored pairs that were never acked.
 func waitDrained(t *testing.T, g *gateProc, pairs int, within time.Duration) {
 	t.Helper()
-	eventuallyT(t, within, fmt.Sprintf("%d crossings decided and the outbox drained", pairs), func() bool {
+	proctest.Eventually(t, within, fmt.Sprintf("%d crossings decided and the outbox drained", pairs), func() bool {
 		st := g.status(t)
 		return st.Link == "up" && st.OutboxDepth == 0 && len(g.crossings(t)) >= pairs
 	})
@@ -544,7 +411,7 @@ func waitDrained(t *testing.T, g *gateProc, pairs int, within time.Duration) {
 // empty with the link up.
 func waitCovered(t *testing.T, g *gateProc, acked []pair, within time.Duration) {
 	t.Helper()
-	eventuallyT(t, within, fmt.Sprintf("%d acked pairs decided and the outbox drained", len(acked)), func() bool {
+	proctest.Eventually(t, within, fmt.Sprintf("%d acked pairs decided and the outbox drained", len(acked)), func() bool {
 		// The cheap look first: a long crossing list is fetched only once
 		// the outbox looks drained.
 		if st := g.status(t); st.Link != "up" || st.OutboxDepth != 0 {

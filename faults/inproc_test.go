@@ -28,6 +28,7 @@ import (
 	"github.com/bondgate/bondgate/internal/bolt/bolttest"
 	"github.com/bondgate/bondgate/internal/kafka"
 	"github.com/bondgate/bondgate/internal/kafka/kafkatest"
+	"github.com/bondgate/bondgate/internal/proctest"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -96,7 +97,7 @@ func TestFault04SlowAcks(t *testing.T) {
 	assert.Positive(t, d.KafkaDupes, "slow acks should have left copies in Kafka")
 
 	dc := runDedupeConsumer(t, broker)
-	eventuallyT(t, 60*time.Second, "the consumer applied every crossing", func() bool {
+	proctest.Eventually(t, 60*time.Second, "the consumer applied every crossing", func() bool {
 		eff, _ := dc.snapshot()
 		return len(eff) >= len(d.Decided)
 	})
@@ -195,8 +196,8 @@ func TestFault06NonRetriableQuarantine(t *testing.T) {
 	for i := range 10 {
 		require.Equal(t, http.StatusAccepted, l.postPairs(1, 2), "%d", i)
 	}
-	eventuallyT(t, 60*time.Second, "all decided", func() bool { return len(g.crossings(t)) == len(l.pairs())+1 })
-	eventuallyT(t, 60*time.Second, "outbox drained", func() bool { return g.status(t).OutboxDepth == 0 })
+	proctest.Eventually(t, 60*time.Second, "all decided", func() bool { return len(g.crossings(t)) == len(l.pairs())+1 })
+	proctest.Eventually(t, 60*time.Second, "outbox drained", func() bool { return g.status(t).OutboxDepth == 0 })
 	var poisonX string
 	for _, x := range g.crossings(t) {
 		if slices.Contains(x.EventIDs, acks[1].EventID) {
@@ -211,7 +212,7 @@ func TestFault06NonRetriableQuarantine(t *testing.T) {
 	assert.NotContains(t, onTopic, poisonX, "the refused crossing is not on the topic")
 	d.Lost--
 	var alarm *zone.Alarm
-	eventuallyT(t, 60*time.Second, "quarantine alarm on Kafka", func() bool {
+	proctest.Eventually(t, 60*time.Second, "quarantine alarm on Kafka", func() bool {
 		for _, m := range kafkatest.ReadToEnd(t, broker, zone.TopicAlarms) {
 			var e zone.Event
 			require.NoError(t, json.Unmarshal(m.Value, &e))
@@ -260,7 +261,7 @@ func TestFault09ClockJumps(t *testing.T) {
 	var offset atomic.Int64
 	toks, err := zone.ParseTokens(bytes.NewReader(fixtures.Tokens()))
 	require.NoError(t, err)
-	addr := freeAddr(t)
+	addr := proctest.FreeAddr(t)
 	svc, err := gateway.New(gateway.Config{GateID: faultGate, Addr: addr, DataDir: t.TempDir(), Brokers: []string{broker},
 		Tokens: toks, Window: 500 * time.Millisecond, Log: quiet(),
 		Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
@@ -270,7 +271,7 @@ func TestFault09ClockJumps(t *testing.T) {
 	go func() { done <- svc.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	g := &gateProc{addr: addr, url: "http://" + addr, client: &http.Client{Timeout: 30 * time.Second}}
-	waitHTTP(t, g.url+"/healthz")
+	proctest.WaitHTTP(t, g.url+"/healthz", 30*time.Second)
 
 	now := time.Now()
 	for i, tag := range []string{"STAND-1", "STAND-2"} {
@@ -278,7 +279,7 @@ func TestFault09ClockJumps(t *testing.T) {
 			Direction: zone.In, Window: zone.Window{From: now.Add(-time.Hour), To: now.Add(time.Hour)}, ObjectKind: zone.KindEngine,
 			Identities: []zone.Identity{{Kind: zone.ReadStandTag, Value: tag}}, State: zone.ClearanceActive, Version: 1, At: now})
 	}
-	eventuallyT(t, 60*time.Second, "both clearances cached", func() bool { return g.status(t).Clearances == 2 })
+	proctest.Eventually(t, 60*time.Second, "both clearances cached", func() bool { return g.status(t).Clearances == 2 })
 
 	l := newLoader(g)
 	post := func(evs []map[string]any) {
@@ -295,13 +296,13 @@ func TestFault09ClockJumps(t *testing.T) {
 			require.Equal(t, http.StatusAccepted, l.postPairs(1, 1))
 		}
 		if j == 2*time.Hour {
-			eventuallyT(t, 30*time.Second, "the window closed on the gate clock", func() bool { return g.status(t).Clearances == 0 })
+			proctest.Eventually(t, 30*time.Second, "the window closed on the gate clock", func() bool { return g.status(t).Clearances == 0 })
 		}
 		if i >= 1 { // the window closed at the forward step and stays closed
 			post(engineEvents(10+i, "STAND-2", time.Now()))
 		}
 	}
-	eventuallyT(t, 60*time.Second, "all decided", func() bool { return len(g.crossings(t)) == len(l.pairs())+4 })
+	proctest.Eventually(t, 60*time.Second, "all decided", func() bool { return len(g.crossings(t)) == len(l.pairs())+4 })
 	waitDrained(t, g, len(l.pairs())+4, 60*time.Second)
 	decisions := map[string][]zone.Decision{}
 	xs := g.crossings(t)
@@ -382,15 +383,15 @@ func TestFault10CrashDuringClearanceRefresh(t *testing.T) {
 	trials := scale(1, 10)
 	for range trials {
 		time.Sleep(time.Duration(50+rng.IntN(700)) * time.Millisecond)
-		g.p.kill9(t)
+		g.p.Kill(t)
 		inspect()
 		g.start(t)
 	}
-	eventuallyT(t, 120*time.Second, "every clearance at its last version (the only usable one)", func() bool { return g.status(t).Clearances == ids })
-	require.Equal(t, 0, g.p.stop(t))
+	proctest.Eventually(t, 120*time.Second, "every clearance at its last version (the only usable one)", func() bool { return g.status(t).Clearances == ids })
+	require.Equal(t, 0, g.p.Stop(t))
 	partialSeen := partial
 	final := inspect()
-	out, err := runBinary(t, "check", "--data", g.data)
+	out, err := proctest.Run(t, binary, "check", "--data", g.data)
 	assert.NoError(t, err, out)
 	assert.Equal(t, ids, final, "every clearance at its final version")
 	report(t, faultRow{Scenario: "10 crash during clearance refresh", Trials: trials, Acked: ids * versions, DupInEffect: mixed,

@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/bondgate/bondgate/internal/proctest"
 )
 
 type accepted struct {
@@ -57,16 +59,16 @@ func TestKill9KeepsEveryAck(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 26))
-	data, tokens := t.TempDir(), writeTokens(t)
+	data, tokens := t.TempDir(), proctest.WriteTokens(t)
 	const trials = 3
 	totalAcked := 0
 	for trial := range trials {
-		addr := freeAddr(t)
+		addr := proctest.FreeAddr(t)
 		args := []string{"gate", "--id", "G-MRO-1", "--addr", addr, "--data", data, "--tokens", tokens,
-			"--brokers", freeAddr(t)} // no broker: the gate must not need one
-		g := start(t, nil, args...)
+			"--brokers", proctest.FreeAddr(t)} // no broker: the gate must not need one
+		g := proctest.Start(t, binary, nil, args...)
 		url := "http://" + addr
-		waitHTTP(t, url+"/healthz")
+		proctest.WaitHTTP(t, url+"/healthz", 30*time.Second)
 
 		var mu sync.Mutex
 		acked := map[string]accepted{}
@@ -102,17 +104,16 @@ func TestKill9KeepsEveryAck(t *testing.T) {
 			})
 		}
 		time.Sleep(time.Duration(200+rng.IntN(800)) * time.Millisecond)
-		require.NoError(t, g.cmd.Process.Kill())
-		<-g.done
+		g.Kill(t)
 		close(stop)
 		wg.Wait()
 		require.NotEmpty(t, acked, "trial %d: nothing was acknowledged before the kill", trial)
 
-		addr = freeAddr(t)
+		addr = proctest.FreeAddr(t)
 		args[4] = addr
-		g = start(t, nil, args...)
+		g = proctest.Start(t, binary, nil, args...)
 		url = "http://" + addr
-		waitHTTP(t, url+"/healthz")
+		proctest.WaitHTTP(t, url+"/healthz", 30*time.Second)
 		lost, moved := 0, 0
 		ids := make([]string, 0, len(acked))
 		for id := range acked {
@@ -140,7 +141,7 @@ func TestKill9KeepsEveryAck(t *testing.T) {
 		assert.Zero(t, lost, "acked events missing after kill -9")
 		assert.Zero(t, moved, "acked events answered with another seq")
 		totalAcked += len(acked)
-		assert.Equal(t, 0, g.stop(t), "exit code after SIGTERM")
+		assert.Equal(t, 0, g.Stop(t), "exit code after SIGTERM")
 	}
 	t.Logf("%d trials, %d acked events, all present after kill -9", trials, totalAcked)
 }

@@ -3,14 +3,13 @@ package faults
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"testing"
 	"time"
 
-	"testing"
+	"github.com/bondgate/bondgate/internal/proctest"
 )
 
 // binary is cmd/bondgate built once for the suite: the scenarios run the
@@ -23,19 +22,14 @@ var binary string
 // (`make test-faults` prints that file). The run fails unless the last three
 // columns are all 0.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "bondgate-faults-bin")
+	bin, remove, err := proctest.Build("github.com/bondgate/bondgate/cmd/bondgate")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "bondgate")
-	out, err := exec.Command("go", "build", "-o", binary, "github.com/bondgate/bondgate/cmd/bondgate").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build bondgate: %v\n%s", err, out)
-		os.Exit(1)
-	}
+	binary = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	remove()
 	if !summarize() && code == 0 {
 		code = 1
 	}

@@ -44,7 +44,7 @@ func TestFault13ModelBased(t *testing.T) {
 		case "down":
 			b.start(t)
 		case "frozen":
-			b.p.signal(t, syscall.SIGCONT)
+			b.p.Signal(t, syscall.SIGCONT)
 		}
 		broker = "up"
 	}
@@ -60,7 +60,7 @@ func TestFault13ModelBased(t *testing.T) {
 			stop := make(chan struct{})
 			wg := l.run(2, 4, stop)
 			time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
-			g.p.kill9(t)
+			g.p.Kill(t)
 			close(stop)
 			wg.Wait()
 			g.start(t)
@@ -72,10 +72,10 @@ func TestFault13ModelBased(t *testing.T) {
 				continue
 			}
 			if rng.IntN(2) == 0 {
-				require.Equal(t, 0, b.p.stop(t))
+				require.Equal(t, 0, b.p.Stop(t))
 				broker = "down"
 			} else {
-				b.p.signal(t, syscall.SIGSTOP)
+				b.p.Signal(t, syscall.SIGSTOP)
 				broker = "frozen"
 			}
 			trace[len(trace)-1] += "(" + broker + ")"

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bondgate/bondgate/fixtures"
 	"github.com/bondgate/bondgate/gateway"
+	"github.com/bondgate/bondgate/internal/proctest"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -50,7 +51,7 @@ func TestFlagValueNamesAreOneWord(t *testing.T) {
 func TestSimCountsRefusalsAndSaysItsErrorOnce(t *testing.T) {
 	toks, err := zone.ParseTokens(bytes.NewReader(fixtures.Tokens()))
 	require.NoError(t, err)
-	addr := freeAddr(t)
+	addr := proctest.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -65,7 +66,7 @@ func TestSimCountsRefusalsAndSaysItsErrorOnce(t *testing.T) {
 			t.Error("gate did not stop")
 		}
 	})
-	waitHTTP(t, "http://"+addr+"/healthz")
+	proctest.WaitHTTP(t, "http://"+addr+"/healthz", 30*time.Second)
 
 	rec := filepath.Join("..", "..", "fixtures", "streams", "genx-direct-entry.jsonl")
 	var out, errOut bytes.Buffer
@@ -85,34 +86,34 @@ func TestTwoDevInstancesSideBySide(t *testing.T) {
 		t.Skip("starts real processes")
 	}
 	type dev struct {
-		p                  *proc
+		p                  *proctest.Proc
 		api, mro, mainGate string
 	}
 	var devs []dev
 	for range 2 {
-		d := dev{api: freeAddr(t), mro: freeAddr(t), mainGate: freeAddr(t)}
-		d.p = start(t, nil, "dev", "--data", t.TempDir(), "--broker-addr", freeAddr(t), "--api-addr", d.api,
+		d := dev{api: proctest.FreeAddr(t), mro: proctest.FreeAddr(t), mainGate: proctest.FreeAddr(t)}
+		d.p = proctest.Start(t, binary, nil, "dev", "--data", t.TempDir(), "--broker-addr", proctest.FreeAddr(t), "--api-addr", d.api,
 			"--gate-addrs", "G-MRO-1="+d.mro+",G-MAIN="+d.mainGate, "--log-format", "json")
 		devs = append(devs, d)
 	}
 	for _, d := range devs {
 		for _, a := range []string{d.api, d.mro, d.mainGate} {
-			waitHTTP(t, "http://"+a+"/healthz")
+			proctest.WaitHTTP(t, "http://"+a+"/healthz", 30*time.Second)
 		}
-		assert.Contains(t, d.p.out.String(), "http://"+d.mro, "the banner names the gate's address")
-		st, _ := call(t, "GET", "http://"+d.api+"/v1/predeclarations", "officer-1", "")
+		assert.Contains(t, d.p.Output(), "http://"+d.mro, "the banner names the gate's address")
+		st, _ := proctest.Call(t, "GET", "http://"+d.api+"/v1/predeclarations", "officer-1", "")
 		assert.Equal(t, 200, st)
 		// The gate's readiness needs its store; its link reaches its own broker.
 		for _, g := range []string{d.mro, d.mainGate} {
 			assert.Eventually(t, func() bool {
-				st, body := call(t, "GET", "http://"+g+"/readyz", "", "")
+				st, body := proctest.Call(t, "GET", "http://"+g+"/readyz", "", "")
 				return st == 200 && body["link"] == "up"
 			}, 30*time.Second, 100*time.Millisecond, "gate %s ready with its link up", g)
 		}
 	}
 	for _, d := range devs {
-		assert.Equal(t, 0, d.p.stop(t), "exit code after SIGTERM")
-		assertEachKeyOnce(t, d.p.out.String())
+		assert.Equal(t, 0, d.p.Stop(t), "exit code after SIGTERM")
+		assertEachKeyOnce(t, d.p.Output())
 	}
 }
 

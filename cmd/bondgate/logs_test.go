@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/bondgate/bondgate/internal/proctest"
 )
 
 // Secrets that must never reach a log. The wrong tokens contain the right
@@ -85,12 +87,12 @@ func TestGateLogsAreJSONWithGateAndNoSecrets(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
-	addr := freeAddr(t)
-	gate := start(t, nil, "gate", "--id", "G-LOG-1", "--addr", addr, "--data", t.TempDir(),
-		"--brokers", freeAddr(t), "--tokens", writeSecretTokens(t), "--window", "1s",
+	addr := proctest.FreeAddr(t)
+	gate := proctest.Start(t, binary, nil, "gate", "--id", "G-LOG-1", "--addr", addr, "--data", t.TempDir(),
+		"--brokers", proctest.FreeAddr(t), "--tokens", writeSecretTokens(t), "--window", "1s",
 		"--log-format", "json", "--log-level", "debug")
 	base := "http://" + addr
-	waitHTTP(t, base+"/healthz")
+	proctest.WaitHTTP(t, base+"/healthz", 30*time.Second)
 
 	now := time.Now().UTC()
 	events := fmt.Sprintf(`[{"event_id":"IR-9-000001","device_id":"IR-9","gate":"G-LOG-1","time":%q,"type":"infrared.break","beam":"A","segment":1},
@@ -107,12 +109,12 @@ func TestGateLogsAreJSONWithGateAndNoSecrets(t *testing.T) {
 
 	// The lone beam break is logged as noise once the window has passed.
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(gate.out.String(), "no partner") && time.Now().Before(deadline) {
+	for !strings.Contains(gate.Output(), "no partner") && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	require.Equal(t, 0, gate.stop(t), "exit code after SIGTERM")
+	require.Equal(t, 0, gate.Stop(t), "exit code after SIGTERM")
 
-	out := gate.out.String()
+	out := gate.Output()
 	assertNoSecrets(t, out)
 	assertEachKeyOnce(t, out)
 	lines := jsonLines(t, out)
@@ -135,17 +137,17 @@ func TestAPILogsAreJSONWithRequestIDsAndNoSecrets(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
-	addr := freeAddr(t)
-	api := start(t, nil, "api", "--addr", addr, "--data", t.TempDir(), "--brokers", freeAddr(t),
+	addr := proctest.FreeAddr(t)
+	api := proctest.Start(t, binary, nil, "api", "--addr", addr, "--data", t.TempDir(), "--brokers", proctest.FreeAddr(t),
 		"--tokens", writeSecretTokens(t), "--log-format", "json", "--log-level", "debug")
 	base := "http://" + addr
-	waitHTTP(t, base+"/healthz")
+	proctest.WaitHTTP(t, base+"/healthz", 30*time.Second)
 
-	assert.Equal(t, http.StatusCreated, send(t, "POST", base+"/v1/predeclarations", "Bearer "+logMROToken, engineBody))
+	assert.Equal(t, http.StatusCreated, send(t, "POST", base+"/v1/predeclarations", "Bearer "+logMROToken, proctest.EngineBody()))
 	assert.Equal(t, http.StatusOK, send(t, "GET", base+"/v1/predeclarations", "Bearer "+logOfficerToken, ""))
 	assert.Equal(t, http.StatusUnauthorized, send(t, "GET", base+"/v1/predeclarations", "Bearer "+logOfficerToken+"x", ""))
 	assert.Equal(t, http.StatusUnauthorized, send(t, "GET", base+"/v1/predeclarations", "", ""))
-	assert.Equal(t, http.StatusForbidden, send(t, "POST", base+"/v1/predeclarations", "Bearer "+logGateToken, engineBody))
+	assert.Equal(t, http.StatusForbidden, send(t, "POST", base+"/v1/predeclarations", "Bearer "+logGateToken, proctest.EngineBody()))
 
 	req, err := http.NewRequest("GET", base+"/v1/predeclarations", nil)
 	require.NoError(t, err)
@@ -156,8 +158,8 @@ func TestAPILogsAreJSONWithRequestIDsAndNoSecrets(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, "trace-42", resp.Header.Get("X-Request-ID"))
 
-	require.Equal(t, 0, api.stop(t), "exit code after SIGTERM")
-	out := api.out.String()
+	require.Equal(t, 0, api.Stop(t), "exit code after SIGTERM")
+	out := api.Output()
 	assertNoSecrets(t, out)
 	assertEachKeyOnce(t, out)
 	requests := 0

@@ -20,6 +20,7 @@ import (
 	"github.com/bondgate/bondgate/internal/api"
 	"github.com/bondgate/bondgate/internal/demo"
 	"github.com/bondgate/bondgate/internal/kafka"
+	"github.com/bondgate/bondgate/internal/proctest"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -42,11 +43,11 @@ func quietLogger() *slog.Logger {
 
 func startZoneStack(t *testing.T) *zoneStack {
 	t.Helper()
-	s := &zoneStack{t: t, root: t, brokerAddr: freeAddr(t), brokerDir: t.TempDir()}
+	s := &zoneStack{t: t, root: t, brokerAddr: proctest.FreeAddr(t), brokerDir: t.TempDir()}
 	s.startBroker()
 	toks, err := zone.ParseTokens(bytes.NewReader(fixtures.Tokens()))
 	require.NoError(t, err)
-	apiAddr, gateAddr := freeAddr(t), freeAddr(t)
+	apiAddr, gateAddr := proctest.FreeAddr(t), proctest.FreeAddr(t)
 	s.api, s.gate = "http://"+apiAddr, "http://"+gateAddr
 	s.c = demo.NewClient(&http.Client{Timeout: 10 * time.Second})
 
@@ -78,7 +79,7 @@ func startZoneStack(t *testing.T) *zoneStack {
 			require.NoError(t, err)
 		}
 	})
-	s.eventually("API and gate serving", 30*time.Second, func() bool {
+	proctest.Eventually(s.t, 30*time.Second, "API and gate serving", func() bool {
 		_, e1 := s.c.Call(ctx, http.MethodGet, s.api+"/healthz", "", nil, nil)
 		_, e2 := s.c.Call(ctx, http.MethodGet, s.gate+"/healthz", "", nil, nil)
 		return e1 == nil && e2 == nil
@@ -93,17 +94,6 @@ func (s *zoneStack) startBroker() {
 	require.NoError(s.t, err)
 	s.broker = b
 	s.root.Cleanup(b.Close)
-}
-
-func (s *zoneStack) eventually(what string, d time.Duration, cond func() bool) {
-	s.t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			s.t.Fatalf("not within %s: %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 func (s *zoneStack) do(method, url, token string, in, out any) {
@@ -128,7 +118,7 @@ func (s *zoneStack) declareCleared(tag string, from, to time.Time) *zone.PreDecl
 	}, &d)
 	s.do(http.MethodPost, s.api+"/v1/predeclarations/"+d.ID+"/decision", "officer-1", map[string]any{"decision": "clear"}, &d)
 	require.Equal(s.t, zone.StatusCleared, d.Status)
-	s.eventually("the clearance reaches the gate", 60*time.Second, func() bool { return s.gateStatus().Clearances > before })
+	proctest.Eventually(s.t, 60*time.Second, "the clearance reaches the gate", func() bool { return s.gateStatus().Clearances > before })
 	return &d
 }
 
@@ -165,7 +155,7 @@ func (s *zoneStack) pass(tag string, t time.Time) {
 func (s *zoneStack) gateCrossing(tag string) zone.Crossing {
 	s.t.Helper()
 	var found zone.Crossing
-	s.eventually("the gate decides the crossing of "+tag, 60*time.Second, func() bool {
+	proctest.Eventually(s.t, 60*time.Second, "the gate decides the crossing of "+tag, func() bool {
 		var page struct {
 			Items []zone.Crossing `json:"items"`
 		}
@@ -191,7 +181,7 @@ func (s *zoneStack) declaration(id string) *zone.PreDeclaration {
 func (s *zoneStack) waitStatus(id string, want zone.Status, d time.Duration) *zone.PreDeclaration {
 	s.t.Helper()
 	var got *zone.PreDeclaration
-	s.eventually(fmt.Sprintf("declaration %s becomes %s", id, want), d, func() bool {
+	proctest.Eventually(s.t, d, fmt.Sprintf("declaration %s becomes %s", id, want), func() bool {
 		got = s.declaration(id)
 		return got.Status == want
 	})
@@ -214,7 +204,7 @@ func TestZoneFeedEndToEnd(t *testing.T) {
 		d := s.declareCleared("STAND-E2E-1", now.Add(-10*time.Minute), now.Add(time.Hour))
 
 		s.broker.Close()
-		s.eventually("the gate sees its link down", 60*time.Second, func() bool { return s.gateStatus().Link == "down" })
+		proctest.Eventually(s.t, 60*time.Second, "the gate sees its link down", func() bool { return s.gateStatus().Link == "down" })
 		s.pass("STAND-E2E-1", time.Now())
 		x := s.gateCrossing("STAND-E2E-1")
 		require.Equal(t, zone.DecisionAuthorized, x.Decision, "the gate decides from its own copy, no link needed")
@@ -250,14 +240,14 @@ func TestZoneFeedEndToEnd(t *testing.T) {
 		s.do(http.MethodPost, s.api+"/v1/predeclarations/"+d.ID+"/decision", "officer-1",
 			map[string]any{"decision": "revoke", "reason": "ESN on the stand does not match the paperwork"}, &r)
 		require.Equal(t, zone.StatusRevoked, r.Status)
-		s.eventually("the gate drops the revoked clearance", 60*time.Second, func() bool { return s.gateStatus().Clearances == before })
+		proctest.Eventually(s.t, 60*time.Second, "the gate drops the revoked clearance", func() bool { return s.gateStatus().Clearances == before })
 
 		s.pass("STAND-E2E-2", time.Now())
 		x := s.gateCrossing("STAND-E2E-2")
 		require.Equal(t, zone.DecisionUnauthorized, x.Decision)
 
 		var alarm zone.Alarm
-		s.eventually("the unauthorized-crossing alarm reaches the officers", 60*time.Second, func() bool {
+		proctest.Eventually(s.t, 60*time.Second, "the unauthorized-crossing alarm reaches the officers", func() bool {
 			var page struct {
 				Items []zone.Alarm `json:"items"`
 			}
@@ -285,8 +275,8 @@ func TestZoneFeedEndToEnd(t *testing.T) {
 		d := s.declareCleared("STAND-E2E-3", now.Add(-10*time.Minute), end)
 
 		s.broker.Close()
-		s.eventually("the gate sees its link down", 60*time.Second, func() bool { return s.gateStatus().Link == "down" })
-		s.eventually("the window passes", 30*time.Second, func() bool { return time.Now().After(end.Add(500 * time.Millisecond)) })
+		proctest.Eventually(s.t, 60*time.Second, "the gate sees its link down", func() bool { return s.gateStatus().Link == "down" })
+		proctest.Eventually(s.t, 30*time.Second, "the window passes", func() bool { return time.Now().After(end.Add(500 * time.Millisecond)) })
 		s.pass("STAND-E2E-3", time.Now())
 		x := s.gateCrossing("STAND-E2E-3")
 		require.Equal(t, zone.DecisionUnauthorized, x.Decision, "past its window the clearance is refused with no word from the zone")
@@ -314,7 +304,7 @@ func TestZoneFeedEndToEnd(t *testing.T) {
 // TestDemoSaysWhenDevIsNotRunning: a clear error, not a stack of dial errors.
 func TestDemoSaysWhenDevIsNotRunning(t *testing.T) {
 	var out bytes.Buffer
-	err := demo.Run(context.Background(), demo.Options{API: "http://" + freeAddr(t), Gate: "http://" + freeAddr(t), Out: &out})
+	err := demo.Run(context.Background(), demo.Options{API: "http://" + proctest.FreeAddr(t), Gate: "http://" + proctest.FreeAddr(t), Out: &out})
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "is `bondgate dev` running?")
 }
