@@ -527,7 +527,11 @@ func BuildMaintenanceLedger(visits []*Visit, lots []*PartsLot, from, to time.Tim
 		}
 	}
 	totals := make([]map[string]*big.Rat, len(lg.Visits))
+	used := make([]map[*PartsLot]int, len(lg.Visits))
 	for _, l := range lots {
+		// A lot's duty share depends only on the quantity: work each out once
+		// (big.Rat arithmetic per movement made a 1,000,000-movement ledger slow).
+		amounts := map[int]string{}
 		for i := range l.Movements {
 			m := &l.Movements[i]
 			if m.TaskCard == nil || (m.Kind != MoveConsume && m.Kind != MoveInstall) || m.Status != MovementDone {
@@ -541,18 +545,30 @@ func BuildMaintenanceLedger(visits []*Visit, lots []*PartsLot, from, to time.Tim
 			if !ok {
 				continue
 			}
-			share := l.DutyShare(m.Quantity)
+			if _, ok := amounts[m.Quantity]; !ok {
+				amounts[m.Quantity] = FormatAmount(l.DutyShare(m.Quantity))
+			}
 			e := &lg.Visits[j]
 			e.Materials = append(e.Materials, MaterialUse{LotID: l.ID, MovementID: m.ID, PartNumber: l.PartNumber, Kind: m.Kind,
 				Quantity: m.Quantity, Unit: l.Unit, TaskCard: m.TaskCard.Number, At: at,
-				DutyExempted: Money{Amount: FormatAmount(share), Currency: l.DutyExempted.Currency}})
+				DutyExempted: Money{Amount: amounts[m.Quantity], Currency: l.DutyExempted.Currency}})
+			if used[j] == nil {
+				used[j] = map[*PartsLot]int{}
+			}
+			used[j][l] += m.Quantity
+		}
+	}
+	// Totals from the quantity used of each lot: one big.Rat sum per lot
+	// and visit, not per movement.
+	for j, u := range used {
+		for l, q := range u {
 			if totals[j] == nil {
 				totals[j] = map[string]*big.Rat{}
 			}
 			if totals[j][l.DutyExempted.Currency] == nil {
 				totals[j][l.DutyExempted.Currency] = new(big.Rat)
 			}
-			totals[j][l.DutyExempted.Currency].Add(totals[j][l.DutyExempted.Currency], share)
+			totals[j][l.DutyExempted.Currency].Add(totals[j][l.DutyExempted.Currency], l.DutyShare(q))
 		}
 	}
 	for j, t := range totals {
