@@ -33,6 +33,8 @@ type records struct {
 	entries   *zone.TemporaryEntryService
 	parts     *zone.PartsService
 	reminders *zone.ReminderService
+	visits    *zone.VisitService
+	writeoffs *zone.WriteOffService
 	log       *slog.Logger
 }
 
@@ -44,7 +46,7 @@ func newRecords(db *bolt.DB, o RecordsConfig, committed func(), log *slog.Logger
 			return nil, fmt.Errorf("--parts-exit-approval-above: %q is not a decimal amount", o.ExitApprovalAbove)
 		}
 	}
-	return &records{
+	r := &records{
 		entries: &zone.TemporaryEntryService{Store: bolt.NewTemporaryEntryStore(db), Declarations: bolt.NewDeclarationStore(db),
 			Now: time.Now, NewID: newID, Source: "bondgate/api", Committed: committed},
 		parts: &zone.PartsService{Store: bolt.NewPartsStore(db), Now: time.Now, NewID: newID, Source: "bondgate/api",
@@ -52,7 +54,18 @@ func newRecords(db *bolt.DB, o RecordsConfig, committed func(), log *slog.Logger
 		reminders: &zone.ReminderService{Store: bolt.NewTemporaryEntryStore(db), Source: "bondgate/api", NewID: newID, Interval: o.ReminderInterval,
 			Log: log.With("part", "reminders"), Committed: committed},
 		log: log,
-	}, nil
+	}
+	// Bonded maintenance: visits follow crossed declarations in the
+	// crossing's transaction, and the parts service asks them about task
+	// cards and locked write-off periods.
+	r.visits = &zone.VisitService{Store: bolt.NewVisitStore(db), Declarations: bolt.NewDeclarationStore(db),
+		WriteOffs: bolt.NewWriteOffStore(db), Lots: bolt.NewPartsStore(db), Now: time.Now, NewID: newID,
+		Source: "bondgate/api", Committed: committed}
+	r.writeoffs = &zone.WriteOffService{Store: bolt.NewWriteOffStore(db), Visits: r.visits.Store, Lots: bolt.NewPartsStore(db),
+		Now: time.Now, NewID: newID, Source: "bondgate/api", Committed: committed}
+	r.parts.Maintenance = r.visits
+	db.FollowVisits(r.visits.CrossingMove())
+	return r, nil
 }
 
 // run drives the reminder service until ctx is done.

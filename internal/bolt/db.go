@@ -48,6 +48,8 @@ type DB struct {
 	path      string
 	movedTo   string
 	recovered bool
+	// visitMove follows crossed declarations into visits (FollowVisits).
+	visitMove zone.VisitCrossingMove
 }
 
 // Buckets created on open: the zone API's records, indexes, audit chain and

@@ -384,7 +384,10 @@ func moveIndex(tx *bbolt.Tx, bucket []byte, id, oldValue, newValue string) error
 
 // record appends the audit entry and the outbox messages of one change.
 func (s *DeclarationStore) record(tx *bbolt.Tx, d *zone.PreDeclaration, ch zone.Change, before, after []byte) error {
-	return recordChange(tx, auditEntity, d.ID, d.UpdatedAt, ch, before, after)
+	if err := recordChange(tx, auditEntity, d.ID, d.UpdatedAt, ch, before, after); err != nil {
+		return err
+	}
+	return followCrossing(tx, s.db, d)
 }
 
 func getDeclaration(tx *bbolt.Tx, id string) (*zone.PreDeclaration, error) {

@@ -52,6 +52,8 @@ type authzCase struct {
 	// gives each its value; it wins over record.
 	params func(a *api) map[string]string
 	body   string
+	// bodyOf, when set, makes the body from the filled-in path.
+	bodyOf func(a *api, path string) string
 	// stream: the answer is a never-ending event stream; only its status
 	// and headers are read.
 	stream bool
@@ -135,6 +137,31 @@ func authzMatrix() map[string]authzCase {
 			want: statuses(200, 200, no, no, nf, no)},
 		"GET /v1/parts/ledger": {want: statuses(200, 200, no, no, 200, no)},
 
+		// Issue 14: bonded maintenance and write-offs.
+		"POST /v1/maintenance/visits": {bodyOf: visitBodyOfHNA, want: statuses(201, no, no, no, 422, no)},
+		"GET /v1/maintenance/visits":  {want: statuses(200, 200, no, no, 200, no)},
+		"GET /v1/maintenance/visits/:id": {record: visitOfHNA,
+			want: statuses(200, 200, no, no, nf, no)},
+		"POST /v1/maintenance/visits/:id/task-cards": {record: visitOfHNA, bodyOf: newTaskCardBody,
+			want: statuses(201, no, no, no, nf, no)},
+		"POST /v1/maintenance/visits/:id/removed-parts": {record: visitOfHNA, bodyOf: removedPartBody,
+			want: statuses(201, no, no, no, nf, no)},
+		"POST /v1/maintenance/visits/:id/removed-parts/:rid/disposition": {params: removedPartOfHNA, body: `{"kind":"scrap"}`,
+			want: statuses(200, no, no, no, nf, no)},
+		"POST /v1/maintenance/visits/:id/removed-parts/:rid/disposition/approval": {params: scrapOfHNA, body: `{"decision":"approve"}`,
+			want: statuses(no, 200, no, no, no, no)},
+		"POST /v1/maintenance/visits/:id/outcome": {record: visitOfHNA, body: `{"outcome":"repaired"}`,
+			want: statuses(200, no, no, no, nf, no)},
+		"GET /v1/maintenance/ledger": {want: statuses(200, 200, no, no, 200, no)},
+		"POST /v1/writeoffs":         {bodyOf: nextPeriodBody, want: statuses(201, no, no, no, 201, no)},
+		"GET /v1/writeoffs":          {want: statuses(200, 200, no, no, 200, no)},
+		"GET /v1/writeoffs/:id": {record: writeOffOfHNA,
+			want: statuses(200, 200, no, no, nf, no)},
+		"POST /v1/writeoffs/:id/submit": {record: writeOffOfHNA,
+			want: statuses(200, no, no, no, nf, no)},
+		"POST /v1/writeoffs/:id/decision": {record: submittedWriteOffOfHNA, body: `{"decision":"verify"}`,
+			want: statuses(no, 200, no, no, no, no)},
+
 		// Hot backup of the store: whoever may read everything.
 		"GET /v1/admin/backup": {want: statuses(no, 200, no, 200, no, no)},
 
@@ -162,6 +189,7 @@ func matrixAPI(t *testing.T) *api {
 	})
 	withZoneFeed(a)
 	withRecords(a)
+	withMaintenance(a)
 	a.srv.cfg.Parts.ExitApprovalAbove = big.NewRat(10000, 1)
 	a.srv.cfg.Backup = a.db.WriteBackup
 	return a
@@ -268,7 +296,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 				if rc.stream {
 					r = askStream(t, a, path, matrixTokens[caller])
 				} else {
-					r = a.do(req{method: method, path: path, token: matrixTokens[caller], body: rc.body})
+					body := rc.body
+					if rc.bodyOf != nil {
+						body = rc.bodyOf(a, path)
+					}
+					r = a.do(req{method: method, path: path, token: matrixTokens[caller], body: body})
 				}
 				require.Equal(t, want, r.Status, "body: %s", r.Body)
 				if want < 400 {

@@ -43,6 +43,10 @@ type Config struct {
 	// zero-tariff parts ledger; without one its routes answer 503.
 	TemporaryEntries *zone.TemporaryEntryService
 	Parts            *zone.PartsService
+	// Visits and WriteOffs serve bonded maintenance and its write-off
+	// periods; without one its routes answer 503.
+	Visits    *zone.VisitService
+	WriteOffs *zone.WriteOffService
 	// Ready reports each component's state: "" if ok, else what is wrong.
 	// /readyz is 503 while any component is down; the API keeps serving.
 	Ready func(ctx context.Context) map[string]string
@@ -120,6 +124,7 @@ func NewServer(cfg Config) *Server {
 	s.Handle(nethttp.MethodGet, "/audit", s.audit, zone.RoleAuditor, zone.RoleCustoms)
 	s.routeTemporaryEntries()
 	s.routeParts()
+	s.routeMaintenance()
 	s.Handle(nethttp.MethodGet, "/admin/backup", s.backup, zone.RoleAuditor, zone.RoleCustoms)
 	s.routeZoneFeed()
 	s.routeConsole()

@@ -434,8 +434,8 @@ func (l *PartsLot) Move(m Movement, opt MoveOptions) (*Movement, error) {
 			return nil, unprocessable("guarantee_ref", "a pledge needs the reference of the guarantee lodged with customs")
 		}
 	}
-	if m.Kind != MoveExitIsland && m.TaskCard != nil {
-		return nil, Invalid(FieldError{Field: "task_card", Message: "only for exit_island"})
+	if m.TaskCard != nil && !CitesTaskCard(m.Kind) {
+		return nil, Invalid(FieldError{Field: "task_card", Message: "only for exit_island, consume and install"})
 	}
 
 	st := l.State()
@@ -577,6 +577,9 @@ type PartsService struct {
 	// ExitApprovalAbove, when set, sends exits whose exempted duty share is
 	// above it to customs for approval. Nil (the default): off.
 	ExitApprovalAbove *big.Rat
+	// Maintenance, when set, may refuse a movement (a cited task card of no
+	// visit in repair, a date inside a verified write-off period).
+	Maintenance MovementCheck
 }
 
 func (s *PartsService) committed() {
@@ -651,6 +654,11 @@ func (s *PartsService) Move(ctx context.Context, p Principal, lotID string, m Mo
 			return "", Change{}, lotNotFound(lotID)
 		}
 		m.ID, m.Actor, m.At = s.NewID(), p.Actor(), s.Now()
+		if s.Maintenance != nil {
+			if err := s.Maintenance.CheckMovement(ctx, l.Firm, &m); err != nil {
+				return "", Change{}, err
+			}
+		}
 		mv, err := l.Move(m, MoveOptions{ExitApprovalAbove: s.ExitApprovalAbove})
 		if err != nil {
 			return "", Change{}, err

@@ -1,0 +1,412 @@
+package http
+
+import (
+	nethttp "net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/bondgate/bondgate/internal/web"
+	"github.com/bondgate/bondgate/internal/zone"
+)
+
+// Bonded maintenance (CONTRACT.md Part 2, "Maintenance visits" and
+// "Write-off periods").
+func (s *Server) routeMaintenance() {
+	s.Handle(nethttp.MethodPost, "/maintenance/visits", s.openVisit, zone.RoleMRO)
+	s.Handle(nethttp.MethodGet, "/maintenance/visits", s.listVisits, zone.RoleMRO, zone.RoleCustoms)
+	s.Handle(nethttp.MethodGet, "/maintenance/visits/:id", s.getVisit, zone.RoleMRO, zone.RoleCustoms)
+	s.Handle(nethttp.MethodPost, "/maintenance/visits/:id/task-cards", s.addTaskCard, zone.RoleMRO)
+	s.Handle(nethttp.MethodPost, "/maintenance/visits/:id/removed-parts", s.removePart, zone.RoleMRO)
+	s.Handle(nethttp.MethodPost, "/maintenance/visits/:id/removed-parts/:rid/disposition", s.disposePart, zone.RoleMRO)
+	s.Handle(nethttp.MethodPost, "/maintenance/visits/:id/removed-parts/:rid/disposition/approval", s.approveScrap, zone.RoleCustoms)
+	s.Handle(nethttp.MethodPost, "/maintenance/visits/:id/outcome", s.concludeVisit, zone.RoleMRO)
+	s.Handle(nethttp.MethodGet, "/maintenance/ledger", s.maintenanceLedger, zone.RoleMRO, zone.RoleCustoms)
+	s.Handle(nethttp.MethodPost, "/writeoffs", s.draftWriteOff, zone.RoleMRO)
+	s.Handle(nethttp.MethodGet, "/writeoffs", s.listWriteOffs, zone.RoleMRO, zone.RoleCustoms)
+	s.Handle(nethttp.MethodGet, "/writeoffs/:id", s.getWriteOff, zone.RoleMRO, zone.RoleCustoms)
+	s.Handle(nethttp.MethodPost, "/writeoffs/:id/submit", s.submitWriteOff, zone.RoleMRO)
+	s.Handle(nethttp.MethodPost, "/writeoffs/:id/decision", s.decideWriteOff, zone.RoleCustoms)
+}
+
+func (s *Server) visits() (*zone.VisitService, error) {
+	if s.cfg.Visits == nil {
+		return nil, zone.Errorf(zone.EUNAVAILABLE, "bonded maintenance is not available")
+	}
+	return s.cfg.Visits, nil
+}
+
+func (s *Server) writeOffs() (*zone.WriteOffService, error) {
+	if s.cfg.WriteOffs == nil {
+		return nil, zone.Errorf(zone.EUNAVAILABLE, "write-offs are not available")
+	}
+	return s.cfg.WriteOffs, nil
+}
+
+// visitRequest is the body of POST /v1/maintenance/visits.
+type visitRequest struct {
+	Object                objectBody `json:"object"`
+	InboundPreDeclaration string     `json:"inbound_predeclaration" validate:"required,max=64"`
+	Scope                 string     `json:"scope" validate:"required,max=2000"`
+	Customer              string     `json:"customer" validate:"required,max=256"`
+	Foreign               bool       `json:"foreign"`
+}
+
+func (s *Server) openVisit(c echo.Context) error {
+	svc, err := s.visits()
+	if err != nil {
+		return err
+	}
+	var req visitRequest
+	raw, err := web.DecodeBody(c, &req, s.cfg.BodyLimit)
+	if err != nil {
+		return err
+	}
+	v := zone.Visit{Object: zone.Object{Kind: zone.ObjectKind(req.Object.Kind), ESN: req.Object.ESN, Model: req.Object.Model,
+		Owner: req.Object.Owner, Registration: req.Object.Registration, Type: req.Object.Type, Description: req.Object.Description},
+		InboundPreDeclaration: req.InboundPreDeclaration, Scope: req.Scope, Customer: req.Customer, Foreign: req.Foreign}
+	if err := joinInvalid(web.Validate(&req), v.Validate()); err != nil {
+		return err
+	}
+	idem, err := idempotencyOf(c, raw)
+	if err != nil {
+		return err
+	}
+	stored, replayed, err := svc.Open(c.Request().Context(), web.PrincipalOf(c), v, idem)
+	if err != nil {
+		return err
+	}
+	return created(c, replayed, "/v1/maintenance/visits/"+stored.ID, stored)
+}
+
+// created answers 201 with the record and its Location.
+func created(c echo.Context, replayed bool, location string, body any) error {
+	if replayed {
+		c.Response().Header().Set(HeaderIdempotentReplayed, "true")
+	}
+	c.Response().Header().Set(echo.HeaderLocation, location)
+	return web.JSON(c, nethttp.StatusCreated, body)
+}
+
+func (s *Server) getVisit(c echo.Context) error {
+	svc, err := s.visits()
+	if err != nil {
+		return err
+	}
+	v, err := svc.Get(c.Request().Context(), web.PrincipalOf(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return web.JSON(c, nethttp.StatusOK, v)
+}
+
+type visitList struct {
+	Items      []*zone.Visit `json:"items"`
+	NextCursor string        `json:"next_cursor"`
+}
+
+func (s *Server) listVisits(c echo.Context) error {
+	svc, err := s.visits()
+	if err != nil {
+		return err
+	}
+	f := zone.VisitFilter{Status: zone.VisitStatus(c.QueryParam("status")), Cursor: c.QueryParam("cursor"), Firm: c.QueryParam("firm")}
+	var fs []zone.FieldError
+	if f.Limit, fs = limitParam(c, fs); len(fs) > 0 {
+		return zone.Invalid(fs...)
+	}
+	page, err := svc.List(c.Request().Context(), web.PrincipalOf(c), f)
+	if err != nil {
+		return err
+	}
+	out := visitList{Items: page.Items, NextCursor: page.NextCursor}
+	if out.Items == nil {
+		out.Items = []*zone.Visit{}
+	}
+	return web.JSON(c, nethttp.StatusOK, out)
+}
+
+type taskCardRequest struct {
+	Number string `json:"number" validate:"required,max=64"`
+	Title  string `json:"title" validate:"required,max=500"`
+}
+
+func (s *Server) addTaskCard(c echo.Context) error {
+	svc, err := s.visits()
+	if err != nil {
+		return err
+	}
+	var req taskCardRequest
+	raw, err := web.DecodeBody(c, &req, s.cfg.BodyLimit)
+	if err != nil {
+		return err
+	}
+	if err := web.Validate(&req); err != nil {
+		return err
+	}
+	idem, err := idempotencyOf(c, raw)
+	if err != nil {
+		return err
+	}
+	v, replayed, err := svc.AddTaskCard(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), req.Number, req.Title, idem)
+	if err != nil {
+		return err
+	}
+	return created(c, replayed, "/v1/maintenance/visits/"+v.ID, v.TaskCard(req.Number))
+}
+
+type removedPartRequest struct {
+	PartNumber string `json:"part_number" validate:"required,max=64"`
+	Serial     string `json:"serial" validate:"required,max=64"`
+	TaskCard   string `json:"task_card" validate:"required,max=64"`
+}
+
+func (s *Server) removePart(c echo.Context) error {
+	svc, err := s.visits()
+	if err != nil {
+		return err
+	}
+	var req removedPartRequest
+	raw, err := web.DecodeBody(c, &req, s.cfg.BodyLimit)
+	if err != nil {
+		return err
+	}
+	if err := web.Validate(&req); err != nil {
+		return err
+	}
+	idem, err := idempotencyOf(c, raw)
+	if err != nil {
+		return err
+	}
+	v, rp, replayed, err := svc.RemovePart(c.Request().Context(), web.PrincipalOf(c), c.Param("id"),
+		zone.RemovedPart{PartNumber: req.PartNumber, Serial: req.Serial, TaskCard: req.TaskCard}, idem)
+	if err != nil {
+		return err
+	}
+	return created(c, replayed, "/v1/maintenance/visits/"+v.ID, rp)
+}
+
+type dispositionRequest struct {
+	Kind           string `json:"kind" validate:"required,oneof=reexport return_to_owner scrap"`
+	PreDeclaration string `json:"predeclaration" validate:"max=64"`
+}
+
+func (s *Server) disposePart(c echo.Context) error {
+	svc, err := s.visits()
+	if err != nil {
+		return err
+	}
+	var req dispositionRequest
+	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
+		return err
+	}
+	_, rp, err := svc.Dispose(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), c.Param("rid"),
+		zone.DispositionKind(req.Kind), req.PreDeclaration)
+	if err != nil {
+		return err
+	}
+	return web.JSON(c, nethttp.StatusOK, rp)
+}
+
+type scrapApprovalRequest struct {
+	Decision string `json:"decision" validate:"required,oneof=approve reject"`
+	Reason   string `json:"reason" validate:"max=2000"`
+}
+
+func (s *Server) approveScrap(c echo.Context) error {
+	svc, err := s.visits()
+	if err != nil {
+		return err
+	}
+	var req scrapApprovalRequest
+	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
+		return err
+	}
+	_, rp, err := svc.DecideScrap(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), c.Param("rid"), req.Decision == "approve", req.Reason)
+	if err != nil {
+		return err
+	}
+	return web.JSON(c, nethttp.StatusOK, rp)
+}
+
+type outcomeRequest struct {
+	Outcome string `json:"outcome" validate:"required,oneof=repaired unrepairable"`
+}
+
+func (s *Server) concludeVisit(c echo.Context) error {
+	svc, err := s.visits()
+	if err != nil {
+		return err
+	}
+	var req outcomeRequest
+	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
+		return err
+	}
+	v, err := svc.Conclude(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), zone.VisitStatus(req.Outcome))
+	if err != nil {
+		return err
+	}
+	return web.JSON(c, nethttp.StatusOK, v)
+}
+
+// maintenanceLedgerColumns are the CSV columns: one row per material used
+// and per removed part, each with its visit's columns.
+var maintenanceLedgerColumns = []string{"visit_id", "firm", "object_kind", "object_id", "customer", "scope", "foreign",
+	"deposit", "status", "opened_at", "entered_at", "outcome_at", "departed_at", "line", "task_card", "lot_id",
+	"part_number", "serial", "quantity", "unit", "duty_exempted", "currency", "disposition", "disposition_status", "at"}
+
+func (s *Server) maintenanceLedger(c echo.Context) error {
+	svc, err := s.visits()
+	if err != nil {
+		return err
+	}
+	var fs []zone.FieldError
+	from, fs := timeParam(c, "from", fs)
+	to, fs := timeParam(c, "to", fs)
+	if len(fs) > 0 {
+		return zone.Invalid(fs...)
+	}
+	lg, err := svc.Ledger(c.Request().Context(), web.PrincipalOf(c), c.QueryParam("firm"), from, to)
+	if err != nil {
+		return err
+	}
+	if !wantsCSV(c.Request().Header.Get(echo.HeaderAccept)) {
+		return web.JSON(c, nethttp.StatusOK, lg)
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+	h.Set(echo.HeaderContentDisposition, `attachment; filename="maintenance-ledger.csv"`)
+	c.Response().WriteHeader(nethttp.StatusOK)
+	w := newCSVWriter(c.Response())
+	_ = w.Write(maintenanceLedgerColumns)
+	ts := func(t *time.Time) string {
+		if t == nil {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	for _, e := range lg.Visits {
+		v := e.Visit
+		id := v.Object.Registration
+		if v.Object.Kind == zone.KindEngine {
+			id = v.Object.ESN
+		}
+		head := []string{v.ID, v.Firm, string(v.Object.Kind), id, v.Customer, v.Scope, strconv.FormatBool(v.Foreign),
+			v.Deposit, string(v.Status), ts(&v.CreatedAt), ts(v.EnteredAt), ts(v.OutcomeAt), ts(v.DepartedAt)}
+		row := func(cells ...string) { _ = w.Write(append(append([]string{}, head...), cells...)) }
+		row("visit", "", "", "", "", "", "", "", "", "", "", "")
+		for _, m := range e.Materials {
+			row("material_"+string(m.Kind), m.TaskCard, m.LotID, m.PartNumber, "", strconv.Itoa(m.Quantity), m.Unit,
+				m.DutyExempted.Amount, m.DutyExempted.Currency, "", "", ts(&m.At))
+		}
+		for _, r := range v.RemovedParts {
+			kind, status := "", ""
+			if d := r.Disposition; d != nil {
+				kind, status = string(d.Kind), string(d.Status)
+			}
+			row("removed_part", r.TaskCard, "", r.PartNumber, r.Serial, "1", "EA", "", "", kind, status, ts(&r.RemovedAt))
+		}
+	}
+	return w.Flush()
+}
+
+type writeOffRequest struct {
+	From string `json:"from" validate:"required,max=10"`
+	To   string `json:"to" validate:"required,max=10"`
+}
+
+func (s *Server) draftWriteOff(c echo.Context) error {
+	svc, err := s.writeOffs()
+	if err != nil {
+		return err
+	}
+	var req writeOffRequest
+	raw, err := web.DecodeBody(c, &req, s.cfg.BodyLimit)
+	if err != nil {
+		return err
+	}
+	if err := web.Validate(&req); err != nil {
+		return err
+	}
+	if _, _, err := zone.ParsePeriod(req.From, req.To); zone.ErrorCode(err) == zone.EINVALID {
+		return err
+	}
+	idem, err := idempotencyOf(c, raw)
+	if err != nil {
+		return err
+	}
+	w, replayed, err := svc.Draft(c.Request().Context(), web.PrincipalOf(c), req.From, req.To, idem)
+	if err != nil {
+		return err
+	}
+	return created(c, replayed, "/v1/writeoffs/"+w.ID, w)
+}
+
+func (s *Server) getWriteOff(c echo.Context) error {
+	svc, err := s.writeOffs()
+	if err != nil {
+		return err
+	}
+	w, err := svc.Get(c.Request().Context(), web.PrincipalOf(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return web.JSON(c, nethttp.StatusOK, w)
+}
+
+type writeOffList struct {
+	Items      []*zone.WriteOff `json:"items"`
+	NextCursor string           `json:"next_cursor"`
+}
+
+func (s *Server) listWriteOffs(c echo.Context) error {
+	svc, err := s.writeOffs()
+	if err != nil {
+		return err
+	}
+	items, err := svc.List(c.Request().Context(), web.PrincipalOf(c),
+		zone.WriteOffFilter{Firm: c.QueryParam("firm"), Status: zone.WriteOffStatus(c.QueryParam("status"))})
+	if err != nil {
+		return err
+	}
+	return web.JSON(c, nethttp.StatusOK, writeOffList{Items: items})
+}
+
+func (s *Server) submitWriteOff(c echo.Context) error {
+	svc, err := s.writeOffs()
+	if err != nil {
+		return err
+	}
+	var req struct{}
+	if err := web.BindOptional(c, &req, s.cfg.BodyLimit); err != nil {
+		return err
+	}
+	w, err := svc.Submit(c.Request().Context(), web.PrincipalOf(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return web.JSON(c, nethttp.StatusOK, w)
+}
+
+type writeOffDecisionRequest struct {
+	Decision string `json:"decision" validate:"required,oneof=verify return"`
+	Reason   string `json:"reason" validate:"max=2000"`
+}
+
+func (s *Server) decideWriteOff(c echo.Context) error {
+	svc, err := s.writeOffs()
+	if err != nil {
+		return err
+	}
+	var req writeOffDecisionRequest
+	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
+		return err
+	}
+	w, err := svc.Decide(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), req.Decision == "verify", strings.TrimSpace(req.Reason))
+	if err != nil {
+		return err
+	}
+	return web.JSON(c, nethttp.StatusOK, w)
+}
