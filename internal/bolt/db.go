@@ -15,6 +15,8 @@ import (
 
 	bbolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/bondgate/bondgate/internal/zone"
 )
 
 // Options tune Open. The zero value is sensible.
