@@ -120,6 +120,7 @@ func NewServer(cfg Config) *Server {
 	s.Handle(nethttp.MethodGet, "/audit", s.audit, zone.RoleAuditor, zone.RoleCustoms)
 	s.routeTemporaryEntries()
 	s.routeParts()
+	s.routeReleaseNotes()
 	s.Handle(nethttp.MethodGet, "/admin/backup", s.backup, zone.RoleAuditor, zone.RoleCustoms)
 	s.routeZoneFeed()
 	s.routeConsole()

@@ -65,9 +65,19 @@ func InShanghai(t time.Time) time.Time { return t.In(shanghai) }
 // The store takes a number in the transaction that first stores a
 // declaration carrying it, and refuses (ECONFLICT) any number but the next
 // one of its year and series, so numbers stay dense and are never given
-// twice. The declaration service asks it under its clearing lock.
+// twice. The declaration service asks it under its clearing lock. A seq of
+// 0 means the store issues no numbers.
 type ReleaseNoteCounter interface {
 	NextReleaseNote(ctx context.Context, now time.Time) (series string, seq uint64, err error)
+}
+
+// NextReleaseNote passes through to the wrapped store; seq 0 when it does
+// not number release notes.
+func (o *DecisionObserver) NextReleaseNote(ctx context.Context, now time.Time) (string, uint64, error) {
+	if c, ok := o.DeclarationStore.(ReleaseNoteCounter); ok {
+		return c.NextReleaseNote(ctx, now)
+	}
+	return "", 0, nil
 }
 
 // NoteState is a release note's state, following its declaration.
@@ -164,12 +174,16 @@ func (s *DeclarationService) ReleaseNote(ctx context.Context, p Principal, id st
 
 // nextReleaseNote makes the number the clearing at now issues.
 func (s *DeclarationService) nextReleaseNote(ctx context.Context, now time.Time) (*ReleaseNote, error) {
-	if s.ReleaseNotes == nil {
+	counter := s.ReleaseNotes
+	if counter == nil {
+		counter, _ = s.Store.(ReleaseNoteCounter)
+	}
+	if counter == nil {
 		return nil, nil
 	}
 	year := ReleaseNoteYear(now)
-	series, seq, err := s.ReleaseNotes.NextReleaseNote(ctx, now)
-	if err != nil {
+	series, seq, err := counter.NextReleaseNote(ctx, now)
+	if err != nil || seq == 0 {
 		return nil, err
 	}
 	district := s.District

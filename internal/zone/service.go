@@ -21,8 +21,9 @@ type DeclarationService struct {
 	// Committed, when set, is called after every successful write (to wake
 	// the outbox publisher without waiting for its poll).
 	Committed func()
-	// ReleaseNotes, when set, numbers the release note a clearing issues;
-	// District begins each number (default DefaultReleaseNoteDistrict).
+	// ReleaseNotes numbers the release note a clearing issues (default:
+	// Store, when it can); District begins each number (default
+	// DefaultReleaseNoteDistrict).
 	ReleaseNotes ReleaseNoteCounter
 	District     string
 
