@@ -438,6 +438,9 @@ func (d *Decider) write(_ context.Context, outs []Outcome, aside []asideEvent, p
 			ro.Key = x.ID
 			c.ID = d.lifeID(x.ID)
 			c.Gate = d.gate
+			if c.ClearanceID != "" && c.ReleaseNote == "" {
+				c.ReleaseNote = d.book.releaseNote(c.ClearanceID) // the cached note: there offline too
+			}
 			if c.DecidedAt.IsZero() {
 				c.DecidedAt = now
 			}
