@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"encoding/json"
 	nethttp "net/http"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -130,4 +132,35 @@ func validateXSDIfPresent(t *testing.T, body []byte) {
 	if _, err := exec.LookPath("xmllint"); err == nil {
 		validateXSD(t, body)
 	}
+}
+
+// The gate's crossing carries the note's number; the API's crossing record
+// keeps it, and the note reads passed.
+func TestAPICrossingCarriesTheReleaseNote(t *testing.T) {
+	a := newAPI(t)
+	withZoneFeed(a)
+	d := a.submit(tokHNA)
+	a.decide(d.ID, "clear", "")
+	number := a.declaration(d.ID, tokHNA).ReleaseNote.Number
+	at := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	x := zone.Crossing{ID: "X-G-MRO-1-77", Seq: 77, Gate: "G-MRO-1", Segment: 1, Decision: zone.DecisionAuthorized,
+		Direction: zone.In, ObjectClass: "engine", ClearanceID: d.ID, ReleaseNote: number,
+		Identity: &zone.Identity{Kind: "stand_tag", Value: "STAND-0042"}, Time: at, DecidedAt: at}
+	ev, err := zone.NewEvent("G-MRO-1-77", "bondgate/gate/G-MRO-1", zone.TypeCrossing, x.ID, x.Time, x)
+	require.NoError(t, err)
+	_, err = a.srv.cfg.Crossings.ApplyCrossingEvent(context.Background(), ev)
+	require.NoError(t, err)
+
+	r := a.get("/v1/crossings", tokOfficer)
+	require.Equal(t, nethttp.StatusOK, r.Status, "body: %s", r.Body)
+	var page struct {
+		Items []zone.Crossing `json:"items"`
+	}
+	require.NoError(t, json.Unmarshal(r.Body, &page))
+	require.Len(t, page.Items, 1)
+	require.Equal(t, number, page.Items[0].ReleaseNote)
+	var v zone.ReleaseNoteView
+	require.NoError(t, json.Unmarshal(a.note(d.ID, tokHNA, "").Body, &v))
+	require.Equal(t, zone.NotePassed, v.State)
+	require.Equal(t, "X-G-MRO-1-77", v.CrossingID)
 }
