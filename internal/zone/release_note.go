@@ -159,6 +159,9 @@ func ViewOf(d *PreDeclaration) (*ReleaseNoteView, error) {
 			}
 		}
 	}
+	if !v.Void { // a late crossing passed a note the sweep had voided
+		v.VoidedAt, v.VoidReason = nil, ""
+	}
 	return v, nil
 }
 
