@@ -21,7 +21,8 @@ run: build
 demo: build
 	./$(BIN) demo --api http://127.0.0.1:8080 --gate http://127.0.0.1:8081
 
-## tools: promtool for the alert-rule tests (Debian package prometheus);
+## tools: promtool for the alert-rule tests (Debian package prometheus), xmllint for the
+## release-note XSD test (libxml2-utils);
 ## installed only when missing, as root, where apt-get exists; else the tests skip loudly
 tools:
 	@if ! command -v promtool >/dev/null 2>&1; then \
@@ -32,8 +33,17 @@ tools:
 			echo "promtool could not be installed: the alert-rule tests will skip"; \
 		else echo "promtool not found and not installable here: the alert-rule tests will skip"; fi; \
 	fi
+	@if ! command -v xmllint >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing xmllint (apt-get install libxml2-utils)"; \
+			(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libxml2-utils >/dev/null 2>&1 || \
+			 (apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libxml2-utils >/dev/null 2>&1)) || \
+			echo "xmllint could not be installed: the release-note XSD test will skip"; \
+		else echo "xmllint not found and not installable here: the release-note XSD test will skip"; fi; \
+	fi
 
-## browser: Debian's chromium and a CJK font for the console's browser test (e2e/);
+## browser: Debian's chromium and a CJK font for the console's browser test (e2e/), and
+## pdftotext (poppler-utils) for the printed release note;
 ## installed only when missing, as root, where apt-get exists; else that test skips loudly
 browser:
 	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi 'wenquanyi\|noto sans cjk'; then \
@@ -44,6 +54,14 @@ browser:
 			echo "chromium could not be installed: the console's browser test will skip"; \
 		elif ! command -v chromium >/dev/null 2>&1; then \
 			echo "chromium not found and not installable here: the console's browser test will skip"; fi; \
+	fi
+	@if ! command -v pdftotext >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing pdftotext (apt-get install poppler-utils)"; \
+			(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends poppler-utils >/dev/null 2>&1 || \
+			 (apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends poppler-utils >/dev/null 2>&1)) || \
+			echo "pdftotext could not be installed: the release-note print test will skip"; \
+		else echo "pdftotext not found and not installable here: the release-note print test will skip"; fi; \
 	fi
 
 ## test: vet, then every test with the race detector

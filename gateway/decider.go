@@ -439,6 +439,9 @@ func (d *Decider) write(_ context.Context, outs []decide.Outcome, aside []asideE
 			ro.Key = x.ID
 			c.ID = d.lifeID(x.ID)
 			c.Gate = d.gate
+			if c.ClearanceID != "" && c.ReleaseNote == "" {
+				c.ReleaseNote = d.book.ReleaseNote(c.ClearanceID) // the cached note: there offline too
+			}
 			if c.DecidedAt.IsZero() {
 				c.DecidedAt = now
 			}

@@ -146,6 +146,17 @@ func (c *Clearances) Get(id string) (zone.Clearance, string, bool) {
 	return cc.Clearance, cc.UsedBy, true
 }
 
+// ReleaseNote is the release-note number of a cached clearance ("" when it
+// has none): the crossing that uses the clearance carries it.
+func (c *Clearances) ReleaseNote(id string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cc, ok := c.byID[id]; ok {
+		return cc.ReleaseNote
+	}
+	return ""
+}
+
 // Clock is the gate's wall clock made monotonic: it never reads earlier
 // than the highest time it has read before, including before a restart
 // (the high-water mark is persisted), so stepping the clock back cannot

@@ -109,8 +109,9 @@ func wire(cfg Config, db *bolt.DB, log *slog.Logger) (*Service, error) {
 		},
 	}, db.Outbox(), log.With("part", "publisher"))
 
+	decls := bolt.NewDeclarationStore(db)
 	svc := &zone.DeclarationService{
-		Store: bolt.NewDeclarationStore(db), Now: time.Now, NewID: func() string { return ulid.Make().String() },
+		Store: decls, ReleaseNotes: decls, Now: time.Now, NewID: func() string { return ulid.Make().String() },
 		Source: "bondgate/api", Gates: gateSet(cfg.Gates), Committed: pub.Notify,
 	}
 	reg.MustRegister(newGreenChannelCollector(svc.Store), newAlarmCollector(bolt.NewAlarmStore(db)),

@@ -130,6 +130,11 @@ func (s *DeclarationStore) UpdateDeclaration(ctx context.Context, id string, fn 
 		if d.ID != id {
 			return zone.Internal(errors.New("update changed the declaration's ID"))
 		}
+		if old.ReleaseNote == nil && d.ReleaseNote != nil {
+			if err := takeReleaseNote(tx, s.db, id, d.ReleaseNote); err != nil {
+				return pass(err)
+			}
+		}
 		after, err := s.put(tx, &old, &d)
 		if err != nil {
 			return err

@@ -106,6 +106,8 @@ func authzMatrix() map[string]authzCase {
 		"POST /v1/predeclarations/:id/arrival": {record: crossed,
 			want: statuses(200, no, no, no, nf, no)},
 		"GET /v1/audit": {want: statuses(no, 200, no, 200, no, no)},
+		"GET /v1/predeclarations/:id/release-note": {record: crossed,
+			want: statuses(200, 200, no, no, nf, no)},
 
 		// Issue 4: what flows back from the gates, and the figures (customs).
 		"GET /v1/crossings": {want: statuses(no, 200, no, no, no, no)},

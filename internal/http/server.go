@@ -125,6 +125,8 @@ func NewServer(cfg Config) *Server {
 	s.routeTemporaryEntries()
 	s.routeParts()
 	s.routeMaintenance()
+	s.routeReleaseNotes()
+
 	s.Handle(nethttp.MethodGet, "/admin/backup", s.backup, zone.RoleAuditor, zone.RoleCustoms)
 	s.routeZoneFeed()
 	s.routeConsole()

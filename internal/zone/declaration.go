@@ -180,6 +180,8 @@ type PreDeclaration struct {
 	UpdatedAt     time.Time  `json:"updated_at"`
 	// DecidedAt is when customs first cleared or rejected it (green-channel time).
 	DecidedAt *time.Time `json:"decided_at,omitempty"`
+	// ReleaseNote is issued by the clearing (release_note.go).
+	ReleaseNote *ReleaseNote `json:"release_note,omitempty"`
 	// Crossing facts, set when a gate reports the move.
 	CrossingID string     `json:"crossing_id,omitempty"`
 	CrossedAt  *time.Time `json:"crossed_at,omitempty"`

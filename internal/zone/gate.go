@@ -42,6 +42,9 @@ type Clearance struct {
 	Version int       `json:"version"`
 	Reason  string    `json:"reason,omitempty"`
 	At      time.Time `json:"at"`
+	// ReleaseNote is the number of the declaration's release note; the
+	// crossing that uses the clearance carries it.
+	ReleaseNote string `json:"release_note,omitempty"`
 }
 
 // Matches reports whether a read at gate, in direction, at time t is covered
@@ -93,7 +96,14 @@ func ClearanceOf(d *PreDeclaration, reason string) Clearance {
 	}
 	return Clearance{ID: d.ID, Firm: d.Firm, Gate: d.Gate, Direction: d.Direction, Window: d.Window,
 		ObjectKind: d.Object.Kind, Identities: d.Identifiers(), State: st, Version: d.Version,
-		Reason: reason, At: d.UpdatedAt}
+		Reason: reason, At: d.UpdatedAt, ReleaseNote: noteNumber(d)}
+}
+
+func noteNumber(d *PreDeclaration) string {
+	if d.ReleaseNote == nil {
+		return ""
+	}
+	return d.ReleaseNote.Number
 }
 
 // Decision is a gate's verdict on one crossing.
@@ -118,6 +128,7 @@ type Crossing struct {
 	Direction   Direction `json:"direction"`
 	ObjectClass string    `json:"object_class,omitempty"`
 	ClearanceID string    `json:"clearance_id,omitempty"`
+	ReleaseNote string    `json:"release_note,omitempty"` // the clearance's release-note number
 	Identity    *Identity `json:"identity"`
 	Time        time.Time `json:"time"`
 	TrackIDs    []string  `json:"track_ids,omitempty"`

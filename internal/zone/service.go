@@ -21,6 +21,11 @@ type DeclarationService struct {
 	// Committed, when set, is called after every successful write (to wake
 	// the outbox publisher without waiting for its poll).
 	Committed func()
+	// ReleaseNotes numbers the release note a clearing issues (default:
+	// Store, when it can); District begins each number (default
+	// DefaultReleaseNoteDistrict).
+	ReleaseNotes ReleaseNoteCounter
+	District     string
 
 	// clearMu makes a clear decision's identity check and its write one
 	// step: two officers clearing look-alike declarations at once cannot
@@ -59,6 +64,7 @@ func (s *DeclarationService) Submit(ctx context.Context, p Principal, d PreDecla
 	d.History = []Transition{{To: StatusSubmitted, Action: "submit", Actor: p.Actor(), At: now}}
 	d.Version = 1
 	d.DecidedAt, d.CrossedAt, d.ArrivedAt, d.TransitMinutes, d.CrossingID = nil, nil, nil, nil, ""
+	d.ReleaseNote = nil
 	msgs, err := s.changeMessages(&d, "", "")
 	if err != nil {
 		return nil, false, err
@@ -130,8 +136,20 @@ func (s *DeclarationService) Decide(ctx context.Context, p Principal, id string,
 	if err != nil {
 		return nil, err
 	}
+	// The number is read under clearMu and taken by the store in the
+	// clearing's transaction: a clearing refused issues none, so no gap.
+	note, err := s.nextReleaseNote(ctx, s.Now())
+	if err != nil {
+		return nil, err
+	}
 	return s.transition(ctx, p, id, a, reason, func(d *PreDeclaration) error {
-		return identityConflict(d, active)
+		if err := identityConflict(d, active); err != nil {
+			return err
+		}
+		if d.ReleaseNote == nil {
+			d.ReleaseNote = note
+		}
+		return nil
 	})
 }
 

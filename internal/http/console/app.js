@@ -409,7 +409,8 @@
               h('span', { class: 'x-time', title: fmtTime(x.time, true) }, fmtClock(x.time)),
               h('span', { class: 'x-dec' }, t('decision.' + x.decision)),
               h('span', { class: 'x-id' }, x.identity ? x.identity.value : (x.object_class || '—')),
-              h('span', { class: 'x-dir' }, t('dir.' + x.direction))))))));
+              h('span', { class: 'x-dir' }, t('dir.' + x.direction)),
+              x.release_note ? h('span', { class: 'x-note' }, x.release_note) : null))))));
     }
   }
   function showCrossing(id) {
@@ -430,8 +431,32 @@
       row('x.snapshot', x.snapshot ? h('code', {}, x.snapshot) : '—'),
       row('x.clearance', x.clearance_id ?
         h('button', { type: 'button', class: 'link', onclick: () => showDeclaration(x.clearance_id) }, x.clearance_id + ' — ' + t('x.open')) :
-        t('x.noclearance')));
+        t('x.noclearance')),
+      row('x.note', x.release_note ? noteLink(x.clearance_id, x.release_note) : '—'));
     openDetail(t('x.title') + ' ' + x.gate, body);
+  }
+
+  // The release note (核放单): its number opens the printable page, read
+  // with the token and written into a new tab (which keeps this page's CSP).
+  function noteLink(id, number) {
+    return h('button', { type: 'button', class: 'link note-link', 'data-note': number, onclick: () => printNote(id) },
+      number + ' — ' + t('x.print'));
+  }
+  async function printNote(id) {
+    const w = window.open('', '_blank');
+    try {
+      const resp = await fetch('/v1/predeclarations/' + encodeURIComponent(id) + '/release-note',
+        { headers: { Authorization: 'Bearer ' + st.token, Accept: 'text/html' }, cache: 'no-store' });
+      if (!resp.ok) throw new Error(resp.status + ' ' + resp.statusText);
+      const html = await resp.text();
+      if (!w) return;
+      w.document.open();
+      w.document.write(html);
+      w.document.close();
+    } catch (e) {
+      if (w) w.close();
+      showBanner(t('err.load', { e: e.message }));
+    }
   }
 
   // ---------- queue and timeline ----------
@@ -515,6 +540,7 @@
       h('ol', { class: 'timeline' }, steps.map(([k, at, note]) => h('li', { class: at ? 'done' : 'todo' },
         h('span', { class: 'tl-step' }, t(k)), h('span', { class: 'tl-at' }, at ? fmtTime(at, true) : '—'),
         note ? h('span', { class: 'tl-note' }, note) : null))),
+      d.release_note ? h('p', { class: 'tl-release' }, t('x.note') + ' ', noteLink(d.id, d.release_note.number)) : null,
       tm ? h('p', { class: tm.m > TRANSIT_MARK ? 'over' : 'within' }, t(tm.done ? 'tl.transit' : 'tl.elapsed', { m: Math.round(tm.m) })) : null,
       timelineSVG(d),
       h('h3', {}, t('tl.history')),
