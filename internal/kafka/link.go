@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -17,8 +18,9 @@ type link struct {
 	up    bool
 	err   error
 	since time.Time
-	// refused is the text of the AuthError last logged, so a refusal is
-	// logged once (and again only when its cause changes), not per retry.
+	// refused is the cause of the AuthError last logged, so a refusal is
+	// logged once (and again only when its cause changes), not per retry
+	// (the probe and the client's own calls word the same refusal apart).
 	refused string
 }
 
@@ -41,11 +43,12 @@ func (l *link) set(up bool, err error) {
 		l.err = err
 	}
 	var refusal error
+	var ae *AuthError
 	switch {
 	case up:
 		l.refused = ""
-	case IsAuth(err) && err.Error() != l.refused:
-		l.refused, refusal = err.Error(), err
+	case errors.As(err, &ae) && ae.Cause != l.refused:
+		l.refused, refusal = ae.Cause, err
 	}
 	l.mu.Unlock()
 	l.metrics.link(l.name, up)

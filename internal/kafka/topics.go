@@ -120,7 +120,7 @@ func (s Security) explain(ctx context.Context, addr string, err error) error {
 	if _, verr := cl.ApiVersions(ctx, &kafkago.ApiVersionsRequest{}); verr != nil {
 		return err
 	}
-	return &AuthError{Cause: s.saslCause(), Err: fmt.Errorf("%s closed the connection during SASL: %w", addr, err)}
+	return &AuthError{Cause: s.saslCause(), Err: fmt.Errorf("the broker closed the connection during SASL: %w", err)}
 }
 
 // unavailable wraps a Kafka failure as a domain EUNAVAILABLE error, keeping
