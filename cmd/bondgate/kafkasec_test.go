@@ -148,3 +148,22 @@ func TestKafkaRefusalIsNamedOnceAndInReadyz(t *testing.T) {
 	}
 	assert.Equal(t, 2, refusals, "logged once per client, not per retry:\n%s", api.out.String())
 }
+
+// TestTopicsOverMTLSAndSASL: `bondgate topics` checks the secured broker
+// with the right settings (exit 3: the seeded topics lack their configs)
+// and names the refusal with a wrong password (exit 1).
+func TestTopicsOverMTLSAndSASL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	broker, dir := securedBroker(t)
+	args := append([]string{"--brokers", broker, "--apply", "../../ops/kafka/topics.json", "--check",
+		"--replication-factor-override", "1", "--timeout", "5s"}, kafkaArgs(dir, "SCRAM-SHA-512", "api")...)
+	out, code := topicsCmd(t, append(args, "--kafka-password-file", filepath.Join(dir, "api.pw"))...)
+	assert.Equal(t, 3, code, out)
+	assert.Contains(t, out, "NOT in sync")
+
+	out, code = topicsCmd(t, append(args, "--kafka-password-file", filepath.Join(dir, "gate.pw"))...)
+	assert.Equal(t, 1, code, out)
+	assert.Contains(t, out, `auth failed: SASL SCRAM-SHA-512 as "api" refused (wrong user or password?)`)
+}

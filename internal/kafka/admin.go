@@ -176,9 +176,9 @@ func ApplyTopics(ctx context.Context, brokers []string, specs []TopicSpec, opts 
 	details, err := adm.ListTopics(rctx, names...)
 	cancel()
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && opts.Security != (Security{}) {
-			// franz-go retries a refused handshake until the deadline; a
-			// probe names the refusal instead of a bare timeout.
+		if opts.Security != (Security{}) && !IsAuth(opts.Security.classify(err)) {
+			// A refused login reads as an EOF or a timeout to franz-go; the
+			// probe names the refusal instead.
 			if perr := Probe(ctx, brokers, opts.Security); IsAuth(perr) {
 				err = perr
 			}
