@@ -106,6 +106,9 @@ func LoadSecurity(f SecurityFiles) (Security, error) {
 		return s, zone.Errorf(zone.EINVALID, "kafka password file %s is empty", f.PasswordFile)
 	}
 	s.Mechanism, s.Username, s.Password = mech, f.Username, pass
+	if s.saslGo() == nil {
+		return Security{}, zone.Errorf(zone.EINVALID, "SASL %s: user or password cannot be SASLprep-normalised", mech)
+	}
 	return s, nil
 }
 
