@@ -29,6 +29,8 @@ func newLink(s *Service, brokers []string, metrics *kafka.Metrics) *Link {
 	l.pub = kafka.NewPublisher(kafka.PublisherConfig{
 		Name:         "gate:" + s.cfg.GateID,
 		Brokers:      brokers,
+		Security:     s.cfg.KafkaSecurity,
+		Topics:       []string{zone.TopicCrossings, zone.TopicAlarms},
 		Metrics:      metrics,
 		WriteTimeout: s.cfg.KafkaWriteTimeout,
 		// What the stopping gate flushes of its outbox, and how long it tries.
@@ -56,8 +58,9 @@ func newLink(s *Service, brokers []string, metrics *kafka.Metrics) *Link {
 		},
 	}, s.outbox, s.log)
 	l.cons = kafka.NewConsumer(kafka.ConsumerConfig{
-		Name:    "gate:" + s.cfg.GateID + ":clearances",
-		Brokers: brokers,
+		Name:     "gate:" + s.cfg.GateID + ":clearances",
+		Brokers:  brokers,
+		Security: s.cfg.KafkaSecurity,
 		// One group per database file: a replaced file re-reads every
 		// clearance instead of resuming at the old file's offsets.
 		GroupID: ClearanceGroup(s.cfg.GateID, s.storeID),
@@ -76,6 +79,20 @@ func (l *Link) Notify() {
 	if l.pub != nil {
 		l.pub.Notify()
 	}
+}
+
+// Problem is a refusal no retry cures ("auth failed: …", naming the
+// certificate, password or ACL), for /readyz; "" when there is none.
+func (l *Link) Problem() string {
+	if l.pub == nil {
+		return ""
+	}
+	up, err, _ := l.pub.Link()
+	if p := kafka.Problem(up, err); p != "" {
+		return p
+	}
+	up, err, _ = l.cons.Link()
+	return kafka.Problem(up, err)
 }
 
 // Up reports whether the last contact with Kafka worked.

@@ -201,6 +201,9 @@ func (s *Service) readyz(c echo.Context) error {
 		link = "up"
 	}
 	body := map[string]string{"store": "ok", "link": link}
+	if p := s.link.Problem(); p != "" {
+		body["kafka"] = p
+	}
 	if !s.ready.Load() {
 		body["store"] = "starting"
 		return c.JSON(http.StatusServiceUnavailable, body)

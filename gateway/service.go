@@ -42,6 +42,9 @@ type Config struct {
 	// Brokers are the Kafka bootstrap addresses; none leaves the link down
 	// (the gate still accepts and decides).
 	Brokers []string
+	// KafkaSecurity is how the gate's Kafka clients reach the brokers (TLS,
+	// SASL); the zero value is plaintext.
+	KafkaSecurity kafka.Security
 	// Tokens authenticates callers.
 	Tokens *zone.Tokens
 	// Window is the correlation window either side of a crossing; default

@@ -258,7 +258,8 @@ func buildBinary(t *testing.T) string {
 // an operator copying them gets no "bad environment" refusal or silent no-op.
 func TestEnvExamplesNameRealFlags(t *testing.T) {
 	bin := buildBinary(t)
-	unitOnly := map[string]bool{"BONDGATE_ID": true, "BONDGATE_DATA": true} // set by the gate unit
+	// Set by the gate unit (the password file: where systemd puts the credential).
+	unitOnly := map[string]bool{"BONDGATE_ID": true, "BONDGATE_DATA": true, "BONDGATE_KAFKA_PASSWORD_FILE": true}
 	for file, command := range map[string]string{
 		"systemd/bondgate.env.example":      "api",
 		"systemd/bondgate-gate.env.example": "gate",

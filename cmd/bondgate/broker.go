@@ -15,13 +15,17 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	data := fs.String("data", "", "keep the log on disk in this folder (fsync per batch); empty keeps it in memory")
 	partitions := fs.Int("partitions", 6, "partitions per bondgate topic")
 	brokers := fs.Int("brokers-count", 1, "number of brokers in the embedded cluster (ports follow --addr)")
+	security := brokerSecurityFlags(fs)
 	newLog := logFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	log := newLog(stderr).With("component", "broker")
-	b, err := kafka.StartBroker(ctx, kafka.BrokerConfig{Addr: *addr, DataDir: *data,
-		Partitions: int32(*partitions), NumBrokers: *brokers}, log)
+	cfg := kafka.BrokerConfig{Addr: *addr, DataDir: *data, Partitions: int32(*partitions), NumBrokers: *brokers}
+	if err := security(&cfg); err != nil {
+		return err
+	}
+	b, err := kafka.StartBroker(ctx, cfg, log)
 	if err != nil {
 		return fmt.Errorf("start broker on %s: %w", *addr, err)
 	}

@@ -31,6 +31,7 @@ func runGate(ctx context.Context, args []string, _, stderr io.Writer) error {
 	maxConns := fs.Int("max-conns", web.DefaultMaxConns, "open HTTP connections at most; past it the longest-idle one is closed")
 	devicesFile := fs.String("devices", "", "device list (JSON array of {\"id\",\"kind\"}); with it, events from other devices are refused (403)")
 	tlsFiles := tlsFlags(fs)
+	kafkaSecurity := kafkaSecurityFlags(fs)
 	kafkaTimeout := fs.Duration("kafka-write-timeout", 10*time.Second, "bound on one produce request; past it a hanging broker counts as the link down")
 	newLog := logFlags(fs)
 	if err := parse(fs, args); err != nil {
@@ -51,13 +52,17 @@ func runGate(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ksec, err := kafkaSecurity()
+	if err != nil {
+		return err
+	}
 	var devices []gateway.Device
 	if *devicesFile != "" {
 		if devices, err = gateway.LoadDevices(*devicesFile); err != nil {
 			return err
 		}
 	}
-	return serveGate(ctx, gateway.Config{GateID: *id, Addr: *addr, DataDir: *data, Brokers: splitList(*brokers),
+	return serveGate(ctx, gateway.Config{GateID: *id, Addr: *addr, DataDir: *data, Brokers: splitList(*brokers), KafkaSecurity: ksec,
 		Tokens: toks, Window: *window, MinConfidence: *minConf, SilentAfter: *silent, MaxSize: *maxSize, KafkaWriteTimeout: *kafkaTimeout,
 		TLS: tlsCfg, MaxConns: *maxConns, DeviceRate: *deviceRate, DeviceBurst: *deviceBurst, Devices: devices,
 		Log: gateLogger(newLog(stderr))})

@@ -22,6 +22,7 @@ func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
 	dedicated := fs.String("dedicated-gates", "", "gates direct entry goes through, comma-separated (e.g. G-MRO-1), for /v1/stats")
 	maxConns := fs.Int("max-conns", web.DefaultMaxConns, "open HTTP connections at most; past it the longest-idle one is closed")
 	tlsFiles := tlsFlags(fs)
+	kafkaSecurity := kafkaSecurityFlags(fs)
 	seed := fs.Bool("seed-history", false, "load the source's historical moves (fixtures/stats) for /v1/stats")
 	expiry := fs.Duration("expiry-interval", api.DefaultExpiryInterval, "how often declarations whose window passed unused are expired")
 	above := fs.String("parts-exit-approval-above", "", "exempted duty (e.g. 50000.00) above which parts leaving the island wait for customs approval; empty: off")
@@ -40,11 +41,15 @@ func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ksec, err := kafkaSecurity()
+	if err != nil {
+		return err
+	}
 	gateLinks, err := parseGateURLs(*gateURLs)
 	if err != nil {
 		return err
 	}
-	return serveAPI(ctx, api.Config{GateURLs: gateLinks, Addr: *addr, DataDir: *data, Brokers: splitList(*brokers), Tokens: toks,
+	return serveAPI(ctx, api.Config{GateURLs: gateLinks, Addr: *addr, DataDir: *data, Brokers: splitList(*brokers), KafkaSecurity: ksec, Tokens: toks,
 		Gates: splitList(*gates), DedicatedGates: splitList(*dedicated), Log: log.With("component", "api"), TLS: tlsCfg,
 		MaxConns: *maxConns, SeedHistory: *seed, ExpiryInterval: *expiry,
 		Records: api.RecordsConfig{ExitApprovalAbove: *above, ReminderInterval: *reminders}})

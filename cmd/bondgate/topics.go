@@ -26,6 +26,7 @@ func runTopics(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	alter := fs.Bool("alter-configs", false, "also set topic configs that differ on existing topics (partitions and replication are only reported)")
 	timeout := fs.Duration("timeout", 15*time.Second, "bound on each admin request")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	kafkaSecurity := kafkaSecurityFlags(fs)
 	newLog := logFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -34,6 +35,10 @@ func runTopics(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *file == "" {
 		fs.Usage()
 		return fmt.Errorf("--apply FILE is required: %w", errUsage)
+	}
+	ksec, err := kafkaSecurity()
+	if err != nil {
+		return err
 	}
 	raw, err := os.ReadFile(*file)
 	if err != nil {
@@ -44,7 +49,7 @@ func runTopics(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	rep, err := kafka.ApplyTopics(ctx, splitList(*brokers), specs, kafka.TopicsOptions{
-		CheckOnly: *check, ReplicationFactor: *rf, AlterConfigs: *alter, Timeout: *timeout})
+		CheckOnly: *check, ReplicationFactor: *rf, AlterConfigs: *alter, Timeout: *timeout, Security: ksec})
 	if err != nil {
 		return err
 	}

@@ -30,8 +30,11 @@ type Config struct {
 	Addr    string
 	DataDir string // holds api.db
 	Brokers []string
-	Tokens  *zone.Tokens
-	Gates   []string // gate IDs a declaration may name; empty allows any
+	// KafkaSecurity is how every Kafka client of the API reaches the
+	// brokers (TLS, SASL); the zero value is plaintext.
+	KafkaSecurity kafka.Security
+	Tokens        *zone.Tokens
+	Gates         []string // gate IDs a declaration may name; empty allows any
 	// DedicatedGates are the gates direct entry goes through, for
 	// /v1/stats (e.g. G-MRO-1).
 	DedicatedGates []string
@@ -103,7 +106,8 @@ func wire(cfg Config, db *bolt.DB, log *slog.Logger) (*Service, error) {
 	registerAPIStoreMetrics(reg, db.Outbox())
 	kmetrics := kafka.NewMetrics(reg)
 	pub := kafka.NewPublisher(kafka.PublisherConfig{
-		Name: "api", Brokers: cfg.Brokers, Metrics: kmetrics,
+		Name: "api", Brokers: cfg.Brokers, Security: cfg.KafkaSecurity, Metrics: kmetrics,
+		Topics: []string{zone.TopicDeclarations, zone.TopicClearances, zone.TopicRecords},
 		OnQuarantine: func(m zone.OutboxMessage, reason string) {
 			log.Error("event quarantined: Kafka refused it for good", "seq", m.Seq, "topic", m.Topic, "key", m.Key, "reason", reason)
 		},
@@ -116,7 +120,7 @@ func wire(cfg Config, db *bolt.DB, log *slog.Logger) (*Service, error) {
 	}
 	reg.MustRegister(newGreenChannelCollector(svc.Store), newAlarmCollector(bolt.NewAlarmStore(db)),
 		newOverdueCollector(bolt.NewTemporaryEntryStore(db)))
-	feed := newZoneFeed(db, svc, cfg.Brokers, cfg.DedicatedGates, reg, kmetrics, cfg.ExpiryInterval, log)
+	feed := newZoneFeed(db, svc, cfg.Brokers, cfg.KafkaSecurity, cfg.DedicatedGates, reg, kmetrics, cfg.ExpiryInterval, log)
 	recs, err := newRecords(db, cfg.Records, pub.Notify, log)
 	if err != nil {
 		return nil, err
@@ -128,7 +132,9 @@ func wire(cfg Config, db *bolt.DB, log *slog.Logger) (*Service, error) {
 		Console: bhttp.ConsoleConfig{GateURLs: cfg.GateURLs},
 		Ready: func(ctx context.Context) map[string]string {
 			st := map[string]string{"store": ""}
-			if up, lastErr, _ := pub.Link(); !up {
+			if up, lastErr, _ := pub.Link(); kafka.Problem(up, lastErr) != "" {
+				st["kafka"] = kafka.Problem(up, lastErr) // "auth failed: …", the cause named
+			} else if !up {
 				st["kafka"] = "link down"
 				if lastErr != nil {
 					st["kafka"] = "link down: " + lastErr.Error()

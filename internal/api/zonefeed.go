@@ -37,7 +37,7 @@ type zoneFeed struct {
 
 // newZoneFeed wires the feed on db. It hangs the green-channel histogram on
 // decls' store, so call it before the store is used.
-func newZoneFeed(db *bolt.DB, decls *zone.DeclarationService, brokers, dedicatedGates []string, reg *prometheus.Registry,
+func newZoneFeed(db *bolt.DB, decls *zone.DeclarationService, brokers []string, sec kafka.Security, dedicatedGates []string, reg *prometheus.Registry,
 	metrics *kafka.Metrics, expiry time.Duration, log *slog.Logger) *zoneFeed {
 	decls.Store = &zone.DecisionObserver{DeclarationStore: decls.Store, OnDecided: bhttp.GreenChannelMetric(reg)}
 	dedicated := map[string]bool{}
@@ -56,7 +56,7 @@ func newZoneFeed(db *bolt.DB, decls *zone.DeclarationService, brokers, dedicated
 		log:       log,
 	}
 	f.consumer = kafka.NewConsumer(kafka.ConsumerConfig{
-		Name: "api:gate-feed", Brokers: brokers, GroupID: apiConsumerGroup, Metrics: metrics,
+		Name: "api:gate-feed", Brokers: brokers, Security: sec, GroupID: apiConsumerGroup, Metrics: metrics,
 	}, f.handlers(), log.With("part", "gate-feed"))
 	return f
 }
@@ -94,7 +94,9 @@ func (f *zoneFeed) run(ctx context.Context) {
 // ready reports the consumer's link for /readyz.
 func (f *zoneFeed) ready(st map[string]string) {
 	st["gate_feed"] = ""
-	if up, lastErr, _ := f.consumer.Link(); !up {
+	if up, lastErr, _ := f.consumer.Link(); kafka.Problem(up, lastErr) != "" {
+		st["gate_feed"] = kafka.Problem(up, lastErr)
+	} else if !up {
 		st["gate_feed"] = "link down"
 		if lastErr != nil {
 			st["gate_feed"] = "link down: " + lastErr.Error()

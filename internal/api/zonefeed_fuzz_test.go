@@ -30,7 +30,7 @@ func FuzzZoneFeedApply(f *testing.F) {
 	decls := &zone.DeclarationService{Store: bolt.NewDeclarationStore(db), Now: time.Now,
 		NewID: func() string { return "D-FUZZ" }, Source: "bondgate/fuzz"}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	feed := newZoneFeed(db, decls, []string{"127.0.0.1:1"}, []string{"G-MRO-1"}, prometheus.NewRegistry(), nil, time.Hour, log)
+	feed := newZoneFeed(db, decls, []string{"127.0.0.1:1"}, kafka.Security{}, []string{"G-MRO-1"}, prometheus.NewRegistry(), nil, time.Hour, log)
 
 	var d zone.PreDeclaration
 	require.NoError(f, json.Unmarshal([]byte(engineBody), &d))

@@ -100,6 +100,8 @@ type TopicsOptions struct {
 	AlterConfigs bool
 	// Timeout bounds each admin request; default 15 s.
 	Timeout time.Duration
+	// Security is how the admin client reaches the brokers (TLS, SASL).
+	Security Security
 }
 
 // TopicDiff is one way an existing topic differs from its spec.
@@ -157,8 +159,8 @@ func ApplyTopics(ctx context.Context, brokers []string, specs []TopicSpec, opts 
 	}
 	specs = effectiveSpecs(specs, opts.ReplicationFactor)
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DialTimeout(5*time.Second),
-		kgo.RequestTimeoutOverhead(opts.Timeout), kgo.ClientID("bondgate-topics"))
+	cl, err := kgo.NewClient(append(opts.Security.kgoOpts(), kgo.SeedBrokers(brokers...), kgo.DialTimeout(5*time.Second),
+		kgo.RequestTimeoutOverhead(opts.Timeout), kgo.ClientID("bondgate-topics"))...)
 	if err != nil {
 		return rep, zone.Errorf(zone.EINVALID, "kafka client: %v", err)
 	}
@@ -174,7 +176,14 @@ func ApplyTopics(ctx context.Context, brokers []string, specs []TopicSpec, opts 
 	details, err := adm.ListTopics(rctx, names...)
 	cancel()
 	if err != nil {
-		return rep, unavailable(err, "list topics")
+		if opts.Security != (Security{}) && !IsAuth(opts.Security.classify(err)) {
+			// A refused login reads as an EOF or a timeout to franz-go; the
+			// probe names the refusal instead.
+			if perr := Probe(ctx, brokers, opts.Security); IsAuth(perr) {
+				err = perr
+			}
+		}
+		return rep, unavailable(opts.Security.classify(err), "list topics")
 	}
 
 	var existing []TopicSpec
@@ -186,7 +195,7 @@ func ApplyTopics(ctx context.Context, brokers []string, specs []TopicSpec, opts 
 			continue
 		}
 		if ok && !errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
-			return rep, unavailable(d.Err, "describe topic "+s.Name)
+			return rep, unavailable(opts.Security.classify(d.Err), "describe topic "+s.Name)
 		}
 		if opts.CheckOnly {
 			rep.Diffs = append(rep.Diffs, TopicDiff{Topic: s.Name, Field: "missing", Want: "topic", Have: "none"})

@@ -5,13 +5,15 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
 	"sync"
-	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/bondgate/bondgate/internal/zone"
@@ -33,6 +35,11 @@ type BrokerConfig struct {
 	// BrokerConfigs are passed to kfake as broker-level configs
 	// (e.g. "message.max.bytes"); tests use it to provoke refusals.
 	BrokerConfigs map[string]string
+	// TLS, when set, makes the brokers speak TLS only (server side; with
+	// ClientCAs and RequireAndVerifyClientCert, mTLS).
+	TLS *tls.Config
+	// Users, when any, make the brokers require SASL (see SASLUser).
+	Users []SASLUser
 }
 
 // Broker is a running embedded Kafka-protocol broker (kfake).
@@ -98,6 +105,11 @@ func StartBroker(ctx context.Context, cfg BrokerConfig, log *slog.Logger) (*Brok
 	if cfg.DataDir != "" {
 		opts = append(opts, kfake.DataDir(cfg.DataDir), kfake.SyncWrites())
 	}
+	sec, err := securityOpts(cfg)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, sec...)
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
 		return nil, zone.Errorf(zone.EUNAVAILABLE, "start broker on %s: %v", cfg.Addr, err)
@@ -105,15 +117,23 @@ func StartBroker(ctx context.Context, cfg BrokerConfig, log *slog.Logger) (*Brok
 	b := &Broker{cluster: c, addrs: c.ListenAddrs(), log: log}
 
 	// SeedTopics only applies to a fresh data dir; a dir written by an older
-	// build may lack a topic, so create whatever is missing (idempotent).
-	ectx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := EnsureTopics(ectx, b.Addrs(), int(cfg.Partitions)); err != nil {
-		b.Close()
-		return nil, err
+	// build may lack a topic, so create whatever is missing, in process (no
+	// client: the brokers may demand TLS and SASL of every connection).
+	for _, t := range zone.Topics {
+		if ctx.Err() != nil {
+			b.Close()
+			return nil, ctx.Err()
+		}
+		if c.TopicInfo(t) != nil {
+			continue
+		}
+		if err := c.CreateTopic(t, cfg.Partitions, nil); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			b.Close()
+			return nil, unavailable(err, "create topic "+t)
+		}
 	}
 	log.Info("kafka broker started", "addrs", b.Addrs(), "data_dir", cfg.DataDir,
-		"partitions", cfg.Partitions, "brokers", cfg.NumBrokers)
+		"partitions", cfg.Partitions, "brokers", cfg.NumBrokers, "tls", cfg.TLS != nil, "sasl_users", len(cfg.Users))
 	return b, nil
 }
 

@@ -34,6 +34,8 @@ type ConsumerConfig struct {
 	// Name labels logs and metrics (e.g. "gate:G-MRO-1:clearances").
 	Name    string
 	Brokers []string
+	// Security is how the reader and probes reach the brokers (TLS, SASL).
+	Security Security
 	// GroupID is the consumer group; commits are kept under it.
 	GroupID string
 	// StartOffset applies when the group has no commit yet:
@@ -160,7 +162,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		ReadBackoffMin:    c.cfg.BackoffMin,
 		ReadBackoffMax:    c.cfg.BackoffMax,
 		ReadLagInterval:   -1,
-		Dialer:            &kafkago.Dialer{Timeout: 5 * time.Second, ClientID: "bondgate-" + c.cfg.Name},
+		Dialer:            c.cfg.Security.dialer(5*time.Second, "bondgate-"+c.cfg.Name),
 		ErrorLogger: kafkago.LoggerFunc(func(msg string, args ...any) {
 			c.log.Debug("kafka-go reader", "detail", fmt.Sprintf(msg, args...))
 		}),
@@ -168,7 +170,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	defer c.closeReader(r)
 
 	probing.Go(func() { c.probe(ctx) })
-	c.log.Info("consumer started", "topics", c.topics, "brokers", c.cfg.Brokers)
+	c.log.Info("consumer started", "topics", c.topics, "brokers", c.cfg.Brokers, "security", c.cfg.Security.String())
 
 	var backoff time.Duration
 	for {
@@ -177,9 +179,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 			if ctx.Err() != nil || errors.Is(err, io.EOF) {
 				return nil
 			}
+			err = c.cfg.Security.explain(ctx, c.cfg.Brokers[0], err)
 			c.link.set(false, err)
 			backoff = nextBackoff(backoff, c.cfg.BackoffMin, c.cfg.BackoffMax)
-			c.log.Warn("fetch failed, backing off", "err", err, "backoff", backoff)
+			if IsAuth(err) {
+				backoff = c.cfg.BackoffMax // logged once by the link
+			} else {
+				c.log.Warn("fetch failed, backing off", "err", err, "backoff", backoff)
+			}
 			if !sleepCtx(ctx, backoff) {
 				return nil
 			}
@@ -252,7 +259,7 @@ func (c *Consumer) commit(ctx context.Context, r *kafkago.Reader, m kafkago.Mess
 func (c *Consumer) probe(ctx context.Context) {
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := Ping(pctx, c.cfg.Brokers)
+		err := Probe(pctx, c.cfg.Brokers, c.cfg.Security, c.topics...)
 		cancel()
 		if ctx.Err() != nil {
 			return

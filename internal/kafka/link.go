@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -17,6 +18,10 @@ type link struct {
 	up    bool
 	err   error
 	since time.Time
+	// refused is the cause of the AuthError last logged, so a refusal is
+	// logged once (and again only when its cause changes), not per retry
+	// (the probe and the client's own calls word the same refusal apart).
+	refused string
 }
 
 func newLink(name string, log *slog.Logger, m *Metrics) *link {
@@ -37,8 +42,22 @@ func (l *link) set(up bool, err error) {
 	if err != nil {
 		l.err = err
 	}
+	var refusal error
+	var ae *AuthError
+	switch {
+	case up:
+		l.refused = ""
+	case errors.As(err, &ae) && ae.Cause != l.refused:
+		l.refused, refusal = ae.Cause, err
+	}
 	l.mu.Unlock()
 	l.metrics.link(l.name, up)
+	if refusal != nil {
+		// Not a network blip: nothing works until an operator fixes the
+		// certificate, password or ACL the error names.
+		l.log.Error("kafka refuses this client", "err", refusal)
+		return
+	}
 	if !changed {
 		return
 	}
@@ -48,6 +67,15 @@ func (l *link) set(up bool, err error) {
 	} else {
 		l.log.Warn("kafka link down", "err", err)
 	}
+}
+
+// Problem is what /readyz should say of a link that is down for a reason
+// no retry cures (an AuthError's text, "auth failed: …"), or "".
+func Problem(up bool, lastErr error) string {
+	if up || !IsAuth(lastErr) {
+		return ""
+	}
+	return lastErr.Error()
 }
 
 func (l *link) get() (up bool, lastErr error, since time.Time) {

@@ -24,6 +24,11 @@ type PublisherConfig struct {
 	// Name labels logs and metrics (e.g. "gate:G-MRO-1", "api").
 	Name    string
 	Brokers []string
+	// Security is how the writers and probes reach the brokers (TLS, SASL).
+	Security Security
+	// Topics are those this publisher writes; the idle probe asks to
+	// describe them, so an ACL that denies one shows before any write.
+	Topics []string
 	// BatchSize is the most messages taken from the outbox per write; default 100.
 	BatchSize int
 	// MaxBatchBytes caps a write's approximate size so kafka-go never splits
@@ -201,16 +206,17 @@ func newWriter(cfg PublisherConfig, log *slog.Logger) *kafkago.Writer {
 		// We retry ourselves, holding everything behind the head; kafka-go's
 		// own retries would let a later batch overtake a failed one.
 		MaxAttempts: 1,
-		Transport: &kafkago.Transport{
-			DialTimeout: dial,
-			IdleTimeout: 30 * time.Second,
-			MetadataTTL: 10 * time.Second,
-			ClientID:    "bondgate-" + cfg.Name,
-		},
+		Transport:   writerTransport(cfg, dial),
 		ErrorLogger: kafkago.LoggerFunc(func(msg string, args ...any) {
 			log.Debug("kafka-go writer", "detail", fmt.Sprintf(msg, args...))
 		}),
 	}
+}
+
+func writerTransport(cfg PublisherConfig, dial time.Duration) *kafkago.Transport {
+	tr := cfg.Security.transport(dial, 10*time.Second, "bondgate-"+cfg.Name)
+	tr.IdleTimeout = 30 * time.Second
+	return tr
 }
 
 // Notify wakes the publisher because messages were appended. It never blocks.
@@ -239,7 +245,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 	if !p.started.CompareAndSwap(false, true) {
 		return zone.Errorf(zone.ECONFLICT, "publisher %s already ran", p.cfg.Name)
 	}
-	p.log.Info("publisher started", "brokers", p.cfg.Brokers)
+	p.log.Info("publisher started", "brokers", p.cfg.Brokers, "security", p.cfg.Security.String())
 	// work carries the lanes' writes: it outlives ctx by the drain bound, so
 	// a batch in flight when ctx ends is finished rather than cut off.
 	work, stopWork := context.WithCancel(context.Background())
@@ -295,7 +301,7 @@ func (p *Publisher) publish(ctx, work context.Context, lanes *sync.WaitGroup) {
 		if depth, derr := p.outbox.Depth(ctx); derr == nil && depth == 0 && time.Since(lastProbe) >= p.cfg.ProbeInterval {
 			lastProbe = time.Now()
 			pctx, cancel := context.WithTimeout(ctx, p.cfg.WriteTimeout)
-			perr := Ping(pctx, p.cfg.Brokers)
+			perr := Probe(pctx, p.cfg.Brokers, p.cfg.Security, p.cfg.Topics...)
 			cancel()
 			if ctx.Err() == nil && p.lastWrite.Load() < lastProbe.UnixNano() {
 				p.link.set(perr == nil, perr)
@@ -331,7 +337,13 @@ func (p *Publisher) runLane(ctx, work context.Context, ln *lane) {
 				return
 			}
 			backoff = nextBackoff(backoff, p.cfg.BackoffMin, p.cfg.BackoffMax)
-			ln.log.Warn("publish failed, backing off", "err", err, "backoff", backoff)
+			if IsAuth(err) {
+				// The link logged the refusal once, naming it; only an
+				// operator cures it, so retry seldom and quietly.
+				backoff = p.cfg.BackoffMax
+			} else {
+				ln.log.Warn("publish failed, backing off", "err", err, "backoff", backoff)
+			}
 			p.sleep(ctx, backoff, nil)
 			continue
 		}
@@ -432,7 +444,7 @@ func (p *Publisher) publishOnce(ctx context.Context, ln *lane) (int, error) {
 		return len(msgs), p.delivered(ctx, ln, msgs[len(msgs)-1].Seq, len(msgs))
 	}
 	p.cfg.Metrics.add(failures, p.cfg.Name, 1)
-	if Retriable(err) {
+	if err = p.explain(ctx, err); Retriable(err) {
 		p.linkDown(ln, err)
 		return 0, err
 	}
@@ -495,6 +507,16 @@ func (p *Publisher) narrow(ctx context.Context, ln *lane, msgs []zone.OutboxMess
 		done++
 	}
 	return done, nil
+}
+
+// explain names a TLS, SASL or ACL refusal behind a failed write.
+func (p *Publisher) explain(ctx context.Context, err error) error {
+	if len(p.cfg.Brokers) == 0 {
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return p.cfg.Security.explain(pctx, p.cfg.Brokers[0], err)
 }
 
 // linkDown records a retriable failure and drops the writer's pooled

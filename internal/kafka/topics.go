@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -38,10 +39,17 @@ func EnsureTopics(ctx context.Context, brokers []string, partitions int) error {
 	return nil
 }
 
-// Ping dials the brokers and asks for cluster metadata, each broker within
-// the context's deadline (5 s when it has none). It succeeds when any broker
-// answers; /readyz and the link state use it.
-func Ping(ctx context.Context, brokers []string) error {
+// Ping dials the brokers in plaintext and asks for cluster metadata (see
+// Probe); dev and test clusters need nothing more.
+func Ping(ctx context.Context, brokers []string) error { return Probe(ctx, brokers, Security{}) }
+
+// Probe dials the brokers with sec and asks for the metadata of topics (of
+// the cluster when none are named), each broker within the context's
+// deadline (5 s when it has none). It succeeds when any broker answers and
+// every named topic may be described. A TLS, SASL or ACL refusal comes back
+// as an AuthError naming its cause, ahead of brokers merely unreachable:
+// /readyz and the link state use it, and a refusal is worth saying.
+func Probe(ctx context.Context, brokers []string, sec Security, topics ...string) error {
 	if len(brokers) == 0 {
 		return zone.Errorf(zone.EUNAVAILABLE, "no brokers configured")
 	}
@@ -52,16 +60,19 @@ func Ping(ctx context.Context, brokers []string) error {
 	}
 	var errs []error
 	for _, b := range brokers {
-		err := pingOne(ctx, b)
+		err := pingOne(ctx, b, sec, topics)
 		if err == nil {
 			return nil
+		}
+		if ae := (*AuthError)(nil); errors.As(err, &ae) {
+			return &AuthError{Cause: ae.Cause, Err: fmt.Errorf("%s: %w", b, ae.Err)}
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", b, err))
 	}
 	return errors.Join(errs...)
 }
 
-func pingOne(ctx context.Context, addr string) error {
+func pingOne(ctx context.Context, addr string, sec Security, topics []string) error {
 	// A fresh transport per probe so a cached connection to a dead broker
 	// cannot make the probe look healthy. Its MetadataTTL is also the bound
 	// kafka-go puts on the metadata request itself, so it must cover the
@@ -70,11 +81,46 @@ func pingOne(ctx context.Context, addr string) error {
 	if dl, ok := ctx.Deadline(); ok {
 		ttl = max(time.Until(dl), time.Millisecond)
 	}
-	tr := &kafkago.Transport{DialTimeout: 3 * time.Second, MetadataTTL: ttl}
+	tr := sec.transport(3*time.Second, ttl, "bondgate-probe")
 	defer tr.CloseIdleConnections()
 	cl := &kafkago.Client{Addr: kafkago.TCP(addr), Transport: tr}
-	_, err := cl.Metadata(ctx, &kafkago.MetadataRequest{})
-	return err
+	res, err := cl.Metadata(ctx, &kafkago.MetadataRequest{Topics: topics})
+	if err != nil {
+		return sec.explain(ctx, addr, err)
+	}
+	for _, t := range res.Topics {
+		// Only refusals count: the broker answered, so it is reachable.
+		if t.Error == nil {
+			continue
+		}
+		terr := fmt.Errorf("topic %s: %w", t.Name, t.Error)
+		if cerr := sec.classify(terr); IsAuth(cerr) {
+			return cerr
+		}
+		if errors.Is(t.Error, kafkago.UnknownTopicOrPartition) && sec.Mechanism != "" {
+			// Brokers hide a topic the principal may not describe.
+			return &AuthError{Cause: fmt.Sprintf("topic %s is missing or an ACL hides it from %s", t.Name, sec.principal()), Err: terr}
+		}
+	}
+	return nil
+}
+
+// explain classifies err from a contact with addr. A broker refusing SASL
+// often just closes the connection, which reads as an EOF; when SASL is on
+// and the broker still answers a request that needs no login (ApiVersions,
+// over the same TLS), the closed connection was the refusal.
+func (s Security) explain(ctx context.Context, addr string, err error) error {
+	err = s.classify(err)
+	if IsAuth(err) || s.Mechanism == "" || !(errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+		return err
+	}
+	tr := Security{TLS: s.TLS}.transport(3*time.Second, 5*time.Second, "bondgate-probe")
+	defer tr.CloseIdleConnections()
+	cl := &kafkago.Client{Addr: kafkago.TCP(addr), Transport: tr}
+	if _, verr := cl.ApiVersions(ctx, &kafkago.ApiVersionsRequest{}); verr != nil {
+		return err
+	}
+	return &AuthError{Cause: s.saslCause(), Err: fmt.Errorf("the broker closed the connection during SASL: %w", err)}
 }
 
 // unavailable wraps a Kafka failure as a domain EUNAVAILABLE error, keeping
