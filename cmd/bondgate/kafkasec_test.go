@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bondgate/bondgate/internal/proctest"
 	"github.com/bondgate/bondgate/internal/tlsconf/tlstest"
 )
 
@@ -35,10 +36,10 @@ func securedBroker(t *testing.T) (addr, dir string) {
 	write("gate.pw", "gate-secret\n")
 	users := write("users.json", `[{"user":"api","password":"api-secret","mechanism":"SCRAM-SHA-512"},
 		{"user":"gate","password":"gate-secret","mechanism":"SCRAM-SHA-256"}]`)
-	addr = freeAddr(t)
-	b := start(t, nil, "broker", "--addr", addr, "--tls-cert", srvCert, "--tls-key", srvKey,
+	addr = proctest.FreeAddr(t)
+	b := proctest.Start(t, binary, nil, "broker", "--addr", addr, "--tls-cert", srvCert, "--tls-key", srvKey,
 		"--client-ca", filepath.Join(dir, "ca.pem"), "--sasl-users", users)
-	require.Eventually(t, func() bool { return strings.Contains(b.out.String(), "broker listening") },
+	require.Eventually(t, func() bool { return strings.Contains(b.Output(), "broker listening") },
 		20*time.Second, 50*time.Millisecond, "broker never started")
 	return addr, dir
 }
@@ -60,31 +61,31 @@ func TestClearanceFlowsOverMTLSAndSCRAM(t *testing.T) {
 		t.Skip("starts real processes")
 	}
 	broker, dir := securedBroker(t)
-	tokens := writeTokens(t)
-	apiAddr, gateAddr := freeAddr(t), freeAddr(t)
-	start(t, []string{"BONDGATE_KAFKA_PASSWORD_FILE=" + filepath.Join(dir, "api.pw")},
+	tokens := proctest.WriteTokens(t)
+	apiAddr, gateAddr := proctest.FreeAddr(t), proctest.FreeAddr(t)
+	proctest.Start(t, binary, []string{"BONDGATE_KAFKA_PASSWORD_FILE=" + filepath.Join(dir, "api.pw")},
 		append([]string{"api", "--addr", apiAddr, "--data", t.TempDir(), "--brokers", broker, "--tokens", tokens},
 			kafkaArgs(dir, "SCRAM-SHA-512", "api")...)...)
-	start(t, []string{"BONDGATE_KAFKA_PASSWORD_FILE=" + filepath.Join(dir, "gate.pw")},
+	proctest.Start(t, binary, []string{"BONDGATE_KAFKA_PASSWORD_FILE=" + filepath.Join(dir, "gate.pw")},
 		append([]string{"gate", "--id", "G-MRO-1", "--addr", gateAddr, "--data", t.TempDir(), "--brokers", broker, "--tokens", tokens},
 			kafkaArgs(dir, "SCRAM-SHA-256", "gate")...)...)
 	api, gate := "http://"+apiAddr, "http://"+gateAddr
-	waitHTTP(t, api+"/healthz")
-	waitHTTP(t, gate+"/healthz")
+	proctest.WaitHTTP(t, api+"/healthz", 30*time.Second)
+	proctest.WaitHTTP(t, gate+"/healthz", 30*time.Second)
 
-	code, d := call(t, "POST", api+"/v1/predeclarations", "mro-hna", engineBody)
+	code, d := proctest.Call(t, "POST", api+"/v1/predeclarations", "mro-hna", proctest.EngineBody())
 	require.Equal(t, http.StatusCreated, code, "%v", d)
-	code, d = call(t, "POST", api+"/v1/predeclarations/"+d["id"].(string)+"/decision", "officer-1", `{"decision":"clear"}`)
+	code, d = proctest.Call(t, "POST", api+"/v1/predeclarations/"+d["id"].(string)+"/decision", "officer-1", `{"decision":"clear"}`)
 	require.Equal(t, http.StatusOK, code, "%v", d)
 
 	assert.Eventually(t, func() bool {
-		_, st := call(t, "GET", gate+"/v1/status", "officer-1", "")
+		_, st := proctest.Call(t, "GET", gate+"/v1/status", "officer-1", "")
 		n, _ := st["clearances"].(float64)
 		return n == 1
 	}, 60*time.Second, 200*time.Millisecond, "the clearance never reached the gate")
-	assert.Eventually(t, func() bool { c, _ := call(t, "GET", api+"/readyz", "", ""); return c == http.StatusOK },
+	assert.Eventually(t, func() bool { c, _ := proctest.Call(t, "GET", api+"/readyz", "", ""); return c == http.StatusOK },
 		20*time.Second, 100*time.Millisecond, "the API is ready over mTLS and SCRAM")
-	_, st := call(t, "GET", gate+"/readyz", "", "")
+	_, st := proctest.Call(t, "GET", gate+"/readyz", "", "")
 	assert.Equal(t, "up", st["link"])
 }
 
@@ -97,21 +98,21 @@ func TestKafkaRefusalIsNamedOnceAndInReadyz(t *testing.T) {
 		t.Skip("starts real processes")
 	}
 	broker, dir := securedBroker(t)
-	tokens := writeTokens(t)
-	apiAddr, gateAddr := freeAddr(t), freeAddr(t)
-	api := start(t, []string{"BONDGATE_KAFKA_PASSWORD_FILE=" + filepath.Join(dir, "gate.pw")}, // not api's
+	tokens := proctest.WriteTokens(t)
+	apiAddr, gateAddr := proctest.FreeAddr(t), proctest.FreeAddr(t)
+	api := proctest.Start(t, binary, []string{"BONDGATE_KAFKA_PASSWORD_FILE=" + filepath.Join(dir, "gate.pw")}, // not api's
 		append([]string{"api", "--addr", apiAddr, "--data", t.TempDir(), "--brokers", broker, "--tokens", tokens, "--log-format", "json"},
 			kafkaArgs(dir, "SCRAM-SHA-512", "api")...)...)
 	gateArgs := kafkaArgs(dir, "SCRAM-SHA-256", "gate")
 	gateArgs[1] = filepath.Join(dir, "client.crt") // a CA file that is not the broker's CA
-	start(t, []string{"BONDGATE_KAFKA_PASSWORD_FILE=" + filepath.Join(dir, "gate.pw")},
+	proctest.Start(t, binary, []string{"BONDGATE_KAFKA_PASSWORD_FILE=" + filepath.Join(dir, "gate.pw")},
 		append([]string{"gate", "--id", "G-MRO-1", "--addr", gateAddr, "--data", t.TempDir(), "--brokers", broker, "--tokens", tokens},
 			gateArgs...)...)
-	waitHTTP(t, "http://"+apiAddr+"/healthz")
-	waitHTTP(t, "http://"+gateAddr+"/healthz")
+	proctest.WaitHTTP(t, "http://"+apiAddr+"/healthz", 30*time.Second)
+	proctest.WaitHTTP(t, "http://"+gateAddr+"/healthz", 30*time.Second)
 
 	readyz := func(url, key string) string {
-		_, body := call(t, "GET", url+"/readyz", "", "")
+		_, body := proctest.Call(t, "GET", url+"/readyz", "", "")
 		if c, ok := body["components"].(map[string]any); ok { // the API nests its checks
 			body = c
 		}
@@ -125,28 +126,28 @@ func TestKafkaRefusalIsNamedOnceAndInReadyz(t *testing.T) {
 	},
 		20*time.Second, 100*time.Millisecond, "API readyz never named the refusal: %q", apiSays)
 	assert.Contains(t, apiSays, `SASL SCRAM-SHA-512 as "api" refused (wrong user or password?)`)
-	code, _ := call(t, "GET", "http://"+apiAddr+"/readyz", "", "")
+	code, _ := proctest.Call(t, "GET", "http://"+apiAddr+"/readyz", "", "")
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 
 	var gateSays string
 	require.Eventually(t, func() bool { gateSays = readyz("http://"+gateAddr, "kafka"); return gateSays != "" },
 		20*time.Second, 100*time.Millisecond, "gate readyz never named the refusal")
 	assert.Contains(t, gateSays, "auth failed: the broker's TLS certificate is not trusted (check --kafka-tls-ca)")
-	code, _ = call(t, "GET", "http://"+gateAddr+"/readyz", "", "")
+	code, _ = proctest.Call(t, "GET", "http://"+gateAddr+"/readyz", "", "")
 	assert.Equal(t, http.StatusOK, code, "the gate stays ready: it decides alone")
 
 	// Several probe rounds (5 s apart) later, still one line per client
 	// (the publisher and the gate-feed consumer).
 	time.Sleep(11 * time.Second)
 	refusals := 0
-	for _, line := range strings.Split(api.out.String(), "\n") {
+	for _, line := range strings.Split(api.Output(), "\n") {
 		var m map[string]any
 		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "kafka refuses this client" {
 			refusals++
 			assert.Equal(t, "ERROR", m["level"])
 		}
 	}
-	assert.Equal(t, 2, refusals, "logged once per client, not per retry:\n%s", api.out.String())
+	assert.Equal(t, 2, refusals, "logged once per client, not per retry:\n%s", api.Output())
 }
 
 // TestTopicsOverMTLSAndSASL: `bondgate topics` checks the secured broker
