@@ -134,6 +134,7 @@ func authzMatrix() map[string]authzCase {
 		"GET /v1/parts/lots/:id/ledger": {record: lotOfHNA,
 			want: statuses(200, 200, no, no, nf, no)},
 		"GET /v1/parts/ledger": {want: statuses(200, 200, no, no, 200, no)},
+		"GET /v1/parts/consignment": {want: statuses(200, 200, no, no, 200, no)},
 
 		// Hot backup of the store: whoever may read everything.
 		"GET /v1/admin/backup": {want: statuses(no, 200, no, 200, no, no)},

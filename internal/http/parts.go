@@ -22,6 +22,7 @@ func (s *Server) routeParts() {
 	s.Handle(nethttp.MethodPost, "/parts/lots/:id/movements/:mid/approval", s.approveMovement, zone.RoleCustoms)
 	s.Handle(nethttp.MethodGet, "/parts/lots/:id/ledger", s.lotLedger, zone.RoleMRO, zone.RoleCustoms)
 	s.Handle(nethttp.MethodGet, "/parts/ledger", s.firmLedger, zone.RoleMRO, zone.RoleCustoms)
+	s.Handle(nethttp.MethodGet, "/parts/consignment", s.consignmentReport, zone.RoleMRO, zone.RoleCustoms)
 }
 
 func (s *Server) parts() (*zone.PartsService, error) {

@@ -187,3 +187,27 @@ func mustAmount(t *testing.T, s string) *big.Rat {
 	require.NotNil(t, r, s)
 	return r
 }
+
+func TestConsignmentReport(t *testing.T) {
+	oss := bladeLot(10)
+	oss.ID, oss.Owner = "L-OSS", zone.LotOwner{Kind: zone.OwnerConsignment, Supplier: "AAR OSS"}
+	own := bladeLot(10)
+	for _, l := range []*zone.PartsLot{oss, own} {
+		_, err := move(l, zone.Movement{Kind: zone.MoveConsume, Quantity: 2, TaskCard: &zone.TaskCard{Number: "TC-7"}})
+		require.NoError(t, err)
+		_, err = move(l, zone.Movement{Kind: zone.MoveInstall, Quantity: 1, AircraftRegistration: "B-1234", TaskCard: &zone.TaskCard{Number: "TC-8"}})
+		require.NoError(t, err)
+	}
+	scrap, err := move(oss, zone.Movement{Kind: zone.MoveScrap, Quantity: 1})
+	require.NoError(t, err)
+	_, err = oss.Decide(scrap.ID, true, "customs", "", movedAt)
+	require.NoError(t, err)
+
+	rep := zone.BuildConsignmentReport([]*zone.PartsLot{oss, own}, "", time.Time{}, movedAt.Add(time.Hour))
+	require.Len(t, rep.Items, 2, "the supplier's stock consumed and installed; not own stock, not scrap")
+	assert.Equal(t, "TC-7", rep.Items[0].TaskCard.Number)
+	assert.Equal(t, zone.MoveInstall, rep.Items[1].Kind)
+	assert.Equal(t, []zone.ConsignmentTotal{{Supplier: "AAR OSS", PartNumber: "1795M36P01", Unit: "EA", Consumed: 2, Installed: 1}}, rep.Totals)
+	assert.Empty(t, zone.BuildConsignmentReport([]*zone.PartsLot{oss}, "Boeing DLS", time.Time{}, movedAt.Add(time.Hour)).Items)
+	assert.Empty(t, zone.BuildConsignmentReport([]*zone.PartsLot{oss}, "", movedAt.Add(time.Minute), movedAt.Add(time.Hour)).Items, "outside the period")
+}
