@@ -133,7 +133,7 @@ func authzMatrix() map[string]authzCase {
 			want: statuses(no, 200, no, no, no, no)},
 		"GET /v1/parts/lots/:id/ledger": {record: lotOfHNA,
 			want: statuses(200, 200, no, no, nf, no)},
-		"GET /v1/parts/ledger": {want: statuses(200, 200, no, no, 200, no)},
+		"GET /v1/parts/ledger":      {want: statuses(200, 200, no, no, 200, no)},
 		"GET /v1/parts/consignment": {want: statuses(200, 200, no, no, 200, no)},
 
 		// Hot backup of the store: whoever may read everything.
