@@ -119,7 +119,7 @@ func authzMatrix() map[string]authzCase {
 		"GET /v1/temporary-entries":  {want: statuses(200, 200, no, no, 200, no)},
 		"GET /v1/temporary-entries/:id": {record: entryOfHNA,
 			want: statuses(200, 200, no, no, nf, no)},
-		"POST /v1/temporary-entries/:id/reexport": {record: entryOfHNA,
+		"POST /v1/temporary-entries/:id/reexport": {record: entryOfHNA, body: exportEvidence,
 			want: statuses(200, 200, no, no, nf, no)},
 		"POST /v1/temporary-entries/:id/extension": {record: entryOfHNA, body: `{"months":2,"reason":"shop slot moved"}`,
 			want: statuses(no, 200, no, no, no, no)},
