@@ -124,7 +124,7 @@ func wire(cfg Config, db *bolt.DB, log *slog.Logger) (*Service, error) {
 	srv := bhttp.NewServer(bhttp.Config{
 		Addr: cfg.Addr, TLS: cfg.TLS, MaxConns: cfg.MaxConns, Tokens: cfg.Tokens, Declarations: svc, Audit: bolt.NewAuditTrail(db), Backup: db.WriteBackup, Registry: reg, Log: log,
 		Crossings: feed.crossings, Alarms: feed.alarms, Stats: feed.stats,
-		TemporaryEntries: recs.entries, Parts: recs.parts,
+		TemporaryEntries: recs.entries, Parts: recs.parts, Equipment: recs.equipment,
 		Console: bhttp.ConsoleConfig{GateURLs: cfg.GateURLs},
 		Ready: func(ctx context.Context) map[string]string {
 			st := map[string]string{"store": ""}

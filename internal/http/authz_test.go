@@ -135,6 +135,11 @@ func authzMatrix() map[string]authzCase {
 			want: statuses(200, 200, no, no, nf, no)},
 		"GET /v1/parts/ledger":      {want: statuses(200, 200, no, no, 200, no)},
 		"GET /v1/parts/consignment": {want: statuses(200, 200, no, no, 200, no)},
+		"POST /v1/equipment":        {body: equipmentJSON, want: statuses(201, no, no, no, 201, no)},
+		"GET /v1/equipment":         {want: statuses(200, 200, no, no, 200, no)},
+		"GET /v1/equipment/:id":     {record: equipmentOfHNA, want: statuses(200, 200, no, no, nf, no)},
+		"POST /v1/equipment/:id/transfer": {record: equipmentOfHNA, body: `{"to_firm":"GAMECO","eligible":true,"at":"2026-06-01T00:00:00Z"}`,
+			want: statuses(200, no, no, no, nf, no)},
 
 		// Hot backup of the store: whoever may read everything.
 		"GET /v1/admin/backup": {want: statuses(no, 200, no, 200, no, no)},

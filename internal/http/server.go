@@ -43,6 +43,8 @@ type Config struct {
 	// zero-tariff parts ledger; without one its routes answer 503.
 	TemporaryEntries *zone.TemporaryEntryService
 	Parts            *zone.PartsService
+	// Equipment serves the self-use production equipment register.
+	Equipment *zone.EquipmentService
 	// Ready reports each component's state: "" if ok, else what is wrong.
 	// /readyz is 503 while any component is down; the API keeps serving.
 	Ready func(ctx context.Context) map[string]string
@@ -120,6 +122,7 @@ func NewServer(cfg Config) *Server {
 	s.Handle(nethttp.MethodGet, "/audit", s.audit, zone.RoleAuditor, zone.RoleCustoms)
 	s.routeTemporaryEntries()
 	s.routeParts()
+	s.routeEquipment()
 	s.Handle(nethttp.MethodGet, "/admin/backup", s.backup, zone.RoleAuditor, zone.RoleCustoms)
 	s.routeZoneFeed()
 	s.routeConsole()

@@ -28,6 +28,7 @@ func newRecordsAPI(t *testing.T, approvalAbove *big.Rat) (*api, *bolt.DB) {
 			Declarations: cfg.Declarations.Store, Now: time.Now, NewID: newID, Source: "bondgate/api-test"}
 		cfg.Parts = &zone.PartsService{Store: bolt.NewPartsStore(db), Now: time.Now, NewID: newID,
 			Source: "bondgate/api-test", ExitApprovalAbove: approvalAbove}
+		cfg.Equipment = &zone.EquipmentService{Store: bolt.NewEquipmentStore(db), Now: time.Now, NewID: newID, Source: "bondgate/api-test"}
 	})
 	return a, db
 }
@@ -177,6 +178,7 @@ func withRecords(a *api) {
 	a.srv.cfg.TemporaryEntries = &zone.TemporaryEntryService{Store: bolt.NewTemporaryEntryStore(a.db),
 		Declarations: decls, Now: time.Now, NewID: newID, Source: "bondgate/api-test"}
 	a.srv.cfg.Parts = &zone.PartsService{Store: bolt.NewPartsStore(a.db), Now: time.Now, NewID: newID, Source: "bondgate/api-test"}
+	a.srv.cfg.Equipment = &zone.EquipmentService{Store: bolt.NewEquipmentStore(a.db), Now: time.Now, NewID: newID, Source: "bondgate/api-test"}
 }
 
 // entryOfHNA and lotOfHNA make a fresh record of HNA-TECHNIC for the
