@@ -222,6 +222,21 @@ func TestConsoleInChromium(t *testing.T) {
 	require.Equal(t, http.StatusOK, call(t, http.MethodPost, api+"/v1/predeclarations/"+d0.ID+"/decision", "officer-1",
 		map[string]any{"decision": "reject", "reason": "duplicate of an earlier filing"}, nil))
 	d := declare("956-482", "STAND-0042")
+	// A firm's scrap request, which waits for customs on the console.
+	var lot struct {
+		ID string `json:"id"`
+	}
+	require.Equal(t, http.StatusCreated, call(t, http.MethodPost, api+"/v1/parts/lots", "mro-hna", map[string]any{
+		"part_number": "3214552-1", "description": "starter valve", "quantity": 6, "unit": "EA", "serials": []string{},
+		"import_declaration": "460120261000123458", "owner": map[string]any{"kind": "consignment", "supplier": "AAR OSS"},
+		"exempted": map[string]any{"duty": map[string]any{"amount": "6000.00", "currency": "CNY"}}}, &lot))
+	var scrap struct {
+		Movement struct {
+			ID string `json:"id"`
+		} `json:"movement"`
+	}
+	require.Equal(t, http.StatusCreated, call(t, http.MethodPost, api+"/v1/parts/lots/"+lot.ID+"/movements", "mro-hna",
+		map[string]any{"kind": "scrap", "quantity": 2}, &scrap))
 
 	shotDir := os.Getenv("BONDGATE_SCREENSHOTS")
 	if shotDir == "" {
@@ -253,6 +268,15 @@ func TestConsoleInChromium(t *testing.T) {
 	assert.Equal(t, "zh-CN", b.eval("document.documentElement.lang"))
 	assert.Contains(t, b.eval("document.querySelector('h1').textContent"), "海关值班台")
 	b.waitJS("the stream is live", "document.querySelector('#conn.conn-live')")
+	scrapRow := `#scraps tr[data-id="` + scrap.Movement.ID + `"]`
+	b.waitJS("the pending scrap request is before customs", "document.querySelector('"+scrapRow+"')")
+	b.eval("(document.querySelector('" + scrapRow + " button.primary').click(), 'clicked')")
+	b.waitJS("approved, it leaves the list", "!document.querySelector('"+scrapRow+"')")
+	var after struct {
+		Balance int `json:"balance"`
+	}
+	require.Equal(t, http.StatusOK, call(t, http.MethodGet, api+"/v1/parts/lots/"+lot.ID, "officer-1", nil, &after))
+	assert.Equal(t, 4, after.Balance, "the approved scrap took effect")
 	b.waitJS("the gate board shows G-MRO-1 with its link up", `document.querySelector('[data-gate="G-MRO-1"] .badge.link-up')`)
 	assert.Contains(t, b.eval(`document.querySelector('`+row+`').textContent`), "956-482")
 	b.waitJS("the waiting-time chart draws this month's zeros", "document.querySelector('#chart-waiting svg rect.zero')")

@@ -128,7 +128,7 @@ func wire(cfg Config, db *bolt.DB, log *slog.Logger) (*Service, error) {
 	srv := bhttp.NewServer(bhttp.Config{
 		Addr: cfg.Addr, TLS: cfg.TLS, MaxConns: cfg.MaxConns, Tokens: cfg.Tokens, Declarations: svc, Audit: bolt.NewAuditTrail(db), Backup: db.WriteBackup, Registry: reg, Log: log,
 		Crossings: feed.crossings, Alarms: feed.alarms, Stats: feed.stats,
-		TemporaryEntries: recs.entries, Parts: recs.parts, Visits: recs.visits, WriteOffs: recs.writeoffs,
+		TemporaryEntries: recs.entries, Parts: recs.parts, Visits: recs.visits, WriteOffs: recs.writeoffs, Equipment: recs.equipment,
 		Console: bhttp.ConsoleConfig{GateURLs: cfg.GateURLs},
 		Ready: func(ctx context.Context) map[string]string {
 			st := map[string]string{"store": ""}

@@ -32,6 +32,7 @@ const DefaultReminderInterval = time.Minute
 type records struct {
 	entries   *zone.TemporaryEntryService
 	parts     *zone.PartsService
+	equipment *zone.EquipmentService
 	reminders *zone.ReminderService
 	visits    *zone.VisitService
 	writeoffs *zone.WriteOffService
@@ -51,6 +52,8 @@ func newRecords(db *bolt.DB, o RecordsConfig, committed func(), log *slog.Logger
 			Now: time.Now, NewID: newID, Source: "bondgate/api", Committed: committed},
 		parts: &zone.PartsService{Store: bolt.NewPartsStore(db), Now: time.Now, NewID: newID, Source: "bondgate/api",
 			Committed: committed, ExitApprovalAbove: above},
+		equipment: &zone.EquipmentService{Store: bolt.NewEquipmentStore(db), Now: time.Now, NewID: newID, Source: "bondgate/api",
+			Committed: committed},
 		reminders: &zone.ReminderService{Store: bolt.NewTemporaryEntryStore(db), Source: "bondgate/api", NewID: newID, Interval: o.ReminderInterval,
 			Log: log.With("part", "reminders"), Committed: committed},
 		log: log,

@@ -27,6 +27,11 @@ type samples struct {
 			Movement zone.Movement `json:"movement"`
 		} `json:"movements"`
 	} `json:"parts_lots"`
+	Equipment []struct {
+		Key             string         `json:"key"`
+		ImportedDaysAgo int            `json:"imported_days_ago"`
+		Item            zone.Equipment `json:"item"`
+	} `json:"equipment"`
 }
 
 // samplePrefix marks the idempotency keys of the samples in the firm's key
@@ -79,6 +84,18 @@ func loadSamples(ctx context.Context, recs *records, now time.Time, log *slog.Lo
 			}
 		}
 	}
-	log.Info("dev samples loaded", "added", added, "temporary_entries", len(s.TemporaryEntries), "parts_lots", len(s.PartsLots))
+	for _, q := range s.Equipment {
+		item := q.Item
+		item.ImportedAt = now.UTC().AddDate(0, 0, -q.ImportedDaysAgo).Truncate(time.Hour)
+		_, replayed, err := recs.equipment.Register(ctx, p, item, sampleIdem(p, q.Key))
+		if err != nil {
+			return fmt.Errorf("sample equipment %s: %w", q.Key, err)
+		}
+		if !replayed {
+			added++
+		}
+	}
+	log.Info("dev samples loaded", "added", added, "temporary_entries", len(s.TemporaryEntries), "parts_lots", len(s.PartsLots),
+		"equipment", len(s.Equipment))
 	return nil
 }

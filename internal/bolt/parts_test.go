@@ -113,7 +113,9 @@ func TestPartsStoreProperty(t *testing.T) {
 	l, _, err := svc.CreateLot(ctx, hna, blades(20), nil)
 	require.NoError(t, err)
 
-	balance, pledged, pending, out := 20, 0, 0, 0
+	// One aircraft: installed, exited, returned and pledged installed on it.
+	balance, pledged, pending := 20, 0, 0
+	inst, exited, returned, pledgedInst := 0, 0, 0, 0
 	var pendingIDs []string
 	trail := bolt.NewAuditTrail(db)
 	for step := range 150 {
@@ -128,9 +130,10 @@ func TestPartsStoreProperty(t *testing.T) {
 			id := pendingIDs[0]
 			pendingIDs = pendingIDs[1:]
 			var q int
+			var kind zone.MovementKind
 			for _, m := range before.Movements {
 				if m.ID == id {
-					q = m.Quantity
+					q, kind = m.Quantity, m.Kind
 				}
 			}
 			approve := r.IntN(2) == 0
@@ -139,21 +142,32 @@ func TestPartsStoreProperty(t *testing.T) {
 			pending -= q
 			if approve {
 				balance -= q
-				out += q
+				if kind == zone.MoveExitIsland {
+					exited += q
+				}
 			}
 			continue
 		}
 		kind := zone.MovementKinds[r.IntN(len(zone.MovementKinds))]
 		q := 1 + r.IntN(9)
-		m := zone.Movement{Kind: kind, Quantity: q, AircraftRegistration: "B-1234", GuaranteeRef: "BG-2026-001"}
+		m := zone.Movement{Kind: kind, Quantity: q, GuaranteeRef: "BG-2026-001"}
+		installed := (kind == zone.MovePledge || kind == zone.MoveReleasePledge) && r.IntN(2) == 0
+		if kind == zone.MoveInstall || kind == zone.MoveReturn || installed {
+			m.AircraftRegistration = "B-1234"
+		}
 		if kind == zone.MoveExitIsland {
 			m.TaskCard = &zone.TaskCard{Number: "TC-" + fmt.Sprint(step), AircraftRegistration: "B-1234"}
 		}
+		out := inst + exited - returned
 		var allowed bool
-		switch kind {
-		case zone.MoveReturn:
-			allowed = q <= out
-		case zone.MoveReleasePledge:
+		switch {
+		case kind == zone.MoveReturn:
+			allowed = q <= out-pledgedInst
+		case installed && kind == zone.MovePledge:
+			allowed = q <= min(inst, out)-pledgedInst
+		case installed:
+			allowed = q <= pledgedInst
+		case kind == zone.MoveReleasePledge:
 			allowed = q <= pledged
 		default:
 			allowed = q <= balance-pledged-pending
@@ -175,35 +189,40 @@ func TestPartsStoreProperty(t *testing.T) {
 			continue
 		}
 		require.NoError(t, err, "step %d: %s of %d", step, kind, q)
-		switch kind {
-		case zone.MoveConsume, zone.MoveScrap:
+		switch {
+		case kind == zone.MoveConsume:
 			balance -= q
-		case zone.MoveInstall:
+		case kind == zone.MoveInstall:
 			balance -= q
-			out += q
-		case zone.MoveExitIsland:
-			if mv.Status == zone.MovementPending {
+			inst += q
+		case kind == zone.MoveScrap || kind == zone.MoveExitIsland:
+			if mv.Status == zone.MovementPending || mv.Status == zone.MovementRequested {
 				pending += q
 				pendingIDs = append(pendingIDs, mv.ID)
 			} else {
 				balance -= q
-				out += q
+				exited += q
 			}
-		case zone.MoveReturn:
+		case kind == zone.MoveReturn:
 			balance += q
-			out -= q
-		case zone.MovePledge:
+			returned += q
+		case installed && kind == zone.MovePledge:
+			pledgedInst += q
+		case installed:
+			pledgedInst -= q
+		case kind == zone.MovePledge:
 			pledged += q
-		case zone.MoveReleasePledge:
+		case kind == zone.MoveReleasePledge:
 			pledged -= q
 		}
 		got, err := svc.Lot(ctx, hna, l.ID)
 		require.NoError(t, err)
 		v := got.View()
 		require.Equal(t, balance, v.Balance, "step %d", step)
-		require.Equal(t, pledged, v.Pledged, "step %d", step)
+		require.Equal(t, pledged+pledgedInst, v.Pledged, "step %d", step)
+		require.Equal(t, pledgedInst, v.PledgedInstalled, "step %d", step)
 		require.GreaterOrEqual(t, v.Balance, 0)
-		require.LessOrEqual(t, v.Pledged, v.Balance)
+		require.LessOrEqual(t, v.Pledged-v.PledgedInstalled, v.Balance)
 
 		lg, err := svc.LotLedger(ctx, hna, l.ID, time.Time{}, time.Time{})
 		require.NoError(t, err)

@@ -155,7 +155,7 @@ func TestRemindersSkipClosedEntries(t *testing.T) {
 	svc := tempEntryService(db, newClock().Now)
 	e, _, err := svc.Create(ctx, hna, aircraftEntry("2026-11-20T08:00:00Z"), nil)
 	require.NoError(t, err)
-	_, err = svc.Reexport(ctx, hna, e.ID)
+	_, err = svc.Reexport(ctx, hna, e.ID, zone.ReexportEvidence{ExportDeclaration: "460120261000654321"})
 	require.NoError(t, err)
 	res, err := reminders(db).Tick(ctx, e.ReexportDeadline.Add(time.Hour))
 	require.NoError(t, err)

@@ -28,7 +28,7 @@ func TestTemporaryEntriesStoreAndList(t *testing.T) {
 	}
 	other, _, err := svc.Create(ctx, gameco, aircraftEntry("2026-02-01T00:00:00Z"), nil)
 	require.NoError(t, err)
-	_, err = svc.Reexport(ctx, hna, hnaIDs[0])
+	_, err = svc.Reexport(ctx, hna, hnaIDs[0], zone.ReexportEvidence{ExportDeclaration: "460120261000654321"})
 	require.NoError(t, err)
 
 	page, err := svc.List(ctx, hna, zone.TemporaryEntryFilter{})
@@ -61,12 +61,12 @@ func TestTemporaryEntriesStoreAndList(t *testing.T) {
 
 	_, err = svc.Get(ctx, hna, other.ID)
 	assert.Equal(t, zone.ENOTFOUND, zone.ErrorCode(err), "another firm's entry does not exist for HNA")
-	_, err = svc.Reexport(ctx, hna, other.ID)
+	_, err = svc.Reexport(ctx, hna, other.ID, zone.ReexportEvidence{ExportDeclaration: "460120261000654321"})
 	assert.Equal(t, zone.ENOTFOUND, zone.ErrorCode(err))
 	_, err = svc.Extend(ctx, hna, other.ID, 1, "please")
 	assert.Equal(t, zone.EFORBIDDEN, zone.ErrorCode(err), "only customs extends")
 
-	_, err = svc.Reexport(ctx, hna, hnaIDs[0])
+	_, err = svc.Reexport(ctx, hna, hnaIDs[0], zone.ReexportEvidence{ExportDeclaration: "460120261000654321"})
 	assert.Equal(t, zone.ECONFLICT, zone.ErrorCode(err), "second re-export")
 
 	v, err := bolt.NewAuditTrail(db).VerifyAudit(ctx)
@@ -92,13 +92,24 @@ func TestTemporaryEntryIdempotencyAndLink(t *testing.T) {
 	assert.Equal(t, zone.EUNPROCESSABLE, zone.ErrorCode(err))
 
 	decls := &zone.DeclarationService{Store: bolt.NewDeclarationStore(db), Now: newClock().Now, NewID: newIDs().New, Source: "t"}
-	d, _, err := decls.Submit(ctx, hna, engine("HNA-TECHNIC", "G-MRO-1", 1), nil)
+	in := engine("HNA-TECHNIC", "G-MRO-1", 1)
+	in.Regime = zone.RegimeTemporaryEntryRepair
+	d, _, err := decls.Submit(ctx, hna, in, nil)
 	require.NoError(t, err)
 	e := aircraftEntry("2026-11-20T08:00:00Z")
 	e.PreDeclarationID = d.ID
+	_, _, err = svc.Create(ctx, hna, e, nil)
+	assert.Equal(t, zone.EUNPROCESSABLE, zone.ErrorCode(err), "not crossed yet")
+	crossedAt := newClock().Now().Add(-time.Hour).UTC()
+	_, err = bolt.NewDeclarationStore(db).UpdateDeclaration(ctx, d.ID, func(d *zone.PreDeclaration) (zone.Change, error) {
+		d.Status, d.CrossedAt = zone.StatusCrossed, &crossedAt
+		return zone.Change{Actor: "gate:G-MRO-1", Action: "cross"}, nil
+	})
+	require.NoError(t, err)
 	linked, _, err := svc.Create(ctx, hna, e, nil)
 	require.NoError(t, err)
 	assert.Equal(t, d.ID, linked.PreDeclarationID)
+	assert.Equal(t, crossedAt, linked.EnteredAt, "the crossing is the entry")
 	_, _, err = svc.Create(ctx, gameco, e, nil)
 	assert.Equal(t, zone.EUNPROCESSABLE, zone.ErrorCode(err), "another firm's pre-declaration")
 	e.PreDeclarationID = "01NOPE"

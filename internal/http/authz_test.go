@@ -123,7 +123,7 @@ func authzMatrix() map[string]authzCase {
 		"GET /v1/temporary-entries":  {want: statuses(200, 200, no, no, 200, no)},
 		"GET /v1/temporary-entries/:id": {record: entryOfHNA,
 			want: statuses(200, 200, no, no, nf, no)},
-		"POST /v1/temporary-entries/:id/reexport": {record: entryOfHNA,
+		"POST /v1/temporary-entries/:id/reexport": {record: entryOfHNA, body: exportEvidence,
 			want: statuses(200, 200, no, no, nf, no)},
 		"POST /v1/temporary-entries/:id/extension": {record: entryOfHNA, body: `{"months":2,"reason":"shop slot moved"}`,
 			want: statuses(no, 200, no, no, no, no)},
@@ -137,7 +137,13 @@ func authzMatrix() map[string]authzCase {
 			want: statuses(no, 200, no, no, no, no)},
 		"GET /v1/parts/lots/:id/ledger": {record: lotOfHNA,
 			want: statuses(200, 200, no, no, nf, no)},
-		"GET /v1/parts/ledger": {want: statuses(200, 200, no, no, 200, no)},
+		"GET /v1/parts/ledger":      {want: statuses(200, 200, no, no, 200, no)},
+		"GET /v1/parts/consignment": {want: statuses(200, 200, no, no, 200, no)},
+		"POST /v1/equipment":        {body: equipmentJSON, want: statuses(201, no, no, no, 201, no)},
+		"GET /v1/equipment":         {want: statuses(200, 200, no, no, 200, no)},
+		"GET /v1/equipment/:id":     {record: equipmentOfHNA, want: statuses(200, 200, no, no, nf, no)},
+		"POST /v1/equipment/:id/transfer": {record: equipmentOfHNA, body: `{"to_firm":"GAMECO","eligible":true,"at":"2026-06-01T00:00:00Z"}`,
+			want: statuses(200, no, no, no, nf, no)},
 
 		// Issue 14: bonded maintenance and write-offs.
 		"POST /v1/maintenance/visits": {bodyOf: visitBodyOfHNA, want: statuses(201, no, no, no, 422, no)},

@@ -22,6 +22,7 @@ func (s *Server) routeParts() {
 	s.Handle(nethttp.MethodPost, "/parts/lots/:id/movements/:mid/approval", s.approveMovement, zone.RoleCustoms)
 	s.Handle(nethttp.MethodGet, "/parts/lots/:id/ledger", s.lotLedger, zone.RoleMRO, zone.RoleCustoms)
 	s.Handle(nethttp.MethodGet, "/parts/ledger", s.firmLedger, zone.RoleMRO, zone.RoleCustoms)
+	s.Handle(nethttp.MethodGet, "/parts/consignment", s.consignmentReport, zone.RoleMRO, zone.RoleCustoms)
 }
 
 func (s *Server) parts() (*zone.PartsService, error) {
@@ -33,19 +34,47 @@ func (s *Server) parts() (*zone.PartsService, error) {
 
 // lotRequest is the body of POST /v1/parts/lots, as in CONTRACT.md.
 type lotRequest struct {
-	PartNumber        string    `json:"part_number" validate:"required,max=64"`
-	Description       string    `json:"description" validate:"max=1024"`
-	Quantity          int       `json:"quantity" validate:"min=0,max=100000000"`
-	Unit              string    `json:"unit" validate:"required,max=16"`
-	Serials           []string  `json:"serials" validate:"max=10000,dive,max=64"`
-	ImportDeclaration string    `json:"import_declaration" validate:"required,max=64"`
-	DutyExempted      moneyBody `json:"duty_exempted"`
+	PartNumber        string   `json:"part_number" validate:"required,max=64"`
+	Description       string   `json:"description" validate:"max=1024"`
+	Quantity          int      `json:"quantity" validate:"min=0,max=100000000"`
+	Unit              string   `json:"unit" validate:"required,max=16"`
+	Serials           []string `json:"serials" validate:"max=10000,dive,max=64"`
+	ImportDeclaration string   `json:"import_declaration" validate:"required,max=64"`
+	DutyExempted      taxBody  `json:"duty_exempted"`
+	// Exempted is the three taxes; duty_exempted alone still means the duty.
+	Exempted *taxesBody `json:"exempted"`
+	Owner    *ownerBody `json:"owner"`
+}
+
+type taxesBody struct {
+	Duty           taxBody `json:"duty"`
+	VAT            taxBody `json:"vat"`
+	ConsumptionTax taxBody `json:"consumption_tax"`
+}
+
+// taxBody is an exempted amount; the domain says which are required.
+type taxBody struct {
+	Amount   string `json:"amount" validate:"max=32"`
+	Currency string `json:"currency" validate:"omitempty,len=3,uppercase"`
+}
+
+type ownerBody struct {
+	Kind     string `json:"kind" validate:"required,oneof=own consignment"`
+	Supplier string `json:"supplier" validate:"max=256"`
 }
 
 func (r lotRequest) lot() zone.PartsLot {
-	return zone.PartsLot{PartNumber: r.PartNumber, Description: r.Description, Quantity: r.Quantity, Unit: r.Unit,
+	l := zone.PartsLot{PartNumber: r.PartNumber, Description: r.Description, Quantity: r.Quantity, Unit: r.Unit,
 		Serials: r.Serials, ImportDeclaration: r.ImportDeclaration,
 		DutyExempted: zone.Money{Amount: r.DutyExempted.Amount, Currency: r.DutyExempted.Currency}}
+	if x := r.Exempted; x != nil {
+		m := func(b taxBody) zone.Money { return zone.Money{Amount: b.Amount, Currency: b.Currency} }
+		l.Exempted = &zone.Taxes{Duty: m(x.Duty), VAT: m(x.VAT), ConsumptionTax: m(x.ConsumptionTax)}
+	}
+	if r.Owner != nil {
+		l.Owner = zone.LotOwner{Kind: r.Owner.Kind, Supplier: r.Owner.Supplier}
+	}
+	return l
 }
 
 func (s *Server) createLot(c echo.Context) error {
@@ -243,7 +272,8 @@ func (s *Server) firmLedger(c echo.Context) error {
 // ledgerColumns are the CSV columns, in order.
 var ledgerColumns = []string{"lot_id", "firm", "part_number", "unit", "opening_balance", "imported", "consumed",
 	"installed", "exited", "returned", "scrapped", "pledged", "released", "closing_balance",
-	"opening_pledged", "closing_pledged", "currency", "duty_exempted", "duty_excepted", "duty_due"}
+	"opening_pledged", "closing_pledged", "currency", "duty_exempted", "duty_excepted", "duty_due",
+	"vat_exempted", "consumption_tax_exempted", "ownership", "supplier"}
 
 // renderLedger answers JSON, or CSV (one row per lot, then one TOTAL row per
 // unit and currency) when the client accepts text/csv and prefers it.
@@ -262,7 +292,8 @@ func renderLedger(c echo.Context, lg zone.Ledger) error {
 		return []string{id, x.Firm, x.PartNumber, x.Unit, n(x.Opening), n(x.Imported), n(x.Consumed),
 			n(x.Installed), n(x.Exited), n(x.Returned), n(x.Scrapped), n(x.Pledged), n(x.Released), n(x.Closing),
 			n(x.OpeningPledged), n(x.ClosingPledged), x.DutyExempted.Currency, x.DutyExempted.Amount,
-			x.DutyExcepted.Amount, x.DutyDue.Amount}
+			x.DutyExcepted.Amount, x.DutyDue.Amount, x.VATExempted.Amount, x.ConsumptionTaxExempted.Amount,
+			x.Ownership, x.Supplier}
 	}
 	for _, x := range lg.Lots {
 		_ = w.Write(row(x.LotID, x))

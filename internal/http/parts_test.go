@@ -167,9 +167,11 @@ func TestPartsLedgerJSONAndCSV(t *testing.T) {
 	id := a.createLot(tokHNA, lotJSON)
 	moves := "/v1/parts/lots/" + id + "/movements"
 	for _, b := range []string{`{"kind":"consume","quantity":3}`, exitJSON, `{"kind":"install","quantity":2,"aircraft_registration":"B-5678"}`,
-		`{"kind":"return","quantity":1}`, `{"kind":"scrap","quantity":1}`, `{"kind":"pledge","quantity":5,"guarantee_ref":"BG-1"}`,
+		`{"kind":"return","quantity":1,"aircraft_registration":"B-5678"}`, `{"kind":"scrap","quantity":1}`, `{"kind":"pledge","quantity":5,"guarantee_ref":"BG-1"}`,
 		`{"kind":"release_pledge","quantity":2}`} {
-		require.Equal(t, nethttp.StatusCreated, a.post(moves, tokHNA, b).Status, b)
+		r := a.post(moves, tokHNA, b)
+		require.Equal(t, nethttp.StatusCreated, r.Status, b)
+		a.approvePending(t, id, r)
 	}
 	a.createLot(tokGAMECO, lotJSON)
 
@@ -256,6 +258,7 @@ func TestPartsFixtureReconciles(t *testing.T) {
 	for _, m := range fx.Movements {
 		r := a.post("/v1/parts/lots/"+first+"/movements", tokHNA, string(m))
 		require.Equal(t, nethttp.StatusCreated, r.Status, "%s: %s", m, r.Body)
+		a.approvePending(t, first, r) // the scrap request
 	}
 	r := a.get("/v1/parts/lots/"+first+"/ledger", tokHNA)
 	require.Equal(t, nethttp.StatusOK, r.Status)
@@ -275,4 +278,16 @@ func TestPartsFixtureReconciles(t *testing.T) {
 	for _, e := range entries {
 		a.createEntry(tokHNA, string(e))
 	}
+}
+
+// approvePending has customs approve the movement r answered when it waits
+// for customs (a scrap request).
+func (a *api) approvePending(t *testing.T, lotID string, r reply) {
+	t.Helper()
+	mv := r.json(t)["movement"].(map[string]any)
+	if mv["status"] != "pending" {
+		return
+	}
+	d := a.post("/v1/parts/lots/"+lotID+"/movements/"+mv["id"].(string)+"/approval", tokOfficer, `{"decision":"approve"}`)
+	require.Equal(t, nethttp.StatusOK, d.Status, "%s", d.Body)
 }

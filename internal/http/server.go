@@ -47,6 +47,8 @@ type Config struct {
 	// periods; without one its routes answer 503.
 	Visits    *zone.VisitService
 	WriteOffs *zone.WriteOffService
+	// Equipment serves the self-use production equipment register.
+	Equipment *zone.EquipmentService
 	// Ready reports each component's state: "" if ok, else what is wrong.
 	// /readyz is 503 while any component is down; the API keeps serving.
 	Ready func(ctx context.Context) map[string]string
@@ -126,6 +128,7 @@ func NewServer(cfg Config) *Server {
 	s.routeParts()
 	s.routeMaintenance()
 	s.routeReleaseNotes()
+	s.routeEquipment()
 
 	s.Handle(nethttp.MethodGet, "/admin/backup", s.backup, zone.RoleAuditor, zone.RoleCustoms)
 	s.routeZoneFeed()

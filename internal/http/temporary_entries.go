@@ -32,7 +32,7 @@ func (s *Server) temporaryEntries() (*zone.TemporaryEntryService, error) {
 type temporaryEntryRequest struct {
 	Object           objectBody    `json:"object"`
 	Owner            string        `json:"owner" validate:"required,max=256"`
-	EnteredAt        time.Time     `json:"entered_at" validate:"required"`
+	EnteredAt        time.Time     `json:"entered_at"` // or the crossing of predeclaration_id
 	Repair           string        `json:"repair" validate:"required,max=2000"`
 	Guarantee        guaranteeBody `json:"guarantee"`
 	PreDeclarationID string        `json:"predeclaration_id" validate:"max=64"`
@@ -205,15 +205,22 @@ func (s *Server) reexportTemporaryEntry(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var req struct{}
+	var req reexportRequest
 	if err := web.BindOptional(c, &req, s.cfg.BodyLimit); err != nil {
 		return err
 	}
-	e, err := svc.Reexport(c.Request().Context(), web.PrincipalOf(c), c.Param("id"))
+	e, err := svc.Reexport(c.Request().Context(), web.PrincipalOf(c), c.Param("id"),
+		zone.ReexportEvidence{PreDeclaration: req.PreDeclaration, ExportDeclaration: req.ExportDeclaration})
 	if err != nil {
 		return err
 	}
 	return web.JSON(c, nethttp.StatusOK, e)
+}
+
+// reexportRequest is the evidence a re-export needs: one of the two.
+type reexportRequest struct {
+	PreDeclaration    string `json:"predeclaration" validate:"max=64"`
+	ExportDeclaration string `json:"export_declaration" validate:"max=64"`
 }
 
 // extensionRequest is customs' extension of a re-export deadline.

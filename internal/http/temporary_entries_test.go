@@ -28,6 +28,7 @@ func newRecordsAPI(t *testing.T, approvalAbove *big.Rat) (*api, *bolt.DB) {
 			Declarations: cfg.Declarations.Store, Now: time.Now, NewID: newID, Source: "bondgate/api-test"}
 		cfg.Parts = &zone.PartsService{Store: bolt.NewPartsStore(db), Now: time.Now, NewID: newID,
 			Source: "bondgate/api-test", ExitApprovalAbove: approvalAbove}
+		cfg.Equipment = &zone.EquipmentService{Store: bolt.NewEquipmentStore(db), Now: time.Now, NewID: newID, Source: "bondgate/api-test"}
 	})
 	return a, db
 }
@@ -93,11 +94,11 @@ func TestTemporaryEntryLifecycleOverHTTP(t *testing.T) {
 
 	// Re-export: the other firm cannot; the owner closes it; once.
 	reexport := "/v1/temporary-entries/" + id + "/reexport"
-	assert.Equal(t, nethttp.StatusNotFound, a.post(reexport, tokGAMECO, "").Status)
-	r = a.post(reexport, tokHNA, "")
+	assert.Equal(t, nethttp.StatusNotFound, a.post(reexport, tokGAMECO, exportEvidence).Status)
+	r = a.post(reexport, tokHNA, exportEvidence)
 	require.Equal(t, nethttp.StatusOK, r.Status, "body: %s", r.Body)
 	assert.Equal(t, "reexported", r.json(t)["status"])
-	assert.Equal(t, nethttp.StatusConflict, a.post(reexport, tokHNA, "").problem(t).Status)
+	assert.Equal(t, nethttp.StatusConflict, a.post(reexport, tokHNA, exportEvidence).problem(t).Status)
 	assert.Equal(t, nethttp.StatusConflict, a.post(path, tokOfficer, `{"months":1,"reason":"late"}`).Status)
 }
 
@@ -121,12 +122,14 @@ func TestTemporaryEntryValidationOverHTTP(t *testing.T) {
 		assert.Equal(t, "2024-02-29T00:00:00Z", e.ReexportDeadline.Format(time.RFC3339), "leap-year clamp")
 	}
 
-	// A link to a pre-declaration: the firm's own only.
-	d := a.submit(tokHNA)
+	// A link to a pre-declaration: the firm's own only, and its crossing
+	// is the entry.
+	d := a.crossedAs(tokHNA, zone.In, zone.RegimeTemporaryEntryRepair)
 	body := `{"object":{"kind":"engine","esn":"956-482","model":"GEnx-1B"},"owner":"Qatar Airways",
 	  "entered_at":"2026-11-26T11:00:00Z","repair":"shop visit","guarantee":{"kind":"exempt"},"predeclaration_id":"` + d.ID + `"}`
 	e := a.createEntry(tokHNA, body)
 	assert.Equal(t, d.ID, e.PreDeclarationID)
+	assert.True(t, d.CrossedAt.Equal(e.EnteredAt), "entered_at is the crossing's, not the firm's")
 	p = a.post("/v1/temporary-entries", tokGAMECO, body).problem(t)
 	assert.Equal(t, nethttp.StatusUnprocessableEntity, p.Status)
 	assert.Equal(t, []string{"predeclaration_id"}, p.fields())
@@ -141,7 +144,7 @@ func TestTemporaryEntryListOverHTTP(t *testing.T) {
 	first := a.createEntry(tokHNA, body("2026-01-10T00:00:00Z"))
 	a.createEntry(tokHNA, body("2026-06-10T00:00:00Z"))
 	a.createEntry(tokGAMECO, body("2026-01-10T00:00:00Z"))
-	require.Equal(t, nethttp.StatusOK, a.post("/v1/temporary-entries/"+first.ID+"/reexport", tokHNA, "").Status)
+	require.Equal(t, nethttp.StatusOK, a.post("/v1/temporary-entries/"+first.ID+"/reexport", tokHNA, exportEvidence).Status)
 
 	list := func(q, token string) []zone.TemporaryEntry {
 		t.Helper()
@@ -175,6 +178,7 @@ func withRecords(a *api) {
 	a.srv.cfg.TemporaryEntries = &zone.TemporaryEntryService{Store: bolt.NewTemporaryEntryStore(a.db),
 		Declarations: decls, Now: time.Now, NewID: newID, Source: "bondgate/api-test"}
 	a.srv.cfg.Parts = &zone.PartsService{Store: bolt.NewPartsStore(a.db), Now: time.Now, NewID: newID, Source: "bondgate/api-test"}
+	a.srv.cfg.Equipment = &zone.EquipmentService{Store: bolt.NewEquipmentStore(a.db), Now: time.Now, NewID: newID, Source: "bondgate/api-test"}
 }
 
 // entryOfHNA and lotOfHNA make a fresh record of HNA-TECHNIC for the

@@ -48,6 +48,13 @@ type LedgerLine struct {
 	DutyExempted   Money  `json:"duty_exempted"`
 	DutyExcepted   Money  `json:"duty_excepted"`
 	DutyDue        Money  `json:"duty_due"`
+	// VATExempted and ConsumptionTaxExempted are the other two taxes zero
+	// tariff exempted on the quantity imported in the period.
+	VATExempted            Money `json:"vat_exempted"`
+	ConsumptionTaxExempted Money `json:"consumption_tax_exempted"`
+	// Ownership is own or consignment; Supplier names a consignment's.
+	Ownership string `json:"ownership"`
+	Supplier  string `json:"supplier,omitempty"`
 }
 
 // Closes reports whether opening + in − out equals closing, for the
@@ -69,7 +76,8 @@ func (l *PartsLot) Ledger(from, to time.Time) (LedgerLine, error) {
 	x := LedgerLine{LotID: l.ID, Firm: l.Firm, PartNumber: l.PartNumber, Unit: l.Unit,
 		Opening: open.Balance(), Imported: in.Imported, Consumed: in.Consumed, Installed: in.Installed,
 		Exited: in.Exited, Returned: in.Returned, Scrapped: in.Scrapped, Pledged: in.Pledged, Released: in.Released,
-		Closing: closing.Balance(), OpeningPledged: open.Pledge(), ClosingPledged: closing.Pledge()}
+		Closing: closing.Balance(), OpeningPledged: open.Pledge(), ClosingPledged: closing.Pledge(),
+		Ownership: l.owner().Kind, Supplier: l.owner().Supplier}
 	excepted, due := new(big.Rat), new(big.Rat)
 	for i := range l.Movements {
 		m := &l.Movements[i]
@@ -84,6 +92,8 @@ func (l *PartsLot) Ledger(from, to time.Time) (LedgerLine, error) {
 		}
 	}
 	x.DutyExempted = Money{Amount: FormatAmount(l.DutyShare(in.Imported)), Currency: cur}
+	taxes := l.TaxShares(in.Imported)
+	x.VATExempted, x.ConsumptionTaxExempted = taxes.VAT, taxes.ConsumptionTax
 	x.DutyExcepted = Money{Amount: FormatAmount(excepted), Currency: cur}
 	x.DutyDue = Money{Amount: FormatAmount(due), Currency: cur}
 	if !x.Closes() {
@@ -98,7 +108,8 @@ type Ledger struct {
 	From *time.Time   `json:"from,omitempty"`
 	To   time.Time    `json:"to"`
 	Lots []LedgerLine `json:"lots"`
-	// Totals sums the lots by unit and currency (EA and KG do not add up).
+	// Totals sums the lots by unit, currency and ownership (EA and KG do
+	// not add up; own and consigned stock are kept apart).
 	Totals []LedgerLine `json:"totals"`
 }
 
@@ -109,9 +120,9 @@ func BuildLedger(firm string, lots []*PartsLot, from, to time.Time) (Ledger, err
 		f := from.UTC()
 		lg.From = &f
 	}
-	type key struct{ unit, cur string }
+	type key struct{ unit, cur, own string }
 	totals := map[key]*LedgerLine{}
-	sums := map[key][3]*big.Rat{}
+	sums := map[key][5]*big.Rat{}
 	var order []key
 	for _, l := range lots {
 		if !l.CreatedAt.Before(to) {
@@ -122,12 +133,12 @@ func BuildLedger(firm string, lots []*PartsLot, from, to time.Time) (Ledger, err
 			return Ledger{}, err
 		}
 		lg.Lots = append(lg.Lots, x)
-		k := key{x.Unit, x.DutyExempted.Currency}
+		k := key{x.Unit, x.DutyExempted.Currency, x.Ownership}
 		t, ok := totals[k]
 		if !ok {
-			t = &LedgerLine{Unit: x.Unit}
+			t = &LedgerLine{Unit: x.Unit, Ownership: x.Ownership}
 			totals[k] = t
-			sums[k] = [3]*big.Rat{new(big.Rat), new(big.Rat), new(big.Rat)}
+			sums[k] = [5]*big.Rat{new(big.Rat), new(big.Rat), new(big.Rat), new(big.Rat), new(big.Rat)}
 			order = append(order, k)
 		}
 		t.Opening += x.Opening
@@ -146,15 +157,19 @@ func BuildLedger(firm string, lots []*PartsLot, from, to time.Time) (Ledger, err
 		s[0].Add(s[0], ParseAmount(x.DutyExempted.Amount))
 		s[1].Add(s[1], ParseAmount(x.DutyExcepted.Amount))
 		s[2].Add(s[2], ParseAmount(x.DutyDue.Amount))
+		s[3].Add(s[3], ParseAmount(x.VATExempted.Amount))
+		s[4].Add(s[4], ParseAmount(x.ConsumptionTaxExempted.Amount))
 	}
 	sort.SliceStable(order, func(i, j int) bool {
-		return order[i].unit+"\x00"+order[i].cur < order[j].unit+"\x00"+order[j].cur
+		return order[i].unit+"\x00"+order[i].cur+"\x00"+order[i].own < order[j].unit+"\x00"+order[j].cur+"\x00"+order[j].own
 	})
 	for _, k := range order {
 		t, s := totals[k], sums[k]
 		t.DutyExempted = Money{Amount: FormatAmount(s[0]), Currency: k.cur}
 		t.DutyExcepted = Money{Amount: FormatAmount(s[1]), Currency: k.cur}
 		t.DutyDue = Money{Amount: FormatAmount(s[2]), Currency: k.cur}
+		t.VATExempted = Money{Amount: FormatAmount(s[3]), Currency: k.cur}
+		t.ConsumptionTaxExempted = Money{Amount: FormatAmount(s[4]), Currency: k.cur}
 		if !t.Closes() {
 			return Ledger{}, Internal(fmt.Errorf("ledger total %s does not close: %+v", k.unit, *t))
 		}

@@ -15,13 +15,16 @@ import (
 // stored: they are derived from its movements every time they are needed.
 //
 //	balance   = imported − consumed − installed − exited − scrapped + returned
-//	pledged   = pledged − released               (always ≤ balance)
-//	available = balance − pledged − pending exits (what may move or be pledged)
+//	pledged   = pledged − released  (in stock ≤ balance; installed ≤ installed)
+//	available = balance − pledged in stock − pending (what may move or be pledged)
 //
 // Only parts that were installed or sent off the island can come back
 // (return ≤ installed + exited − returned); consumed and scrapped parts are
-// gone. A movement that would break any of these is ECONFLICT and the lot is
-// left exactly as it was.
+// gone. A pledge naming an aircraft covers parts installed on it (the
+// source's 对已维修在所运营的航空器的零部件), at most what is installed there
+// and not yet pledged; such a part cannot come back until released. A
+// movement that would break any of these is ECONFLICT and the lot is left
+// exactly as it was.
 
 // TypePartsLotChanged is the event type of a lot change, on TopicRecords.
 const TypePartsLotChanged = "bondgate.parts_lot.changed"
@@ -55,11 +58,15 @@ func (k MovementKind) takesOut() bool {
 type MovementStatus string
 
 // Movement states. Only done movements count in the balance; a pending exit
-// holds its quantity back from every other movement until customs decides.
+// or scrap holds its quantity back from every other movement until customs
+// decides.
 const (
-	MovementDone     MovementStatus = "done"
-	MovementPending  MovementStatus = "pending_approval"
-	MovementRejected MovementStatus = "rejected"
+	MovementDone    MovementStatus = "done"
+	MovementPending MovementStatus = "pending_approval"
+	// MovementRequested is a firm's scrap waiting for customs: destroying
+	// bonded or duty-free goods needs customs' approval.
+	MovementRequested MovementStatus = "pending"
+	MovementRejected  MovementStatus = "rejected"
 )
 
 // ExceptionTaskCard is the duty exception of a part that leaves the island
@@ -74,15 +81,18 @@ type TaskCard struct {
 
 // Movement is one change to a lot's quantity or pledge.
 type Movement struct {
-	ID                   string         `json:"id"`
-	Kind                 MovementKind   `json:"kind"`
-	Quantity             int            `json:"quantity"`
-	Serials              []string       `json:"serials,omitempty"`
-	AircraftRegistration string         `json:"aircraft_registration,omitempty"`
-	TaskCard             *TaskCard      `json:"task_card,omitempty"`
-	GuaranteeRef         string         `json:"guarantee_ref,omitempty"`
-	Note                 string         `json:"note,omitempty"`
-	Status               MovementStatus `json:"status"`
+	ID                   string       `json:"id"`
+	Kind                 MovementKind `json:"kind"`
+	Quantity             int          `json:"quantity"`
+	Serials              []string     `json:"serials,omitempty"`
+	AircraftRegistration string       `json:"aircraft_registration,omitempty"`
+	TaskCard             *TaskCard    `json:"task_card,omitempty"`
+	GuaranteeRef         string       `json:"guarantee_ref,omitempty"`
+	// Installed marks a pledge or release of parts installed on
+	// AircraftRegistration rather than of stock.
+	Installed bool           `json:"installed,omitempty"`
+	Note      string         `json:"note,omitempty"`
+	Status    MovementStatus `json:"status"`
 	// Exception is why exempted duty does not fall due when the part leaves
 	// the island (task_card); empty means it does.
 	Exception string `json:"exception,omitempty"`
@@ -99,19 +109,26 @@ type Movement struct {
 
 // PartsLot is one duty-free import of one part number.
 type PartsLot struct {
-	ID                string     `json:"id"`
-	Firm              string     `json:"firm"`
-	PartNumber        string     `json:"part_number"`
-	Description       string     `json:"description"`
-	Quantity          int        `json:"quantity"` // imported
-	Unit              string     `json:"unit"`
-	Serials           []string   `json:"serials"`
-	ImportDeclaration string     `json:"import_declaration"`
-	DutyExempted      Money      `json:"duty_exempted"`
-	Movements         []Movement `json:"movements"`
-	CreatedAt         time.Time  `json:"created_at"` // the import, as far as the ledger goes
-	UpdatedAt         time.Time  `json:"updated_at"`
-	Version           int        `json:"version"`
+	ID                string   `json:"id"`
+	Firm              string   `json:"firm"`
+	PartNumber        string   `json:"part_number"`
+	Description       string   `json:"description"`
+	Quantity          int      `json:"quantity"` // imported
+	Unit              string   `json:"unit"`
+	Serials           []string `json:"serials"`
+	ImportDeclaration string   `json:"import_declaration"`
+	DutyExempted      Money    `json:"duty_exempted"`
+	// Exempted is the three taxes zero tariff exempts; DutyExempted is its
+	// duty. Lots stored before it read it as the duty with no VAT or
+	// consumption tax (Taxes).
+	Exempted *Taxes `json:"exempted,omitempty"`
+	// Owner says whose stock it is: the firm's own, or a supplier's on
+	// consignment (OSS) until consumed or installed. Empty reads as own.
+	Owner     LotOwner   `json:"owner"`
+	Movements []Movement `json:"movements"`
+	CreatedAt time.Time  `json:"created_at"` // the import, as far as the ledger goes
+	UpdatedAt time.Time  `json:"updated_at"`
+	Version   int        `json:"version"`
 }
 
 // Serialized reports whether the lot tracks each part by serial.
@@ -198,7 +215,12 @@ type LotState struct {
 	Out      map[string]bool `json:"-"` // installed or exited: may come back
 	Gone     map[string]bool `json:"-"` // consumed or scrapped
 	Pledged  map[string]bool `json:"-"`
-	Reserved map[string]bool `json:"-"` // named by a pending exit
+	Reserved map[string]bool `json:"-"` // named by a pending exit or scrap
+	// StockPledge and InstalledPledge split the pledge between parts in
+	// hand and parts installed on aircraft.
+	StockPledge     int `json:"pledged_in_stock"`
+	InstalledPledge int `json:"pledged_installed"`
+	aircraft        map[string]*aircraftPosition
 }
 
 // State derives the lot's position from its movements.
@@ -212,7 +234,7 @@ func (l *PartsLot) State() LotState {
 	}
 	for i := range l.Movements {
 		m := &l.Movements[i]
-		if m.Status == MovementPending {
+		if m.Status.pending() {
 			s.PendingOut += m.Quantity
 			for _, sn := range m.Serials {
 				s.Reserved[sn] = true
@@ -242,7 +264,12 @@ func (l *PartsLot) State() LotState {
 	}
 	s.Balance = s.Tally.Balance()
 	s.Pledge = s.Tally.Pledge()
-	s.Available = s.Balance - s.Pledge - s.PendingOut
+	s.aircraft = l.aircraftPositions()
+	for _, a := range s.aircraft {
+		s.InstalledPledge += a.pledged
+	}
+	s.StockPledge = s.Pledge - s.InstalledPledge
+	s.Available = s.Balance - s.StockPledge - s.PendingOut
 	return s
 }
 
@@ -267,6 +294,10 @@ type LotView struct {
 	PendingOut    int      `json:"pending_out"`
 	Available     int      `json:"available"`
 	SerialsInHand []string `json:"serials_in_hand,omitempty"`
+	// PledgedInstalled is the part of Pledged installed on aircraft.
+	PledgedInstalled int      `json:"pledged_installed"`
+	Exempted         Taxes    `json:"exempted"`
+	Owner            LotOwner `json:"owner"`
 }
 
 // LotEvent is what a lot's change announces on TopicRecords: the lot's
@@ -284,6 +315,8 @@ type LotEvent struct {
 	Unit              string    `json:"unit"`
 	ImportDeclaration string    `json:"import_declaration"`
 	DutyExempted      Money     `json:"duty_exempted"`
+	Exempted          Taxes     `json:"exempted"`
+	Owner             LotOwner  `json:"owner"`
 	CreatedAt         time.Time `json:"created_at"`
 	UpdatedAt         time.Time `json:"updated_at"`
 	Version           int       `json:"version"`
@@ -291,6 +324,7 @@ type LotEvent struct {
 	Pledged           int       `json:"pledged"`
 	PendingOut        int       `json:"pending_out"`
 	Available         int       `json:"available"`
+	PledgedInstalled  int       `json:"pledged_installed"`
 	// Movements counts the lot's movements, so a reader can tell it missed one.
 	Movements int `json:"movements"`
 	// SerialsInHand is set for serialized lots (bounded by the quantity).
@@ -305,7 +339,7 @@ func (l *PartsLot) Event(changed *Movement) LotEvent {
 	v := l.View()
 	return LotEvent{ID: l.ID, Firm: l.Firm, PartNumber: l.PartNumber, Description: l.Description,
 		Quantity: l.Quantity, Unit: l.Unit, ImportDeclaration: l.ImportDeclaration, DutyExempted: l.DutyExempted,
-		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Version: l.Version,
+		Exempted: v.Exempted, Owner: v.Owner, PledgedInstalled: v.PledgedInstalled, CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Version: l.Version,
 		Balance: v.Balance, Pledged: v.Pledged, PendingOut: v.PendingOut, Available: v.Available,
 		Movements: len(l.Movements), SerialsInHand: v.SerialsInHand, Movement: changed}
 }
@@ -313,7 +347,8 @@ func (l *PartsLot) Event(changed *Movement) LotEvent {
 // View derives the lot's answer.
 func (l *PartsLot) View() LotView {
 	st := l.State()
-	v := LotView{PartsLot: l, Balance: st.Balance, Pledged: st.Pledge, PendingOut: st.PendingOut, Available: st.Available}
+	v := LotView{PartsLot: l, Balance: st.Balance, Pledged: st.Pledge, PendingOut: st.PendingOut, Available: st.Available,
+		PledgedInstalled: st.InstalledPledge, Exempted: l.Taxes(), Owner: l.owner()}
 	if l.Serialized() {
 		v.SerialsInHand = l.SerialsInHand()
 	}
@@ -352,12 +387,8 @@ func (l *PartsLot) Validate() error {
 	if l.Quantity < 1 {
 		add("quantity", "must be at least 1")
 	}
-	if ParseAmount(l.DutyExempted.Amount) == nil {
-		add("duty_exempted.amount", "must be a decimal string such as \"86400.00\"")
-	}
-	if !currencyRE.MatchString(l.DutyExempted.Currency) {
-		add("duty_exempted.currency", "must be an ISO 4217 code such as CNY")
-	}
+	fs = append(fs, l.normalizeTaxes()...)
+	fs = append(fs, l.normalizeOwner()...)
 	if len(fs) > 0 {
 		return Invalid(fs...)
 	}
@@ -374,6 +405,9 @@ type MoveOptions struct {
 	// ExitApprovalAbove, when set, makes an exit whose exempted duty share
 	// is above it wait for customs (pending_approval). Nil: off.
 	ExitApprovalAbove *big.Rat
+	// ScrapByCustoms: customs records the scrap itself, so it needs no
+	// request; a firm's scrap waits for customs (MovementRequested).
+	ScrapByCustoms bool
 }
 
 // Move checks m against the lot and, if it may happen, appends it (done or
@@ -433,13 +467,31 @@ func (l *PartsLot) Move(m Movement, opt MoveOptions) (*Movement, error) {
 		if m.GuaranteeRef == "" {
 			return nil, unprocessable("guarantee_ref", "a pledge needs the reference of the guarantee lodged with customs")
 		}
+		if l.owner().Consigned() && m.AircraftRegistration == "" {
+			return nil, Errorf(ECONFLICT, "lot %s is consignment stock of %s: the supplier's stock cannot be pledged", l.ID, l.Owner.Supplier)
+		}
 	}
-	if m.TaskCard != nil && !CitesTaskCard(m.Kind) {
+	// A pledge or release naming an aircraft is of parts installed on it.
+	m.Installed = (m.Kind == MovePledge || m.Kind == MoveReleasePledge) && m.AircraftRegistration != ""
+	switch {
+	case m.TaskCard == nil:
+	case m.Kind == MoveConsume || m.Kind == MoveInstall:
+		// Consumption reports (consignment) and visit ledgers name the card.
+		m.TaskCard.Number = strings.TrimSpace(m.TaskCard.Number)
+		m.TaskCard.AircraftRegistration = strings.TrimSpace(m.TaskCard.AircraftRegistration)
+		if m.TaskCard.Number == "" {
+			return nil, Invalid(FieldError{Field: "task_card.number", Message: "required with a task card"})
+		}
+	case m.Kind != MoveExitIsland:
 		return nil, Invalid(FieldError{Field: "task_card", Message: "only for exit_island, consume and install"})
 	}
 
 	st := l.State()
 	switch {
+	case m.Installed:
+		if err := l.checkInstalledPledge(st, &m, m.Kind == MoveReleasePledge); err != nil {
+			return nil, err
+		}
 	case m.Kind.takesOut() || m.Kind == MovePledge:
 		if m.Quantity > st.Available {
 			return nil, Errorf(ECONFLICT, "%s of %d refused: lot %s has %d available (balance %d, pledged %d, pending exits %d)",
@@ -464,13 +516,17 @@ func (l *PartsLot) Move(m Movement, opt MoveOptions) (*Movement, error) {
 				return nil, Errorf(ECONFLICT, "serial %s is not installed or off the island", sn)
 			}
 		}
+		if err := l.checkReturn(st, &m); err != nil {
+			return nil, err
+		}
 	case m.Kind == MoveReleasePledge:
-		if m.Quantity > st.Pledge {
-			return nil, Errorf(ECONFLICT, "release of %d refused: lot %s has %d pledged", m.Quantity, l.ID, st.Pledge)
+		if m.Quantity > st.StockPledge {
+			return nil, Errorf(ECONFLICT, "release of %d refused: lot %s has %d pledged in stock (%d installed: name the aircraft)",
+				m.Quantity, l.ID, st.StockPledge, st.InstalledPledge)
 		}
 		for _, sn := range m.Serials {
-			if !st.Pledged[sn] {
-				return nil, Errorf(ECONFLICT, "serial %s is not pledged", sn)
+			if !st.Pledged[sn] || !st.InHand[sn] {
+				return nil, Errorf(ECONFLICT, "serial %s is not pledged in stock", sn)
 			}
 		}
 	}
@@ -485,6 +541,9 @@ func (l *PartsLot) Move(m Movement, opt MoveOptions) (*Movement, error) {
 			m.Status = MovementPending
 		}
 	}
+	if m.Kind == MoveScrap && !opt.ScrapByCustoms {
+		m.Status = MovementRequested
+	}
 	if m.Status == MovementDone {
 		at := m.At
 		m.EffectiveAt = &at
@@ -495,7 +554,10 @@ func (l *PartsLot) Move(m Movement, opt MoveOptions) (*Movement, error) {
 	return &l.Movements[len(l.Movements)-1], nil
 }
 
-// Decide is customs' decision on a pending exit: approved, it takes effect
+// pending reports whether the movement waits for customs.
+func (s MovementStatus) pending() bool { return s == MovementPending || s == MovementRequested }
+
+// Decide is customs' decision on a pending exit or scrap: approved, it takes effect
 // at `at`; rejected, its quantity is free again. Anything but a pending
 // movement is ECONFLICT.
 func (l *PartsLot) Decide(movementID string, approve bool, by, reason string, at time.Time) (*Movement, error) {
@@ -504,7 +566,7 @@ func (l *PartsLot) Decide(movementID string, approve bool, by, reason string, at
 		return nil, Errorf(ENOTFOUND, "no movement %s in lot %s", movementID, l.ID)
 	}
 	m := &l.Movements[i]
-	if m.Status != MovementPending {
+	if !m.Status.pending() {
 		return nil, Errorf(ECONFLICT, "movement %s is %s, not pending approval", movementID, m.Status)
 	}
 	reason = strings.TrimSpace(reason)
@@ -659,7 +721,7 @@ func (s *PartsService) Move(ctx context.Context, p Principal, lotID string, m Mo
 				return "", Change{}, err
 			}
 		}
-		mv, err := l.Move(m, MoveOptions{ExitApprovalAbove: s.ExitApprovalAbove})
+		mv, err := l.Move(m, MoveOptions{ExitApprovalAbove: s.ExitApprovalAbove, ScrapByCustoms: p.Role == RoleCustoms})
 		if err != nil {
 			return "", Change{}, err
 		}

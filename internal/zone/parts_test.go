@@ -153,8 +153,11 @@ func TestLedgerOverPeriods(t *testing.T) {
 }
 
 // TestPartsLotProperty drives random movements against a plain model of the
-// rules: the balance never goes negative, the pledge never exceeds it, a
-// refusal leaves the lot exactly as it was, and every ledger closes.
+// rules: the balance never goes negative, the stock pledge never exceeds it,
+// an installed pledge never exceeds what is installed on its aircraft and
+// holds the part there, consigned stock is never pledged, a firm's scrap
+// holds its quantity until customs decides, a refusal leaves the lot exactly
+// as it was, and every ledger closes.
 func TestPartsLotProperty(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	if v, err := strconv.ParseUint(os.Getenv("PARTS_SEED"), 10, 64); err == nil {
@@ -162,8 +165,10 @@ func TestPartsLotProperty(t *testing.T) {
 	}
 	t.Logf("seed %d (replay with PARTS_SEED=%d)", seed, seed)
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	for round := range 200 {
-		serialized := round%2 == 1
+	aircraft := []string{"B-1234", "B-5678"}
+	for round := range 300 {
+		serialized := round%3 == 1
+		consigned := round%3 == 2
 		var l *zone.PartsLot
 		if serialized {
 			sns := make([]string, 1+r.IntN(8))
@@ -174,12 +179,18 @@ func TestPartsLotProperty(t *testing.T) {
 		} else {
 			l = bladeLot(1 + r.IntN(30))
 		}
+		if consigned {
+			l.Owner = zone.LotOwner{Kind: zone.OwnerConsignment, Supplier: "AAR OSS"}
+		}
 		opt := zone.MoveOptions{}
 		if r.IntN(2) == 0 {
 			opt.ExitApprovalAbove = big.NewRat(int64(r.IntN(20000)), 1)
 		}
-		// The model: plain counters (and serial sets).
-		balance, pledged, pending, out := l.Quantity, 0, 0, 0
+		// The model: plain counters per aircraft.
+		type craft struct{ inst, exit, ret, pledged int }
+		on := map[string]*craft{"B-1234": {}, "B-5678": {}}
+		out := func(c *craft) int { return c.inst + c.exit - c.ret }
+		balance, stockPledged, pending := l.Quantity, 0, 0
 		var checkpoints []time.Time
 		for step := range 60 {
 			kind := zone.MovementKinds[r.IntN(len(zone.MovementKinds))]
@@ -192,82 +203,117 @@ func TestPartsLotProperty(t *testing.T) {
 					}
 				}
 			}
-			switch r.IntN(6) { // mostly well-formed, sometimes not
-			case 0:
-			default:
-				m.AircraftRegistration = "B-1234"
+			reg := aircraft[r.IntN(2)]
+			wellFormed := r.IntN(6) != 0
+			if wellFormed {
 				m.GuaranteeRef = "BG-1"
-				if kind == zone.MoveExitIsland {
-					m.TaskCard = &zone.TaskCard{Number: "TC-1", AircraftRegistration: "B-1234"}
+				switch kind {
+				case zone.MoveInstall, zone.MoveReturn:
+					m.AircraftRegistration = reg
+				case zone.MoveExitIsland:
+					m.TaskCard = &zone.TaskCard{Number: "TC-1", AircraftRegistration: reg}
+				case zone.MovePledge, zone.MoveReleasePledge:
+					if r.IntN(2) == 0 { // installed parts, else stock
+						m.AircraftRegistration = reg
+					}
 				}
 			}
-			before, _ := json.Marshal(l)
-			got, err := move(l, m, opt)
-
 			q := m.Quantity
 			if serialized {
 				q = len(m.Serials)
 			}
+			c := on[reg]
+			free := balance - stockPledged - pending
+			allowed := true // by the quantities (non-serialized lots)
+			switch {
+			case kind == zone.MoveReturn:
+				allowed = q <= out(c)-c.pledged
+			case kind == zone.MovePledge && m.AircraftRegistration != "":
+				allowed = q <= min(c.inst, out(c))-c.pledged
+			case kind == zone.MovePledge:
+				allowed = q <= free && !consigned
+			case kind == zone.MoveReleasePledge && m.AircraftRegistration != "":
+				allowed = q <= c.pledged
+			case kind == zone.MoveReleasePledge:
+				allowed = q <= stockPledged
+			default:
+				allowed = q <= free
+			}
+			before, _ := json.Marshal(l)
+			got, err := move(l, m, opt)
+
 			if err != nil {
 				after, _ := json.Marshal(l)
 				require.JSONEq(t, string(before), string(after), "round %d step %d: %s refused (%v) but the lot changed", round, step, kind, err)
-				if zone.ErrorCode(err) == zone.ECONFLICT {
-					// The model must agree the quantities did not allow it
-					// (or, serialized, a serial was in the wrong place).
-					allowed := true
-					switch {
-					case kind == zone.MoveReturn:
-						allowed = q <= out
-					case kind == zone.MoveReleasePledge:
-						allowed = q <= pledged
-					default:
-						allowed = q <= balance-pledged-pending
-					}
-					if !serialized {
-						require.False(t, allowed, "round %d step %d: %s of %d refused though the model allows it: %v", round, step, kind, q, err)
-					}
+				if zone.ErrorCode(err) == zone.ECONFLICT && !serialized {
+					require.False(t, allowed, "round %d step %d: %s of %d refused though the model allows it: %v", round, step, kind, q, err)
 				}
 				continue
 			}
 			require.GreaterOrEqual(t, q, 1)
+			if !serialized && wellFormed {
+				require.True(t, allowed, "round %d step %d: %s of %d allowed though the model refuses it", round, step, kind, q)
+			}
+			c = on[got.AircraftRegistration] // a return may have named its aircraft itself
+			decide := func(took func()) {
+				pending += q
+				if r.IntN(2) == 0 { // customs decides at once or later
+					approve := r.IntN(2) == 0
+					_, err := l.Decide(got.ID, approve, "customs", "because", movedAt.Add(time.Second))
+					require.NoError(t, err)
+					pending -= q
+					if approve {
+						took()
+					}
+				}
+			}
 			switch kind {
-			case zone.MoveConsume, zone.MoveScrap:
+			case zone.MoveConsume:
 				balance -= q
+			case zone.MoveScrap:
+				require.Equal(t, zone.MovementRequested, got.Status, "a firm's scrap is a request")
+				decide(func() { balance -= q })
 			case zone.MoveInstall:
 				balance -= q
-				out += q
+				c.inst += q
 			case zone.MoveExitIsland:
 				if got.Status == zone.MovementPending {
-					pending += q
-					// Customs decides at once or later; decide now, at random.
-					if r.IntN(2) == 0 {
-						approve := r.IntN(2) == 0
-						_, err := l.Decide(got.ID, approve, "customs", "because", movedAt.Add(time.Second))
-						require.NoError(t, err)
-						pending -= q
-						if approve {
-							balance -= q
-							out += q
-						}
-					}
+					decide(func() { balance -= q; c.exit += q })
 				} else {
 					balance -= q
-					out += q
+					c.exit += q
 				}
 			case zone.MoveReturn:
 				balance += q
-				out -= q
+				c.ret += q
 			case zone.MovePledge:
-				pledged += q
+				if got.Installed {
+					c.pledged += q
+				} else {
+					stockPledged += q
+				}
 			case zone.MoveReleasePledge:
-				pledged -= q
+				if got.Installed {
+					c.pledged -= q
+				} else {
+					stockPledged -= q
+				}
 			}
 			v := l.View()
+			installedPledge := on["B-1234"].pledged + on["B-5678"].pledged
 			require.Equal(t, balance, v.Balance, "round %d step %d", round, step)
-			require.Equal(t, pledged, v.Pledged, "round %d step %d", round, step)
+			require.Equal(t, stockPledged+installedPledge, v.Pledged, "round %d step %d", round, step)
+			require.Equal(t, installedPledge, v.PledgedInstalled, "round %d step %d", round, step)
+			require.Equal(t, balance-stockPledged-pending, v.Available, "round %d step %d", round, step)
 			require.GreaterOrEqual(t, v.Balance, 0)
-			require.LessOrEqual(t, v.Pledged, v.Balance)
+			require.LessOrEqual(t, v.Pledged-v.PledgedInstalled, v.Balance)
 			require.GreaterOrEqual(t, v.Available, 0)
+			for _, a := range on {
+				require.LessOrEqual(t, a.pledged, min(a.inst, out(a)), "round %d step %d: pledged beyond what is installed", round, step)
+			}
+			if consigned {
+				require.Zero(t, stockPledged, "consigned stock is never pledged")
+			}
 			checkpoints = append(checkpoints, movedAt)
 		}
 		// Every period between checkpoints reconciles, and the periods chain.
@@ -281,6 +327,11 @@ func TestPartsLotProperty(t *testing.T) {
 			require.NoError(t, err, "round %d", round)
 			require.True(t, x.Closes())
 			require.Equal(t, prevClosing, x.Opening, "a period opens where the last closed")
+			want := zone.OwnerOwn
+			if consigned {
+				want = zone.OwnerConsignment
+			}
+			require.Equal(t, want, x.Ownership)
 			prevClosing, from = x.Closing, to.Add(time.Nanosecond)
 		}
 		require.Equal(t, balance, prevClosing, "the last closing is the balance")

@@ -17,6 +17,11 @@ import (
 // months = 2028-02-29; 2026-08-31 + 6 = 2027-02-28). Computing from entered_at
 // rather than chaining from the previous deadline means a clamp never eats
 // days: 2027-08-31 + 6 + 1 months is 2028-03-31, not 2028-03-29.
+//
+// "Six months from the date of entry" is a calendar date in Beijing: the
+// months are added to entered_at as a wall-clock time in Asia/Shanghai, so an
+// entry at 2026-02-28T17:00Z (1 March in Beijing) is due 1 September, not the
+// 28 August that UTC months give.
 
 // Event types of temporary entries, on TopicRecords.
 const (
@@ -77,22 +82,25 @@ type Extension struct {
 // TemporaryEntry is an aircraft or engine in the zone under temporary entry
 // for repair.
 type TemporaryEntry struct {
-	ID               string      `json:"id"`
-	Firm             string      `json:"firm"`
-	Object           Object      `json:"object"`
-	Owner            string      `json:"owner"`
-	EnteredAt        time.Time   `json:"entered_at"`
-	Repair           string      `json:"repair"`
-	Guarantee        Guarantee   `json:"guarantee"`
-	PreDeclarationID string      `json:"predeclaration_id,omitempty"`
-	Status           EntryStatus `json:"status"`
-	ReexportDeadline time.Time   `json:"reexport_deadline"`
-	Extensions       []Extension `json:"extensions"`
-	OverdueAt        *time.Time  `json:"overdue_at,omitempty"`
-	ReexportedAt     *time.Time  `json:"reexported_at,omitempty"`
-	CreatedAt        time.Time   `json:"created_at"`
-	UpdatedAt        time.Time   `json:"updated_at"`
-	Version          int         `json:"version"`
+	ID               string    `json:"id"`
+	Firm             string    `json:"firm"`
+	Object           Object    `json:"object"`
+	Owner            string    `json:"owner"`
+	EnteredAt        time.Time `json:"entered_at"`
+	Repair           string    `json:"repair"`
+	Guarantee        Guarantee `json:"guarantee"`
+	PreDeclarationID string    `json:"predeclaration_id,omitempty"`
+	// ReexportEvidence is what showed the object left: a crossed outbound
+	// pre-declaration or an export declaration number.
+	ReexportEvidence *ReexportEvidence `json:"reexport_evidence,omitempty"`
+	Status           EntryStatus       `json:"status"`
+	ReexportDeadline time.Time         `json:"reexport_deadline"`
+	Extensions       []Extension       `json:"extensions"`
+	OverdueAt        *time.Time        `json:"overdue_at,omitempty"`
+	ReexportedAt     *time.Time        `json:"reexported_at,omitempty"`
+	CreatedAt        time.Time         `json:"created_at"`
+	UpdatedAt        time.Time         `json:"updated_at"`
+	Version          int               `json:"version"`
 }
 
 // TemporaryEntryEvent is what an entry's change announces on TopicRecords:
@@ -130,8 +138,13 @@ func (e *TemporaryEntry) Deadline() time.Time {
 	for _, x := range e.Extensions {
 		months += x.Months
 	}
-	return AddMonths(e.EnteredAt.UTC(), months)
+	return AddMonths(e.EnteredAt.In(Shanghai), months).UTC()
 }
+
+// Shanghai is Beijing time, in which customs counts deadlines and periods.
+// China has kept UTC+8 without daylight saving since 1991, and times are
+// bounded to 2000–2199, so a fixed zone is exact and needs no tz database.
+var Shanghai = time.FixedZone("Asia/Shanghai", 8*3600)
 
 // Validate checks a new entry's fields and returns EINVALID naming each
 // failing one.
@@ -142,10 +155,12 @@ func (e *TemporaryEntry) Validate() error {
 	if strings.TrimSpace(e.Owner) == "" {
 		add("owner", "required")
 	}
-	if e.EnteredAt.IsZero() {
-		add("entered_at", "required")
+	if e.EnteredAt.IsZero() && e.PreDeclarationID == "" {
+		add("entered_at", "required (or predeclaration_id, whose crossing gives it)")
 	}
-	fs = timeProblems(fs, namedTime{"entered_at", e.EnteredAt})
+	if !e.EnteredAt.IsZero() {
+		fs = timeProblems(fs, namedTime{"entered_at", e.EnteredAt})
+	}
 	if strings.TrimSpace(e.Repair) == "" {
 		add("repair", "required")
 	}
@@ -383,17 +398,12 @@ func (s *TemporaryEntryService) Create(ctx context.Context, p Principal, e Tempo
 		return nil, false, err
 	}
 	if e.PreDeclarationID != "" {
-		if s.Declarations == nil {
-			return nil, false, Errorf(EUNAVAILABLE, "pre-declarations cannot be checked")
-		}
-		d, err := s.Declarations.Declaration(ctx, e.PreDeclarationID)
-		if ErrorCode(err) == ENOTFOUND || (err == nil && d.Firm != p.Firm) {
-			return nil, false, &Error{Code: EUNPROCESSABLE, Message: "no pre-declaration " + e.PreDeclarationID + " of this firm",
-				Fields: []FieldError{{Field: "predeclaration_id", Message: "must name one of the firm's pre-declarations"}}}
-		}
+		// The entry is the crossing: its time is the gate's, not the firm's.
+		d, err := s.crossedDeclaration(ctx, p, "predeclaration_id", e.PreDeclarationID, In, RegimeTemporaryEntryRepair)
 		if err != nil {
 			return nil, false, err
 		}
+		e.EnteredAt = *d.CrossedAt
 	}
 	now := s.Now().UTC()
 	e.ID, e.Firm, e.Status = s.NewID(), p.Firm, EntryEntered
@@ -445,12 +455,44 @@ func (s *TemporaryEntryService) List(ctx context.Context, p Principal, f Tempora
 	return s.Store.TemporaryEntries(ctx, f)
 }
 
-// Reexport closes the owner's entry (customs may record it too).
-func (s *TemporaryEntryService) Reexport(ctx context.Context, p Principal, id string) (*TemporaryEntry, error) {
+// Reexport closes the owner's entry (customs may record it too) on
+// evidence that the object left: the firm's crossed outbound
+// pre-declaration of the same object, or an export declaration number.
+func (s *TemporaryEntryService) Reexport(ctx context.Context, p Principal, id string, ev ReexportEvidence) (*TemporaryEntry, error) {
 	if err := p.Require(RoleMRO, RoleCustoms); err != nil {
 		return nil, err
 	}
-	return s.update(ctx, p, id, "reexport", "", func(e *TemporaryEntry) error { return e.Reexport(s.Now()) })
+	// Another firm's entry is not found, whatever the evidence.
+	e, err := s.Get(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := ev.check(); err != nil {
+		return nil, err
+	}
+	var out *PreDeclaration
+	if ev.PreDeclaration != "" {
+		// Read before the entry's transaction: a declaration is its own
+		// record, and a crossed one no longer changes in ways that matter here.
+		owner := Principal{Role: RoleMRO, Firm: e.Firm}
+		if out, err = s.crossedDeclaration(ctx, owner, "predeclaration", ev.PreDeclaration, Out, ""); err != nil {
+			return nil, err
+		}
+		if !sameObject(out.Object, e.Object) {
+			return nil, unprocessable("predeclaration", "declares another object than the entry's")
+		}
+	}
+	return s.update(ctx, p, id, "reexport", "", func(e *TemporaryEntry) error {
+		at := s.Now()
+		if out != nil {
+			at = *out.CrossedAt
+		}
+		if err := e.Reexport(at); err != nil {
+			return err
+		}
+		e.ReexportEvidence = &ev
+		return nil
+	})
 }
 
 // Extend is customs' decision to move the deadline.

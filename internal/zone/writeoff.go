@@ -41,10 +41,6 @@ func (s WriteOffStatus) Valid() bool {
 // MaxWriteOffMonths is the longest period customs writes off at once.
 const MaxWriteOffMonths = 12
 
-// Shanghai is the calendar periods and deadlines are dated in (China keeps
-// UTC+8 all year, so a fixed zone needs no tz database).
-var Shanghai = time.FixedZone("Asia/Shanghai", 8*3600)
-
 // DateLayout is a calendar date.
 const DateLayout = "2006-01-02"
 

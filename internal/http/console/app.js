@@ -23,6 +23,7 @@
     alarms: new Map(),   // id → open alarm
     gates: new Map(),    // id → gate board
     entries: null,       // temporary entries due soon; null: panel hidden
+    scraps: null,        // scrap requests waiting for customs; null: panel hidden
     stream: null,        // AbortController of the open stream
     statsPeriod: 'last12',
   };
@@ -366,6 +367,48 @@
       st.entries = null; // not offered by this API: hide the panel
     }
     renderEntries();
+    loadScraps();
+  }
+  // Scrap requests wait for customs; the panel lists them with the decision.
+  async function loadScraps() {
+    try {
+      const lots = await listAll('/v1/parts/lots?limit=500', 4);
+      st.scraps = [];
+      for (const l of lots) for (const m of l.movements || []) {
+        if (m.kind === 'scrap' && m.status === 'pending') st.scraps.push({ lot: l, m });
+      }
+    } catch (e) {
+      st.scraps = null;
+    }
+    renderScraps();
+  }
+  function renderScraps() {
+    const panel = $('scraps-panel');
+    if (!st.scraps) { panel.hidden = true; return; }
+    panel.hidden = false;
+    $('scraps').tBodies[0].replaceChildren(...st.scraps.map(({ lot, m }) => {
+      const err = h('span', { class: 'error small', role: 'alert' });
+      const decide = (decision) => async () => {
+        const body = { decision };
+        if (decision === 'reject') {
+          body.reason = window.prompt(t('scraps.reason')) || '';
+          if (!body.reason.trim()) return;
+        }
+        try {
+          await api('POST', '/v1/parts/lots/' + encodeURIComponent(lot.id) + '/movements/' + encodeURIComponent(m.id) + '/approval', body);
+          loadScraps();
+        } catch (e) { err.textContent = e.message; }
+      };
+      return h('tr', { 'data-id': m.id },
+        h('td', {}, lot.part_number + ' ' + (lot.description || '')),
+        h('td', {}, lot.firm),
+        h('td', {}, String(m.quantity) + ' ' + lot.unit),
+        h('td', {}, fmtTime(m.at)),
+        h('td', {},
+          h('button', { type: 'button', class: 'primary', fk: 'sa:' + m.id, onclick: decide('approve') }, t('scraps.approve')),
+          h('button', { type: 'button', fk: 'sr:' + m.id, onclick: decide('reject') }, t('scraps.reject')), err));
+    }));
+    $('scraps-empty').hidden = st.scraps.length > 0;
   }
 
   // ---------- gate board ----------

@@ -1,0 +1,199 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/bondgate/bondgate/internal/zone"
+)
+
+// EquipmentStore keeps the self-use production equipment register: each
+// item as one record with a firm index.
+type EquipmentStore struct {
+	db *DB
+}
+
+var _ zone.EquipmentStore = (*EquipmentStore)(nil)
+
+// NewEquipmentStore returns the equipment store of db.
+func NewEquipmentStore(db *DB) *EquipmentStore { return &EquipmentStore{db: db} }
+
+var (
+	bucketEquipment     = []byte("equipment")          // id → item JSON
+	bucketEquipmentFirm = []byte("equipment_idx_firm") // firm 0x00 id
+)
+
+func init() { allBuckets = append(allBuckets, bucketEquipment, bucketEquipmentFirm) }
+
+const (
+	auditEntityEquipment = "equipment"
+	idemKindEquipment    = "equipment"
+)
+
+// CreateEquipment stores q, its index, audit entry and outbox messages in
+// one transaction; a replayed Idempotency-Key answers the stored item.
+func (s *EquipmentStore) CreateEquipment(ctx context.Context, q *zone.Equipment, idem *zone.Idempotency, ch zone.Change) (*zone.Equipment, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	if q.ID == "" {
+		return nil, false, zone.Internal(errors.New("equipment without an ID"))
+	}
+	var stored *zone.Equipment
+	err := s.db.update(func(tx *bbolt.Tx) error {
+		if idem != nil {
+			rec, err := lookupIdem(tx, idemKindEquipment, idem)
+			if err != nil {
+				return err
+			}
+			if rec != nil {
+				if stored, err = getEquipment(tx, rec.RecordID); err != nil {
+					return err
+				}
+				return errReplay
+			}
+			if err := putIdem(tx, idemKindEquipment, idem, recordIdem{RecordID: q.ID, Created: q.CreatedAt}); err != nil {
+				return err
+			}
+		}
+		if tx.Bucket(bucketEquipment).Get([]byte(q.ID)) != nil {
+			return zone.Errorf(zone.ECONFLICT, "equipment %s already exists", q.ID)
+		}
+		after, err := putEquipment(tx, q, true)
+		if err != nil {
+			return err
+		}
+		stored = q
+		return recordChange(tx, auditEntityEquipment, q.ID, q.UpdatedAt, ch, nil, after)
+	})
+	if errors.Is(err, errReplay) {
+		return stored, true, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return stored, false, nil
+}
+
+// UpdateEquipment loads id, lets fn change it and writes it with fn's
+// Change in one transaction; fn's error is returned and nothing is written.
+func (s *EquipmentStore) UpdateEquipment(ctx context.Context, id string, fn func(q *zone.Equipment) (zone.Change, error)) (*zone.Equipment, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out *zone.Equipment
+	err := s.db.update(func(tx *bbolt.Tx) error {
+		before := tx.Bucket(bucketEquipment).Get([]byte(id))
+		if before == nil {
+			return zone.Errorf(zone.ENOTFOUND, "no equipment %s", id)
+		}
+		before = bytes.Clone(before)
+		var q zone.Equipment
+		if err := json.Unmarshal(before, &q); err != nil {
+			return zone.Internal(err)
+		}
+		ch, err := fn(&q)
+		if err != nil {
+			return pass(err)
+		}
+		if q.ID != id {
+			return zone.Internal(errors.New("update changed the equipment's ID"))
+		}
+		after, err := putEquipment(tx, &q, false)
+		if err != nil {
+			return err
+		}
+		out = &q
+		return recordChange(tx, auditEntityEquipment, id, q.UpdatedAt, ch, before, after)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Equipment returns one item or ENOTFOUND.
+func (s *EquipmentStore) Equipment(ctx context.Context, id string) (*zone.Equipment, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var q *zone.Equipment
+	err := s.db.view(func(tx *bbolt.Tx) error {
+		var err error
+		q, err = getEquipment(tx, id)
+		return err
+	})
+	return q, err
+}
+
+// EquipmentList lists by filter, newest first.
+func (s *EquipmentStore) EquipmentList(ctx context.Context, f zone.EquipmentFilter) (zone.EquipmentPage, error) {
+	if err := ctx.Err(); err != nil {
+		return zone.EquipmentPage{}, err
+	}
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	after, err := decodeCursor(f.Cursor)
+	if err != nil {
+		return zone.EquipmentPage{}, err
+	}
+	var page zone.EquipmentPage
+	err = s.db.view(func(tx *bbolt.Tx) error {
+		more, err := walkNewest(tx, bucketEquipment, bucketEquipmentFirm, f.Firm, after, func(v []byte) (bool, error) {
+			if len(page.Items) == f.Limit {
+				return true, nil
+			}
+			var q zone.Equipment
+			if err := json.Unmarshal(v, &q); err != nil {
+				return false, zone.Internal(err)
+			}
+			page.Items = append(page.Items, &q)
+			return false, nil
+		})
+		if more && len(page.Items) > 0 {
+			page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(page.Items[len(page.Items)-1].ID))
+		}
+		return err
+	})
+	if err != nil {
+		return zone.EquipmentPage{}, err
+	}
+	return page, nil
+}
+
+func putEquipment(tx *bbolt.Tx, q *zone.Equipment, create bool) ([]byte, error) {
+	raw, err := json.Marshal(q)
+	if err != nil {
+		return nil, zone.Internal(err)
+	}
+	if err := checkRoom(tx, 2*len(raw)+256); err != nil {
+		return nil, err
+	}
+	if err := tx.Bucket(bucketEquipment).Put([]byte(q.ID), raw); err != nil {
+		return nil, zone.Internal(err)
+	}
+	if create {
+		if err := tx.Bucket(bucketEquipmentFirm).Put(indexKey(q.Firm, q.ID), nil); err != nil {
+			return nil, zone.Internal(err)
+		}
+	}
+	return raw, nil
+}
+
+func getEquipment(tx *bbolt.Tx, id string) (*zone.Equipment, error) {
+	v := tx.Bucket(bucketEquipment).Get([]byte(id))
+	if v == nil {
+		return nil, zone.Errorf(zone.ENOTFOUND, "no equipment %s", id)
+	}
+	var q zone.Equipment
+	if err := json.Unmarshal(v, &q); err != nil {
+		return nil, zone.Internal(err)
+	}
+	return &q, nil
+}

@@ -1,0 +1,143 @@
+package http
+
+import (
+	nethttp "net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/bondgate/bondgate/internal/web"
+	"github.com/bondgate/bondgate/internal/zone"
+)
+
+func (s *Server) routeEquipment() {
+	s.Handle(nethttp.MethodPost, "/equipment", s.registerEquipment, zone.RoleMRO)
+	s.Handle(nethttp.MethodGet, "/equipment", s.listEquipment, zone.RoleMRO, zone.RoleCustoms)
+	s.Handle(nethttp.MethodGet, "/equipment/:id", s.getEquipment, zone.RoleMRO, zone.RoleCustoms)
+	s.Handle(nethttp.MethodPost, "/equipment/:id/transfer", s.transferEquipment, zone.RoleMRO)
+}
+
+func (s *Server) equipment() (*zone.EquipmentService, error) {
+	if s.cfg.Equipment == nil {
+		return nil, zone.Errorf(zone.EUNAVAILABLE, "the equipment register is not available")
+	}
+	return s.cfg.Equipment, nil
+}
+
+// equipmentRequest is the body of POST /v1/equipment, as in CONTRACT.md.
+type equipmentRequest struct {
+	Description       string    `json:"description" validate:"required,max=1024"`
+	Serial            string    `json:"serial" validate:"required,max=64"`
+	HSCode            string    `json:"hs_code" validate:"required,max=10"`
+	ImportDeclaration string    `json:"import_declaration" validate:"required,max=64"`
+	ImportedAt        time.Time `json:"imported_at" validate:"required"`
+	Exempted          struct {
+		Duty moneyBody `json:"duty"`
+		VAT  moneyBody `json:"vat"`
+	} `json:"exempted"`
+	SupervisionMonths int `json:"supervision_months" validate:"required,min=1,max=120"`
+}
+
+func (r equipmentRequest) item() zone.Equipment {
+	m := func(b moneyBody) zone.Money { return zone.Money{Amount: b.Amount, Currency: b.Currency} }
+	return zone.Equipment{Description: r.Description, Serial: r.Serial, HSCode: r.HSCode,
+		ImportDeclaration: r.ImportDeclaration, ImportedAt: r.ImportedAt.UTC(),
+		Exempted: zone.EquipmentTaxes{Duty: m(r.Exempted.Duty), VAT: m(r.Exempted.VAT)}, SupervisionMonths: r.SupervisionMonths}
+}
+
+func (s *Server) registerEquipment(c echo.Context) error {
+	svc, err := s.equipment()
+	if err != nil {
+		return err
+	}
+	var req equipmentRequest
+	raw, err := web.DecodeBody(c, &req, s.cfg.BodyLimit)
+	if err != nil {
+		return err
+	}
+	q := req.item()
+	if err := joinInvalid(web.Validate(&req), q.Validate()); err != nil {
+		return err
+	}
+	idem, err := idempotencyOf(c, raw)
+	if err != nil {
+		return err
+	}
+	stored, replayed, err := svc.Register(c.Request().Context(), web.PrincipalOf(c), q, idem)
+	if err != nil {
+		return err
+	}
+	if replayed {
+		c.Response().Header().Set(HeaderIdempotentReplayed, "true")
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/equipment/"+stored.ID)
+	return web.JSON(c, nethttp.StatusCreated, stored)
+}
+
+func (s *Server) getEquipment(c echo.Context) error {
+	svc, err := s.equipment()
+	if err != nil {
+		return err
+	}
+	q, err := svc.Get(c.Request().Context(), web.PrincipalOf(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return web.JSON(c, nethttp.StatusOK, q)
+}
+
+// equipmentList is the body of GET /v1/equipment.
+type equipmentList struct {
+	Items      []*zone.Equipment `json:"items"`
+	NextCursor string            `json:"next_cursor"`
+}
+
+func (s *Server) listEquipment(c echo.Context) error {
+	svc, err := s.equipment()
+	if err != nil {
+		return err
+	}
+	f := zone.EquipmentFilter{Firm: c.QueryParam("firm"), Cursor: c.QueryParam("cursor")}
+	var fs []zone.FieldError
+	if f.Limit, fs = limitParam(c, nil); len(fs) > 0 {
+		return zone.Invalid(fs...)
+	}
+	page, err := svc.List(c.Request().Context(), web.PrincipalOf(c), f)
+	if err != nil {
+		return err
+	}
+	out := equipmentList{Items: page.Items, NextCursor: page.NextCursor}
+	if out.Items == nil {
+		out.Items = []*zone.Equipment{}
+	}
+	return web.JSON(c, nethttp.StatusOK, out)
+}
+
+// transferRequest is the body of POST /v1/equipment/{id}/transfer.
+type transferRequest struct {
+	ToFirm   string    `json:"to_firm" validate:"required,max=256"`
+	Eligible *bool     `json:"eligible" validate:"required"`
+	At       time.Time `json:"at" validate:"required"`
+}
+
+func (s *Server) transferEquipment(c echo.Context) error {
+	svc, err := s.equipment()
+	if err != nil {
+		return err
+	}
+	var req transferRequest
+	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
+		return err
+	}
+	q, err := svc.Transfer(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), req.ToFirm, *req.Eligible, req.At)
+	if err != nil {
+		return err
+	}
+	return web.JSON(c, nethttp.StatusOK, transferAnswer{Equipment: q, MakeUpTax: q.Transfer.MakeUpTax})
+}
+
+// transferAnswer is the item after its transfer, with what it owes on top.
+type transferAnswer struct {
+	*zone.Equipment
+	MakeUpTax zone.EquipmentTaxes `json:"make_up_tax"`
+}
