@@ -115,7 +115,7 @@ func ParseDevices(raw []byte) ([]Device, error) {
 		fields = append(fields, zone.FieldError{Field: "[" + strconv.Itoa(i) + "]" + f, Message: msg})
 	}
 	out := make([]Device, 0, len(items))
-	seen := map[string]int{}
+	seen, users := map[string]int{}, map[string]int{}
 	for i, m := range items {
 		var d Device
 		if m == nil {
@@ -157,6 +157,13 @@ func ParseDevices(raw []byte) ([]Device, error) {
 		}
 		for _, fe := range parseKindFields(&d, m) {
 			bad(i, "."+fe.Field, fe.Message)
+		}
+		if d.Basic != nil && d.Basic.User != "" {
+			// A user names one device: its credentials must say which.
+			if j, dup := users[d.Basic.User]; dup {
+				bad(i, ".basic.user", fmt.Sprintf("is already device [%d]'s user", j))
+			}
+			users[d.Basic.User] = i
 		}
 		out = append(out, d)
 	}

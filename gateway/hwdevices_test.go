@@ -37,20 +37,21 @@ func TestDeviceListReadsHardwareFields(t *testing.T) {
 func TestDeviceListNamesTheBadEntryAndField(t *testing.T) {
 	const in = `"inputs":[{"input":0,"segment":1,"beam":"A"}]`
 	for body, field := range map[string]string{
-		`[{"id":"C","kind":"isapi","basic":{"user":"u","password_sha256":"plain"}}]`:                                                       "[0].basic.password_sha256",
-		`[{"id":"C","kind":"isapi","basic":{"password_sha256":"` + sha256hex("x") + `"}}]`:                                                 "[0].basic.user",
-		`[{"id":"C","kind":"isapi","read_kind":"face"}]`:                                                                                   "[0].read_kind",
-		`[{"id":"C","kind":"isapi","direction":"up"}]`:                                                                                     "[0].direction",
-		`[{"id":"C","kind":"isapi","onvif_pull":"http://x"}]`:                                                                              "[0].onvif_pull",
-		`[{"id":"C","kind":"onvif","onvif_pull":"ftp://x"}]`:                                                                               "[0].onvif_pull",
-		`[{"id":"C","kind":"json","address":"h:502"}]`:                                                                                     "[0].address",
-		`[{"id":"C","kind":"json"},{"id":"IO","kind":"modbus",` + in + `}]`:                                                                "[1].address",
-		`[{"id":"IO","kind":"modbus","address":"nohost"},` + `{"id":"X","kind":"json"}]`:                                                   "[0].address",
-		`[{"id":"IO","kind":"modbus","address":"h:502","poll":"1h",` + in + `}]`:                                                           "[0].poll",
-		`[{"id":"IO","kind":"modbus","address":"h:502"}]`:                                                                                  "[0].inputs",
-		`[{"id":"IO","kind":"modbus","address":"h:502","inputs":[{"input":0,"segment":1,"beam":"C"}]}]`:                                    "[0].inputs[0].beam",
-		`[{"id":"IO","kind":"modbus","address":"h:502","inputs":[{"input":0,"segment":1,"beam":"A"},{"input":0,"segment":1,"beam":"B"}]}]`: "[0].inputs[1].input",
-		`[{"id":"IO","kind":"modbus","address":"h:502","inputs":[{"input":0,"segment":1,"beam":"A"},{"input":1,"segment":1,"beam":"A"}]}]`: "[0].inputs[1].beam",
+		`[{"id":"C","kind":"isapi","basic":{"user":"u","password_sha256":"plain"}}]`:                                                                                                            "[0].basic.password_sha256",
+		`[{"id":"C","kind":"isapi","basic":{"password_sha256":"` + sha256hex("x") + `"}}]`:                                                                                                      "[0].basic.user",
+		`[{"id":"C","kind":"isapi","basic":{"user":"u","password_sha256":"` + sha256hex("x") + `"}},{"id":"D","kind":"onvif","basic":{"user":"u","password_sha256":"` + sha256hex("y") + `"}}]`: "[1].basic.user",
+		`[{"id":"C","kind":"isapi","read_kind":"face"}]`:                                                                                                                                        "[0].read_kind",
+		`[{"id":"C","kind":"isapi","direction":"up"}]`:                                                                                                                                          "[0].direction",
+		`[{"id":"C","kind":"isapi","onvif_pull":"http://x"}]`:                                                                                                                                   "[0].onvif_pull",
+		`[{"id":"C","kind":"onvif","onvif_pull":"ftp://x"}]`:                                                                                                                                    "[0].onvif_pull",
+		`[{"id":"C","kind":"json","address":"h:502"}]`:                                                                                                                                          "[0].address",
+		`[{"id":"C","kind":"json"},{"id":"IO","kind":"modbus",` + in + `}]`:                                                                                                                     "[1].address",
+		`[{"id":"IO","kind":"modbus","address":"nohost"},` + `{"id":"X","kind":"json"}]`:                                                                                                        "[0].address",
+		`[{"id":"IO","kind":"modbus","address":"h:502","poll":"1h",` + in + `}]`:                                                                                                                "[0].poll",
+		`[{"id":"IO","kind":"modbus","address":"h:502"}]`:                                                                                                                                       "[0].inputs",
+		`[{"id":"IO","kind":"modbus","address":"h:502","inputs":[{"input":0,"segment":1,"beam":"C"}]}]`:                                                                                         "[0].inputs[0].beam",
+		`[{"id":"IO","kind":"modbus","address":"h:502","inputs":[{"input":0,"segment":1,"beam":"A"},{"input":0,"segment":1,"beam":"B"}]}]`:                                                      "[0].inputs[1].input",
+		`[{"id":"IO","kind":"modbus","address":"h:502","inputs":[{"input":0,"segment":1,"beam":"A"},{"input":1,"segment":1,"beam":"A"}]}]`:                                                      "[0].inputs[1].beam",
 	} {
 		_, err := ParseDevices([]byte(body))
 		require.Error(t, err, body)

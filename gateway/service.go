@@ -93,6 +93,8 @@ type Config struct {
 	// stored), and only listed devices get their own metric series. Nil
 	// accepts every device.
 	Devices []Device
+	// Hardware tunes the ISAPI, ONVIF and Modbus adapters (hardware.go).
+	Hardware HardwareOptions
 }
 
 // Service is one running gate.
@@ -114,6 +116,7 @@ type Service struct {
 	storeID   string // this database file's identity (see Store.StoreID)
 	idTag     string // made at each open; in every crossing and alarm ID (see Decider.idTag)
 	devices   deviceSet
+	hw        *adapters // the hardware adapters' state (hardware.go)
 
 	ready  atomic.Bool
 	closed sync.Once
