@@ -13,6 +13,7 @@ import (
 	"github.com/bondgate/bondgate/gateway/decide"
 	"github.com/bondgate/bondgate/gateway/hardware"
 	"github.com/bondgate/bondgate/gateway/hardware/isapi"
+	"github.com/bondgate/bondgate/gateway/hardware/modbus"
 	"github.com/bondgate/bondgate/gateway/hardware/onvif"
 	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
@@ -28,6 +29,9 @@ type HardwareOptions struct {
 	// RepeatGap is how long after its last repeat an active ISAPI event is
 	// still the same one (default isapi.DefaultGap).
 	RepeatGap time.Duration
+	// ModbusFaultAfter is how long an I/O module may fail to answer before
+	// an infrared.fault is stored (default 25 polls, at least 500ms).
+	ModbusFaultAfter time.Duration
 }
 
 // adapters is the gate's per-device adapter state.
@@ -176,4 +180,40 @@ func (s *Service) submitHardware(ctx context.Context, events []decide.SensorEven
 		}
 	}
 	return acc, nil
+}
+
+// runHardware runs the adapters that reach out to their devices (the
+// Modbus pollers) until ctx is done.
+func (s *Service) runHardware(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, d := range s.cfg.Devices {
+		if d.Kind != DeviceModbus {
+			continue
+		}
+		beams := make([]modbus.Beam, len(d.Inputs))
+		for i, in := range d.Inputs {
+			beams[i] = modbus.Beam{Input: uint16(in.Input), Segment: in.Segment, Beam: in.Beam}
+		}
+		p, err := modbus.New(modbus.Config{Device: d.ID, Address: d.Address, Unit: uint8(d.Unit), Poll: d.Poll,
+			Coils: d.Table == TableCoils, Rising: d.BreakEdge == EdgeRising, Beams: beams, Log: s.log,
+			FaultAfter: s.cfg.Hardware.ModbusFaultAfter, Submit: s.submitPolled})
+		if err != nil {
+			s.log.Error("modbus device not polled", "device", d.ID, "err", err)
+			continue
+		}
+		wg.Go(func() { _ = p.Run(ctx) })
+	}
+	wg.Wait()
+}
+
+// submitPolled stores a poller's events. A batch the gate refuses as
+// malformed (a bug: the poller made it) is logged and dropped rather than
+// retried for ever; any other refusal is retried by the poller.
+func (s *Service) submitPolled(ctx context.Context, events []decide.SensorEvent) error {
+	_, err := s.submitHardware(ctx, events)
+	if err != nil && zone.ErrorCode(err) == zone.EINVALID {
+		s.log.Error("modbus events refused as malformed; dropped", "events", len(events), "err", err)
+		return nil
+	}
+	return err
 }
