@@ -182,11 +182,16 @@ func (s *Service) submitHardware(ctx context.Context, events []decide.SensorEven
 	return acc, nil
 }
 
-// runHardware runs the adapters that reach out to their devices (the
-// Modbus pollers) until ctx is done.
+// runHardware runs the adapters that reach out to their devices (Modbus
+// pollers, ONVIF PullPoint clients) until ctx is done.
 func (s *Service) runHardware(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, d := range s.cfg.Devices {
+		if d.Kind == DeviceONVIF && d.ONVIFPull != "" {
+			p := &onvif.PullPoint{URL: d.ONVIFPull, Camera: camera(d), Log: s.log, Submit: s.submitPolled}
+			wg.Go(func() { _ = p.Run(ctx) })
+			continue
+		}
 		if d.Kind != DeviceModbus {
 			continue
 		}
@@ -206,13 +211,13 @@ func (s *Service) runHardware(ctx context.Context) {
 	wg.Wait()
 }
 
-// submitPolled stores a poller's events. A batch the gate refuses as
+// submitPolled stores the events of a poller or a PullPoint client. A batch the gate refuses as
 // malformed (a bug: the poller made it) is logged and dropped rather than
 // retried for ever; any other refusal is retried by the poller.
 func (s *Service) submitPolled(ctx context.Context, events []decide.SensorEvent) error {
 	_, err := s.submitHardware(ctx, events)
 	if err != nil && zone.ErrorCode(err) == zone.EINVALID {
-		s.log.Error("modbus events refused as malformed; dropped", "events", len(events), "err", err)
+		s.log.Error("polled events refused as malformed; dropped", "events", len(events), "err", err)
 		return nil
 	}
 	return err

@@ -294,7 +294,7 @@ func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.committer.run(workCtx) })
 	wg.Go(func() { s.decider.run(workCtx) })
-	wg.Go(func() { s.runHardware(workCtx) }) // Modbus pollers
+	wg.Go(func() { s.runHardware(workCtx) }) // Modbus pollers, ONVIF PullPoint clients
 	// Keep bbolt's map of a large file (a drained backlog, the event log)
 	// from counting whole in the resident set; see bolt.DB.TrimResident.
 	wg.Go(func() { s.db.TrimResidentEvery(workCtx, 250*time.Millisecond) })
