@@ -14,13 +14,13 @@ import (
 )
 
 func TestParseDevices(t *testing.T) {
-	ds, err := ParseDevices([]byte(`[{"id":"CAM-1","kind":"json"},{"id":"CAM-2","kind":"isapi","segment":2,"basic":{"user":"u"}},
-		{"id":"IR-1","kind":"modbus","address":"10.0.0.5:502"},{"id":"CAM-3","kind":"onvif"}]`))
+	ds, err := ParseDevices([]byte(`[{"id":"CAM-1","kind":"json"},{"id":"CAM-2","kind":"isapi","segment":2,"model":{"vendor":"x"}},
+		{"id":"IR-1","kind":"modbus","address":"10.0.0.5:502","inputs":[{"input":0,"segment":1,"beam":"A"}]},{"id":"CAM-3","kind":"onvif"}]`))
 	require.NoError(t, err)
 	require.Len(t, ds, 4)
 	assert.Equal(t, Device{ID: "CAM-1", Kind: DeviceJSON}, ds[0])
 	assert.Equal(t, 2, ds[1].Segment)
-	assert.JSONEq(t, `{"user":"u"}`, string(ds[1].Extra["basic"]), "fields for later adapters are kept")
+	assert.JSONEq(t, `{"vendor":"x"}`, string(ds[1].Extra["model"]), "fields this version does not read are kept")
 
 	for body, field := range map[string]string{
 		`{}`:                             "devices",

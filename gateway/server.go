@@ -55,6 +55,7 @@ func (s *Service) routes() *echo.Echo {
 	v1.GET("/status", s.getStatus, readers)
 	v1.GET("/crossings", s.getCrossings, readers)
 	v1.GET("/admin/backup", s.getBackup, web.Require(zone.RoleCustoms, zone.RoleAuditor))
+	s.hardwareRoutes(e) // devices authenticate themselves: cameras cannot send tokens
 	return e
 }
 

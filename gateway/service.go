@@ -96,6 +96,8 @@ type Config struct {
 	// stored), and only listed devices get their own metric series. Nil
 	// accepts every device.
 	Devices []Device
+	// Hardware tunes the ISAPI, ONVIF and Modbus adapters (hardware.go).
+	Hardware HardwareOptions
 }
 
 // Service is one running gate.
@@ -117,6 +119,7 @@ type Service struct {
 	storeID   string // this database file's identity (see Store.StoreID)
 	idTag     string // made at each open; in every crossing and alarm ID (see Decider.idTag)
 	devices   deviceSet
+	hw        *adapters // the hardware adapters' state (hardware.go)
 
 	ready  atomic.Bool
 	closed sync.Once
@@ -294,6 +297,7 @@ func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.committer.run(workCtx) })
 	wg.Go(func() { s.decider.run(workCtx) })
+	wg.Go(func() { s.runHardware(workCtx) }) // Modbus pollers, ONVIF PullPoint clients
 	// Keep bbolt's map of a large file (a drained backlog, the event log)
 	// from counting whole in the resident set; see bolt.DB.TrimResident.
 	wg.Go(func() { s.db.TrimResidentEvery(workCtx, 250*time.Millisecond) })

@@ -29,7 +29,7 @@ func runGate(ctx context.Context, args []string, _, stderr io.Writer) error {
 	deviceRate := fs.Float64("device-rate", gateway.DefaultDeviceRate, "events per second each device may post on average (negative: no limit)")
 	deviceBurst := fs.Int("device-burst", gateway.DefaultDeviceBurst, "events each device may post at once")
 	maxConns := fs.Int("max-conns", web.DefaultMaxConns, "open HTTP connections at most; past it the longest-idle one is closed")
-	devicesFile := fs.String("devices", "", "device list (JSON array of {\"id\",\"kind\"}); with it, events from other devices are refused (403)")
+	devicesFile := fs.String("devices", "", "device list (JSON array of {\"id\",\"kind\":json|isapi|onvif|modbus,…}, README \"Gate hardware\"); with it, events from other devices are refused (403)")
 	tlsFiles := tlsFlags(fs)
 	kafkaSecurity := kafkaSecurityFlags(fs)
 	kafkaTimeout := fs.Duration("kafka-write-timeout", 10*time.Second, "bound on one produce request; past it a hanging broker counts as the link down")

@@ -79,9 +79,19 @@ type SensorEvent struct {
 	// Code is a fault or tamper code, e.g. Contact ID 137 (tamper).
 	Code    string `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
+	// Source is where a hardware adapter heard the event (ISAPI, ONVIF,
+	// Modbus); absent on events posted as JSON.
+	Source *Source `json:"source,omitempty"`
 	// Raw holds the event's bytes exactly as posted, so the gate keeps what
 	// the hardware said rather than our re-encoding of it.
 	Raw json.RawMessage `json:"-"`
+}
+
+// Source is the origin of an event a hardware adapter turned into a sensor
+// event: the protocol (isapi, onvif, modbus) and the device list entry.
+type Source struct {
+	Kind   string `json:"kind"`
+	Device string `json:"device"`
 }
 
 // wireEvent mirrors SensorEvent with loosely typed time and reads, so that a
@@ -103,6 +113,7 @@ type wireEvent struct {
 	State       string            `json:"state"`
 	Code        string            `json:"code"`
 	Message     string            `json:"message"`
+	Source      *Source           `json:"source"`
 }
 
 // Field length limits: generous for real hardware, small enough that one
@@ -244,6 +255,16 @@ func parseEvent(raw json.RawMessage) (SensorEvent, []zone.FieldError) {
 	}
 	if w.Segment != nil {
 		ev.Segment = *w.Segment
+	}
+	if w.Source != nil {
+		if len(w.Source.Kind) > MaxIDLen || !Printable(w.Source.Kind) {
+			bad("source.kind", "must be printable text without spaces")
+		}
+		if len(w.Source.Device) > MaxIDLen || !Printable(w.Source.Device) {
+			bad("source.device", "must be printable text without spaces")
+		}
+		src := *w.Source
+		ev.Source = &src
 	}
 
 	switch w.Type {

@@ -124,7 +124,7 @@ func WriteProblem(c echo.Context, err error) error {
 	p := ProblemOf(err)
 	p.Instance = c.Request().URL.Path
 	p.RequestID = RequestIDOf(c)
-	if p.Status == nethttp.StatusUnauthorized {
+	if p.Status == nethttp.StatusUnauthorized && c.Response().Header().Get("WWW-Authenticate") == "" { // a handler may challenge for Basic
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="bondgate"`)
 	}
 	if c.Request().Method == nethttp.MethodHead {
