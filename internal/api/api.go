@@ -248,6 +248,15 @@ func (s *Service) Run(ctx context.Context) error {
 				return nil
 			}
 		})
+		g.Go(func() error {
+			// A deposed node may write nothing more: no outbox flush.
+			select {
+			case <-s.rep.deposed:
+				stopPublishing()
+			case <-gctx.Done():
+			}
+			return nil
+		})
 	}
 	g.Go(func() error {
 		defer stopPublishing()
