@@ -133,9 +133,10 @@ func TestStandbyFailoverDrill(t *testing.T) {
 					return
 				default:
 				}
-				esn := fmt.Sprintf("W%d-%d", w, i)
-				var id string
-				for id == "" {
+				var id, esn string
+				for try := 0; id == ""; try++ {
+					// An unacknowledged create may exist: a retry never reuses its serial.
+					esn = fmt.Sprintf("W%d-%d-%d", w, i, try)
 					select {
 					case <-stop:
 						return
@@ -150,7 +151,6 @@ func TestStandbyFailoverDrill(t *testing.T) {
 					}
 					if id == "" {
 						time.Sleep(50 * time.Millisecond)
-						esn += "r" // an unacknowledged create may exist: never reuse its serial
 					}
 				}
 				mu.Lock()
