@@ -29,6 +29,7 @@ func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
 	reminders := fs.Duration("reminder-interval", api.DefaultReminderInterval, "how often temporary-entry reminders and overdue deadlines are checked")
 	gateURLs := fs.String("gate-urls", "", "gate services for the console's gate board, GATE=URL comma-separated (e.g. G-MRO-1=http://127.0.0.1:8081)")
 	newLog := logFlags(fs)
+	replica := replicaFlags(fs, addr)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -52,7 +53,7 @@ func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
 	return serveAPI(ctx, api.Config{GateURLs: gateLinks, Addr: *addr, DataDir: *data, Brokers: splitList(*brokers), KafkaSecurity: ksec, Tokens: toks,
 		Gates: splitList(*gates), DedicatedGates: splitList(*dedicated), Log: log.With("component", "api"), TLS: tlsCfg,
 		MaxConns: *maxConns, SeedHistory: *seed, ExpiryInterval: *expiry,
-		Records: api.RecordsConfig{ExitApprovalAbove: *above, ReminderInterval: *reminders}})
+		Records: api.RecordsConfig{ExitApprovalAbove: *above, ReminderInterval: *reminders}, Replica: replica()})
 }
 
 func serveAPI(ctx context.Context, cfg api.Config) error {

@@ -52,6 +52,9 @@ type Config struct {
 	ExpiryInterval time.Duration
 	// Records configure temporary entries and the parts ledger.
 	Records RecordsConfig
+	// Replica makes this node a changelog primary or a warm standby; the
+	// zero value is a single node.
+	Replica ReplicaConfig
 	// GateURLs maps gate IDs to their services' base URLs, for the
 	// console's gate board (GET /v1/gates, the stream's gate events).
 	GateURLs map[string]string
@@ -68,6 +71,7 @@ type Service struct {
 	feed *zoneFeed
 	recs *records
 	srv  *bhttp.Server
+	rep  *replica // nil for a single node
 }
 
 // New opens the store and wires the parts; Run runs them.
@@ -83,7 +87,21 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	s, err := wire(cfg, db, log)
+	var rep *replica
+	if cfg.Replica.Changelog || cfg.Replica.Standby {
+		cl, err := kafka.NewChangelog(cfg.Brokers, log.With("part", "changelog"))
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		rep = newReplica(cfg.Replica, db, cl, log.With("part", "changelog"))
+		if err := db.SetReplicator(rep); err != nil {
+			cl.Close()
+			db.Close()
+			return nil, err
+		}
+	}
+	s, err := wire(cfg, db, rep, log)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -91,7 +109,7 @@ func New(cfg Config) (*Service, error) {
 	return s, nil
 }
 
-func wire(cfg Config, db *bolt.DB, log *slog.Logger) (*Service, error) {
+func wire(cfg Config, db *bolt.DB, rep *replica, log *slog.Logger) (*Service, error) {
 	if moved, ok := db.Recovered(); ok {
 		// The old file is kept for forensics; the API starts on a fresh one,
 		// and an officer must see that it did (a restore is needed).
@@ -125,12 +143,22 @@ func wire(cfg Config, db *bolt.DB, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	var writeGate func() (string, bool)
+	if rep != nil {
+		writeGate = rep.primaryURL
+	}
 	srv := bhttp.NewServer(bhttp.Config{
 		Addr: cfg.Addr, TLS: cfg.TLS, MaxConns: cfg.MaxConns, Tokens: cfg.Tokens, Declarations: svc, Audit: bolt.NewAuditTrail(db), Backup: db.WriteBackup, Registry: reg, Log: log,
 		Crossings: feed.crossings, Alarms: feed.alarms, Stats: feed.stats,
 		TemporaryEntries: recs.entries, Parts: recs.parts, Visits: recs.visits, WriteOffs: recs.writeoffs, Equipment: recs.equipment,
-		Console: bhttp.ConsoleConfig{GateURLs: cfg.GateURLs},
+		Console:   bhttp.ConsoleConfig{GateURLs: cfg.GateURLs},
+		WriteGate: writeGate,
 		Ready: func(ctx context.Context) map[string]string {
+			if _, primary := rep.primaryURL(); rep != nil && !primary {
+				// A standby publishes nothing and reads no gate feed: it is
+				// ready when it follows the log.
+				return map[string]string{"store": "", "changelog": rep.state()}
+			}
 			st := map[string]string{"store": ""}
 			if up, lastErr, _ := pub.Link(); kafka.Problem(up, lastErr) != "" {
 				st["kafka"] = kafka.Problem(up, lastErr) // "auth failed: …", the cause named
@@ -143,10 +171,13 @@ func wire(cfg Config, db *bolt.DB, log *slog.Logger) (*Service, error) {
 				st["kafka"] = ""
 			}
 			feed.ready(st)
+			if rep != nil {
+				st["changelog"] = rep.state()
+			}
 			return st
 		},
 	})
-	return &Service{cfg: cfg, log: log, db: db, pub: pub, feed: feed, recs: recs, srv: srv}, nil
+	return &Service{cfg: cfg, log: log, db: db, pub: pub, feed: feed, recs: recs, srv: srv, rep: rep}, nil
 }
 
 // gateSet is ids as a set; none is nil, which allows any gate.
@@ -166,15 +197,8 @@ func gateSet(ids []string) map[string]bool {
 // store.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.db.Close()
-	if s.cfg.SeedHistory {
-		if err := seedHistory(ctx, s.db, s.log); err != nil {
-			return err
-		}
-	}
-	if s.cfg.Samples {
-		if err := loadSamples(ctx, s.recs, time.Now(), s.log); err != nil {
-			return err
-		}
+	if s.rep != nil {
+		defer s.rep.cl.Close()
 	}
 
 	// Stop order: the HTTP server stops accepting, ends the live streams and
@@ -185,6 +209,62 @@ func (s *Service) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	publishing, stopPublishing := context.WithCancel(context.Background())
 	defer stopPublishing()
+	if s.rep != nil {
+		// A changelog node serves once its file has caught up with the log,
+		// and runs the parts that write (publisher, feed, scheduler, seeds)
+		// only while it holds the lease.
+		g.Go(func() error { return s.rep.run(gctx) })
+		select {
+		case <-s.rep.ready:
+		case <-gctx.Done():
+			stopPublishing()
+			return g.Wait()
+		}
+	}
+	writers := func() error {
+		if s.cfg.SeedHistory {
+			if err := seedHistory(gctx, s.db, s.log); err != nil {
+				return err
+			}
+		}
+		if s.cfg.Samples {
+			if err := loadSamples(gctx, s.recs, time.Now(), s.log); err != nil {
+				return err
+			}
+		}
+		g.Go(func() error {
+			if err := s.pub.Run(publishing); err != nil {
+				s.log.Warn("publisher flush incomplete; the rest stays in the outbox for next start", "err", err)
+			}
+			return nil
+		})
+		g.Go(func() error { s.feed.run(gctx); return nil })
+		g.Go(func() error { s.recs.run(gctx); return nil })
+		return nil
+	}
+	if s.rep == nil {
+		if err := writers(); err != nil {
+			return err
+		}
+	} else {
+		g.Go(func() error {
+			select {
+			case <-s.rep.primary:
+				return writers()
+			case <-gctx.Done():
+				return nil
+			}
+		})
+		g.Go(func() error {
+			// A deposed node may write nothing more: no outbox flush.
+			select {
+			case <-s.rep.deposed:
+				stopPublishing()
+			case <-gctx.Done():
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		defer stopPublishing()
 		if err := s.srv.Start(gctx); err != nil {
@@ -192,15 +272,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		return nil
 	})
-	g.Go(func() error {
-		if err := s.pub.Run(publishing); err != nil {
-			s.log.Warn("publisher flush incomplete; the rest stays in the outbox for next start", "err", err)
-		}
-		return nil
-	})
 	g.Go(func() error { return s.srv.Stream().Run(gctx) })
-	g.Go(func() error { s.feed.run(gctx); return nil })
-	g.Go(func() error { s.recs.run(gctx); return nil })
 	// Keep bbolt's map from counting whole in the resident set after a
 	// scan (the check at open, a long list); see bolt.DB.TrimResident.
 	g.Go(func() error { s.db.TrimResidentEvery(gctx, time.Second); return nil })

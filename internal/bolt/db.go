@@ -52,6 +52,7 @@ type DB struct {
 	recovered bool
 	// visitMove follows crossed declarations into visits (FollowVisits).
 	visitMove zone.VisitCrossingMove
+	repl      replication
 }
 
 // Buckets created on open: the zone API's records, indexes, audit chain and
@@ -182,6 +183,10 @@ func (db *DB) Path() string { return db.path }
 
 // Close closes the file, syncing it first when it was opened with NoSync.
 func (db *DB) Close() error {
+	if db.repl.file != nil {
+		_ = db.repl.file.Close()
+		db.repl.file = nil
+	}
 	if db.noSync {
 		db.noSync = false // once: a second Close finds the file closed
 		if err := db.bdb.Sync(); err != nil {
@@ -195,6 +200,9 @@ func (db *DB) Close() error {
 // Batch is bbolt's Batch (fn may run more than once, so keep it
 // idempotent), for group commit, with its errors mapped as update maps them.
 func (db *DB) Batch(fn func(*bbolt.Tx) error) error {
+	if db.repl.rep.Load() != nil {
+		return db.update(fn)
+	}
 	return storageErr(db.bdb.Batch(fn))
 }
 

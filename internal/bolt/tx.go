@@ -12,7 +12,12 @@ import (
 
 // update runs fn in a write transaction. It is the one place a store's
 // errors are mapped (see storageErr): callers return what it returns.
+// With a changelog (SetReplicator) the transaction also goes to the log
+// before update returns.
 func (db *DB) update(fn func(*bbolt.Tx) error) error {
+	if r := db.repl.rep.Load(); r != nil {
+		return db.replicatedUpdate(*r, fn)
+	}
 	return storageErr(db.bdb.Update(fn))
 }
 

@@ -68,6 +68,10 @@ type Config struct {
 	TLS *tls.Config
 	// Console configures the officer's console at / and GET /v1/stream.
 	Console ConsoleConfig
+	// WriteGate, when set, says whether this node takes writes and, if
+	// not, the primary's URL: writes then get 503 + Location (a changelog
+	// standby, see internal/api).
+	WriteGate func() (primaryURL string, ok bool)
 }
 
 // Server is the zone API.
@@ -110,6 +114,9 @@ func NewServer(cfg Config) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = web.ErrorHandler(s.log)
 	e.Use(web.RequestID(), web.SecurityHeaders(), web.LogRequests(s.log), s.metrics.Middleware(), web.Recover())
+	if cfg.WriteGate != nil {
+		e.Use(standbyWrites(cfg.WriteGate))
+	}
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -48,7 +49,9 @@ func TestParseTopicSpecsMergesDefaults(t *testing.T) {
 	for _, s := range specs {
 		byName[s.Name] = s
 	}
-	require.Len(t, byName, len(zone.Topics))
+	require.Len(t, byName, len(zone.Topics)+1, "the event topics and the changelog")
+	assert.Equal(t, 1, byName[zone.TopicChangelog].Partitions, "one partition: one order")
+	assert.Equal(t, "compact", byName[zone.TopicChangelog].Configs["cleanup.policy"])
 	for _, name := range zone.Topics {
 		s, ok := byName[name]
 		require.True(t, ok, "%s is in topics.json", name)
@@ -87,7 +90,7 @@ func TestApplyTopicsCreatesThenChecks(t *testing.T) {
 
 	rep, err := ApplyTopics(ctx, brokers, specs, TopicsOptions{})
 	require.NoError(t, err)
-	assert.ElementsMatch(t, zone.Topics, rep.Created)
+	assert.ElementsMatch(t, append(slices.Clone(zone.Topics), zone.TopicChangelog), rep.Created)
 	assert.True(t, rep.InSync(), "%v", rep.Diffs)
 
 	adm := adminClient(t, brokers)
@@ -114,7 +117,7 @@ func TestApplyTopicsCreatesThenChecks(t *testing.T) {
 	again, err := ApplyTopics(ctx, brokers, specs, TopicsOptions{})
 	require.NoError(t, err)
 	assert.Empty(t, again.Created, "idempotent")
-	assert.ElementsMatch(t, zone.Topics, again.Matching)
+	assert.ElementsMatch(t, append(slices.Clone(zone.Topics), zone.TopicChangelog), again.Matching)
 	check, err = ApplyTopics(ctx, brokers, specs, TopicsOptions{CheckOnly: true})
 	require.NoError(t, err)
 	assert.True(t, check.InSync(), "%v", check.Diffs)
@@ -155,7 +158,7 @@ func TestApplyTopicsReplicationOverride(t *testing.T) {
 
 	rep, err := ApplyTopics(ctx, brokers, specs, TopicsOptions{ReplicationFactor: 1})
 	require.NoError(t, err)
-	assert.ElementsMatch(t, zone.Topics, rep.Created)
+	assert.ElementsMatch(t, append(slices.Clone(zone.Topics), zone.TopicChangelog), rep.Created)
 	check, err := ApplyTopics(ctx, brokers, specs, TopicsOptions{ReplicationFactor: 1, CheckOnly: true})
 	require.NoError(t, err)
 	assert.True(t, check.InSync(), "%v", check.Diffs)

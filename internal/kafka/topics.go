@@ -13,7 +13,8 @@ import (
 )
 
 // EnsureTopics creates any of bondgate's topics missing on the cluster, with
-// the given partition count and the broker's default replication. It is for
+// the given partition count (the changelog: one) and the broker's default
+// replication. It is for
 // `bondgate dev` and tests: in production the operator creates topics from
 // ops/kafka and nothing is auto-created.
 func EnsureTopics(ctx context.Context, brokers []string, partitions int) error {
@@ -27,6 +28,8 @@ func EnsureTopics(ctx context.Context, brokers []string, partitions int) error {
 	for _, t := range zone.Topics {
 		req.Topics = append(req.Topics, kafkago.TopicConfig{Topic: t, NumPartitions: partitions, ReplicationFactor: -1})
 	}
+	req.Topics = append(req.Topics, kafkago.TopicConfig{Topic: zone.TopicChangelog, NumPartitions: 1, ReplicationFactor: -1,
+		ConfigEntries: []kafkago.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}}})
 	res, err := cl.CreateTopics(ctx, req)
 	if err != nil {
 		return unavailable(err, "create topics")

@@ -117,6 +117,9 @@ func (p *Proc) Output() string { return p.out.String() }
 // Pid is the process ID.
 func (p *Proc) Pid() int { return p.cmd.Process.Pid }
 
+// Done is closed once the process has exited and been waited for.
+func (p *Proc) Done() <-chan struct{} { return p.done }
+
 // Exited reports whether the process has exited.
 func (p *Proc) Exited() bool {
 	select {

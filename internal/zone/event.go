@@ -16,7 +16,13 @@ const (
 	TopicRecords = "bondgate.zone.records"
 )
 
-// Topics lists every topic bondgate uses.
+// TopicChangelog carries every committed transaction of the zone API's
+// store and the primary's lease, for warm standbys (`api --standby`): one
+// partition (one order), compacted per key. Not in Topics: it is not a
+// six-partition event topic.
+const TopicChangelog = "bondgate.zone.changelog"
+
+// Topics lists every event topic bondgate uses.
 var Topics = []string{TopicCrossings, TopicAlarms, TopicClearances, TopicDeclarations, TopicRecords}
 
 // Event types carried in the CloudEvents `type` attribute.
