@@ -38,8 +38,8 @@ func TestReleaseNotePrintsToPDF(t *testing.T) {
 	require.NoError(t, os.WriteFile(tokens, fixtures.Tokens(), 0o600))
 	brokerAddr, apiAddr := proctest.FreeAddr(t), proctest.FreeAddr(t)
 	api := "http://" + apiAddr
-	start(t, binary, "broker", "broker", "--addr", brokerAddr)
-	start(t, binary, "api", "api", "--addr", apiAddr, "--data", filepath.Join(dir, "api"), "--brokers", brokerAddr,
+	start(t, binary, "broker", "--addr", brokerAddr)
+	start(t, binary, "api", "--addr", apiAddr, "--data", filepath.Join(dir, "api"), "--brokers", brokerAddr,
 		"--tokens", tokens, "--gates", "G-MRO-1,G-MAIN")
 	waitHealthy(t, api)
 
