@@ -132,6 +132,13 @@ func StartBroker(ctx context.Context, cfg BrokerConfig, log *slog.Logger) (*Brok
 			return nil, unavailable(err, "create topic "+t)
 		}
 	}
+	// The API's changelog: one partition, compacted per key.
+	if c.TopicInfo(zone.TopicChangelog) == nil {
+		if err := c.CreateTopic(zone.TopicChangelog, 1, map[string]string{"cleanup.policy": "compact"}); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			b.Close()
+			return nil, unavailable(err, "create topic "+zone.TopicChangelog)
+		}
+	}
 	log.Info("kafka broker started", "addrs", b.Addrs(), "data_dir", cfg.DataDir,
 		"partitions", cfg.Partitions, "brokers", cfg.NumBrokers, "tls", cfg.TLS != nil, "sasl_users", len(cfg.Users))
 	return b, nil
