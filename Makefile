@@ -13,13 +13,15 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/bondgate
 
-## run: start the whole system on its embedded default (broker, API, two gates)
+## run: start the whole system on its embedded default (broker, API, two gates);
+## HARDWARE=1 also gives G-MRO-1 ISAPI cameras and a Modbus I/O module (dev --hardware)
 run: build
-	./$(BIN) dev --data $(DATA)
+	./$(BIN) dev --data $(DATA) $(if $(HARDWARE),--hardware)
 
-## demo: against a running `make run`, the GEnx-1B story: pre-declare, clear, cross, arrive, timeline
+## demo: against a running `make run`, the GEnx-1B story: pre-declare, clear, cross, arrive, timeline;
+## HARDWARE=1 (with `make run HARDWARE=1`) tells it through ISAPI alerts and the Modbus module instead of JSON
 demo: build
-	./$(BIN) demo --api http://127.0.0.1:8080 --gate http://127.0.0.1:8081
+	./$(BIN) demo --api http://127.0.0.1:8080 --gate http://127.0.0.1:8081 $(if $(HARDWARE),--hardware)
 
 ## tools: promtool for the alert-rule tests (Debian package prometheus), xmllint for the
 ## release-note XSD test (libxml2-utils);

@@ -28,6 +28,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	apiAddr := fs.String("api-addr", "127.0.0.1:8080", "zone API address")
 	gateAddrs := fs.String("gate-addrs", defaultGateAddrs(), "gate addresses, GATE=HOST:PORT comma-separated; a gate not named keeps its default")
 	seedHist := fs.Bool("seed-history", false, "load the source's 2023–2025 historical moves (fixtures/stats) so /v1/stats shows its figures")
+	hardware := fs.Bool("hardware", false, "give G-MRO-1 the dev hardware too (fixtures/hardware/dev-devices.json): ISAPI cameras ANPR-1/ANPR-2 and a Modbus I/O module IO-1 it polls; `bondgate demo --hardware` serves the module (without it, the gate reports IO-1 silent)")
+	modbusAddr := fs.String("modbus-addr", "", "with --hardware, the I/O module's host:port (default: the fixture's, 127.0.0.1:1502)")
 	newLog := logFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -84,13 +86,24 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			GateURLs: gateURLs, Samples: true}) // so no console panel is empty on first run
 	})
 	for _, g := range gates {
+		devices := fixtureDevices(g)
+		if *hardware && g.ID == hardwareGate {
+			hw, err := devHardware(*modbusAddr)
+			if err != nil {
+				return err
+			}
+			devices = append(devices, hw...)
+		}
 		start("gate "+g.ID, func(ctx context.Context) error {
 			return serveGate(ctx, gateway.Config{GateID: g.ID, Addr: g.Addr, DataDir: filepath.Join(*data, "gate-"+g.ID),
-				Brokers: brokers, Tokens: toks, Devices: fixtureDevices(g), Log: gateLogger(log)})
+				Brokers: brokers, Tokens: toks, Devices: devices, Log: gateLogger(log)})
 		})
 	}
 
 	printDevBanner(stdout, *data, brokers, *apiAddr, gates)
+	if *hardware {
+		fmt.Fprintf(stdout, "Hardware on %s: ISAPI cameras ANPR-1, ANPR-2 (POST /v1/hardware/isapi/<id>, Basic anpr-1/anpr-1-dev, anpr-2/anpr-2-dev), I/O module IO-1 polled over Modbus TCP; the story through them: bin/bondgate demo --hardware\n", hardwareGate)
+	}
 	<-runCtx.Done()
 	wg.Wait()
 	broker.Close()

@@ -103,3 +103,21 @@ func fixtureDevices(g fixtures.Gate) []gateway.Device {
 	}
 	return ds
 }
+
+// hardwareGate is the dev gate `bondgate dev --hardware` equips.
+const hardwareGate = "G-MRO-1"
+
+// devHardware is the dev hardware's device list, its Modbus module at
+// modbusAddr when given.
+func devHardware(modbusAddr string) ([]gateway.Device, error) {
+	ds, err := gateway.ParseDevices(fixtures.HardwareDevices())
+	if err != nil {
+		return nil, fmt.Errorf("fixtures/hardware/dev-devices.json: %w", err)
+	}
+	for i := range ds {
+		if ds[i].Kind == gateway.DeviceModbus && modbusAddr != "" {
+			ds[i].Address = modbusAddr
+		}
+	}
+	return ds, nil
+}

@@ -1,6 +1,8 @@
 // Package sim replays a recorded sensor stream (one JSON event per line, as
 // in fixtures/streams) against a running gate's POST /v1/events, for demos
-// and load. It is what `bondgate sim` runs.
+// and load. It is what `bondgate sim` runs; hardware.go plays recordings
+// and fixtures through the hardware protocols instead (ISAPI, ONVIF, a
+// Modbus TCP I/O module).
 package sim
 
 import (

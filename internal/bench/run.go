@@ -163,6 +163,10 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		rs, err := benchGrowth(ctx, e, scale, cfg.Wrk, cfg.Lua)
 		add(rs, err, "6 growth")
 	}
+	if want("8") { // hardware adapters (hardware.go)
+		rs, err := benchHardware(ctx, e, scale)
+		add(rs, err, "8 hardware")
+	}
 	fmt.Fprintf(stdout, "\nload average at end %s\n\n", loadAverage())
 	printBenchTable(stdout, rows)
 	return nil

@@ -31,6 +31,12 @@ type Options struct {
 	Client                     *http.Client
 	Out                        io.Writer // where the story is told
 	Recording                  string    // the sensor recording to replay; default genx-direct-entry
+	// Hardware tells the recording through the gate's hardware adapters
+	// (`bondgate dev --hardware`): ISAPI ANPR alerts from the dev cameras
+	// and beam edges of a Modbus I/O module the demo serves on ModbusAddr
+	// (default: the address in fixtures/hardware/dev-devices.json).
+	Hardware   bool
+	ModbusAddr string
 }
 
 // The identities the recording's cameras read; each run declares and reads
@@ -141,15 +147,27 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return fmt.Errorf("read the gate's crossings: %w", err)
 	}
-	res, err := sim.Replay(ctx, sim.Options{GateURL: o.Gate, Token: o.GateTok, File: file, Rebase: true, RunID: run,
-		Reads: map[string]string{demoStandTag: tag, demoPlate: plate}, Speed: o.Speed, HTTPClient: o.Client})
-	if err != nil {
-		return fmt.Errorf("replay the sensors: %w", err)
+	reads := map[string]string{demoStandTag: tag, demoPlate: plate}
+	var res sim.Result
+	if o.Hardware {
+		// The adapters name their own event IDs: this run's crossings are
+		// every crossing after since (suffix "").
+		stop, err := c.hardware(ctx, file, reads, step)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	} else {
+		res, err = sim.Replay(ctx, sim.Options{GateURL: o.Gate, Token: o.GateTok, File: file, Rebase: true, RunID: run,
+			Reads: reads, Speed: o.Speed, HTTPClient: o.Client})
+		if err != nil {
+			return fmt.Errorf("replay the sensors: %w", err)
+		}
+		if res.Errors > 0 {
+			return fmt.Errorf("replay the sensors: the gate refused %d of %d events: %s", res.Errors, res.Events, strings.Join(res.Problems, "; "))
+		}
+		step("cameras read stand %s and plate %s, beams A→B break: %d sensor events posted to the gate", tag, plate, res.Accepted)
 	}
-	if res.Errors > 0 {
-		return fmt.Errorf("replay the sensors: the gate refused %d of %d events: %s", res.Errors, res.Events, strings.Join(res.Problems, "; "))
-	}
-	step("cameras read stand %s and plate %s, beams A→B break: %d sensor events posted to the gate", tag, plate, res.Accepted)
 
 	// Wait for the zone to record the crossing; meanwhile watch what the
 	// gate decided from this run's events, so a crossing the gate did not
