@@ -57,7 +57,6 @@ func TestEquipmentExitForRepairOverHTTP(t *testing.T) {
 	p = a.post(base+"/transfer", tokHNA, `{"to_firm":"GAMECO","eligible":true,"at":"`+at+`"}`).problem(t)
 	assert.Equal(t, nethttp.StatusConflict, p.Status, "no transfer while out")
 	assert.Contains(t, p.Detail, returnBy)
-	assert.Equal(t, nethttp.StatusConflict, a.post(base+"/transfer", tokHNA, `{"kind":"leave_island","at":"`+at+`"}`).Status)
 	assert.Equal(t, nethttp.StatusConflict, a.post(base+"/exit", tokHNA, `{"reason":"again","return_by":"`+returnBy+`"}`).Status)
 
 	// The return date passes: the reminder service raises one alarm.

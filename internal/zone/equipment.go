@@ -183,8 +183,9 @@ func (q *Equipment) TransferTo(toFirm string, eligible bool, at time.Time, by st
 }
 
 // LeaveIsland ends the item's entry as it leaves the island for good
-// (sold or sent abroad, to toFirm when named): it owes the make-up tax as a
-// transfer to a firm that is not eligible does.
+// (sold or sent abroad, to toFirm when named; or out for repair and not
+// coming back): it owes the make-up tax as a transfer to a firm that is not
+// eligible does.
 func (q *Equipment) LeaveIsland(toFirm string, at time.Time, by string, now time.Time) error {
 	return q.transfer(TransferLeaveIsland, toFirm, false, at, by, now)
 }
@@ -208,7 +209,9 @@ func (q *Equipment) transfer(kind TransferKind, toFirm string, eligible bool, at
 	if q.Transfer != nil {
 		return Errorf(ECONFLICT, "equipment %s was already transferred (%s) to %q", q.ID, q.Status, q.Transfer.ToFirm)
 	}
-	if x := q.CurrentExit(); x != nil {
+	// An item out for repair that will not come back may leave for good
+	// (ending its exit); a transfer to a firm waits for its return.
+	if x := q.CurrentExit(); x != nil && kind == TransferToFirm {
 		return Errorf(ECONFLICT, "equipment %s is out for repair (back by %s): record its return before transferring it", q.ID, x.ReturnBy)
 	}
 	at = at.UTC()

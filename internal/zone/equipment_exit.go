@@ -14,7 +14,7 @@ import (
 // passed (the next Beijing day has begun) the reminder service raises one
 // equipment_overdue alarm for the exit. Leaving the island for good ends
 // the entry like a transfer to a firm that is not eligible: it owes the
-// exempted taxes pro rata.
+// exempted taxes pro rata, and may end an exit that will not come back.
 
 // More equipment states: in_use → out_for_repair → in_use, and
 // in_use → left_island (for good).

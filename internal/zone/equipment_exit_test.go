@@ -88,7 +88,6 @@ func TestEquipmentOutForRepair(t *testing.T) {
 	require.NoError(t, q.ExitForRepair("fibre bundle", "2026-07-15", by, now))
 	assert.Equal(t, zone.ECONFLICT, zone.ErrorCode(q.ExitForRepair("again", "2026-07-20", by, now)), "already out")
 	assert.Equal(t, zone.ECONFLICT, zone.ErrorCode(q.TransferTo("GAMECO", true, now, by, now)), "no transfer while out")
-	assert.Equal(t, zone.ECONFLICT, zone.ErrorCode(q.LeaveIsland("", now, by, now)), "nor leaving for good")
 	assert.Nil(t, q.Transfer)
 
 	back := date("2026-07-01T03:00:00Z")
@@ -102,6 +101,12 @@ func TestEquipmentOutForRepair(t *testing.T) {
 	assert.Nil(t, q.CurrentExit().OverdueAt)
 	assert.True(t, q.MarkExitOverdue(date("2026-08-02T00:00:00Z")))
 	assert.Equal(t, "EQUIPMENT-OVERDUE-E1-2", zone.EquipmentOverdueAlarm(q, back).ID, "one alarm per exit")
+
+	// Out and not coming back: it may leave for good, which ends the exit.
+	require.NoError(t, q.LeaveIsland("", back, by, date("2026-08-03T00:00:00Z")))
+	assert.Equal(t, zone.EquipmentLeftIsland, q.Status)
+	assert.Nil(t, q.CurrentExit())
+	assert.False(t, q.MarkExitOverdue(date("2026-08-04T00:00:00Z")))
 }
 
 // TestEquipmentLeavesTheIsland: leaving for good owes what a transfer to a
