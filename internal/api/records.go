@@ -54,8 +54,8 @@ func newRecords(db *bolt.DB, o RecordsConfig, committed func(), log *slog.Logger
 			Committed: committed, ExitApprovalAbove: above},
 		equipment: &zone.EquipmentService{Store: bolt.NewEquipmentStore(db), Now: time.Now, NewID: newID, Source: "bondgate/api",
 			Committed: committed},
-		reminders: &zone.ReminderService{Store: bolt.NewTemporaryEntryStore(db), Source: "bondgate/api", NewID: newID, Interval: o.ReminderInterval,
-			Log: log.With("part", "reminders"), Committed: committed},
+		reminders: &zone.ReminderService{Store: bolt.NewTemporaryEntryStore(db), Equipment: bolt.NewEquipmentStore(db),
+			Source: "bondgate/api", NewID: newID, Interval: o.ReminderInterval, Log: log.With("part", "reminders"), Committed: committed},
 		log: log,
 	}
 	// Bonded maintenance: visits follow crossed declarations in the

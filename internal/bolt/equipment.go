@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -18,7 +20,10 @@ type EquipmentStore struct {
 	db *DB
 }
 
-var _ zone.EquipmentStore = (*EquipmentStore)(nil)
+var (
+	_ zone.EquipmentStore    = (*EquipmentStore)(nil)
+	_ zone.EquipmentDueStore = (*EquipmentStore)(nil)
+)
 
 // NewEquipmentStore returns the equipment store of db.
 func NewEquipmentStore(db *DB) *EquipmentStore { return &EquipmentStore{db: db} }
@@ -26,9 +31,14 @@ func NewEquipmentStore(db *DB) *EquipmentStore { return &EquipmentStore{db: db} 
 var (
 	bucketEquipment     = []byte("equipment")          // id → item JSON
 	bucketEquipmentFirm = []byte("equipment_idx_firm") // firm 0x00 id
+	// return deadline (unix ns, big-endian) id: items out for repair whose
+	// overdue alarm has not been raised
+	bucketEquipmentDue = []byte("equipment_due")
 )
 
-func init() { allBuckets = append(allBuckets, bucketEquipment, bucketEquipmentFirm) }
+func init() {
+	allBuckets = append(allBuckets, bucketEquipment, bucketEquipmentFirm, bucketEquipmentDue)
+}
 
 const (
 	auditEntityEquipment = "equipment"
@@ -64,7 +74,7 @@ func (s *EquipmentStore) CreateEquipment(ctx context.Context, q *zone.Equipment,
 		if tx.Bucket(bucketEquipment).Get([]byte(q.ID)) != nil {
 			return zone.Errorf(zone.ECONFLICT, "equipment %s already exists", q.ID)
 		}
-		after, err := putEquipment(tx, q, true)
+		after, err := putEquipment(tx, nil, q)
 		if err != nil {
 			return err
 		}
@@ -93,7 +103,10 @@ func (s *EquipmentStore) UpdateEquipment(ctx context.Context, id string, fn func
 			return zone.Errorf(zone.ENOTFOUND, "no equipment %s", id)
 		}
 		before = bytes.Clone(before)
-		var q zone.Equipment
+		var old, q zone.Equipment
+		if err := json.Unmarshal(before, &old); err != nil {
+			return zone.Internal(err)
+		}
 		if err := json.Unmarshal(before, &q); err != nil {
 			return zone.Internal(err)
 		}
@@ -104,7 +117,7 @@ func (s *EquipmentStore) UpdateEquipment(ctx context.Context, id string, fn func
 		if q.ID != id {
 			return zone.Internal(errors.New("update changed the equipment's ID"))
 		}
-		after, err := putEquipment(tx, &q, false)
+		after, err := putEquipment(tx, &old, &q)
 		if err != nil {
 			return err
 		}
@@ -167,7 +180,9 @@ func (s *EquipmentStore) EquipmentList(ctx context.Context, f zone.EquipmentFilt
 	return page, nil
 }
 
-func putEquipment(tx *bbolt.Tx, q *zone.Equipment, create bool) ([]byte, error) {
+// putEquipment writes q and moves its index entries from old's (nil on
+// create). It returns q's JSON.
+func putEquipment(tx *bbolt.Tx, old, q *zone.Equipment) ([]byte, error) {
 	raw, err := json.Marshal(q)
 	if err != nil {
 		return nil, zone.Internal(err)
@@ -178,12 +193,56 @@ func putEquipment(tx *bbolt.Tx, q *zone.Equipment, create bool) ([]byte, error) 
 	if err := tx.Bucket(bucketEquipment).Put([]byte(q.ID), raw); err != nil {
 		return nil, zone.Internal(err)
 	}
-	if create {
+	if old == nil {
 		if err := tx.Bucket(bucketEquipmentFirm).Put(indexKey(q.Firm, q.ID), nil); err != nil {
 			return nil, zone.Internal(err)
 		}
 	}
+	due := tx.Bucket(bucketEquipmentDue)
+	if k := equipmentDueKey(old); k != nil {
+		if err := due.Delete(k); err != nil {
+			return nil, zone.Internal(err)
+		}
+	}
+	if k := equipmentDueKey(q); k != nil {
+		if err := due.Put(k, nil); err != nil {
+			return nil, zone.Internal(err)
+		}
+	}
 	return raw, nil
+}
+
+// equipmentDueKey is q's entry in bucketEquipmentDue, or nil when q is not
+// out for repair or its alarm was raised.
+func equipmentDueKey(q *zone.Equipment) []byte {
+	if q == nil {
+		return nil
+	}
+	x := q.CurrentExit()
+	if x == nil || x.OverdueAt != nil || x.ReturnDeadline().IsZero() {
+		return nil
+	}
+	return timeKey(x.ReturnDeadline(), q.ID)
+}
+
+// OverdueEquipment lists the items out for repair, not yet alarmed, whose
+// return deadline is at or before now, earliest first.
+func (s *EquipmentStore) OverdueEquipment(ctx context.Context, now time.Time) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []string
+	err := s.db.view(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketEquipmentDue).Cursor()
+		for k, _ := c.First(); k != nil && len(k) > 8; k, _ = c.Next() {
+			if int64(binary.BigEndian.Uint64(k[:8])) > now.UnixNano() {
+				break
+			}
+			out = append(out, string(k[8:]))
+		}
+		return nil
+	})
+	return out, err
 }
 
 func getEquipment(tx *bbolt.Tx, id string) (*zone.Equipment, error) {

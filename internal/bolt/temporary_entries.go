@@ -297,6 +297,9 @@ func putTempEntry(tx *bbolt.Tx, old, e *zone.TemporaryEntry) ([]byte, error) {
 	if err := checkRoom(tx, 3*len(raw)+256); err != nil {
 		return nil, err
 	}
+	if err := claimReexportEvidence(tx, old, e); err != nil {
+		return nil, err
+	}
 	if err := tx.Bucket(bucketTempEntries).Put([]byte(e.ID), raw); err != nil {
 		return nil, zone.Internal(err)
 	}

@@ -144,6 +144,8 @@ func authzMatrix() map[string]authzCase {
 		"GET /v1/equipment/:id":     {record: equipmentOfHNA, want: statuses(200, 200, no, no, nf, no)},
 		"POST /v1/equipment/:id/transfer": {record: equipmentOfHNA, body: `{"to_firm":"GAMECO","eligible":true,"at":"2026-06-01T00:00:00Z"}`,
 			want: statuses(200, no, no, no, nf, no)},
+		"POST /v1/equipment/:id/exit":   {record: equipmentOfHNA, bodyOf: exitBody, want: statuses(200, no, no, no, nf, no)},
+		"POST /v1/equipment/:id/return": {record: equipmentOutOfHNA, want: statuses(200, no, no, no, nf, no)},
 
 		// Issue 14: bonded maintenance and write-offs.
 		"POST /v1/maintenance/visits": {bodyOf: visitBodyOfHNA, want: statuses(201, no, no, no, 422, no)},

@@ -15,6 +15,8 @@ func (s *Server) routeEquipment() {
 	s.Handle(nethttp.MethodGet, "/equipment", s.listEquipment, zone.RoleMRO, zone.RoleCustoms)
 	s.Handle(nethttp.MethodGet, "/equipment/:id", s.getEquipment, zone.RoleMRO, zone.RoleCustoms)
 	s.Handle(nethttp.MethodPost, "/equipment/:id/transfer", s.transferEquipment, zone.RoleMRO)
+	s.Handle(nethttp.MethodPost, "/equipment/:id/exit", s.exitEquipment, zone.RoleMRO)
+	s.Handle(nethttp.MethodPost, "/equipment/:id/return", s.returnEquipment, zone.RoleMRO)
 }
 
 func (s *Server) equipment() (*zone.EquipmentService, error) {
@@ -113,10 +115,13 @@ func (s *Server) listEquipment(c echo.Context) error {
 	return web.JSON(c, nethttp.StatusOK, out)
 }
 
-// transferRequest is the body of POST /v1/equipment/{id}/transfer.
+// transferRequest is the body of POST /v1/equipment/{id}/transfer: kind
+// transfer (the default) needs to_firm and eligible; leave_island needs
+// neither.
 type transferRequest struct {
-	ToFirm   string    `json:"to_firm" validate:"required,max=256"`
-	Eligible *bool     `json:"eligible" validate:"required"`
+	Kind     string    `json:"kind" validate:"omitempty,oneof=transfer leave_island"`
+	ToFirm   string    `json:"to_firm" validate:"required_unless=Kind leave_island,max=256"`
+	Eligible *bool     `json:"eligible" validate:"required_unless=Kind leave_island"`
 	At       time.Time `json:"at" validate:"required"`
 }
 
@@ -129,7 +134,8 @@ func (s *Server) transferEquipment(c echo.Context) error {
 	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
 		return err
 	}
-	q, err := svc.Transfer(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), req.ToFirm, *req.Eligible, req.At)
+	q, err := svc.Transfer(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), zone.TransferKind(req.Kind),
+		req.ToFirm, req.Eligible != nil && *req.Eligible, req.At)
 	if err != nil {
 		return err
 	}
@@ -140,4 +146,39 @@ func (s *Server) transferEquipment(c echo.Context) error {
 type transferAnswer struct {
 	*zone.Equipment
 	MakeUpTax zone.EquipmentTaxes `json:"make_up_tax"`
+}
+
+// exitRequest is the body of POST /v1/equipment/{id}/exit.
+type exitRequest struct {
+	Reason   string `json:"reason" validate:"required,max=1024"`
+	ReturnBy string `json:"return_by" validate:"required,max=10"`
+}
+
+func (s *Server) exitEquipment(c echo.Context) error {
+	svc, err := s.equipment()
+	if err != nil {
+		return err
+	}
+	var req exitRequest
+	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
+		return err
+	}
+	q, err := svc.ExitForRepair(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), req.Reason, req.ReturnBy)
+	if err != nil {
+		return err
+	}
+	return web.JSON(c, nethttp.StatusOK, q)
+}
+
+// returnEquipment takes no body: the item is back now.
+func (s *Server) returnEquipment(c echo.Context) error {
+	svc, err := s.equipment()
+	if err != nil {
+		return err
+	}
+	q, err := svc.ReturnFromRepair(c.Request().Context(), web.PrincipalOf(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return web.JSON(c, nethttp.StatusOK, q)
 }

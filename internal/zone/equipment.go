@@ -23,7 +23,8 @@ import (
 // TypeEquipmentChanged is the event type of an equipment change, on TopicRecords.
 const TypeEquipmentChanged = "bondgate.equipment.changed"
 
-// EquipmentStatus is an item's state: in_use → transferred.
+// EquipmentStatus is an item's state: in_use → transferred (or
+// out_for_repair and back, or left_island: equipment_exit.go).
 type EquipmentStatus string
 
 // Equipment states.
@@ -43,6 +44,7 @@ type EquipmentTaxes struct {
 
 // EquipmentTransfer is the one transfer that ends an item's register entry.
 type EquipmentTransfer struct {
+	Kind            TransferKind   `json:"kind"`
 	ToFirm          string         `json:"to_firm"`
 	Eligible        bool           `json:"eligible"`
 	At              time.Time      `json:"at"`
@@ -65,6 +67,7 @@ type Equipment struct {
 	SupervisionEnds   time.Time          `json:"supervision_ends"`
 	Status            EquipmentStatus    `json:"status"`
 	Transfer          *EquipmentTransfer `json:"transfer,omitempty"`
+	Exits             []EquipmentExit    `json:"exits,omitempty"`
 	CreatedAt         time.Time          `json:"created_at"`
 	UpdatedAt         time.Time          `json:"updated_at"`
 	Version           int                `json:"version"`
@@ -172,12 +175,25 @@ func MakeUp(amount string, months, of int) (string, bool) {
 }
 
 // TransferTo ends the item's entry with a transfer at `at` (recorded at
-// now), working out the make-up tax. A second transfer is ECONFLICT; a transfer dated before the
-// import is EINVALID.
+// now), working out the make-up tax. A second transfer, or one while the
+// item is out for repair, is ECONFLICT; a transfer dated before the import
+// is EINVALID.
 func (q *Equipment) TransferTo(toFirm string, eligible bool, at time.Time, by string, now time.Time) error {
+	return q.transfer(TransferToFirm, toFirm, eligible, at, by, now)
+}
+
+// LeaveIsland ends the item's entry as it leaves the island for good
+// (sold or sent abroad, to toFirm when named; or out for repair and not
+// coming back): it owes the make-up tax as a transfer to a firm that is not
+// eligible does.
+func (q *Equipment) LeaveIsland(toFirm string, at time.Time, by string, now time.Time) error {
+	return q.transfer(TransferLeaveIsland, toFirm, false, at, by, now)
+}
+
+func (q *Equipment) transfer(kind TransferKind, toFirm string, eligible bool, at time.Time, by string, now time.Time) error {
 	toFirm = strings.TrimSpace(toFirm)
 	var fs []FieldError
-	if toFirm == "" {
+	if toFirm == "" && kind == TransferToFirm {
 		fs = append(fs, FieldError{Field: "to_firm", Message: "required"})
 	}
 	if at.IsZero() {
@@ -190,11 +206,16 @@ func (q *Equipment) TransferTo(toFirm string, eligible bool, at time.Time, by st
 	if len(fs) > 0 {
 		return Invalid(fs...)
 	}
-	if q.Status == EquipmentTransferred {
-		return Errorf(ECONFLICT, "equipment %s was already transferred to %s", q.ID, q.Transfer.ToFirm)
+	if q.Transfer != nil {
+		return Errorf(ECONFLICT, "equipment %s was already transferred (%s) to %q", q.ID, q.Status, q.Transfer.ToFirm)
+	}
+	// An item out for repair that will not come back may leave for good
+	// (ending its exit); a transfer to a firm waits for its return.
+	if x := q.CurrentExit(); x != nil && kind == TransferToFirm {
+		return Errorf(ECONFLICT, "equipment %s is out for repair (back by %s): record its return before transferring it", q.ID, x.ReturnBy)
 	}
 	at = at.UTC()
-	t := &EquipmentTransfer{ToFirm: toFirm, Eligible: eligible, At: at, By: by,
+	t := &EquipmentTransfer{Kind: kind, ToFirm: toFirm, Eligible: eligible, At: at, By: by,
 		UnexpiredMonths: UnexpiredMonths(at, q.SupervisionEnds)}
 	months := t.UnexpiredMonths
 	if eligible {
@@ -208,6 +229,9 @@ func (q *Equipment) TransferTo(toFirm string, eligible bool, at time.Time, by st
 	t.MakeUpTax = EquipmentTaxes{Duty: Money{Amount: duty, Currency: q.Exempted.Duty.Currency},
 		VAT: Money{Amount: vat, Currency: q.Exempted.VAT.Currency}}
 	q.Status, q.Transfer, q.UpdatedAt = EquipmentTransferred, t, now.UTC()
+	if kind == TransferLeaveIsland {
+		q.Status = EquipmentLeftIsland
+	}
 	q.Version++
 	return nil
 }
@@ -306,10 +330,19 @@ func (s *EquipmentService) List(ctx context.Context, p Principal, f EquipmentFil
 	return s.Store.EquipmentList(ctx, f)
 }
 
-// Transfer records the owner firm's transfer of an item and what it owes.
-func (s *EquipmentService) Transfer(ctx context.Context, p Principal, id, toFirm string, eligible bool, at time.Time) (*Equipment, error) {
+// Transfer records the owner firm's transfer of an item (kind transfer, or
+// leave_island for good) and what it owes.
+func (s *EquipmentService) Transfer(ctx context.Context, p Principal, id string, kind TransferKind, toFirm string, eligible bool, at time.Time) (*Equipment, error) {
 	if err := p.Require(RoleMRO); err != nil {
 		return nil, err
+	}
+	switch {
+	case kind == "":
+		kind = TransferToFirm
+	case kind != TransferToFirm && kind != TransferLeaveIsland:
+		return nil, Invalid(FieldError{Field: "kind", Message: "must be transfer or leave_island"})
+	case kind == TransferLeaveIsland && eligible:
+		return nil, Invalid(FieldError{Field: "eligible", Message: "an item leaving the island for good goes to no eligible firm"})
 	}
 	if err := notAfterNow("at", at, s.Now()); err != nil {
 		return nil, err
@@ -318,14 +351,14 @@ func (s *EquipmentService) Transfer(ctx context.Context, p Principal, id, toFirm
 		if !p.sees(q.Firm) {
 			return Change{}, equipmentNotFound(id)
 		}
-		if err := q.TransferTo(toFirm, eligible, at, p.Actor(), s.Now()); err != nil {
+		if err := q.transfer(kind, toFirm, eligible, at, p.Actor(), s.Now()); err != nil {
 			return Change{}, err
 		}
 		msg, err := s.announce(q)
 		if err != nil {
 			return Change{}, err
 		}
-		return Change{Actor: p.Actor(), Action: "transfer", Messages: msg}, nil
+		return Change{Actor: p.Actor(), Action: string(q.Transfer.Kind), Messages: msg}, nil
 	})
 	if err == nil {
 		s.committed()

@@ -49,6 +49,9 @@ type ReminderStore interface {
 // extension (a new deadline) arms the reminders again.
 type ReminderService struct {
 	Store ReminderStore
+	// Equipment, when set, is the equipment register: each tick also
+	// raises the alarm of items out for repair past their return date.
+	Equipment EquipmentDueStore
 	// Source is the CloudEvents source; NewID makes event IDs.
 	Source string
 	NewID  func() string
@@ -66,6 +69,8 @@ type ReminderService struct {
 type TickResult struct {
 	Reminders int // reminders sent
 	Overdue   int // entries moved to overdue (one alarm each)
+	// EquipmentOverdue counts items out for repair found late (one alarm each).
+	EquipmentOverdue int
 }
 
 // Run ticks at once and then every Interval until ctx is done; a failed
@@ -90,8 +95,9 @@ func (s *ReminderService) Run(ctx context.Context) error {
 		switch {
 		case err != nil && ctx.Err() == nil:
 			log.Error("temporary-entry reminders: tick failed", "err", err)
-		case res.Reminders > 0 || res.Overdue > 0:
-			log.Info("temporary-entry reminders", "reminders", res.Reminders, "overdue", res.Overdue)
+		case res.Reminders > 0 || res.Overdue > 0 || res.EquipmentOverdue > 0:
+			log.Info("temporary-entry reminders", "reminders", res.Reminders, "overdue", res.Overdue,
+				"equipment_overdue", res.EquipmentOverdue)
 		}
 		select {
 		case <-ctx.Done():
@@ -131,7 +137,14 @@ func (s *ReminderService) Tick(ctx context.Context, now time.Time) (TickResult, 
 			res.Reminders++
 		}
 	}
-	if (res.Reminders > 0 || res.Overdue > 0) && s.Committed != nil {
+	if s.Equipment != nil {
+		n, err := s.equipmentOverdue(ctx, now)
+		res.EquipmentOverdue = n
+		if err != nil {
+			return res, err
+		}
+	}
+	if (res.Reminders > 0 || res.Overdue > 0 || res.EquipmentOverdue > 0) && s.Committed != nil {
 		s.Committed()
 	}
 	return res, nil

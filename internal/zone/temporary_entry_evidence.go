@@ -17,6 +17,16 @@ type ReexportEvidence struct {
 	ExportDeclaration string `json:"export_declaration,omitempty"`
 }
 
+// ReexportEvidenceUsed refuses a re-export resting on a pre-declaration
+// that already evidenced another entry's: one object crossed out, one
+// entry closed. (An export declaration number may list several objects, so
+// it can close more than one entry.)
+func ReexportEvidenceUsed(pre, firstEntry string) error {
+	return &Error{Code: ECONFLICT,
+		Message: "pre-declaration " + pre + " is already the re-export evidence of temporary entry " + firstEntry,
+		Fields:  []FieldError{{Field: "predeclaration", Message: "already the re-export evidence of temporary entry " + firstEntry}}}
+}
+
 // exportDeclarationRE is a customs declaration number: 18 digits.
 var exportDeclarationRE = regexp.MustCompile(`^[0-9]{18}$`)
 
