@@ -245,6 +245,14 @@ func TestMaintenanceFlow(t *testing.T) {
 	// Locked: a movement today lies inside the verified period.
 	r = a.post("/v1/parts/lots/"+lot+"/movements", tokHNA, `{"kind":"consume","quantity":1}`)
 	require.Equal(t, 409, r.Status, "body: %s", r.Body)
+	// ... and so does a lot imported today: refused, nothing stored.
+	lotsBefore := a.get("/v1/parts/lots", tokHNA).json(t)["items"].([]any)
+	r = a.post("/v1/parts/lots", tokHNA, lotJSON)
+	require.Equal(t, 409, r.Status, "body: %s", r.Body)
+	assert.Contains(t, r.problem(t).Detail, "verified")
+	assert.Len(t, a.get("/v1/parts/lots", tokHNA).json(t)["items"], len(lotsBefore), "the refused lot is not stored")
+	r = a.post("/v1/parts/lots", tokGAMECO, lotJSON)
+	require.Equal(t, 201, r.Status, "another firm's books are not locked: %s", r.Body)
 	got := a.get("/v1/writeoffs/"+wid, tokHNA).json(t)
 	assert.Equal(t, verified, got, "a verified period never changes")
 	r = a.get("/v1/writeoffs?status=verified", tokOfficer)
