@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	historyfix "github.com/bondgate/bondgate/fixtures/stats"
 	"github.com/bondgate/bondgate/internal/bolt"
 	bhttp "github.com/bondgate/bondgate/internal/http"
 	"github.com/bondgate/bondgate/internal/kafka"
@@ -124,6 +125,12 @@ func wire(cfg Config, db *bolt.DB, log *slog.Logger) (*Service, error) {
 	recs, err := newRecords(db, cfg.Records, pub.Notify, log)
 	if err != nil {
 		return nil, err
+	}
+	feed.stats.Visits = recs.visits.Store
+	if cfg.SeedHistory {
+		if feed.stats.MaintenanceHistory, err = historyfix.MaintenanceHistory(); err != nil {
+			return nil, err
+		}
 	}
 	srv := bhttp.NewServer(bhttp.Config{
 		Addr: cfg.Addr, TLS: cfg.TLS, MaxConns: cfg.MaxConns, Tokens: cfg.Tokens, Declarations: svc, Audit: bolt.NewAuditTrail(db), Backup: db.WriteBackup, Registry: reg, Log: log,
