@@ -182,6 +182,9 @@ func (s *Service) Run(ctx context.Context) error {
 		if err := loadSamples(ctx, s.recs, time.Now(), s.log); err != nil {
 			return err
 		}
+		if err := loadVisitSamples(ctx, s.feed.decls, s.feed.crossings, s.recs, time.Now(), s.log); err != nil {
+			return err
+		}
 	}
 
 	// Stop order: the HTTP server stops accepting, ends the live streams and
