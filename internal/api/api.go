@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	historyfix "github.com/bondgate/bondgate/fixtures/stats"
 	"github.com/bondgate/bondgate/internal/bolt"
 	bhttp "github.com/bondgate/bondgate/internal/http"
 	"github.com/bondgate/bondgate/internal/kafka"
@@ -143,6 +144,12 @@ func wire(cfg Config, db *bolt.DB, rep *replica, log *slog.Logger) (*Service, er
 	if err != nil {
 		return nil, err
 	}
+	feed.stats.Visits = recs.visits.Store
+	if cfg.SeedHistory {
+		if feed.stats.MaintenanceHistory, err = historyfix.MaintenanceHistory(); err != nil {
+			return nil, err
+		}
+	}
 	var writeGate func() (string, bool)
 	if rep != nil {
 		writeGate = rep.primaryURL
@@ -229,6 +236,9 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		if s.cfg.Samples {
 			if err := loadSamples(gctx, s.recs, time.Now(), s.log); err != nil {
+				return err
+			}
+			if err := loadVisitSamples(gctx, s.feed.decls, s.feed.crossings, s.recs, time.Now(), s.log); err != nil {
 				return err
 			}
 		}

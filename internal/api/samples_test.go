@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -31,6 +32,10 @@ func TestDevSamplesLoadOnceIntoTheAPIStore(t *testing.T) {
 		recs, err := newRecords(db, RecordsConfig{}, nil, log)
 		require.NoError(t, err)
 		require.NoError(t, loadSamples(ctx, recs, at, log))
+		decls := &zone.DeclarationService{Store: bolt.NewDeclarationStore(db), ReleaseNotes: bolt.NewDeclarationStore(db),
+			Now: func() time.Time { return at }, NewID: func() string { return ulid.Make().String() }, Source: "test"}
+		crossings := &zone.CrossingService{Store: bolt.NewCrossingStore(db), Declarations: decls, Log: log}
+		require.NoError(t, loadVisitSamples(ctx, decls, crossings, recs, at, log))
 		return db, recs
 	}
 	count := func(recs *records) (entries, lots, movements int) {
@@ -43,6 +48,35 @@ func TestDevSamplesLoadOnceIntoTheAPIStore(t *testing.T) {
 		}
 		return len(es.Items), len(ls.Items), movements
 	}
+	// The maintenance samples: a foreign aircraft's C-check and an engine
+	// shop visit, both entered through a crossing of their inbound
+	// declaration, the engine with two old parts off (one scrap waiting for
+	// customs).
+	checkVisits := func(db *bolt.DB, recs *records) {
+		t.Helper()
+		vs, err := recs.visits.List(ctx, customs, zone.VisitFilter{Limit: 500})
+		require.NoError(t, err)
+		require.Len(t, vs.Items, 2, "maintenance visits")
+		byKind := map[zone.ObjectKind]*zone.Visit{}
+		for _, v := range vs.Items {
+			byKind[v.Object.Kind] = v
+			assert.Equal(t, zone.VisitInRepair, v.Status, "the inbound declaration crossed")
+			d, err := bolt.NewDeclarationStore(db).Declaration(ctx, v.InboundPreDeclaration)
+			require.NoError(t, err)
+			assert.Equal(t, zone.StatusCrossed, d.Status)
+			assert.Contains(t, d.CrossingID, "SAMPLE-X-", "a sample crossing says so")
+		}
+		c := byKind[zone.KindAircraft]
+		require.NotNil(t, c)
+		assert.Equal(t, zone.DepositExempt, c.Deposit, "a foreign aircraft is exempt from a deposit")
+		assert.Len(t, c.TaskCards, 2)
+		e := byKind[zone.KindEngine]
+		require.NotNil(t, e)
+		require.Len(t, e.RemovedParts, 2, "removed parts of the engine")
+		assert.Nil(t, e.RemovedParts[0].Disposition)
+		require.NotNil(t, e.RemovedParts[1].Disposition)
+		assert.Equal(t, zone.DispositionPending, e.RemovedParts[1].Disposition.Status, "the scrap waits for customs")
+	}
 
 	db, recs := start(now)
 	e, l, m := count(recs)
@@ -52,6 +86,7 @@ func TestDevSamplesLoadOnceIntoTheAPIStore(t *testing.T) {
 	eq, err := recs.equipment.List(ctx, customs, zone.EquipmentFilter{Limit: 500})
 	require.NoError(t, err)
 	assert.Len(t, eq.Items, 2, "equipment register")
+	checkVisits(db, recs)
 	rep, err := recs.parts.ConsignmentReport(ctx, customs, "AAR OSS", time.Time{}, time.Time{})
 	require.NoError(t, err)
 	assert.Len(t, rep.Items, 2, "the supplier's consumption report: one consumed, one installed")
@@ -78,4 +113,5 @@ func TestDevSamplesLoadOnceIntoTheAPIStore(t *testing.T) {
 	eq, err = recs.equipment.List(ctx, customs, zone.EquipmentFilter{Limit: 500})
 	require.NoError(t, err)
 	assert.Len(t, eq.Items, 2, "equipment after a second start")
+	checkVisits(db, recs)
 }

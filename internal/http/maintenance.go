@@ -255,7 +255,7 @@ func (s *Server) concludeVisit(c echo.Context) error {
 // and per removed part, each with its visit's columns.
 var maintenanceLedgerColumns = []string{"visit_id", "firm", "object_kind", "object_id", "customer", "scope", "foreign",
 	"deposit", "status", "opened_at", "entered_at", "outcome_at", "departed_at", "line", "task_card", "lot_id",
-	"part_number", "serial", "quantity", "unit", "duty_exempted", "currency", "disposition", "disposition_status", "at"}
+	"part_number", "serial", "quantity", "unit", "duty_exempted", "vat_exempted", "consumption_tax_exempted", "currency", "disposition", "disposition_status", "at"}
 
 func (s *Server) maintenanceLedger(c echo.Context) error {
 	svc, err := s.visits()
@@ -296,17 +296,17 @@ func (s *Server) maintenanceLedger(c echo.Context) error {
 		head := []string{v.ID, v.Firm, string(v.Object.Kind), id, v.Customer, v.Scope, strconv.FormatBool(v.Foreign),
 			v.Deposit, string(v.Status), ts(&v.CreatedAt), ts(v.EnteredAt), ts(v.OutcomeAt), ts(v.DepartedAt)}
 		row := func(cells ...string) { _ = w.Write(append(append([]string{}, head...), cells...)) }
-		row("visit", "", "", "", "", "", "", "", "", "", "", "")
+		row("visit", "", "", "", "", "", "", "", "", "", "", "", "", "")
 		for _, m := range e.Materials {
 			row("material_"+string(m.Kind), m.TaskCard, m.LotID, m.PartNumber, "", strconv.Itoa(m.Quantity), m.Unit,
-				m.DutyExempted.Amount, m.DutyExempted.Currency, "", "", ts(&m.At))
+				m.DutyExempted.Amount, m.VATExempted.Amount, m.ConsumptionTaxExempted.Amount, m.DutyExempted.Currency, "", "", ts(&m.At))
 		}
 		for _, r := range v.RemovedParts {
 			kind, status := "", ""
 			if d := r.Disposition; d != nil {
 				kind, status = string(d.Kind), string(d.Status)
 			}
-			row("removed_part", r.TaskCard, "", r.PartNumber, r.Serial, "1", "EA", "", "", kind, status, ts(&r.RemovedAt))
+			row("removed_part", r.TaskCard, "", r.PartNumber, r.Serial, "1", "EA", "", "", "", "", kind, status, ts(&r.RemovedAt))
 		}
 	}
 	return w.Flush()

@@ -193,12 +193,18 @@ func TestMaintenanceFlow(t *testing.T) {
 	require.Len(t, lg.Visits, 1)
 	require.Len(t, lg.Visits[0].Materials, 1)
 	assert.Equal(t, "TC-0042", lg.Visits[0].Materials[0].TaskCard)
+	cny := func(a string) []zone.Money { return []zone.Money{{Amount: a, Currency: "CNY"}} }
+	assert.Equal(t, "7200.00", lg.Visits[0].Materials[0].DutyExempted.Amount, "2 of 24 blades of 86400.00")
+	assert.Equal(t, cny("7200.00"), lg.Visits[0].DutyExempted)
+	assert.Equal(t, cny("0.00"), lg.Visits[0].VATExempted, "duty_exempted alone: no VAT exempted")
+	assert.Equal(t, cny("0.00"), lg.Visits[0].ConsumptionTaxExempted)
 	r = a.get("/v1/maintenance/ledger", tokGAMECO)
 	assert.NotContains(t, string(r.Body), id)
 	r = a.do(req{method: "GET", path: "/v1/maintenance/ledger", token: tokOfficer, header: map[string]string{"Accept": "text/csv"}})
 	require.Equal(t, 200, r.Status)
 	assert.Contains(t, r.Header.Get("Content-Type"), "text/csv")
 	assert.Contains(t, string(r.Body), "material_consume,TC-0042")
+	assert.Contains(t, string(r.Body), ",7200.00,0.00,0.00,CNY,")
 	assert.Contains(t, string(r.Body), "removed_part,TC-0042")
 
 	// Write-off: refused while records are open, with each named.
@@ -239,6 +245,14 @@ func TestMaintenanceFlow(t *testing.T) {
 	// Locked: a movement today lies inside the verified period.
 	r = a.post("/v1/parts/lots/"+lot+"/movements", tokHNA, `{"kind":"consume","quantity":1}`)
 	require.Equal(t, 409, r.Status, "body: %s", r.Body)
+	// ... and so does a lot imported today: refused, nothing stored.
+	lotsBefore := a.get("/v1/parts/lots", tokHNA).json(t)["items"].([]any)
+	r = a.post("/v1/parts/lots", tokHNA, lotJSON)
+	require.Equal(t, 409, r.Status, "body: %s", r.Body)
+	assert.Contains(t, r.problem(t).Detail, "verified")
+	assert.Len(t, a.get("/v1/parts/lots", tokHNA).json(t)["items"], len(lotsBefore), "the refused lot is not stored")
+	r = a.post("/v1/parts/lots", tokGAMECO, lotJSON)
+	require.Equal(t, 201, r.Status, "another firm's books are not locked: %s", r.Body)
 	got := a.get("/v1/writeoffs/"+wid, tokHNA).json(t)
 	assert.Equal(t, verified, got, "a verified period never changes")
 	r = a.get("/v1/writeoffs?status=verified", tokOfficer)

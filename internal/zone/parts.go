@@ -640,7 +640,8 @@ type PartsService struct {
 	// above it to customs for approval. Nil (the default): off.
 	ExitApprovalAbove *big.Rat
 	// Maintenance, when set, may refuse a movement (a cited task card of no
-	// visit in repair, a date inside a verified write-off period).
+	// visit in repair, a date inside a verified write-off period) or a lot
+	// imported inside a verified period.
 	Maintenance MovementCheck
 }
 
@@ -665,6 +666,11 @@ func (s *PartsService) CreateLot(ctx context.Context, p Principal, l PartsLot, i
 	l.ID, l.Firm = s.NewID(), p.Firm
 	l.Movements = []Movement{}
 	l.CreatedAt, l.UpdatedAt, l.Version = now, now, 1
+	if s.Maintenance != nil {
+		if err := s.Maintenance.CheckLot(ctx, &l); err != nil {
+			return nil, false, err
+		}
+	}
 	msg, err := s.announce(&l, nil)
 	if err != nil {
 		return nil, false, err

@@ -45,6 +45,8 @@ type Stats struct {
 	Transit      TransitStats  `json:"transit"`
 	GreenChannel GreenChannel  `json:"green_channel"`
 	Savings      SavingsFigure `json:"savings"`
+	// Maintenance: bonded-maintenance visits (null without a visit store).
+	Maintenance *MaintenanceStats `json:"maintenance,omitempty"`
 }
 
 // KindStats counts the inbound moves of one kind that crossed in the period
@@ -105,6 +107,10 @@ type StatsService struct {
 	// DedicatedGates are the gates direct entry goes through (G-MRO-1).
 	DedicatedGates map[string]bool
 	Now            func() time.Time
+	// Visits, when set, adds the maintenance visits; MaintenanceHistory the
+	// source's cumulative figures (seeded history).
+	Visits             VisitLister
+	MaintenanceHistory *MaintenanceHistory
 }
 
 // maxStatsSpan bounds a stats period.
@@ -177,6 +183,9 @@ func (s *StatsService) Get(ctx context.Context, p Principal, from, to time.Time)
 		}
 	}
 	st.GreenChannel = GreenChannel{MedianMinutes: percentile(decisions, 50), P90Minutes: percentile(decisions, 90), Samples: len(decisions)}
+	if err := s.maintenance(ctx, st); err != nil {
+		return nil, err
+	}
 	return st, nil
 }
 

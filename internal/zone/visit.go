@@ -422,11 +422,13 @@ type LotLister interface {
 }
 
 // MovementCheck is asked by the parts service before it records a movement
-// of firm's lot; an error refuses the movement. VisitService implements it:
-// a cited task card must be one of an in_repair visit of the firm, and no
-// movement may be dated inside a verified write-off period.
+// of firm's lot (or a new lot); an error refuses it. VisitService
+// implements it: a cited task card must be one of an in_repair visit of the
+// firm, and neither a movement nor a lot's import may be dated inside a
+// verified write-off period.
 type MovementCheck interface {
 	CheckMovement(ctx context.Context, firm string, m *Movement) error
+	CheckLot(ctx context.Context, l *PartsLot) error
 }
 
 // VisitCrossingMove decides what the crossing of d does to visit v, inside
@@ -679,6 +681,12 @@ func (s *VisitService) CheckMovement(ctx context.Context, firm string, m *Moveme
 	}
 	m.TaskCard.Number = n
 	return nil
+}
+
+// CheckLot refuses (409) a lot whose import (created_at, the date the
+// ledgers count it from) lies inside a verified write-off period of its firm.
+func (s *VisitService) CheckLot(ctx context.Context, l *PartsLot) error {
+	return s.checkUnlocked(ctx, l.Firm, l.CreatedAt)
 }
 
 // CitesTaskCard reports whether a movement of kind k may cite a task card:

@@ -3,6 +3,7 @@ package zone
 import (
 	"context"
 	"math/big"
+	"math/bits"
 	"sort"
 	"strings"
 	"time"
@@ -476,25 +477,30 @@ func (s *WriteOffService) announce(w *WriteOff) ([]OutboxMessage, error) {
 }
 
 // MaterialUse is one consume or install of a zero-tariff lot under a task
-// card of a visit.
+// card of a visit, with the three taxes zero tariff exempted on it.
 type MaterialUse struct {
-	LotID        string       `json:"lot_id"`
-	MovementID   string       `json:"movement_id"`
-	PartNumber   string       `json:"part_number"`
-	Kind         MovementKind `json:"kind"`
-	Quantity     int          `json:"quantity"`
-	Unit         string       `json:"unit"`
-	TaskCard     string       `json:"task_card"`
-	At           time.Time    `json:"at"`
-	DutyExempted Money        `json:"duty_exempted"`
+	LotID                  string       `json:"lot_id"`
+	MovementID             string       `json:"movement_id"`
+	PartNumber             string       `json:"part_number"`
+	Kind                   MovementKind `json:"kind"`
+	Quantity               int          `json:"quantity"`
+	Unit                   string       `json:"unit"`
+	TaskCard               string       `json:"task_card"`
+	At                     time.Time    `json:"at"`
+	DutyExempted           Money        `json:"duty_exempted"`
+	VATExempted            Money        `json:"vat_exempted"`
+	ConsumptionTaxExempted Money        `json:"consumption_tax_exempted"`
 }
 
 // VisitLedgerEntry is one visit in the e-ledger.
 type VisitLedgerEntry struct {
 	*Visit
 	Materials []MaterialUse `json:"materials"`
-	// DutyExempted totals the materials' exempted duty, per currency.
-	DutyExempted []Money `json:"duty_exempted"`
+	// DutyExempted, VATExempted and ConsumptionTaxExempted total the
+	// materials' lines, per currency: the sum of the amounts shown.
+	DutyExempted           []Money `json:"duty_exempted"`
+	VATExempted            []Money `json:"vat_exempted"`
+	ConsumptionTaxExempted []Money `json:"consumption_tax_exempted"`
 }
 
 // MaintenanceLedger is the bonded-maintenance e-ledger over a time range.
@@ -502,6 +508,73 @@ type MaintenanceLedger struct {
 	From   *time.Time         `json:"from,omitempty"`
 	To     time.Time          `json:"to"`
 	Visits []VisitLedgerEntry `json:"visits"`
+}
+
+// lotShares are a lot's three exempted taxes in ten-thousandths of the
+// currency unit (amounts carry at most 4 decimals and 15 digits, so a
+// uint64 holds them), parsed once per lot. A line's share of q units is
+// rounded to fen once, and a visit's totals add fen as integers: no exact
+// rational arithmetic per movement (what made a 1,000,000-movement ledger
+// take seconds).
+type lotShares struct {
+	cur   string
+	units [3]uint64
+	qty   uint64
+	exact bool // false: an amount did not fit; fall back to big.Rat
+}
+
+func newLotShares(l *PartsLot) *lotShares {
+	t := l.Taxes()
+	ls := &lotShares{cur: t.Duty.Currency, qty: uint64(max(l.Quantity, 0)), exact: l.Quantity > 0}
+	i := 0
+	t.each(func(_ string, m *Money) {
+		r := ParseAmount(m.Amount)
+		if r == nil {
+			r = new(big.Rat)
+		}
+		n := new(big.Rat).Mul(r, big.NewRat(10000, 1))
+		if !n.IsInt() || !n.Num().IsUint64() {
+			ls.exact = false
+		} else {
+			ls.units[i] = n.Num().Uint64()
+		}
+		i++
+	})
+	return ls
+}
+
+// fen is each tax's share of q units, rounded half away from zero to fen
+// (the amount FormatAmount would print for the exact share).
+func (ls *lotShares) fen(l *PartsLot, q int) [3]int64 {
+	var f [3]int64
+	if q > 0 && ls.exact {
+		d := ls.qty * 100 // units → fen
+		for i, u := range ls.units {
+			hi, lo := bits.Mul64(u, uint64(q))
+			if hi >= d {
+				ls.exact = false
+				break
+			}
+			quo, rem := bits.Div64(hi, lo, d)
+			if rem >= d-rem {
+				quo++
+			}
+			f[i] = int64(quo)
+		}
+	}
+	if q <= 0 || !ls.exact {
+		shares := l.TaxShares(q)
+		i := 0
+		shares.each(func(_ string, m *Money) {
+			r := ParseAmount(m.Amount)
+			if r == nil {
+				r = new(big.Rat)
+			}
+			f[i] = new(big.Rat).Mul(r, big.NewRat(100, 1)).Num().Int64()
+			i++
+		})
+	}
+	return f
 }
 
 // BuildMaintenanceLedger lists the visits in the zone at some time in
@@ -517,17 +590,23 @@ func BuildMaintenanceLedger(visits []*Visit, lots []*PartsLot, from, to time.Tim
 		if !v.CreatedAt.Before(to) || (v.DepartedAt != nil && v.DepartedAt.Before(from)) {
 			continue
 		}
-		lg.Visits = append(lg.Visits, VisitLedgerEntry{Visit: v, Materials: []MaterialUse{}, DutyExempted: []Money{}})
+		lg.Visits = append(lg.Visits, VisitLedgerEntry{Visit: v, Materials: []MaterialUse{}})
 		for _, tc := range v.TaskCards {
 			cards[v.Firm+"\x00"+tc.Number] = len(lg.Visits) - 1
 		}
 	}
-	totals := make([]map[string]*big.Rat, len(lg.Visits))
-	used := make([]map[*PartsLot]int, len(lg.Visits))
-	for _, l := range lots {
-		// A lot's duty share depends only on the quantity: work each out once
-		// (big.Rat arithmetic per movement made a 1,000,000-movement ledger slow).
-		amounts := map[int]string{}
+	// First pass: which movements a visit used, so each visit's materials
+	// are allocated once at their size (a growing slice per visit doubled
+	// the ledger's memory).
+	type hit struct {
+		lot, mv int32
+		visit   int32
+		at      time.Time
+	}
+	var hits []hit
+	counts := make([]int, len(lg.Visits))
+	var key []byte
+	for li, l := range lots {
 		for i := range l.Movements {
 			m := &l.Movements[i]
 			if m.TaskCard == nil || (m.Kind != MoveConsume && m.Kind != MoveInstall) || m.Status != MovementDone {
@@ -537,44 +616,68 @@ func BuildMaintenanceLedger(visits []*Visit, lots []*PartsLot, from, to time.Tim
 			if at.Before(from) || !at.Before(to) {
 				continue
 			}
-			j, ok := cards[l.Firm+"\x00"+m.TaskCard.Number]
+			key = append(append(append(key[:0], l.Firm...), 0), m.TaskCard.Number...)
+			j, ok := cards[string(key)]
 			if !ok {
 				continue
 			}
-			if _, ok := amounts[m.Quantity]; !ok {
-				amounts[m.Quantity] = FormatAmount(l.DutyShare(m.Quantity))
-			}
-			e := &lg.Visits[j]
-			e.Materials = append(e.Materials, MaterialUse{LotID: l.ID, MovementID: m.ID, PartNumber: l.PartNumber, Kind: m.Kind,
-				Quantity: m.Quantity, Unit: l.Unit, TaskCard: m.TaskCard.Number, At: at,
-				DutyExempted: Money{Amount: amounts[m.Quantity], Currency: l.DutyExempted.Currency}})
-			if used[j] == nil {
-				used[j] = map[*PartsLot]int{}
-			}
-			used[j][l] += m.Quantity
+			hits = append(hits, hit{lot: int32(li), mv: int32(i), visit: int32(j), at: at})
+			counts[j]++
 		}
 	}
-	// Totals from the quantity used of each lot: one big.Rat sum per lot
-	// and visit, not per movement.
-	for j, u := range used {
-		for l, q := range u {
-			if totals[j] == nil {
-				totals[j] = map[string]*big.Rat{}
+	backing := make([]MaterialUse, 0, len(hits))
+	for j := range lg.Visits {
+		lg.Visits[j].Materials = backing[len(backing) : len(backing) : len(backing)+counts[j]]
+		backing = backing[:len(backing)+counts[j]]
+	}
+	type total struct {
+		cur string
+		fen [3]int64
+	}
+	totals := make([][]total, len(lg.Visits)) // per visit, per currency
+	var ls *lotShares
+	var money map[int][3]Money
+	for h, x := range hits {
+		l, m := lots[x.lot], &lots[x.lot].Movements[x.mv]
+		if h == 0 || x.lot != hits[h-1].lot {
+			ls, money = newLotShares(l), map[int][3]Money{}
+		}
+		f := ls.fen(l, m.Quantity)
+		mon, ok := money[m.Quantity]
+		if !ok {
+			for k := range mon {
+				mon[k] = Money{Amount: FormatFen(f[k]), Currency: ls.cur}
 			}
-			if totals[j][l.DutyExempted.Currency] == nil {
-				totals[j][l.DutyExempted.Currency] = new(big.Rat)
-			}
-			totals[j][l.DutyExempted.Currency].Add(totals[j][l.DutyExempted.Currency], l.DutyShare(q))
+			money[m.Quantity] = mon
+		}
+		j := x.visit
+		e := &lg.Visits[j]
+		e.Materials = append(e.Materials, MaterialUse{LotID: l.ID, MovementID: m.ID, PartNumber: l.PartNumber, Kind: m.Kind,
+			Quantity: m.Quantity, Unit: l.Unit, TaskCard: m.TaskCard.Number, At: x.at,
+			DutyExempted: mon[0], VATExempted: mon[1], ConsumptionTaxExempted: mon[2]})
+		t := totals[j]
+		k := 0
+		for k < len(t) && t[k].cur != ls.cur {
+			k++
+		}
+		if k == len(t) {
+			totals[j] = append(t, total{cur: ls.cur})
+		}
+		for y := range f {
+			totals[j][k].fen[y] += f[y]
 		}
 	}
-	for j, t := range totals {
-		for cur, amt := range t {
-			lg.Visits[j].DutyExempted = append(lg.Visits[j].DutyExempted, Money{Amount: FormatAmount(amt), Currency: cur})
+	for j := range lg.Visits {
+		e := &lg.Visits[j]
+		t := totals[j]
+		sort.Slice(t, func(a, b int) bool { return t[a].cur < t[b].cur })
+		e.DutyExempted, e.VATExempted, e.ConsumptionTaxExempted = make([]Money, len(t)), make([]Money, len(t)), make([]Money, len(t))
+		for k, x := range t {
+			e.DutyExempted[k] = Money{Amount: FormatFen(x.fen[0]), Currency: x.cur}
+			e.VATExempted[k] = Money{Amount: FormatFen(x.fen[1]), Currency: x.cur}
+			e.ConsumptionTaxExempted[k] = Money{Amount: FormatFen(x.fen[2]), Currency: x.cur}
 		}
-		sort.Slice(lg.Visits[j].DutyExempted, func(a, b int) bool {
-			return lg.Visits[j].DutyExempted[a].Currency < lg.Visits[j].DutyExempted[b].Currency
-		})
-		sort.Slice(lg.Visits[j].Materials, func(a, b int) bool { return lg.Visits[j].Materials[a].At.Before(lg.Visits[j].Materials[b].At) })
+		sort.SliceStable(e.Materials, func(a, b int) bool { return e.Materials[a].At.Before(e.Materials[b].At) })
 	}
 	return lg
 }

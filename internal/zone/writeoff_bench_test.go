@@ -1,6 +1,7 @@
 package zone_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -56,5 +57,45 @@ func BenchmarkMaintenanceLedger(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		zone.BuildMaintenanceLedger(visits, lots, time.Time{}, to)
+	}
+}
+
+// BenchmarkMovementsIterate is the floor beside the ledger: one pass over the
+// same 1,000,000 movements, selecting those that cite a task card.
+func BenchmarkMovementsIterate(b *testing.B) {
+	_, lots := maintenanceBook()
+	b.ResetTimer()
+	for b.Loop() {
+		n := 0
+		for _, l := range lots {
+			for i := range l.Movements {
+				if m := &l.Movements[i]; m.TaskCard != nil && m.Kind == zone.MoveConsume && m.Status == zone.MovementDone {
+					n += m.Quantity
+				}
+			}
+		}
+		if n == 0 {
+			b.Fatal("no movements")
+		}
+	}
+}
+
+// BenchmarkLotsDecode is what the store pays before any ledger: decoding
+// 1,000 lots of 1,000 movements from their JSON (one lot's encoding decoded
+// 1,000 times, so the benchmark does not hold the whole book encoded).
+func BenchmarkLotsDecode(b *testing.B) {
+	_, lots := maintenanceBook()
+	raw, err := json.Marshal(lots[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		for range len(lots) {
+			var l zone.PartsLot
+			if err := json.Unmarshal(raw, &l); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 }
