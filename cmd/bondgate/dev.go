@@ -28,7 +28,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	apiAddr := fs.String("api-addr", "127.0.0.1:8080", "zone API address")
 	gateAddrs := fs.String("gate-addrs", defaultGateAddrs(), "gate addresses, GATE=HOST:PORT comma-separated; a gate not named keeps its default")
 	seedHist := fs.Bool("seed-history", false, "load the source's 2023–2025 historical moves (fixtures/stats) so /v1/stats shows its figures")
-	hardware := fs.Bool("hardware", false, "give G-MRO-1 the dev hardware too (fixtures/hardware/dev-devices.json): ISAPI cameras ANPR-1/ANPR-2 and a Modbus I/O module IO-1 it polls; `bondgate demo --hardware` serves the module (without it, the gate reports IO-1 silent)")
+	hardware := fs.Bool("hardware", false, "give G-MRO-1 the dev hardware too (fixtures/hardware/dev-devices.json): ISAPI cameras ANPR-1/ANPR-2 and a Modbus I/O module IO-1 it polls; 'bondgate demo --hardware' serves the module (without it, the gate reports IO-1 silent)")
 	modbusAddr := fs.String("modbus-addr", "", "with --hardware, the I/O module's host:port (default: the fixture's, 127.0.0.1:1502)")
 	newLog := logFlags(fs)
 	if err := parse(fs, args); err != nil {

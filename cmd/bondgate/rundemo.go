@@ -19,7 +19,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	transit := fs.Duration("transit", 0, "simulated tow from the gate to the workshop (the source's first GEnx-1B took 40m); 0 records the arrival now. The API refuses an arrival later than now, so a tow that would end in the future is recorded as arriving now")
 	timeout := fs.Duration("timeout", 2*time.Minute, "how long to wait for the crossing to reach the zone")
 	speed := fs.Float64("speed", 0, "replay rate of the recording: 0 as fast as the gate takes it (with --hardware: 5), 1 real time")
-	hardware := fs.Bool("hardware", false, "tell the story through the gate's hardware adapters (needs `bondgate dev --hardware`): ISAPI ANPR alerts and a Modbus I/O module the demo serves")
+	hardware := fs.Bool("hardware", false, "tell the story through the gate's hardware adapters (needs 'bondgate dev --hardware'): ISAPI ANPR alerts and a Modbus I/O module the demo serves")
 	modbusAddr := fs.String("modbus-addr", "", "with --hardware, where to serve the I/O module (default: the fixture's, 127.0.0.1:1502)")
 	if err := parse(fs, args); err != nil {
 		return err

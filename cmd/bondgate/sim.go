@@ -23,7 +23,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	device := fs.String("device", "", "post a recorded ISAPI alert (XML or multipart) or ONVIF Notify as this camera of the gate's device list")
 	user := fs.String("user", "", "with --device, the camera's HTTP Basic user")
 	password := fs.String("password", "", "with --device, the camera's HTTP Basic password")
-	hardware := fs.Bool("hardware", false, "tell a .jsonl recording through the dev hardware of `bondgate dev --hardware`: ISAPI alerts, and a Modbus I/O module served for the replay")
+	hardware := fs.Bool("hardware", false, "tell a .jsonl recording through the dev hardware of 'bondgate dev --hardware': ISAPI alerts, and a Modbus I/O module served for the replay")
 	modbusAddr := fs.String("modbus-addr", "", "with --hardware, where to serve the I/O module (default: the fixture's, 127.0.0.1:1502)")
 	if err := parse(fs, args); err != nil {
 		return err
