@@ -50,7 +50,7 @@ local function mixed(i, now)
       local track = math.floor(i / 100)
       return string.format('{"event_id":"CAM-%s-%d-%d","device_id":"CAM-%d","gate":"%s","time":"%s",' ..
          '"type":"camera.detection","object_class":"vehicle","track_id":"t-%s-%d-%d","direction":"in",' ..
-         '"reads":[{"kind":"plate","value":"P-%05d","confidence":0.97}]}',
+         '"reads":[{"kind":"vehicle_plate","value":"P-%05d","confidence":0.97}]}',
          nonce, tid, i, cam, gate, now, nonce, tid, track, track % 100000)
    elseif k < 7 then
       -- k 5 and 6: the two beams of one segment, A then B
