@@ -291,8 +291,10 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 	}
 	outs = append(outs, o...)
 	low := d.corr.LowWater()
-	sensors := d.corr.Sensors()
-	if len(outs) == 0 && len(aside) == 0 && last == d.processed && low == d.lowWater && now.Sub(d.persistedW) < 5*time.Second && !d.sensorsChanged(sensors) {
+	// Only the devices this step changed are written: a state written once
+	// stays on disk, so the step costs what it heard, not every device.
+	sensors := d.corr.ChangedSensors()
+	if len(outs) == 0 && len(aside) == 0 && last == d.processed && low == d.lowWater && now.Sub(d.persistedW) < 5*time.Second && len(sensors) == 0 {
 		return false, nil
 	}
 	written, err := d.write(ctx, outs, aside, last, low, now, sensors)
@@ -411,22 +413,10 @@ func (d *Decider) recorded(id string) (zone.Crossing, bool) {
 	return x, ok
 }
 
-func (d *Decider) sensorsChanged(now []decide.SensorState) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, s := range now {
-		old, ok := d.sensors[s.DeviceID]
-		if !ok || old.OK != s.OK || old.Problem != s.Problem || !old.LastSeen.Equal(s.LastSeen) {
-			return true
-		}
-	}
-	return false
-}
-
 // write stores one step in one transaction (Store.CommitStep): every new
 // crossing with its own crossing seq, the clearance it consumed, the
 // outbox messages announcing crossings and alarms, the events set aside
-// with their alarms, the sensor states and the replay point. Crossings and
+// with their alarms, the sensor states this step changed and the replay point. Crossings and
 // alarms whose ID is already stored (a replay) are skipped. An outcome that
 // cannot be encoded fails the step as unprocessable.
 func (d *Decider) write(_ context.Context, outs []decide.Outcome, aside []asideEvent, processed, low uint64, now time.Time, sensors []decide.SensorState) (record.Written, error) {
