@@ -225,14 +225,23 @@ func (c *Correlator) ObserveAt(seq uint64, ev SensorEvent, book ClearanceBook, h
 	switch ev.Type {
 	case EventDetection:
 		t := c.detect(seq, ev)
+		// The track is offered to its nearest undecided crossings: find how
+		// near that is once (a pass over the pending crossings), not once
+		// per crossing, and again only after a decision changed the set.
+		gap, mid, found := c.nearest(t)
 		for _, p := range c.pending {
-			if t.usedBy != "" {
+			if t.usedBy != "" || !found {
 				break
 			}
-			if !p.decided && c.offered(t, p) {
-				if o, ok := c.tryAuthorize(p, book, ev.Time); ok {
-					outs = append(outs, o)
-				}
+			if p.decided || !c.candidate(t, p) {
+				continue
+			}
+			if g, m := nearness(t, p); g != gap || m != mid {
+				continue // another undecided crossing lies nearer
+			}
+			if o, ok := c.tryAuthorize(p, book, ev.Time); ok {
+				outs = append(outs, o)
+				gap, mid, found = c.nearest(t)
 			}
 		}
 		c.dropDecided()
@@ -663,6 +672,21 @@ func (c *Correlator) offered(t *track, p *pendingCrossing) bool {
 		}
 	}
 	return true
+}
+
+// nearest is how near t lies to the nearest undecided crossing it may
+// describe; found is false when there is none.
+func (c *Correlator) nearest(t *track) (gap, mid time.Duration, found bool) {
+	for _, q := range c.pending {
+		if q.decided || !c.candidate(t, q) {
+			continue
+		}
+		g, m := nearness(t, q)
+		if !found || g < gap || (g == gap && m < mid) {
+			gap, mid, found = g, m, true
+		}
+	}
+	return gap, mid, found
 }
 
 // candidates lists the tracks offered to p, in arrival order.
