@@ -6,7 +6,7 @@
 -- BATCH 1 posts one event object per request; N>1 posts an array of N.
 -- MODE camera (default): camera detections, each on a new track.
 -- MODE mix: a gate's device list (`bondgate bench` writes it: CAM-1..6,
---   IR-1..6, HB-1..8): half camera detections (tracks of 100
+--   IR-1..6, HB-1..8): half camera detections (tracks of 50
 --   detections), one A/B pair of infrared breaks in 50 events (six
 --   segments: a crossing decided every 50 events), the rest heartbeats,
 --   round robin over the devices of each kind.
