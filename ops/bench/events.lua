@@ -6,10 +6,10 @@
 -- BATCH 1 posts one event object per request; N>1 posts an array of N.
 -- MODE camera (default): camera detections, each on a new track.
 -- MODE mix: a gate's device list (`bondgate bench` writes it: CAM-1..6,
---   IR-1..6, HB-1..8): half camera detections (tracks of 50
---   detections), one A/B pair of infrared breaks in 50 events (six
---   segments: a crossing decided every 50 events), the rest heartbeats,
---   round robin over the devices of each kind.
+--   IR-1..6, HB-1..8): half camera detections (tracks of 100
+--   detections), one A/B pair of infrared breaks in 500 events (six
+--   segments: a crossing every 500 events, far more than a real gate
+--   sees), the rest heartbeats, round robin over the devices of each kind.
 -- MODE hb: heartbeats from DEVICES devices (HB-1..HB-DEVICES), a gateway
 --   aggregating many.
 -- done() prints one line "BENCH {...}" that `bondgate bench run` reads.
@@ -45,19 +45,19 @@ local function heartbeat(i, now, dev)
 end
 
 local function mixed(i, now)
-   local k = i % 50
-   if k < 25 then
+   local k = i % 500
+   if k < 250 then
       local cam = (i % 6) + 1
       local track = math.floor(i / 100)
       return string.format('{"event_id":"CAM-%s-%d-%d","device_id":"CAM-%d","gate":"%s","time":"%s",' ..
          '"type":"camera.detection","object_class":"vehicle","track_id":"t-%s-%d-%d","direction":"in",' ..
          '"reads":[{"kind":"vehicle_plate","value":"P-%05d","confidence":0.97}]}',
          nonce, tid, i, cam, gate, now, nonce, tid, track, track % 100000)
-   elseif k < 27 then
-      -- k 25 and 26: the two beams of one segment, A then B
-      local seg = (math.floor(i / 50) % 6) + 1
+   elseif k < 252 then
+      -- k 250 and 251: the two beams of one segment, A then B
+      local seg = (math.floor(i / 500) % 6) + 1
       local beam = "A"
-      if k == 26 then beam = "B" end
+      if k == 251 then beam = "B" end
       return string.format('{"event_id":"IR-%s-%d-%d","device_id":"IR-%d","gate":"%s","time":"%s",' ..
          '"type":"infrared.break","beam":"%s","segment":%d}', nonce, tid, i, seg, gate, now, beam, seg)
    end
