@@ -91,7 +91,9 @@ vet:
 fmt:
 	gofmt -w .
 
-## bench: every performance figure with its baseline measured in the same run and the ratio
+## bench: every performance figure with its baseline measured in the same run and the ratio;
+## figure 1 against the neutral ceiling (ops/bench/baseline) and JetStream (ops/bench/peers/jetstream),
+## each its own module (the go command fetches their dependencies)
 ## (README "Performance"); BENCH_SCALE=full for the issue's sizes (1M backlog, 100k declarations,
 ## growth to 1M; about 5 minutes). Installs Debian's wrk when missing, as root, where apt-get exists.
 BENCH_SCALE ?= small
@@ -104,7 +106,9 @@ bench: build
 			echo "wrk could not be installed: figure 1 and the ingest column of figure 6 will fail"; \
 		else echo "wrk not found and not installable here: figure 1 and the ingest column of figure 6 will fail"; fi; \
 	fi
-	./$(BIN) bench run --scale $(BENCH_SCALE)
+	cd ops/bench/baseline && $(GO) build -o ../../../bin/bench-neutral .
+	cd ops/bench/peers/jetstream && $(GO) build -o ../../../../bin/bench-jetstream .
+	./$(BIN) bench run --scale $(BENCH_SCALE) --neutral bin/bench-neutral --jetstream bin/bench-jetstream
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./gateway/
 
 clean:

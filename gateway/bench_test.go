@@ -40,7 +40,7 @@ func postRaw(b *testing.B, url string, body []byte) {
 // parseOnlyServer is the ingest benchmarks' baseline: a plain net/http
 // server that checks the token, parses and validates the body as the gate
 // does (ParseEvents) and answers 202 in the gate's shape, storing nothing.
-// internal/bench serves the same for `bondgate bench run`.
+// `bondgate bench run` measures against the neutral ceiling of ops/bench/baseline instead.
 func parseOnlyServer() *httptest.Server {
 	var seq atomic.Uint64
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -51,6 +51,8 @@ type Decider struct {
 	// screen names why an event must not reach the correlator ("" when it
 	// may); such an event is set aside. Nil screens nothing.
 	screen func(decide.SensorEvent) string
+	// parsed holds events as ingest parsed them (nil: parse from disk).
+	parsed *parsedEvents
 
 	// Owned by the decider goroutine.
 	corr       *decide.Correlator
@@ -259,26 +261,26 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 		if se.Aside {
 			continue // set aside before: never fed again
 		}
-		evs, err := decide.ParseEvents(se.Raw)
+		ev, parsed := d.parsedEvent(se)
 		switch {
 		case se.Seq == d.suspect:
-			aside = append(aside, asideEvent{seq: se.Seq, why: d.suspectWhy, ev: first(evs)})
+			aside = append(aside, asideEvent{seq: se.Seq, why: d.suspectWhy, ev: ev})
 			continue
-		case err != nil || len(evs) != 1:
+		case ev == nil:
 			// Validated at ingest, so a bug, a changed parser or a file
 			// written by other means.
-			aside = append(aside, asideEvent{seq: se.Seq, why: fmt.Sprintf("it does not parse: %v", err)})
+			aside = append(aside, asideEvent{seq: se.Seq, why: fmt.Sprintf("it does not parse: %v", parsed)})
 			continue
 		}
 		if d.screen != nil {
-			if why := d.screen(evs[0]); why != "" {
-				aside = append(aside, asideEvent{seq: se.Seq, why: why, ev: &evs[0]})
+			if why := d.screen(*ev); why != "" {
+				aside = append(aside, asideEvent{seq: se.Seq, why: why, ev: ev})
 				continue
 			}
 		}
 		d.observing = se.Seq
 		fed = append(fed, se.Seq)
-		o, err := d.observe(se.Seq, evs[0], claims, heard)
+		o, err := d.observe(se.Seq, *ev, claims, heard)
 		if err != nil {
 			return fail(err)
 		}
@@ -291,8 +293,10 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 	}
 	outs = append(outs, o...)
 	low := d.corr.LowWater()
-	sensors := d.corr.Sensors()
-	if len(outs) == 0 && len(aside) == 0 && last == d.processed && low == d.lowWater && now.Sub(d.persistedW) < 5*time.Second && !d.sensorsChanged(sensors) {
+	// Only the devices this step changed are written: a state written once
+	// stays on disk, so the step costs what it heard, not every device.
+	sensors := d.corr.ChangedSensors()
+	if len(outs) == 0 && len(aside) == 0 && last == d.processed && low == d.lowWater && now.Sub(d.persistedW) < 5*time.Second && len(sensors) == 0 {
 		return false, nil
 	}
 	written, err := d.write(ctx, outs, aside, last, low, now, sensors)
@@ -305,6 +309,9 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 	}
 	claims.Commit(written.Crossings)
 	d.processed, d.lowWater, d.persistedW = last, low, now
+	if d.parsed != nil {
+		d.parsed.forget(last)
+	}
 	d.mu.Lock()
 	for _, s := range sensors {
 		d.sensors[s.DeviceID] = s
@@ -336,11 +343,23 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 	return len(batch) == chunk, nil
 }
 
-func first(evs []decide.SensorEvent) *decide.SensorEvent {
-	if len(evs) == 0 {
-		return nil
+// parsedEvent is a logged event as the correlator takes it: as ingest
+// parsed it when the hand-over holds it, else parsed from its stored
+// bytes. Nil, with why, when the stored bytes are not one valid event.
+func (d *Decider) parsedEvent(se record.Event) (*decide.SensorEvent, error) {
+	if d.parsed != nil {
+		if ev, ok := d.parsed.take(se.Seq); ok {
+			return &ev, nil
+		}
 	}
-	return &evs[0]
+	evs, err := decide.ParseEvents(se.Raw)
+	if err == nil && len(evs) != 1 {
+		err = fmt.Errorf("it holds %d events", len(evs))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &evs[0], nil
 }
 
 // observe feeds one event; a panic in the correlator is an unprocessable
@@ -411,22 +430,10 @@ func (d *Decider) recorded(id string) (zone.Crossing, bool) {
 	return x, ok
 }
 
-func (d *Decider) sensorsChanged(now []decide.SensorState) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, s := range now {
-		old, ok := d.sensors[s.DeviceID]
-		if !ok || old.OK != s.OK || old.Problem != s.Problem || !old.LastSeen.Equal(s.LastSeen) {
-			return true
-		}
-	}
-	return false
-}
-
 // write stores one step in one transaction (Store.CommitStep): every new
 // crossing with its own crossing seq, the clearance it consumed, the
 // outbox messages announcing crossings and alarms, the events set aside
-// with their alarms, the sensor states and the replay point. Crossings and
+// with their alarms, the sensor states this step changed and the replay point. Crossings and
 // alarms whose ID is already stored (a replay) are skipped. An outcome that
 // cannot be encoded fails the step as unprocessable.
 func (d *Decider) write(_ context.Context, outs []decide.Outcome, aside []asideEvent, processed, low uint64, now time.Time, sensors []decide.SensorState) (record.Written, error) {

@@ -41,7 +41,9 @@ type Committer struct {
 	linger    time.Duration
 	maxEvents int
 	onCommit  func(events int)
-	crowded   bool // the last group held more than one request (committer goroutine only)
+	// parsed receives each newly stored event under its seq (nil: none).
+	parsed  *parsedEvents
+	crowded bool // the last group held more than one request (committer goroutine only)
 
 	requests atomic.Uint64
 	commits  atomic.Uint64
@@ -172,6 +174,7 @@ func (c *Committer) commit(group []*ingestRequest, n int) {
 		}
 	}
 	appended, err := c.store.AppendEvents(events)
+	all := appended
 	if err == nil {
 		c.commits.Add(1)
 	}
@@ -187,6 +190,19 @@ func (c *Committer) commit(group []*ingestRequest, n int) {
 		}
 		appended = appended[len(r.events):]
 		r.reply <- ingestResult{accepted: acc}
+	}
+	if err == nil && c.parsed != nil {
+		seqs, evs := make([]uint64, 0, n), make([]*decide.SensorEvent, 0, n)
+		i := 0
+		for _, r := range group {
+			for j := range r.events {
+				if a := all[i]; !a.Duplicate {
+					seqs, evs = append(seqs, a.Seq), append(evs, &r.events[j])
+				}
+				i++
+			}
+		}
+		c.parsed.put(seqs, evs)
 	}
 	if err == nil && c.onCommit != nil {
 		c.onCommit(n)

@@ -207,6 +207,8 @@ func New(cfg Config) (*Service, error) {
 		onAlarm:   func(a zone.Alarm) { s.metrics.alarms.WithLabelValues(string(a.Kind)).Inc() },
 	}
 	s.committer.onCommit = func(int) { s.decider.Poke() }
+	s.decider.parsed = newParsedEvents(maxParsed)
+	s.committer.parsed = s.decider.parsed
 	if err := s.decider.restore(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("restore decisions: %w", err)

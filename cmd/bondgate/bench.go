@@ -35,6 +35,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	only := fs.String("only", "", "figures to run, comma-separated (1 ingest, 2 drain, 4 end-to-end, 5 reads, 6 growth, 7 clearance lane, 8 hardware adapters); empty: all")
 	lua := fs.String("lua", "ops/bench/events.lua", "the wrk script for figure 1")
 	wrk := fs.String("wrk", "wrk", "the wrk binary")
+	neutral := fs.String("neutral", "", "figure 1's neutral ceiling binary (built from ops/bench/baseline when empty)")
+	jetstream := fs.String("jetstream", "", "figure 1's JetStream peer binary (built from ops/bench/peers/jetstream when empty)")
 	keep := fs.Bool("keep", false, "keep the scratch folder (data and process logs)")
 	newLog := logFlags(fs)
 	if err := parse(fs, args[1:]); err != nil {
@@ -45,5 +47,6 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	return bench.Run(ctx, bench.Config{Bin: bin, Scale: *scale, Only: splitList(*only), Lua: *lua, Wrk: *wrk, Keep: *keep,
+		Neutral: *neutral, JetStream: *jetstream,
 		Log: newLog(stderr)}, stdout)
 }

@@ -33,6 +33,7 @@ func runGate(ctx context.Context, args []string, _, stderr io.Writer) error {
 	tlsFiles := tlsFlags(fs)
 	kafkaSecurity := kafkaSecurityFlags(fs)
 	kafkaTimeout := fs.Duration("kafka-write-timeout", 10*time.Second, "bound on one produce request; past it a hanging broker counts as the link down")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060); off when empty")
 	newLog := logFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -61,6 +62,15 @@ func runGate(ctx context.Context, args []string, _, stderr io.Writer) error {
 		if devices, err = gateway.LoadDevices(*devicesFile); err != nil {
 			return err
 		}
+	}
+	if *pprofAddr != "" {
+		prof, err := web.ListenProfiler(*pprofAddr)
+		if err != nil {
+			return err
+		}
+		pctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go func() { _ = prof.Run(pctx) }()
 	}
 	return serveGate(ctx, gateway.Config{GateID: *id, Addr: *addr, DataDir: *data, Brokers: splitList(*brokers), KafkaSecurity: ksec,
 		Tokens: toks, Window: *window, MinConfidence: *minConf, SilentAfter: *silent, MaxSize: *maxSize, KafkaWriteTimeout: *kafkaTimeout,

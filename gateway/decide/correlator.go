@@ -1,6 +1,7 @@
 package decide
 
 import (
+	"container/heap"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -125,6 +126,8 @@ type track struct {
 	// track again rather than the track coming back free.
 	usedFrom  uint64
 	firstSeen int // order of arrival, for deterministic iteration
+	// Positions in the correlator's indexes (index.go).
+	endPos, lowPos int
 }
 
 // maxTrackEvents bounds the event IDs a crossing record lists per track; a
@@ -150,6 +153,18 @@ type Correlator struct {
 	// not reached yet, with the crossing's time for pruning.
 	preUsed map[string]preUse
 	sensors map[string]*SensorState
+
+	// Indexes (index.go): tracks by last detection (for pruning) and by
+	// the seq they hold back (for LowWater); devices by when they were
+	// last heard (for silence), with the LastSeen each device is queued
+	// at; devices whose LastSeen lies past the gate clock (a seeded state
+	// or a playback stamp), to pull back; devices changed since
+	// ChangedSensors.
+	byEnd, byLow *trackHeap
+	quiet        silenceHeap
+	queuedAt     map[string]time.Time
+	ahead        map[string]struct{}
+	changed      map[string]struct{}
 }
 
 // NewCorrelator returns a correlator for one gate.
@@ -167,8 +182,10 @@ func NewCorrelator(cfg CorrelatorConfig) *Correlator {
 	if log == nil {
 		log = slog.Default()
 	}
+	byEnd, byLow := newTrackIndexes()
 	return &Correlator{cfg: cfg, log: log.With("gate", cfg.Gate), open: map[int]beamBreak{},
-		tracks: map[string]*track{}, sensors: map[string]*SensorState{}, preUsed: map[string]preUse{}}
+		tracks: map[string]*track{}, sensors: map[string]*SensorState{}, preUsed: map[string]preUse{},
+		byEnd: byEnd, byLow: byLow, queuedAt: map[string]time.Time{}, ahead: map[string]struct{}{}, changed: map[string]struct{}{}}
 }
 
 type preUse struct {
@@ -208,14 +225,23 @@ func (c *Correlator) ObserveAt(seq uint64, ev SensorEvent, book ClearanceBook, h
 	switch ev.Type {
 	case EventDetection:
 		t := c.detect(seq, ev)
+		// The track is offered to its nearest undecided crossings: find how
+		// near that is once (a pass over the pending crossings), not once
+		// per crossing, and again only after a decision changed the set.
+		gap, mid, found := c.nearest(t)
 		for _, p := range c.pending {
-			if t.usedBy != "" {
+			if t.usedBy != "" || !found {
 				break
 			}
-			if !p.decided && c.offered(t, p) {
-				if o, ok := c.tryAuthorize(p, book, ev.Time); ok {
-					outs = append(outs, o)
-				}
+			if p.decided || !c.candidate(t, p) {
+				continue
+			}
+			if g, m := nearness(t, p); g != gap || m != mid {
+				continue // another undecided crossing lies nearer
+			}
+			if o, ok := c.tryAuthorize(p, book, ev.Time); ok {
+				outs = append(outs, o)
+				gap, mid, found = c.nearest(t)
 			}
 		}
 		c.dropDecided()
@@ -270,21 +296,41 @@ func (c *Correlator) Advance(now time.Time, book ClearanceBook) []Outcome {
 		}
 	}
 
-	ids := make([]string, 0, len(c.sensors))
-	for id := range c.sensors {
-		ids = append(ids, id)
+	for id := range c.ahead {
+		if s := c.sensors[id]; s != nil && s.LastSeen.After(c.clock) {
+			// Nothing is heard after the gate clock; a state kept from before
+			// silence was judged on receipt may still carry a device's stamp.
+			s.LastSeen = c.clock
+			c.changed[id] = struct{}{}
+			if !s.Silent {
+				c.queue(id, s.LastSeen)
+			}
+		}
+		delete(c.ahead, id)
+	}
+	// Devices come off the silence queue in order of when they were last
+	// heard, so a step looks only at those whose silence may be due.
+	var ids []string
+	for len(c.quiet) > 0 && c.clock.After(c.quiet[0].at.Add(c.cfg.SilentAfter)) {
+		e := heap.Pop(&c.quiet).(silence)
+		if at, ok := c.queuedAt[e.id]; !ok || !at.Equal(e.at) {
+			continue // superseded by a later entry
+		}
+		delete(c.queuedAt, e.id)
+		s := c.sensors[e.id]
+		if s == nil || s.Silent {
+			continue
+		}
+		if !c.clock.After(s.LastSeen.Add(c.cfg.SilentAfter)) {
+			c.queue(e.id, s.LastSeen) // heard since it was queued
+			continue
+		}
+		ids = append(ids, e.id)
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
 		s := c.sensors[id]
-		if s.LastSeen.After(c.clock) {
-			// Nothing is heard after the gate clock; a state kept from before
-			// silence was judged on receipt may still carry a device's stamp.
-			s.LastSeen = c.clock
-		}
-		if s.Silent || !c.clock.After(s.LastSeen.Add(c.cfg.SilentAfter)) {
-			continue
-		}
+		c.changed[id] = struct{}{}
 		s.Silent = true
 		s.OK = false
 		s.Problem = problem(s)
@@ -305,10 +351,10 @@ func (c *Correlator) Advance(now time.Time, book ClearanceBook) []Outcome {
 	if c.latest.Before(horizon) {
 		horizon = c.latest
 	}
-	for k, t := range c.tracks {
-		if horizon.After(t.to.Add(3 * w)) {
-			delete(c.tracks, k)
-		}
+	for t := c.byEnd.min(); t != nil && horizon.After(t.to.Add(3*w)); t = c.byEnd.min() {
+		heap.Pop(c.byEnd)
+		c.byLow.remove(t)
+		delete(c.tracks, t.key)
 	}
 	for k, u := range c.preUsed {
 		if horizon.After(u.at.Add(3 * w)) {
@@ -338,9 +384,8 @@ func (c *Correlator) LowWater() uint64 {
 	// Tracks count too: after a restart a replayed track must again know
 	// whether it already identified a crossing, so a used track also holds
 	// back the beams of the crossing that used it.
-	for _, t := range c.tracks {
-		see(t.firstSeq)
-		see(t.usedFrom)
+	if t := c.byLow.min(); t != nil {
+		see(t.lowSeq())
 	}
 	// An adopted crossing whose tracks the replay has not reached yet.
 	for _, u := range c.preUsed {
@@ -375,6 +420,34 @@ func (c *Correlator) SeedSensor(s SensorState) {
 	}
 	cp.OK = !cp.Silent && cp.Fault == ""
 	c.sensors[s.DeviceID] = &cp
+	c.ahead[s.DeviceID] = struct{}{}
+	if !cp.Silent {
+		c.queue(s.DeviceID, cp.LastSeen)
+	}
+}
+
+// queue (re)places a device on the silence queue at when it was last heard.
+func (c *Correlator) queue(id string, at time.Time) {
+	c.queuedAt[id] = at
+	heap.Push(&c.quiet, silence{at: at, id: id})
+}
+
+// ChangedSensors returns the states of the devices that changed since the
+// last call, sorted by device ID, and starts counting anew: the decider
+// writes only these at a step, so a step's cost follows the devices it
+// heard from, not how many the gate knows.
+func (c *Correlator) ChangedSensors() []SensorState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]SensorState, 0, len(c.changed))
+	for id := range c.changed {
+		if s := c.sensors[id]; s != nil {
+			out = append(out, *s)
+		}
+	}
+	clear(c.changed)
+	sort.Slice(out, func(i, j int) bool { return out[i].DeviceID < out[j].DeviceID })
+	return out
 }
 
 // health applies an event to its device's state and returns an alarm for a
@@ -393,6 +466,13 @@ func (c *Correlator) health(seq uint64, ev SensorEvent, heard time.Time) (zone.A
 	}
 	if heard.After(s.LastSeen) {
 		s.LastSeen = heard
+	}
+	c.changed[ev.DeviceID] = struct{}{}
+	if s.LastSeen.After(c.clock) {
+		c.ahead[ev.DeviceID] = struct{}{}
+	}
+	if _, ok := c.queuedAt[ev.DeviceID]; !ok {
+		c.queue(ev.DeviceID, s.LastSeen)
 	}
 	s.Silent = false // it spoke: a later silence is a new one
 	var a zone.Alarm
@@ -468,12 +548,15 @@ func (c *Correlator) detect(seq uint64, ev SensorEvent) *track {
 			t.usedBy, t.usedFrom = u.crossingID, u.from
 			delete(c.preUsed, ev.TrackID)
 		}
+		c.byEnd.add(t)
+		c.byLow.add(t)
 	}
 	if ev.Time.Before(t.from) {
 		t.from = ev.Time
 	}
 	if ev.Time.After(t.to) {
 		t.to = ev.Time
+		c.byEnd.fix(t)
 	}
 	// An analytics engine often says "unknown" before it is sure; a later
 	// definite class wins, a later "unknown" does not undo it.
@@ -553,6 +636,7 @@ func (c *Correlator) adopt(p *pendingCrossing) bool {
 		for _, t := range c.tracks {
 			if t.id == id && t.usedBy == "" {
 				t.usedBy, t.usedFrom, found = x.ID, from, true
+				c.byLow.fix(t)
 			}
 		}
 		if !found {
@@ -588,6 +672,21 @@ func (c *Correlator) offered(t *track, p *pendingCrossing) bool {
 		}
 	}
 	return true
+}
+
+// nearest is how near t lies to the nearest undecided crossing it may
+// describe; found is false when there is none.
+func (c *Correlator) nearest(t *track) (gap, mid time.Duration, found bool) {
+	for _, q := range c.pending {
+		if q.decided || !c.candidate(t, q) {
+			continue
+		}
+		g, m := nearness(t, q)
+		if !found || g < gap || (g == gap && m < mid) {
+			gap, mid, found = g, m, true
+		}
+	}
+	return gap, mid, found
 }
 
 // candidates lists the tracks offered to p, in arrival order.
@@ -822,6 +921,7 @@ func (c *Correlator) crossing(p *pendingCrossing, ts []*track, now time.Time) *z
 	}
 	for _, t := range ts {
 		t.usedBy, t.usedFrom = x.ID, min(p.first.seq, p.last.seq)
+		c.byLow.fix(t)
 		x.TrackIDs = append(x.TrackIDs, t.id)
 		x.EventIDs = append(x.EventIDs, t.eventIDs...)
 		if x.ObjectClass == "" && t.class != ClassPerson && t.class != ClassUnknown {

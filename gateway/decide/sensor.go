@@ -3,7 +3,10 @@ package decide
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -135,8 +138,15 @@ func ParseEvents(body []byte) ([]SensorEvent, error) {
 		return nil, zone.Invalid(zone.FieldError{Field: "body", Message: "must be an event object or an array of events"})
 	}
 	var raws []json.RawMessage
+	// A well-formed body (the usual case) is split with one plain pass;
+	// the strict decoder, which words what is wrong, runs only when not.
+	valid := json.Valid(trimmed)
 	if trimmed[0] == '[' {
-		if err := strictjson.Decode(trimmed, &raws); err != nil {
+		if valid {
+			if err := json.Unmarshal(trimmed, &raws); err != nil {
+				return nil, zone.Invalid(zone.FieldError{Field: "body", Message: "invalid JSON: " + err.Error()})
+			}
+		} else if err := strictjson.Decode(trimmed, &raws); err != nil {
 			return nil, err
 		}
 		if len(raws) == 0 {
@@ -148,9 +158,11 @@ func ParseEvents(body []byte) ([]SensorEvent, error) {
 		}
 	} else {
 		// Check the single object's framing (trailing data) before field work.
-		var one json.RawMessage
-		if err := strictjson.Decode(trimmed, &one); err != nil {
-			return nil, err
+		one := json.RawMessage(trimmed)
+		if !valid {
+			if err := strictjson.Decode(trimmed, &one); err != nil {
+				return nil, err
+			}
 		}
 		raws = []json.RawMessage{one}
 	}
@@ -170,7 +182,20 @@ func ParseEvents(body []byte) ([]SensorEvent, error) {
 // decodeStrict decodes exactly one JSON value into v with the strict decoder
 // the zone API uses, so both services word a malformed body alike. Its field
 // errors are relative to v, with "" for v itself (the toolkit's "body").
+//
+// The wire types here hold no time.Time or custom unmarshaler, so for them
+// the strict decoder accepts exactly what one typed pass with unknown
+// fields refused accepts; that pass goes first, and the strict decoder
+// (three passes, for its field-by-field wording) runs only on a failure.
 func decodeStrict(data []byte, v any) []zone.FieldError {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if dec.Decode(v) == nil && !dec.More() {
+		if _, err := dec.Token(); errors.Is(err, io.EOF) {
+			return nil
+		}
+	}
+	reflect.ValueOf(v).Elem().SetZero()
 	err := strictjson.Decode(data, v)
 	if err == nil {
 		return nil

@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,13 +41,15 @@ func (r wrkResult) errors() int64 {
 
 var wrkNonce int
 
-// runWrk posts events to url for d with 64 connections on 2 threads.
-func runWrk(ctx context.Context, wrk, lua, url string, batch int, d time.Duration) (wrkResult, error) {
+// runWrk posts events to url for d with 64 connections on 2 threads; extra
+// are the script's MODE and DEVICES (ops/bench/events.lua).
+func runWrk(ctx context.Context, wrk, lua, url string, batch int, d time.Duration, extra ...string) (wrkResult, error) {
 	wrkNonce++
 	nonce := strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + strconv.Itoa(wrkNonce)
 	secs := max(1, int(d.Round(time.Second)/time.Second))
-	cmd := exec.CommandContext(ctx, wrk, "-t2", "-c64", fmt.Sprintf("-d%ds", secs), "--timeout", "10s", "-s", lua, url,
-		"--", strconv.Itoa(batch), benchGateToken, benchGate, nonce)
+	args := append([]string{"-t2", "-c64", fmt.Sprintf("-d%ds", secs), "--timeout", "10s", "-s", lua, url,
+		"--", strconv.Itoa(batch), benchGateToken, benchGate, nonce}, extra...)
+	cmd := exec.CommandContext(ctx, wrk, args...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %v: %s", err, out)
@@ -68,36 +73,243 @@ func runWrk(ctx context.Context, wrk, lua, url string, batch int, d time.Duratio
 	return r, nil
 }
 
-// ingestPair measures one shape (batch size) against the parse-only server
-// and a real gate, each fresh, with a short warm-up first.
-func ingestPair(ctx context.Context, e *benchEnv, wrk, lua, brokers string, batch int, d time.Duration, tag string) (durable, base wrkResult, err error) {
-	po, err := startParseOnly()
-	if err != nil {
-		return durable, base, err
-	}
-	url := "http://" + po.addr
-	if _, err := runWrk(ctx, wrk, lua, url, batch, time.Second); err != nil {
-		return durable, base, err
-	}
-	base, err = runWrk(ctx, wrk, lua, url, batch, d)
-	po.stop()
-	if err != nil {
-		return durable, base, err
-	}
-	g, _, err := e.startGate(ctx, "gate-ingest-"+tag, filepath.Join(e.dir, "gate-ingest-"+tag), brokers)
-	if err != nil {
-		return durable, base, err
-	}
-	url = "http://" + g.addr
-	if _, err := runWrk(ctx, wrk, lua, url, batch, time.Second); err != nil {
-		return durable, base, err
-	}
-	durable, err = runWrk(ctx, wrk, lua, url, batch, d)
-	g.stop()
-	return durable, base, err
+// ingestShape is one load of figure 1.
+type ingestShape struct {
+	name   string
+	batch  int
+	mode   string // events.lua MODE
+	device int    // events.lua DEVICES (mode hb)
+	target float64
+	// peer is the JetStream figure this shape must beat: "sync" (fsync per
+	// message, 64 synchronous publishers) or "default" (no fsync per
+	// message, windows of 1,000 async publishes); "" reports none.
+	peer string
+	// devices, when set, is the gate's device list (--devices).
+	devices []string
 }
 
-func benchIngest(ctx context.Context, e *benchEnv, scale benchScale, wrk, lua string) ([]benchRow, error) {
+func (s ingestShape) extra() []string {
+	return []string{s.mode, strconv.Itoa(max(1, s.device))}
+}
+
+// mixDevices is the device list of the mixed load: a gate's cameras,
+// infrared pairs and heartbeat-only devices (events.lua MODE mix).
+func mixDevices() []string {
+	var ids []string
+	for i := 1; i <= 6; i++ {
+		ids = append(ids, "CAM-"+strconv.Itoa(i), "IR-"+strconv.Itoa(i))
+	}
+	for i := 1; i <= 8; i++ {
+		ids = append(ids, "HB-"+strconv.Itoa(i))
+	}
+	return ids
+}
+
+// ingestRounds is how many alternating rounds each figure's median takes.
+const ingestRounds = 3
+
+// jetstreamResult is the BENCH line of ops/bench/peers/jetstream.
+type jetstreamResult struct {
+	SyncPublishers float64 `json:"sync_publishers"`
+	AsyncWindows   float64 `json:"async_windows"`
+	Errors         int64   `json:"errors"`
+}
+
+// runJetStream runs the peer once (its own server and publishers).
+func runJetStream(ctx context.Context, bin string, sync bool, d time.Duration) (jetstreamResult, error) {
+	cmd := exec.CommandContext(ctx, bin, "-sync="+strconv.FormatBool(sync), "-d", d.String())
+	cmd.Env = benchChildEnv()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return jetstreamResult{}, fmt.Errorf("jetstream peer: %v: %s", err, out)
+	}
+	i := bytes.Index(out, []byte("BENCH "))
+	if i < 0 {
+		return jetstreamResult{}, fmt.Errorf("jetstream peer printed no BENCH line: %s", out)
+	}
+	var r jetstreamResult
+	err = json.Unmarshal(bytes.TrimSpace(out[i+len("BENCH "):]), &r)
+	return r, err
+}
+
+// peerFigure is the JetStream figure a shape is compared with.
+func (r jetstreamResult) figure(peer string) float64 {
+	if peer == "default" {
+		return max(r.SyncPublishers, r.AsyncWindows)
+	}
+	return r.SyncPublishers
+}
+
+// startNeutral starts the neutral ceiling (ops/bench/baseline: echo,
+// decode into a small struct, answer like a gate, store nothing).
+func (e *benchEnv) startNeutral(ctx context.Context, bin string) (*benchProc, error) {
+	addr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(filepath.Join(e.dir, "neutral.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, addr)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = benchChildEnv()
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start neutral baseline: %w", err)
+	}
+	p := &benchProc{name: "neutral", cmd: cmd, addr: addr, logf: logf, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	e.procs = append(e.procs, p)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			c.Close()
+			return p, nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.stop()
+	return nil, fmt.Errorf("neutral baseline did not listen on %s", addr)
+}
+
+// gateProgress reads GET /v1/status's last event and last decided seq.
+func gateProgress(ctx context.Context, addr string) (lastEvent, lastDecided uint64, err error) {
+	var st struct {
+		LastEventSeq   uint64 `json:"last_event_seq"`
+		LastDecidedSeq uint64 `json:"last_decided_seq"`
+	}
+	err = httpJSON(ctx, &http.Client{Timeout: 5 * time.Second}, http.MethodGet, "http://"+addr+"/v1/status", benchGateToken, nil, http.StatusOK, &st)
+	return st.LastEventSeq, st.LastDecidedSeq, err
+}
+
+// catchUp waits up to 1 s after a run for the decider to reach the last
+// stored event, and says how far behind it still is.
+func catchUp(ctx context.Context, addr string) (behind uint64, took time.Duration, err error) {
+	start := time.Now()
+	for {
+		last, decided, err := gateProgress(ctx, addr)
+		if err != nil {
+			return 0, 0, err
+		}
+		if decided >= last || time.Since(start) > time.Second {
+			return last - min(last, decided), time.Since(start), nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// ingestFigure runs one shape: ingestRounds alternating rounds of the
+// neutral ceiling, a real gate (one per shape, its broker a separate
+// process, decider and forwarder running) and, where the shape has a
+// peer, JetStream, with the same wrk client and load for both HTTP ones.
+func ingestFigure(ctx context.Context, e *benchEnv, bins ingestBins, wrk, lua, brokers string, s ingestShape, d time.Duration, tag string) ([]benchRow, error) {
+	var extra []string
+	if len(s.devices) > 0 {
+		var list []map[string]string
+		for _, id := range s.devices {
+			list = append(list, map[string]string{"id": id, "kind": "json"})
+		}
+		raw, _ := json.Marshal(list)
+		path := filepath.Join(e.dir, "devices-"+tag+".json")
+		if err := os.WriteFile(path, raw, 0o600); err != nil {
+			return nil, err
+		}
+		extra = append(extra, "--devices", path)
+	}
+	g, _, err := e.startGate(ctx, "gate-ingest-"+tag, filepath.Join(e.dir, "gate-ingest-"+tag), brokers, extra...)
+	if err != nil {
+		return nil, err
+	}
+	defer g.stop()
+	neutral, err := e.startNeutral(ctx, bins.neutral)
+	if err != nil {
+		return nil, err
+	}
+	defer neutral.stop()
+	gateURL, neutralURL := "http://"+g.addr, "http://"+neutral.addr
+	for _, u := range []string{neutralURL, gateURL} { // warm-up
+		if _, err := runWrk(ctx, wrk, lua, u, s.batch, time.Second, s.extra()...); err != nil {
+			return nil, err
+		}
+	}
+	var gateRates, neutralRates, peerRates []float64
+	var gateP99, worstBehind uint64
+	var acked, errs int64
+	_, _, _ = catchUp(ctx, g.addr)
+	before, _, err := gateProgress(ctx, g.addr)
+	if err != nil {
+		return nil, err
+	}
+	for round := 1; round <= ingestRounds; round++ {
+		nr, err := runWrk(ctx, wrk, lua, neutralURL, s.batch, d, s.extra()...)
+		if err != nil {
+			return nil, err
+		}
+		gr, err := runWrk(ctx, wrk, lua, gateURL, s.batch, d, s.extra()...)
+		if err != nil {
+			return nil, err
+		}
+		behind, took, err := catchUp(ctx, g.addr)
+		if err != nil {
+			return nil, err
+		}
+		worstBehind = max(worstBehind, behind)
+		acked += (gr.Requests - gr.StatusErrors) * int64(s.batch)
+		errs += gr.errors()
+		gateP99 = max(gateP99, uint64(gr.P99US))
+		gateRates, neutralRates = append(gateRates, gr.eventsPerSec()), append(neutralRates, nr.eventsPerSec())
+		line := fmt.Sprintf("    %s round %d: gate %.0f ev/s (decider caught up in %v, %d behind), neutral %.0f ev/s",
+			s.name, round, gr.eventsPerSec(), took.Round(time.Millisecond), behind, nr.eventsPerSec())
+		if s.peer != "" && bins.jetstream != "" {
+			jr, err := runJetStream(ctx, bins.jetstream, s.peer == "sync", min(d, 3*time.Second))
+			if err != nil {
+				return nil, err
+			}
+			peerRates = append(peerRates, jr.figure(s.peer))
+			line += fmt.Sprintf(", JetStream (%s) %.0f sync publishers / %.0f async windows msg/s", s.peer, jr.SyncPublishers, jr.AsyncWindows)
+		}
+		fmt.Fprintf(e.out, "%s; load %s\n", line, loadAverage())
+	}
+	after, _, err := gateProgress(ctx, g.addr)
+	if err != nil {
+		return nil, err
+	}
+	gate, ceiling := median(gateRates), median(neutralRates)
+	ratio := gate / ceiling
+	// Every acked event has a seq: the log grew by at least what was acked
+	// (requests still in flight when wrk stopped may add more).
+	lost := acked > int64(after-before)
+	ok := ratio >= s.target && errs == 0 && worstBehind == 0 && !lost
+	rows := []benchRow{{Figure: "1 ingest, " + s.name,
+		Measured: fmt.Sprintf("%.0f ev/s (p99 %.1f ms, %d errors, decider %d behind 1 s after, %d acked / %d stored)",
+			gate, float64(gateP99)/1000, errs, worstBehind, acked, after-before),
+		Baseline: fmt.Sprintf("neutral %.0f ev/s", ceiling),
+		Ratio:    fmt.Sprintf("%.2f", ratio), Target: fmt.Sprintf("≥ %.2f", s.target), Verdict: verdict(ok)}}
+	if len(peerRates) > 0 {
+		peer := median(peerRates)
+		what := "JetStream fsync per message, 64 sync publishers"
+		if s.peer == "default" {
+			what = "JetStream default (no fsync per message), best of sync publishers and async windows"
+		}
+		rows = append(rows, benchRow{Figure: "1 vs peer, " + s.name, Measured: fmt.Sprintf("%.0f ev/s", gate),
+			Baseline: fmt.Sprintf("%s %.0f msg/s", what, peer), Ratio: fmt.Sprintf("%.2f", gate/peer), Target: "> 1",
+			Verdict: verdict(gate > peer)})
+	}
+	return rows, nil
+}
+
+// ingestBins are the reference programs of figure 1 (ops/bench/baseline,
+// ops/bench/peers/jetstream); jetstream "" skips the peer.
+type ingestBins struct{ neutral, jetstream string }
+
+func benchIngest(ctx context.Context, e *benchEnv, scale benchScale, bins ingestBins, wrk, lua string) ([]benchRow, error) {
 	if _, err := os.Stat(lua); err != nil {
 		return nil, fmt.Errorf("wrk script: %w (run from the repository root)", err)
 	}
@@ -107,22 +319,17 @@ func benchIngest(ctx context.Context, e *benchEnv, scale benchScale, wrk, lua st
 	}
 	defer br.stop()
 	var rows []benchRow
-	for _, shape := range []struct {
-		batch  int
-		target float64
-		name   string
-	}{{1, 0.5, "1 ingest, single-event POSTs"}, {100, 0.25, "1 ingest, 100-event batches"}} {
-		durable, base, err := ingestPair(ctx, e, wrk, lua, br.addr, shape.batch, scale.IngestFor, strconv.Itoa(shape.batch))
+	for i, s := range []ingestShape{
+		{name: "single-event POSTs (camera)", batch: 1, mode: "camera", target: 0.5, peer: "sync"},
+		{name: "100-event batches (camera)", batch: 100, mode: "camera", target: 0.25, peer: "default"},
+		{name: "single-event mix, 20 listed devices", batch: 1, mode: "mix", target: 0.5, devices: mixDevices()},
+		{name: "single-event heartbeats, 2,000 devices", batch: 1, mode: "hb", device: 2000, target: 0.5},
+	} {
+		rs, err := ingestFigure(ctx, e, bins, wrk, lua, br.addr, s, scale.IngestFor, strconv.Itoa(i))
+		rows = append(rows, rs...)
 		if err != nil {
 			return rows, err
 		}
-		ratio := durable.eventsPerSec() / base.eventsPerSec()
-		row := benchRow{Figure: shape.name,
-			Measured: fmt.Sprintf("%.0f ev/s durable (p99 %.1f ms, %d errors)", durable.eventsPerSec(), float64(durable.P99US)/1000, durable.errors()),
-			Baseline: fmt.Sprintf("%.0f ev/s parse-only (p99 %.1f ms)", base.eventsPerSec(), float64(base.P99US)/1000),
-			Ratio:    fmt.Sprintf("%.2f", ratio), Target: fmt.Sprintf("≥ %.2f", shape.target),
-			Verdict: verdict(ratio >= shape.target && durable.errors() == 0)}
-		rows = append(rows, row)
 	}
 	return rows, nil
 }

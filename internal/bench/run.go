@@ -72,6 +72,10 @@ type Config struct {
 	Only []string
 	// Lua is the wrk script of figure 1, Wrk the wrk binary.
 	Lua, Wrk string
+	// Neutral and JetStream are figure 1's reference programs built from
+	// ops/bench/baseline and ops/bench/peers/jetstream (their own modules);
+	// empty builds them with the go command into the scratch folder.
+	Neutral, JetStream string
 	// Keep keeps the scratch folder (data and process logs).
 	Keep bool
 	// Log receives the harness's own notices; default discards them.
@@ -133,9 +137,14 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		if _, err := exec.LookPath(cfg.Wrk); err != nil {
 			add(nil, fmt.Errorf("wrk not found (Debian package wrk; `make bench` installs it as root)"), "1 ingest")
 		} else {
-			fmt.Fprintln(stdout, "figure 1: durable ingest vs parse-only (wrk, 64 connections)")
-			rs, err := benchIngest(ctx, e, scale, cfg.Wrk, cfg.Lua)
-			add(rs, err, "1 ingest")
+			fmt.Fprintf(stdout, "figure 1: durable ingest vs the neutral ceiling and JetStream (wrk, 64 connections, median of %d alternating rounds)\n", ingestRounds)
+			bins, err := referenceBins(ctx, cfg, dir)
+			if err != nil {
+				add(nil, err, "1 ingest")
+			} else {
+				rs, err := benchIngest(ctx, e, scale, bins, cfg.Wrk, cfg.Lua)
+				add(rs, err, "1 ingest")
+			}
 		}
 	}
 	if want("2") {
@@ -170,6 +179,29 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "\nload average at end %s\n\n", loadAverage())
 	printBenchTable(stdout, rows)
 	return nil
+}
+
+// referenceBins returns figure 1's reference programs, building those not
+// given from ops/bench (run from the repository root; the go command
+// fetches their modules, which never enter bondgate's own).
+func referenceBins(ctx context.Context, cfg Config, dir string) (ingestBins, error) {
+	bins := ingestBins{neutral: cfg.Neutral, jetstream: cfg.JetStream}
+	for _, b := range []struct {
+		path *string
+		src  string
+	}{{&bins.neutral, "ops/bench/baseline"}, {&bins.jetstream, "ops/bench/peers/jetstream"}} {
+		if *b.path != "" {
+			continue
+		}
+		out := filepath.Join(dir, filepath.Base(b.src))
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, ".")
+		cmd.Dir = b.src
+		if raw, err := cmd.CombinedOutput(); err != nil {
+			return bins, fmt.Errorf("build %s (run from the repository root, or pass --neutral/--jetstream): %v: %s", b.src, err, raw)
+		}
+		*b.path = out
+	}
+	return bins, nil
 }
 
 // printBenchTable prints the rows as a Markdown table.
