@@ -38,4 +38,11 @@ done
 	--config cleanup.policy=compact --config min.compaction.lag.ms=86400000 \
 	--config delete.retention.ms=86400000
 
+# The zone API's changelog: one partition (one commit order), compacted (the
+# lease key keeps its latest renewal; each transaction has its own key).
+"$KAFKA_TOPICS" "$@" --create --if-not-exists --topic bondgate.zone.changelog \
+	--partitions 1 --replication-factor 3 \
+	--config min.insync.replicas=2 --config unclean.leader.election.enable=false \
+	--config cleanup.policy=compact --config min.compaction.lag.ms=86400000
+
 "$KAFKA_TOPICS" "$@" --describe --topic 'bondgate\..*'
