@@ -40,115 +40,73 @@ type idemRecord struct {
 // errReplay rolls back a create whose key was already used with this body.
 var errReplay = errors.New("idempotent replay")
 
+var declarationKind = &recordKind[zone.PreDeclaration]{
+	bucket:  bucketDeclarations,
+	entity:  auditEntity,
+	keys:    declarationKeys,
+	missing: "no pre-declaration %s",
+	exists:  "pre-declaration %s already exists",
+	noID:    "declaration without an ID",
+	changed: "update changed the declaration's ID",
+	same:    func(old, d *zone.PreDeclaration) bool { return d.ID == old.ID },
+	meta:    func(d *zone.PreDeclaration) (string, time.Time, time.Time) { return d.ID, d.CreatedAt, d.UpdatedAt },
+	get:     getDeclaration,
+	put: func(tx *bbolt.Tx, db *DB, old, d *zone.PreDeclaration) ([]byte, error) {
+		if old != nil && old.ReleaseNote == nil && d.ReleaseNote != nil {
+			if err := takeReleaseNote(tx, db, d.ID, d.ReleaseNote); err != nil {
+				return nil, pass(err)
+			}
+		}
+		return putDeclaration(tx, old, d)
+	},
+	record: recordDeclaration,
+}
+
+// declarationKeys keeps a declaration's create keys as idemRecord entries,
+// the format they had before the other records had keys.
+var declarationKeys = idemKeys{
+	find: func(tx *bbolt.Tx, i *zone.Idempotency) (string, bool, error) {
+		v := tx.Bucket(bucketIdempotency).Get(idemKey(i))
+		if v == nil {
+			return "", false, nil
+		}
+		var rec idemRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return "", false, zone.Internal(err)
+		}
+		if rec.BodyHash != i.BodyHash {
+			return "", false, zone.Errorf(zone.EUNPROCESSABLE, "Idempotency-Key %q was already used with a different body", i.Key)
+		}
+		return rec.DeclarationID, true, nil
+	},
+	keep: func(tx *bbolt.Tx, i *zone.Idempotency, id string, created time.Time) error {
+		raw, err := json.Marshal(idemRecord{BodyHash: i.BodyHash, DeclarationID: id, Created: created.UTC()})
+		if err != nil {
+			return zone.Internal(err)
+		}
+		if err := tx.Bucket(bucketIdempotency).Put(idemKey(i), raw); err != nil {
+			return zone.Internal(err)
+		}
+		return nil
+	},
+}
+
 // CreateDeclaration stores d with its indexes, audit entry and ch's outbox
 // messages in one transaction. With idem set and the key already used, the
 // same body returns the stored declaration and replayed=true without writing
 // anything; another body is EUNPROCESSABLE.
 func (s *DeclarationStore) CreateDeclaration(ctx context.Context, d *zone.PreDeclaration, idem *zone.Idempotency, ch zone.Change) (*zone.PreDeclaration, bool, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, false, err
-	}
-	if d.ID == "" {
-		return nil, false, zone.Internal(errors.New("declaration without an ID"))
-	}
-	var stored *zone.PreDeclaration
-	err := s.db.update(func(tx *bbolt.Tx) error {
-		if idem != nil {
-			ib := tx.Bucket(bucketIdempotency)
-			key := idemKey(idem)
-			if v := ib.Get(key); v != nil {
-				var rec idemRecord
-				if err := json.Unmarshal(v, &rec); err != nil {
-					return zone.Internal(err)
-				}
-				if rec.BodyHash != idem.BodyHash {
-					return zone.Errorf(zone.EUNPROCESSABLE, "Idempotency-Key %q was already used with a different body", idem.Key)
-				}
-				prev, err := getDeclaration(tx, rec.DeclarationID)
-				if err != nil {
-					return err
-				}
-				stored = prev
-				return errReplay
-			}
-			raw, err := json.Marshal(idemRecord{BodyHash: idem.BodyHash, DeclarationID: d.ID, Created: d.CreatedAt.UTC()})
-			if err != nil {
-				return zone.Internal(err)
-			}
-			if err := ib.Put(key, raw); err != nil {
-				return zone.Internal(err)
-			}
-		}
-		if tx.Bucket(bucketDeclarations).Get([]byte(d.ID)) != nil {
-			return zone.Errorf(zone.ECONFLICT, "pre-declaration %s already exists", d.ID)
-		}
-		after, err := s.put(tx, nil, d)
-		if err != nil {
-			return err
-		}
-		if err := s.record(tx, d, ch, nil, after); err != nil {
-			return err
-		}
-		stored = d
-		return nil
-	})
-	if errors.Is(err, errReplay) {
-		return stored, true, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return stored, false, nil
+	return createRecord(ctx, s.db, declarationKind, d, idem, fixed(ch))
 }
 
 // UpdateDeclaration loads id, lets fn change it and writes the result with
 // fn's Change in one transaction. An error from fn is returned as it is and
 // nothing is written.
 func (s *DeclarationStore) UpdateDeclaration(ctx context.Context, id string, fn func(d *zone.PreDeclaration) (zone.Change, error)) (*zone.PreDeclaration, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	var out *zone.PreDeclaration
-	err := s.db.update(func(tx *bbolt.Tx) error {
-		before := tx.Bucket(bucketDeclarations).Get([]byte(id))
-		if before == nil {
-			return zone.Errorf(zone.ENOTFOUND, "no pre-declaration %s", id)
-		}
-		// Copy: the bytes are bbolt's and the Put below may reuse the page.
-		before = bytes.Clone(before)
-		var old, d zone.PreDeclaration
-		if err := json.Unmarshal(before, &old); err != nil {
-			return zone.Internal(err)
-		}
-		if err := json.Unmarshal(before, &d); err != nil {
-			return zone.Internal(err)
-		}
-		ch, err := fn(&d)
-		if err != nil {
-			return pass(err)
-		}
-		if d.ID != id {
-			return zone.Internal(errors.New("update changed the declaration's ID"))
-		}
-		if old.ReleaseNote == nil && d.ReleaseNote != nil {
-			if err := takeReleaseNote(tx, s.db, id, d.ReleaseNote); err != nil {
-				return pass(err)
-			}
-		}
-		after, err := s.put(tx, &old, &d)
-		if err != nil {
-			return err
-		}
-		if err := s.record(tx, &d, ch, before, after); err != nil {
-			return err
-		}
-		out = &d
-		return nil
+	return updateIn(ctx, s.db, declarationKind, id, func(d *zone.PreDeclaration) (zone.Change, error) {
+		ch, err := fn(d)
+		return ch, pass(err)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // Declaration returns one declaration or ENOTFOUND.
@@ -336,6 +294,10 @@ func prefixEnd(prefix []byte) []byte {
 // put writes d and moves its index entries from old's values (nil on
 // create). It returns d's JSON.
 func (s *DeclarationStore) put(tx *bbolt.Tx, old, d *zone.PreDeclaration) ([]byte, error) {
+	return putDeclaration(tx, old, d)
+}
+
+func putDeclaration(tx *bbolt.Tx, old, d *zone.PreDeclaration) ([]byte, error) {
 	raw, err := json.Marshal(d)
 	if err != nil {
 		return nil, zone.Internal(err)
@@ -389,20 +351,16 @@ func moveIndex(tx *bbolt.Tx, bucket []byte, id, oldValue, newValue string) error
 
 // record appends the audit entry and the outbox messages of one change.
 func (s *DeclarationStore) record(tx *bbolt.Tx, d *zone.PreDeclaration, ch zone.Change, before, after []byte) error {
+	return recordDeclaration(tx, s.db, d, ch, before, after)
+}
+
+func recordDeclaration(tx *bbolt.Tx, db *DB, d *zone.PreDeclaration, ch zone.Change, before, after []byte) error {
 	if err := recordChange(tx, auditEntity, d.ID, d.UpdatedAt, ch, before, after); err != nil {
 		return err
 	}
-	return followCrossing(tx, s.db, d)
+	return followCrossing(tx, db, d)
 }
 
 func getDeclaration(tx *bbolt.Tx, id string) (*zone.PreDeclaration, error) {
-	v := tx.Bucket(bucketDeclarations).Get([]byte(id))
-	if v == nil {
-		return nil, zone.Errorf(zone.ENOTFOUND, "no pre-declaration %s", id)
-	}
-	var d zone.PreDeclaration
-	if err := json.Unmarshal(v, &d); err != nil {
-		return nil, zone.Internal(err)
-	}
-	return &d, nil
+	return getRecord[zone.PreDeclaration](tx, bucketDeclarations, "no pre-declaration %s", id)
 }

@@ -1,12 +1,10 @@
 package bolt
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -45,89 +43,33 @@ const (
 	idemKindEquipment    = "equipment"
 )
 
+var equipmentKind = &recordKind[zone.Equipment]{
+	bucket:  bucketEquipment,
+	entity:  auditEntityEquipment,
+	keys:    keysOf(idemKindEquipment),
+	missing: "no equipment %s",
+	exists:  "equipment %s already exists",
+	noID:    "equipment without an ID",
+	changed: "update changed the equipment's ID",
+	same:    func(old, q *zone.Equipment) bool { return q.ID == old.ID },
+	meta:    func(q *zone.Equipment) (string, time.Time, time.Time) { return q.ID, q.CreatedAt, q.UpdatedAt },
+	get:     getEquipment,
+	put:     noDB(putEquipment),
+}
+
 // CreateEquipment stores q, its index, audit entry and outbox messages in
 // one transaction; a replayed Idempotency-Key answers the stored item.
 func (s *EquipmentStore) CreateEquipment(ctx context.Context, q *zone.Equipment, idem *zone.Idempotency, ch zone.Change) (*zone.Equipment, bool, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, false, err
-	}
-	if q.ID == "" {
-		return nil, false, zone.Internal(errors.New("equipment without an ID"))
-	}
-	var stored *zone.Equipment
-	err := s.db.update(func(tx *bbolt.Tx) error {
-		if idem != nil {
-			rec, err := lookupIdem(tx, idemKindEquipment, idem)
-			if err != nil {
-				return err
-			}
-			if rec != nil {
-				if stored, err = getEquipment(tx, rec.RecordID); err != nil {
-					return err
-				}
-				return errReplay
-			}
-			if err := putIdem(tx, idemKindEquipment, idem, recordIdem{RecordID: q.ID, Created: q.CreatedAt}); err != nil {
-				return err
-			}
-		}
-		if tx.Bucket(bucketEquipment).Get([]byte(q.ID)) != nil {
-			return zone.Errorf(zone.ECONFLICT, "equipment %s already exists", q.ID)
-		}
-		after, err := putEquipment(tx, nil, q)
-		if err != nil {
-			return err
-		}
-		stored = q
-		return recordChange(tx, auditEntityEquipment, q.ID, q.UpdatedAt, ch, nil, after)
-	})
-	if errors.Is(err, errReplay) {
-		return stored, true, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return stored, false, nil
+	return createRecord(ctx, s.db, equipmentKind, q, idem, fixed(ch))
 }
 
 // UpdateEquipment loads id, lets fn change it and writes it with fn's
 // Change in one transaction; fn's error is returned and nothing is written.
 func (s *EquipmentStore) UpdateEquipment(ctx context.Context, id string, fn func(q *zone.Equipment) (zone.Change, error)) (*zone.Equipment, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	var out *zone.Equipment
-	err := s.db.update(func(tx *bbolt.Tx) error {
-		before := tx.Bucket(bucketEquipment).Get([]byte(id))
-		if before == nil {
-			return zone.Errorf(zone.ENOTFOUND, "no equipment %s", id)
-		}
-		before = bytes.Clone(before)
-		var old, q zone.Equipment
-		if err := json.Unmarshal(before, &old); err != nil {
-			return zone.Internal(err)
-		}
-		if err := json.Unmarshal(before, &q); err != nil {
-			return zone.Internal(err)
-		}
-		ch, err := fn(&q)
-		if err != nil {
-			return pass(err)
-		}
-		if q.ID != id {
-			return zone.Internal(errors.New("update changed the equipment's ID"))
-		}
-		after, err := putEquipment(tx, &old, &q)
-		if err != nil {
-			return err
-		}
-		out = &q
-		return recordChange(tx, auditEntityEquipment, id, q.UpdatedAt, ch, before, after)
+	return updateIn(ctx, s.db, equipmentKind, id, func(q *zone.Equipment) (zone.Change, error) {
+		ch, err := fn(q)
+		return ch, pass(err)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // Equipment returns one item or ENOTFOUND.
@@ -246,13 +188,5 @@ func (s *EquipmentStore) OverdueEquipment(ctx context.Context, now time.Time) ([
 }
 
 func getEquipment(tx *bbolt.Tx, id string) (*zone.Equipment, error) {
-	v := tx.Bucket(bucketEquipment).Get([]byte(id))
-	if v == nil {
-		return nil, zone.Errorf(zone.ENOTFOUND, "no equipment %s", id)
-	}
-	var q zone.Equipment
-	if err := json.Unmarshal(v, &q); err != nil {
-		return nil, zone.Internal(err)
-	}
-	return &q, nil
+	return getRecord[zone.Equipment](tx, bucketEquipment, "no equipment %s", id)
 }

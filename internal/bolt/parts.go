@@ -1,12 +1,12 @@
 package bolt
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"slices"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -31,49 +31,24 @@ const (
 	idemKindMovement = "parts_movement"
 )
 
+var lotKind = &recordKind[zone.PartsLot]{
+	bucket:  bucketLots,
+	entity:  auditEntityLot,
+	keys:    keysOf(idemKindLot),
+	missing: "no parts lot %s",
+	exists:  "parts lot %s already exists",
+	noID:    "lot without an ID",
+	changed: "update changed the lot's ID",
+	same:    func(old, l *zone.PartsLot) bool { return l.ID == old.ID },
+	meta:    func(l *zone.PartsLot) (string, time.Time, time.Time) { return l.ID, l.CreatedAt, l.UpdatedAt },
+	get:     getLot,
+	put:     noDB(putLot),
+}
+
 // CreateLot stores l, its indexes, audit entry and outbox messages in one
 // transaction. A serial in stock in another of the firm's lots is ECONFLICT.
 func (s *PartsStore) CreateLot(ctx context.Context, l *zone.PartsLot, idem *zone.Idempotency, ch zone.Change) (*zone.PartsLot, bool, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, false, err
-	}
-	if l.ID == "" {
-		return nil, false, zone.Internal(errors.New("lot without an ID"))
-	}
-	var stored *zone.PartsLot
-	err := s.db.update(func(tx *bbolt.Tx) error {
-		if idem != nil {
-			rec, err := lookupIdem(tx, idemKindLot, idem)
-			if err != nil {
-				return err
-			}
-			if rec != nil {
-				if stored, err = getLot(tx, rec.RecordID); err != nil {
-					return err
-				}
-				return errReplay
-			}
-			if err := putIdem(tx, idemKindLot, idem, recordIdem{RecordID: l.ID, Created: l.CreatedAt}); err != nil {
-				return err
-			}
-		}
-		if tx.Bucket(bucketLots).Get([]byte(l.ID)) != nil {
-			return zone.Errorf(zone.ECONFLICT, "parts lot %s already exists", l.ID)
-		}
-		after, err := putLot(tx, nil, l)
-		if err != nil {
-			return err
-		}
-		stored = l
-		return recordChange(tx, auditEntityLot, l.ID, l.UpdatedAt, ch, nil, after)
-	})
-	if errors.Is(err, errReplay) {
-		return stored, true, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return stored, false, nil
+	return createRecord(ctx, s.db, lotKind, l, idem, fixed(ch))
 }
 
 // UpdateLot loads id, lets fn change it and writes it with fn's Change in
@@ -84,59 +59,41 @@ func (s *PartsStore) UpdateLot(ctx context.Context, id string, idem *zone.Idempo
 		return nil, "", false, err
 	}
 	var (
-		out *zone.PartsLot
-		ref string
+		out, replayed *zone.PartsLot
+		ref           string
 	)
 	err := s.db.update(func(tx *bbolt.Tx) error {
-		before := tx.Bucket(bucketLots).Get([]byte(id))
-		if before == nil {
-			return zone.Errorf(zone.ENOTFOUND, "no parts lot %s", id)
-		}
-		before = bytes.Clone(before)
-		var old, l zone.PartsLot
-		if err := json.Unmarshal(before, &old); err != nil {
-			return zone.Internal(err)
-		}
-		if err := json.Unmarshal(before, &l); err != nil {
-			return zone.Internal(err)
-		}
-		if idem != nil {
-			rec, err := lookupIdem(tx, idemKindMovement, idem)
-			if err != nil {
-				return err
-			}
-			if rec != nil {
-				if rec.RecordID != id {
-					return zone.Errorf(zone.EUNPROCESSABLE, "Idempotency-Key %q was already used for another lot", idem.Key)
+		var err error
+		out, err = updateRecord(tx, s.db, lotKind, id, func(l *zone.PartsLot) (zone.Change, error) {
+			if idem != nil {
+				rec, err := lookupIdem(tx, idemKindMovement, idem)
+				if err != nil {
+					return zone.Change{}, err
 				}
-				out, ref = &l, rec.Ref
-				return errReplay
+				if rec != nil {
+					if rec.RecordID != id {
+						return zone.Change{}, zone.Errorf(zone.EUNPROCESSABLE, "Idempotency-Key %q was already used for another lot", idem.Key)
+					}
+					replayed, ref = l, rec.Ref
+					return zone.Change{}, errReplay
+				}
 			}
-		}
-		r, ch, err := fn(&l)
-		if err != nil {
-			return pass(err)
-		}
-		if l.ID != id {
-			return zone.Internal(errors.New("update changed the lot's ID"))
-		}
-		if idem != nil {
-			if err := putIdem(tx, idemKindMovement, idem, recordIdem{RecordID: id, Ref: r, Created: l.UpdatedAt}); err != nil {
-				return err
+			r, ch, err := fn(l)
+			if err != nil {
+				return zone.Change{}, pass(err)
 			}
-		}
-		after, err := putLot(tx, &old, &l)
-		if err != nil {
-			return pass(err)
-		}
-		if err := recordChange(tx, auditEntityLot, id, l.UpdatedAt, ch, before, after); err != nil {
-			return err
-		}
-		out, ref = &l, r
-		return nil
+			if idem != nil {
+				if err := putIdem(tx, idemKindMovement, idem, recordIdem{RecordID: id, Ref: r, Created: l.UpdatedAt}); err != nil {
+					return zone.Change{}, err
+				}
+			}
+			ref = r
+			return ch, nil
+		})
+		return err
 	})
 	if errors.Is(err, errReplay) {
-		return out, ref, true, nil
+		return replayed, ref, true, nil
 	}
 	if err != nil {
 		return nil, "", false, err
@@ -270,13 +227,5 @@ func putLot(tx *bbolt.Tx, old, l *zone.PartsLot) ([]byte, error) {
 }
 
 func getLot(tx *bbolt.Tx, id string) (*zone.PartsLot, error) {
-	v := tx.Bucket(bucketLots).Get([]byte(id))
-	if v == nil {
-		return nil, zone.Errorf(zone.ENOTFOUND, "no parts lot %s", id)
-	}
-	var l zone.PartsLot
-	if err := json.Unmarshal(v, &l); err != nil {
-		return nil, zone.Internal(err)
-	}
-	return &l, nil
+	return getRecord[zone.PartsLot](tx, bucketLots, "no parts lot %s", id)
 }

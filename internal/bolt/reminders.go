@@ -1,7 +1,6 @@
 package bolt
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -61,21 +60,12 @@ func (s *TemporaryEntryStore) RecordNotice(ctx context.Context, id string, decid
 	}
 	var n zone.Notice
 	err := s.db.update(func(tx *bbolt.Tx) error {
-		before := tx.Bucket(bucketTempEntries).Get([]byte(id))
-		if before == nil {
-			return zone.Errorf(zone.ENOTFOUND, "no temporary entry %s", id)
-		}
-		before = bytes.Clone(before)
-		var old, e zone.TemporaryEntry
-		if err := json.Unmarshal(before, &old); err != nil {
-			return zone.Internal(err)
-		}
-		if err := json.Unmarshal(before, &e); err != nil {
-			return zone.Internal(err)
+		before, old, e, err := loadRecord(tx, tempEntryKind, id)
+		if err != nil {
+			return err
 		}
 		var ok bool
-		var err error
-		n, ok, err = decide(&e, firedFor(tx, e.ID, e.ReexportDeadline))
+		n, ok, err = decide(e, firedFor(tx, e.ID, e.ReexportDeadline))
 		if err != nil {
 			return pass(err)
 		}
@@ -96,7 +86,7 @@ func (s *TemporaryEntryStore) RecordNotice(ctx context.Context, id string, decid
 		if e.ID != id {
 			return zone.Internal(errors.New("notice changed the temporary entry's ID"))
 		}
-		after, err := putTempEntry(tx, &old, &e)
+		after, err := putTempEntry(tx, old, e)
 		if err != nil {
 			return err
 		}

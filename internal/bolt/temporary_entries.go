@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -88,102 +87,34 @@ func NewTemporaryEntryStore(db *DB) *TemporaryEntryStore { return &TemporaryEntr
 
 const idemKindTempEntry = "temporary_entry"
 
+var tempEntryKind = &recordKind[zone.TemporaryEntry]{
+	bucket:  bucketTempEntries,
+	entity:  auditEntityTempEntry,
+	keys:    keysOf(idemKindTempEntry),
+	missing: "no temporary entry %s",
+	exists:  "temporary entry %s already exists",
+	noID:    "temporary entry without an ID",
+	changed: "update changed the temporary entry's ID",
+	same:    func(old, e *zone.TemporaryEntry) bool { return e.ID == old.ID },
+	meta:    func(e *zone.TemporaryEntry) (string, time.Time, time.Time) { return e.ID, e.CreatedAt, e.UpdatedAt },
+	get:     getTempEntry,
+	put:     noDB(putTempEntry),
+}
+
 // CreateTemporaryEntry stores e, its indexes, audit entry and outbox
 // messages in one transaction; a replayed Idempotency-Key answers the
 // stored entry.
 func (s *TemporaryEntryStore) CreateTemporaryEntry(ctx context.Context, e *zone.TemporaryEntry, idem *zone.Idempotency, ch zone.Change) (*zone.TemporaryEntry, bool, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, false, err
-	}
-	if e.ID == "" {
-		return nil, false, zone.Internal(errors.New("temporary entry without an ID"))
-	}
-	var stored *zone.TemporaryEntry
-	err := s.db.update(func(tx *bbolt.Tx) error {
-		if idem != nil {
-			rec, err := lookupIdem(tx, idemKindTempEntry, idem)
-			if err != nil {
-				return err
-			}
-			if rec != nil {
-				if stored, err = getTempEntry(tx, rec.RecordID); err != nil {
-					return err
-				}
-				return errReplay
-			}
-			if err := putIdem(tx, idemKindTempEntry, idem, recordIdem{RecordID: e.ID, Created: e.CreatedAt}); err != nil {
-				return err
-			}
-		}
-		if tx.Bucket(bucketTempEntries).Get([]byte(e.ID)) != nil {
-			return zone.Errorf(zone.ECONFLICT, "temporary entry %s already exists", e.ID)
-		}
-		after, err := putTempEntry(tx, nil, e)
-		if err != nil {
-			return err
-		}
-		stored = e
-		return recordChange(tx, auditEntityTempEntry, e.ID, e.UpdatedAt, ch, nil, after)
-	})
-	if errors.Is(err, errReplay) {
-		return stored, true, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return stored, false, nil
+	return createRecord(ctx, s.db, tempEntryKind, e, idem, fixed(ch))
 }
 
 // UpdateTemporaryEntry loads id, lets fn change it and writes it with fn's
 // Change in one transaction; fn's error is returned and nothing is written.
 func (s *TemporaryEntryStore) UpdateTemporaryEntry(ctx context.Context, id string, fn func(e *zone.TemporaryEntry) (zone.Change, error)) (*zone.TemporaryEntry, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	var out *zone.TemporaryEntry
-	err := s.db.update(func(tx *bbolt.Tx) error {
-		var err error
-		out, err = updateTempEntry(tx, id, func(e *zone.TemporaryEntry) (zone.Change, error) {
-			ch, err := fn(e)
-			return ch, pass(err)
-		})
-		return err
+	return updateIn(ctx, s.db, tempEntryKind, id, func(e *zone.TemporaryEntry) (zone.Change, error) {
+		ch, err := fn(e)
+		return ch, pass(err)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// updateTempEntry is one read-change-write of an entry inside tx.
-func updateTempEntry(tx *bbolt.Tx, id string, fn func(e *zone.TemporaryEntry) (zone.Change, error)) (*zone.TemporaryEntry, error) {
-	before := tx.Bucket(bucketTempEntries).Get([]byte(id))
-	if before == nil {
-		return nil, zone.Errorf(zone.ENOTFOUND, "no temporary entry %s", id)
-	}
-	before = bytes.Clone(before)
-	var old, e zone.TemporaryEntry
-	if err := json.Unmarshal(before, &old); err != nil {
-		return nil, zone.Internal(err)
-	}
-	if err := json.Unmarshal(before, &e); err != nil {
-		return nil, zone.Internal(err)
-	}
-	ch, err := fn(&e)
-	if err != nil {
-		return nil, err
-	}
-	if e.ID != id {
-		return nil, zone.Internal(errors.New("update changed the temporary entry's ID"))
-	}
-	after, err := putTempEntry(tx, &old, &e)
-	if err != nil {
-		return nil, err
-	}
-	if err := recordChange(tx, auditEntityTempEntry, id, e.UpdatedAt, ch, before, after); err != nil {
-		return nil, err
-	}
-	return &e, nil
 }
 
 // TemporaryEntry returns one entry or ENOTFOUND.
@@ -323,13 +254,5 @@ func putTempEntry(tx *bbolt.Tx, old, e *zone.TemporaryEntry) ([]byte, error) {
 }
 
 func getTempEntry(tx *bbolt.Tx, id string) (*zone.TemporaryEntry, error) {
-	v := tx.Bucket(bucketTempEntries).Get([]byte(id))
-	if v == nil {
-		return nil, zone.Errorf(zone.ENOTFOUND, "no temporary entry %s", id)
-	}
-	var e zone.TemporaryEntry
-	if err := json.Unmarshal(v, &e); err != nil {
-		return nil, zone.Internal(err)
-	}
-	return &e, nil
+	return getRecord[zone.TemporaryEntry](tx, bucketTempEntries, "no temporary entry %s", id)
 }

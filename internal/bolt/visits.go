@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -78,46 +79,27 @@ func followCrossing(tx *bbolt.Tx, db *DB, d *zone.PreDeclaration) error {
 
 var errUnmoved = errors.New("visit not moved")
 
+var visitKind = &recordKind[zone.Visit]{
+	bucket:  bucketVisits,
+	entity:  auditEntityVisit,
+	keys:    keysOf(idemKindVisit),
+	missing: "no maintenance visit %s",
+	changed: "update changed the visit's ID or firm",
+	same:    func(old, v *zone.Visit) bool { return v.ID == old.ID && v.Firm == old.Firm },
+	meta:    func(v *zone.Visit) (string, time.Time, time.Time) { return v.ID, v.CreatedAt, v.UpdatedAt },
+	get:     getVisit,
+	put:     noDB(putVisit),
+}
+
 // CreateVisit stores v with its indexes, audit entry and outbox messages in
 // one transaction.
 func (s *VisitStore) CreateVisit(ctx context.Context, v *zone.Visit, idem *zone.Idempotency, ch zone.Change) (*zone.Visit, bool, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, false, err
-	}
-	var stored *zone.Visit
-	err := s.db.update(func(tx *bbolt.Tx) error {
-		if idem != nil {
-			rec, err := lookupIdem(tx, idemKindVisit, idem)
-			if err != nil {
-				return err
-			}
-			if rec != nil {
-				if stored, err = getVisit(tx, rec.RecordID); err != nil {
-					return err
-				}
-				return errReplay
-			}
-			if err := putIdem(tx, idemKindVisit, idem, recordIdem{RecordID: v.ID, Created: v.CreatedAt}); err != nil {
-				return err
-			}
-		}
+	return createRecord(ctx, s.db, visitKind, v, idem, func(tx *bbolt.Tx) (zone.Change, error) {
 		if other := tx.Bucket(bucketVisitsInbound).Get([]byte(v.InboundPreDeclaration)); other != nil {
-			return zone.Errorf(zone.ECONFLICT, "pre-declaration %s already opened visit %s", v.InboundPreDeclaration, other)
+			return ch, zone.Errorf(zone.ECONFLICT, "pre-declaration %s already opened visit %s", v.InboundPreDeclaration, other)
 		}
-		after, err := putVisit(tx, nil, v)
-		if err != nil {
-			return err
-		}
-		stored = v
-		return recordChange(tx, auditEntityVisit, v.ID, v.UpdatedAt, ch, nil, after)
+		return ch, nil
 	})
-	if errors.Is(err, errReplay) {
-		return stored, true, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return stored, false, nil
 }
 
 // UpdateVisit loads id, lets fn change it and writes it in one transaction;
@@ -178,33 +160,16 @@ func (s *VisitStore) UpdateVisit(ctx context.Context, id string, idem *zone.Idem
 
 // updateVisit is one read-change-write of a visit inside tx.
 func updateVisit(tx *bbolt.Tx, id string, fn func(v *zone.Visit) (string, zone.Change, error)) (*zone.Visit, string, error) {
-	before := tx.Bucket(bucketVisits).Get([]byte(id))
-	if before == nil {
-		return nil, "", zone.Errorf(zone.ENOTFOUND, "no maintenance visit %s", id)
-	}
-	before = bytes.Clone(before)
-	var old, v zone.Visit
-	if err := json.Unmarshal(before, &old); err != nil {
-		return nil, "", zone.Internal(err)
-	}
-	if err := json.Unmarshal(before, &v); err != nil {
-		return nil, "", zone.Internal(err)
-	}
-	ref, ch, err := fn(&v)
+	var ref string
+	v, err := updateRecord(tx, nil, visitKind, id, func(v *zone.Visit) (zone.Change, error) {
+		r, ch, err := fn(v)
+		ref = r
+		return ch, err
+	})
 	if err != nil {
 		return nil, "", err
 	}
-	if v.ID != id || v.Firm != old.Firm {
-		return nil, "", zone.Internal(errors.New("update changed the visit's ID or firm"))
-	}
-	after, err := putVisit(tx, &old, &v)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := recordChange(tx, auditEntityVisit, id, v.UpdatedAt, ch, before, after); err != nil {
-		return nil, "", err
-	}
-	return &v, ref, nil
+	return v, ref, nil
 }
 
 // putVisit writes v and its index entries; a task card number another visit
@@ -247,15 +212,7 @@ func putVisit(tx *bbolt.Tx, old, v *zone.Visit) ([]byte, error) {
 }
 
 func getVisit(tx *bbolt.Tx, id string) (*zone.Visit, error) {
-	v := tx.Bucket(bucketVisits).Get([]byte(id))
-	if v == nil {
-		return nil, zone.Errorf(zone.ENOTFOUND, "no maintenance visit %s", id)
-	}
-	var out zone.Visit
-	if err := json.Unmarshal(v, &out); err != nil {
-		return nil, zone.Internal(err)
-	}
-	return &out, nil
+	return getRecord[zone.Visit](tx, bucketVisits, "no maintenance visit %s", id)
 }
 
 // Visit returns one visit or ENOTFOUND.

@@ -1,10 +1,9 @@
 package bolt
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -34,104 +33,55 @@ var _ zone.WriteOffStore = (*WriteOffStore)(nil)
 // NewWriteOffStore returns the write-off store of db.
 func NewWriteOffStore(db *DB) *WriteOffStore { return &WriteOffStore{db: db} }
 
+var writeOffKind = &recordKind[zone.WriteOff]{
+	bucket:  bucketWriteOffs,
+	entity:  auditEntityWriteOff,
+	keys:    keysOf(idemKindWriteOff),
+	missing: "no write-off period %s",
+	changed: "update changed the period's ID or firm",
+	same:    func(old, w *zone.WriteOff) bool { return w.ID == old.ID && w.Firm == old.Firm },
+	meta:    func(w *zone.WriteOff) (string, time.Time, time.Time) { return w.ID, w.CreatedAt, w.UpdatedAt },
+	get:     getWriteOff,
+	put:     noDB(putWriteOff),
+}
+
 // CreateWriteOff stores w once fn agrees, given the firm's periods, in one
 // transaction with its audit entry and outbox messages.
 func (s *WriteOffStore) CreateWriteOff(ctx context.Context, w *zone.WriteOff, idem *zone.Idempotency, fn func(existing []*zone.WriteOff) (zone.Change, error)) (*zone.WriteOff, bool, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, false, err
-	}
-	var stored *zone.WriteOff
-	err := s.db.update(func(tx *bbolt.Tx) error {
-		if idem != nil {
-			rec, err := lookupIdem(tx, idemKindWriteOff, idem)
-			if err != nil {
-				return err
-			}
-			if rec != nil {
-				if stored, err = getWriteOff(tx, rec.RecordID); err != nil {
-					return err
-				}
-				return errReplay
-			}
-			if err := putIdem(tx, idemKindWriteOff, idem, recordIdem{RecordID: w.ID, Created: w.CreatedAt}); err != nil {
-				return err
-			}
-		}
+	return createRecord(ctx, s.db, writeOffKind, w, idem, func(tx *bbolt.Tx) (zone.Change, error) {
 		existing, err := writeOffs(tx, zone.WriteOffFilter{Firm: w.Firm})
 		if err != nil {
-			return err
+			return zone.Change{}, err
 		}
-		ch, err := fn(existing)
-		if err != nil {
-			return err
-		}
-		raw, err := json.Marshal(w)
-		if err != nil {
-			return zone.Internal(err)
-		}
-		if err := checkRoom(tx, 2*len(raw)+256); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketWriteOffs).Put([]byte(w.ID), raw); err != nil {
-			return zone.Internal(err)
-		}
-		if err := tx.Bucket(bucketWriteOffsFirm).Put(indexKey(w.Firm, w.ID), nil); err != nil {
-			return zone.Internal(err)
-		}
-		stored = w
-		return recordChange(tx, auditEntityWriteOff, w.ID, w.UpdatedAt, ch, nil, raw)
+		return fn(existing)
 	})
-	if errors.Is(err, errReplay) {
-		return stored, true, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return stored, false, nil
 }
 
 // UpdateWriteOff loads id, lets fn change it and writes it with fn's Change;
 // fn's error leaves everything as it was.
 func (s *WriteOffStore) UpdateWriteOff(ctx context.Context, id string, fn func(w *zone.WriteOff) (zone.Change, error)) (*zone.WriteOff, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	var out *zone.WriteOff
-	err := s.db.update(func(tx *bbolt.Tx) error {
-		before := tx.Bucket(bucketWriteOffs).Get([]byte(id))
-		if before == nil {
-			return zone.Errorf(zone.ENOTFOUND, "no write-off period %s", id)
-		}
-		before = bytes.Clone(before)
-		var w zone.WriteOff
-		if err := json.Unmarshal(before, &w); err != nil {
-			return zone.Internal(err)
-		}
-		firm := w.Firm
-		ch, err := fn(&w)
-		if err != nil {
-			return err
-		}
-		if w.ID != id || w.Firm != firm {
-			return zone.Internal(errors.New("update changed the period's ID or firm"))
-		}
-		after, err := json.Marshal(&w)
-		if err != nil {
-			return zone.Internal(err)
-		}
-		if err := checkRoom(tx, 2*len(after)+256); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketWriteOffs).Put([]byte(id), after); err != nil {
-			return zone.Internal(err)
-		}
-		out = &w
-		return recordChange(tx, auditEntityWriteOff, id, w.UpdatedAt, ch, before, after)
-	})
+	return updateIn(ctx, s.db, writeOffKind, id, fn)
+}
+
+// putWriteOff writes w and, on create (old nil), its firm index entry. It
+// returns w's JSON.
+func putWriteOff(tx *bbolt.Tx, old, w *zone.WriteOff) ([]byte, error) {
+	raw, err := json.Marshal(w)
 	if err != nil {
+		return nil, zone.Internal(err)
+	}
+	if err := checkRoom(tx, 2*len(raw)+256); err != nil {
 		return nil, err
 	}
-	return out, nil
+	if err := tx.Bucket(bucketWriteOffs).Put([]byte(w.ID), raw); err != nil {
+		return nil, zone.Internal(err)
+	}
+	if old == nil {
+		if err := tx.Bucket(bucketWriteOffsFirm).Put(indexKey(w.Firm, w.ID), nil); err != nil {
+			return nil, zone.Internal(err)
+		}
+	}
+	return raw, nil
 }
 
 // WriteOff returns one period or ENOTFOUND.
@@ -178,13 +128,5 @@ func writeOffs(tx *bbolt.Tx, f zone.WriteOffFilter) ([]*zone.WriteOff, error) {
 }
 
 func getWriteOff(tx *bbolt.Tx, id string) (*zone.WriteOff, error) {
-	v := tx.Bucket(bucketWriteOffs).Get([]byte(id))
-	if v == nil {
-		return nil, zone.Errorf(zone.ENOTFOUND, "no write-off period %s", id)
-	}
-	var w zone.WriteOff
-	if err := json.Unmarshal(v, &w); err != nil {
-		return nil, zone.Internal(err)
-	}
-	return &w, nil
+	return getRecord[zone.WriteOff](tx, bucketWriteOffs, "no write-off period %s", id)
 }

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	nethttp "net/http"
 	"time"
 
@@ -77,15 +78,9 @@ func (s *Server) registerEquipment(c echo.Context) error {
 }
 
 func (s *Server) getEquipment(c echo.Context) error {
-	svc, err := s.equipment()
-	if err != nil {
-		return err
-	}
-	q, err := svc.Get(c.Request().Context(), web.PrincipalOf(c), c.Param("id"))
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, q)
+	return serve(c, s.equipment, func(svc *zone.EquipmentService, ctx context.Context, p zone.Principal) (any, error) {
+		return svc.Get(ctx, p, c.Param("id"))
+	})
 }
 
 // equipmentList is the body of GET /v1/equipment.
@@ -172,13 +167,7 @@ func (s *Server) exitEquipment(c echo.Context) error {
 
 // returnEquipment takes no body: the item is back now.
 func (s *Server) returnEquipment(c echo.Context) error {
-	svc, err := s.equipment()
-	if err != nil {
-		return err
-	}
-	q, err := svc.ReturnFromRepair(c.Request().Context(), web.PrincipalOf(c), c.Param("id"))
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, q)
+	return serve(c, s.equipment, func(svc *zone.EquipmentService, ctx context.Context, p zone.Principal) (any, error) {
+		return svc.ReturnFromRepair(ctx, p, c.Param("id"))
+	})
 }

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	nethttp "net/http"
 	"strconv"
 	"strings"
@@ -91,15 +92,9 @@ func created(c echo.Context, replayed bool, location string, body any) error {
 }
 
 func (s *Server) getVisit(c echo.Context) error {
-	svc, err := s.visits()
-	if err != nil {
-		return err
-	}
-	v, err := svc.Get(c.Request().Context(), web.PrincipalOf(c), c.Param("id"))
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, v)
+	return serve(c, s.visits, func(svc *zone.VisitService, ctx context.Context, p zone.Principal) (any, error) {
+		return svc.Get(ctx, p, c.Param("id"))
+	})
 }
 
 type visitList struct {
@@ -345,15 +340,9 @@ func (s *Server) draftWriteOff(c echo.Context) error {
 }
 
 func (s *Server) getWriteOff(c echo.Context) error {
-	svc, err := s.writeOffs()
-	if err != nil {
-		return err
-	}
-	w, err := svc.Get(c.Request().Context(), web.PrincipalOf(c), c.Param("id"))
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, w)
+	return serve(c, s.writeOffs, func(svc *zone.WriteOffService, ctx context.Context, p zone.Principal) (any, error) {
+		return svc.Get(ctx, p, c.Param("id"))
+	})
 }
 
 type writeOffList struct {
@@ -409,4 +398,18 @@ func (s *Server) decideWriteOff(c echo.Context) error {
 		return err
 	}
 	return web.JSON(c, nethttp.StatusOK, w)
+}
+
+// serve answers call's result as JSON 200: the service when it is
+// configured, called with the request's context and principal.
+func serve[S any](c echo.Context, service func() (S, error), call func(svc S, ctx context.Context, p zone.Principal) (any, error)) error {
+	svc, err := service()
+	if err != nil {
+		return err
+	}
+	v, err := call(svc, c.Request().Context(), web.PrincipalOf(c))
+	if err != nil {
+		return err
+	}
+	return web.JSON(c, nethttp.StatusOK, v)
 }

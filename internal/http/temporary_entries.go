@@ -2,6 +2,7 @@ package http
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	nethttp "net/http"
 	"time"
@@ -155,15 +156,9 @@ func (s *Server) createTemporaryEntry(c echo.Context) error {
 }
 
 func (s *Server) getTemporaryEntry(c echo.Context) error {
-	svc, err := s.temporaryEntries()
-	if err != nil {
-		return err
-	}
-	e, err := svc.Get(c.Request().Context(), web.PrincipalOf(c), c.Param("id"))
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, e)
+	return serve(c, s.temporaryEntries, func(svc *zone.TemporaryEntryService, ctx context.Context, p zone.Principal) (any, error) {
+		return svc.Get(ctx, p, c.Param("id"))
+	})
 }
 
 // temporaryEntryList is the body of GET /v1/temporary-entries.
