@@ -412,6 +412,21 @@ func TestConsoleInChromium(t *testing.T) {
 	assert.Equal(t, "verified", wo.Status, "the click reached the API")
 	assert.Equal(t, "still here", b.eval("String(window.__noReload)"))
 
+	// The engine is repaired; seen from 31 days on (the page's clock moved
+	// forward), it is overdue for departure and listed first.
+	b.eval("String(window.__realNow = Date.now, Date.now = () => window.__realNow() + 31 * 86400000)")
+	require.Equal(t, http.StatusOK, call(t, http.MethodPost, api+"/v1/maintenance/visits/"+engineVisit+"/outcome", "mro-hna",
+		map[string]any{"outcome": "repaired"}, nil))
+	engineRow := `#visits tr[data-id="` + engineVisit + `"]`
+	b.waitJS("the repaired engine is overdue to leave", "document.querySelector('"+engineRow+"[data-status=\"repaired\"].overdue')")
+	assert.Contains(t, b.eval("document.querySelector('"+engineRow+"').textContent"), "逾期未出区")
+	assert.Equal(t, engineVisit, b.eval("document.querySelector('#visits tbody tr').dataset.id"), "overdue first")
+	b.eval("String(Date.now = window.__realNow)")
+	require.Equal(t, http.StatusCreated, call(t, http.MethodPost, api+"/v1/maintenance/visits/"+airVisit+"/task-cards", "mro-hna",
+		map[string]any{"number": "TC-SQ-0001", "title": "C-check zonal inspection"}, nil))
+	b.waitJS("at today's clock the engine is waiting to leave, not overdue",
+		"document.querySelector('"+engineRow+"') && !document.querySelector('"+engineRow+".overdue') && document.querySelector('"+engineRow+"').textContent.includes('待出区')")
+
 	// 4. Something crosses segment 3 and no camera identifies it: an alarm,
 	// live; the officer acknowledges it with a note.
 	t1 := time.Now().UTC()
