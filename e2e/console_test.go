@@ -238,6 +238,30 @@ func TestConsoleInChromium(t *testing.T) {
 	require.Equal(t, http.StatusCreated, call(t, http.MethodPost, api+"/v1/parts/lots/"+lot.ID+"/movements", "mro-hna",
 		map[string]any{"kind": "scrap", "quantity": 2}, &scrap))
 
+	// A foreign aircraft in for a C-check, as in the dev samples: declared,
+	// cleared and its visit opened; it enters later through the gate.
+	var air declaration
+	require.Equal(t, http.StatusCreated, call(t, http.MethodPost, api+"/v1/predeclarations", "mro-hna", map[string]any{
+		"object":    map[string]any{"kind": "aircraft", "registration": "9V-SMG", "type": "A350-900", "owner": "Singapore Airlines"},
+		"direction": "in", "gate": "G-MRO-1",
+		"window":         map[string]any{"from": now.Add(-time.Hour).Format(time.RFC3339), "to": now.Add(5 * time.Hour).Format(time.RFC3339)},
+		"regime":         "bonded_maintenance",
+		"declared_value": map[string]any{"amount": "350000000.00", "currency": "CNY"},
+		"hs_code":        "88024020", "conveyance": map[string]any{"stand_tag": "STAND-0044", "vehicle_plate": "琼A·S9010"},
+	}, &air))
+	require.Equal(t, http.StatusOK, call(t, http.MethodPost, api+"/v1/predeclarations/"+air.ID+"/decision", "officer-1",
+		map[string]any{"decision": "clear"}, nil))
+	openVisit := func(inbound string, object map[string]any, scope, customer string) string {
+		var v struct {
+			ID string `json:"id"`
+		}
+		require.Equal(t, http.StatusCreated, call(t, http.MethodPost, api+"/v1/maintenance/visits", "mro-hna", map[string]any{
+			"object": object, "inbound_predeclaration": inbound, "scope": scope, "customer": customer, "foreign": true}, &v))
+		return v.ID
+	}
+	airVisit := openVisit(air.ID, map[string]any{"kind": "aircraft", "registration": "9V-SMG", "type": "A350-900", "owner": "Singapore Airlines"},
+		"C-check and repaint", "Singapore Airlines")
+
 	shotDir := os.Getenv("BONDGATE_SCREENSHOTS")
 	if shotDir == "" {
 		shotDir = t.ArtifactDir()
@@ -301,6 +325,8 @@ func TestConsoleInChromium(t *testing.T) {
 	var got declaration
 	require.Equal(t, http.StatusOK, call(t, http.MethodGet, api+"/v1/predeclarations/"+d.ID, "officer-1", nil, &got))
 	assert.Equal(t, "cleared", got.Status, "the click reached the API")
+	engineVisit := openVisit(d.ID, map[string]any{"kind": "engine", "esn": "956-482", "model": "GEnx-1B", "owner": "Qatar Airways"},
+		"engine shop visit: HPT refurbishment", "Qatar Airways")
 	sh.take(ctx, "cleared")
 
 	// 3. The gate sees the engine stand and the beams; the authorized crossing
@@ -345,6 +371,61 @@ func TestConsoleInChromium(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#detail ol.timeline li.done:nth-child(3)")))
 	sh.take(ctx, "timeline")
 	b.do("close the detail", chromedp.Click(chromedp.CSS("#detail-close")), chromedp.WaitNotPresent(chromedp.CSS("#detail[open]")))
+
+	// The aircraft is towed in too. Both visits are now in repair and the
+	// officer sees them in the zone, live.
+	t2 := time.Now().UTC().Add(-3 * time.Second)
+	g.post(
+		map[string]any{"device_id": "CAM-1", "type": "camera.detection", "object_class": "aircraft", "track_id": "t-e2e-2",
+			"direction": "in", "time": t2.Format(time.RFC3339Nano), "reads": []map[string]any{{"kind": "stand_tag", "value": "STAND-0044", "confidence": 0.97}}},
+		map[string]any{"device_id": "IR-1", "type": "infrared.break", "beam": "A", "segment": 1, "time": t2.Add(1200 * time.Millisecond).Format(time.RFC3339Nano)},
+		map[string]any{"device_id": "IR-1", "type": "infrared.break", "beam": "B", "segment": 1, "time": t2.Add(2900 * time.Millisecond).Format(time.RFC3339Nano)},
+	)
+	for id, what := range map[string]string{engineVisit: "GEnx-1B · 956-482", airVisit: "9V-SMG"} {
+		vr := `#visits tr[data-id="` + id + `"][data-status="in_repair"]`
+		b.waitJS("the visit of "+what+" is in repair on the page", "document.querySelector('"+vr+"')")
+		assert.Contains(t, b.eval("document.querySelector('"+vr+"').textContent"), strings.Split(what, " · ")[len(strings.Split(what, " · "))-1])
+		assert.Contains(t, b.eval("document.querySelector('"+vr+"').textContent"), "维修中")
+	}
+	airRow := b.eval(`document.querySelector('#visits tr[data-id="` + airVisit + `"]').textContent`)
+	assert.Contains(t, airRow, "Singapore Airlines")
+	assert.Contains(t, airRow, "免缴保证金", "a foreign aircraft's deposit is exempt")
+	assert.NotContains(t, b.eval(`document.querySelector('#visits tr[data-id="`+engineVisit+`"]').textContent`), "免缴保证金")
+
+	// The firm submits last year's write-off; it reaches the queue live and
+	// the officer verifies it from the page: it leaves the queue, verified.
+	var wo struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+	}
+	year := now.Year() - 1
+	require.Equal(t, http.StatusCreated, call(t, http.MethodPost, api+"/v1/writeoffs", "mro-hna",
+		map[string]any{"from": fmt.Sprintf("%d-01-01", year), "to": fmt.Sprintf("%d-12-31", year)}, &wo))
+	require.Equal(t, http.StatusOK, call(t, http.MethodPost, api+"/v1/writeoffs/"+wo.ID+"/submit", "mro-hna", nil, nil))
+	woRow := `#writeoffs tr[data-id="` + wo.ID + `"]`
+	b.waitJS("the submitted period is in the queue", "document.querySelector('"+woRow+"')")
+	assert.Contains(t, b.eval("document.querySelector('"+woRow+"').textContent"), fmt.Sprintf("%d-01-01 – %d-12-31", year, year))
+	sh.take(ctx, "maintenance")
+	b.eval("(document.querySelector('" + woRow + " button.primary').click(), 'clicked')")
+	b.waitJS("verified, it leaves the queue", "!document.querySelector('"+woRow+"')")
+	require.Equal(t, http.StatusOK, call(t, http.MethodGet, api+"/v1/writeoffs/"+wo.ID, "officer-1", nil, &wo))
+	assert.Equal(t, "verified", wo.Status, "the click reached the API")
+	assert.Equal(t, "still here", b.eval("String(window.__noReload)"))
+
+	// The engine is repaired; seen from 31 days on (the page's clock moved
+	// forward), it is overdue for departure and listed first.
+	b.eval("String(window.__realNow = Date.now, Date.now = () => window.__realNow() + 31 * 86400000)")
+	require.Equal(t, http.StatusOK, call(t, http.MethodPost, api+"/v1/maintenance/visits/"+engineVisit+"/outcome", "mro-hna",
+		map[string]any{"outcome": "repaired"}, nil))
+	engineRow := `#visits tr[data-id="` + engineVisit + `"]`
+	b.waitJS("the repaired engine is overdue to leave", "document.querySelector('"+engineRow+"[data-status=\"repaired\"].overdue')")
+	assert.Contains(t, b.eval("document.querySelector('"+engineRow+"').textContent"), "逾期未出区")
+	assert.Equal(t, engineVisit, b.eval("document.querySelector('#visits tbody tr').dataset.id"), "overdue first")
+	b.eval("String(Date.now = window.__realNow)")
+	require.Equal(t, http.StatusCreated, call(t, http.MethodPost, api+"/v1/maintenance/visits/"+airVisit+"/task-cards", "mro-hna",
+		map[string]any{"number": "TC-SQ-0001", "title": "C-check zonal inspection"}, nil))
+	b.waitJS("at today's clock the engine is waiting to leave, not overdue",
+		"document.querySelector('"+engineRow+"') && !document.querySelector('"+engineRow+".overdue') && document.querySelector('"+engineRow+"').textContent.includes('待出区')")
 
 	// 4. Something crosses segment 3 and no camera identifies it: an alarm,
 	// live; the officer acknowledges it with a note.

@@ -43,6 +43,8 @@ const (
 	StreamAlarm          = "alarm"           // an alarm was raised or acknowledged
 	StreamTemporaryEntry = "temporary_entry" // a temporary entry changed
 	StreamGate           = "gate"            // a gate's polled status changed (no event ID)
+	StreamVisit          = "visit"           // a maintenance visit changed
+	StreamWriteOff       = "writeoff"        // a write-off period changed
 )
 
 // Defaults of ConsoleConfig.
@@ -62,8 +64,8 @@ const streamWriteTimeout = 30 * time.Second
 // replaying and jumps to the head (clients behind it get a reset).
 const streamJump = 20_000
 
-// StreamChange is the data of a declaration, crossing, alarm or
-// temporary_entry event: what happened, who did it and the record after it.
+// StreamChange is the data of a declaration, crossing, alarm, temporary_entry,
+// visit or writeoff event: what happened, who did it and the record after it.
 type StreamChange struct {
 	Seq    uint64          `json:"seq"`
 	Entity string          `json:"entity"`
@@ -88,10 +90,12 @@ var streamEntities = map[string]struct {
 	name   string
 	record func() any
 }{
-	"predeclaration":  {StreamDeclaration, func() any { return new(zone.PreDeclaration) }},
-	"crossing":        {StreamCrossing, func() any { return new(zone.Crossing) }},
-	"alarm":           {StreamAlarm, func() any { return new(zone.Alarm) }},
-	"temporary_entry": {StreamTemporaryEntry, func() any { return new(zone.TemporaryEntry) }},
+	"predeclaration":    {StreamDeclaration, func() any { return new(zone.PreDeclaration) }},
+	"crossing":          {StreamCrossing, func() any { return new(zone.Crossing) }},
+	"alarm":             {StreamAlarm, func() any { return new(zone.Alarm) }},
+	"temporary_entry":   {StreamTemporaryEntry, func() any { return new(zone.TemporaryEntry) }},
+	"maintenance_visit": {StreamVisit, func() any { return new(zone.Visit) }},
+	"writeoff":          {StreamWriteOff, func() any { return new(zone.WriteOff) }},
 }
 
 // streamEventOf turns an audit entry into a stream event; ok=false for

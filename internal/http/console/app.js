@@ -10,6 +10,10 @@
   const QUEUE_STATUSES = ['submitted', 'inspection'];
   const MOVE_STATUSES = ['cleared', 'crossed', 'arrived'];
   const CROSSINGS_PER_GATE = 8;
+  // A visit whose work ended (repaired or unrepairable) more than this long
+  // ago and has not departed is overdue for departure.
+  const VISIT_OVERDUE_DAYS = 30;
+  const VISIT_STATUSES = ['in_repair', 'repaired', 'unrepairable'];
   const KINDS = [['aircraft', 'aircraft'], ['engines', 'engine'], ['parts_batches', 'parts'], ['equipment', 'equipment']];
 
   const st = {
@@ -24,6 +28,8 @@
     gates: new Map(),    // id → gate board
     entries: null,       // temporary entries due soon; null: panel hidden
     scraps: null,        // scrap requests waiting for customs; null: panel hidden
+    visits: null,        // id → maintenance visit in the zone; null: panel hidden
+    writeoffs: new Map(), // id → submitted write-off period
     stream: null,        // AbortController of the open stream
     statsPeriod: 'last12',
   };
@@ -322,6 +328,17 @@
         st.gates.set(data.id, data);
         renderGates();
         break;
+      case 'visit':
+        if (!st.visits) break;
+        if (VISIT_STATUSES.includes(data.record.status)) st.visits.set(data.record.id, data.record);
+        else st.visits.delete(data.record.id);
+        renderVisits();
+        break;
+      case 'writeoff':
+        if (data.record.status === 'submitted') st.writeoffs.set(data.record.id, data.record);
+        else st.writeoffs.delete(data.record.id);
+        renderWriteOffs();
+        break;
     }
   }
 
@@ -368,6 +385,7 @@
     }
     renderEntries();
     loadScraps();
+    loadMaintenance();
   }
   // Scrap requests wait for customs; the panel lists them with the decision.
   async function loadScraps() {
@@ -409,6 +427,84 @@
           h('button', { type: 'button', fk: 'sr:' + m.id, onclick: decide('reject') }, t('scraps.reject')), err));
     }));
     $('scraps-empty').hidden = st.scraps.length > 0;
+  }
+
+  // ---------- bonded maintenance ----------
+  // Visits in the zone (in repair, finished but not departed) and the
+  // write-off periods submitted to customs; the stream keeps both current.
+  async function loadMaintenance() {
+    try {
+      const [visits, writeoffs] = await Promise.all([
+        Promise.all(VISIT_STATUSES.map((s) => listAll('/v1/maintenance/visits?limit=500&status=' + s, 4))),
+        listAll('/v1/writeoffs?status=submitted', 1),
+      ]);
+      st.visits = new Map();
+      for (const list of visits) for (const v of list) st.visits.set(v.id, v);
+      st.writeoffs = new Map(writeoffs.map((w) => [w.id, w]));
+    } catch (e) {
+      st.visits = null; // not offered by this API: hide the panel
+    }
+    renderVisits();
+    renderWriteOffs();
+  }
+  function visitOverdue(v) {
+    return VISIT_STATUSES.slice(1).includes(v.status) && v.outcome_at &&
+      Date.now() - new Date(v.outcome_at) > VISIT_OVERDUE_DAYS * 86400000;
+  }
+  const renderVisits = keepFocus(() => renderVisitsNow());
+  function renderVisitsNow() {
+    const panel = $('visits-panel');
+    if (!st.visits) { panel.hidden = true; return; }
+    panel.hidden = false;
+    // Overdue first, then those waiting to leave, then in repair; oldest first.
+    const rank = (v) => (visitOverdue(v) ? 0 : v.status === 'in_repair' ? 2 : 1);
+    const since = (v) => v.outcome_at || v.entered_at || v.created_at;
+    const rows = [...st.visits.values()].sort((a, b) => rank(a) - rank(b) || new Date(since(a)) - new Date(since(b)));
+    $('visits').tBodies[0].replaceChildren(...rows.map((v) => {
+      const over = visitOverdue(v);
+      const flag = over ? t('visits.overdue') : v.status !== 'in_repair' ? t('visits.waiting') : (v.deposit === 'exempt' ? t('visits.exempt') : '');
+      return h('tr', { 'data-id': v.id, 'data-status': v.status, class: over ? 'overdue' : '' },
+        h('td', {}, objectLabel(v.object)),
+        h('td', {}, v.firm),
+        h('td', {}, v.customer),
+        h('td', {}, statusBadge(v.status)),
+        h('td', { class: 'small' }, fmtTime(since(v))),
+        h('td', { class: over ? 'over' : (v.status !== 'in_repair' ? 'warn' : 'muted') }, flag));
+    }));
+    $('visits-count').textContent = rows.length ? String(rows.length) : '';
+    $('visits-empty').hidden = rows.length > 0;
+  }
+  const renderWriteOffs = keepFocus(() => renderWriteOffsNow());
+  function renderWriteOffsNow() {
+    if (!st.visits) return;
+    const rows = [...st.writeoffs.values()].sort((a, b) => new Date(a.submitted_at) - new Date(b.submitted_at));
+    $('writeoffs').tBodies[0].replaceChildren(...rows.map((w) => {
+      const err = h('span', { class: 'error small', role: 'alert' });
+      const decide = (decision) => async () => {
+        const body = { decision };
+        if (decision === 'return') {
+          body.reason = window.prompt(t('writeoffs.reason')) || '';
+          if (!body.reason.trim()) return;
+        }
+        try {
+          await api('POST', '/v1/writeoffs/' + encodeURIComponent(w.id) + '/decision', body);
+          st.writeoffs.delete(w.id);
+          renderWriteOffs();
+          loadMaintenance();
+        } catch (e) { err.textContent = e.message; }
+      };
+      const sum = w.summary || {};
+      return h('tr', { 'data-id': w.id },
+        h('td', {}, w.firm),
+        h('td', { class: 'small' }, w.from + ' – ' + w.to),
+        h('td', { class: 'small' }, fmtTime(w.submitted_at)),
+        h('td', { class: 'small' }, t('writeoffs.summary', { o: sum.visits_opened || 0, d: sum.visits_departed || 0, c: sum.visits_carried_over || 0 })),
+        h('td', {},
+          h('button', { type: 'button', class: 'primary', fk: 'wv:' + w.id, onclick: decide('verify') }, t('writeoffs.verify')),
+          h('button', { type: 'button', fk: 'wr:' + w.id, onclick: decide('return') }, t('writeoffs.return')), err));
+    }));
+    $('writeoffs-count').textContent = rows.length ? String(rows.length) : '';
+    $('writeoffs-empty').hidden = rows.length > 0;
   }
 
   // ---------- gate board ----------
@@ -877,6 +973,8 @@
     renderQueue();
     renderAlarms();
     renderEntries();
+    renderVisits();
+    renderWriteOffs();
     renderStats();
   }
 
