@@ -90,7 +90,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	var rep *replica
 	if cfg.Replica.Changelog || cfg.Replica.Standby {
-		cl, err := kafka.NewChangelog(cfg.Brokers, log.With("part", "changelog"))
+		cl, err := kafka.NewChangelog(cfg.Brokers, cfg.KafkaSecurity, log.With("part", "changelog"))
 		if err != nil {
 			db.Close()
 			return nil, err

@@ -286,6 +286,9 @@ func (r *replica) follow(ctx context.Context) error {
 	start := time.Now()
 	end, err := r.cl.EndOffset(ctx)
 	for err != nil {
+		if kafka.IsAuth(err) {
+			return err // wrong TLS or SASL settings: no retry cures them
+		}
 		r.log.Warn("changelog unreachable; retrying", "err", err)
 		select {
 		case <-ctx.Done():
