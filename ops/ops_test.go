@@ -120,6 +120,8 @@ func TestAlertsCoverTheIssue(t *testing.T) {
 		"BondgateOpenCrossingAlarms",       // open unauthorized/unidentified alarms
 		"BondgateTemporaryEntryOverdue",    // overdue temporary entries
 		"BondgateGreenChannelDecisionLate", // decision waiting over the target
+		"BondgateStandbyLagging",           // standby behind the changelog
+		"BondgateNoWritableAPI",            // no node holds the lease
 	} {
 		assert.Contains(t, names, want)
 	}

@@ -123,6 +123,7 @@ func wire(cfg Config, db *bolt.DB, rep *replica, log *slog.Logger) (*Service, er
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerAPIStoreMetrics(reg, db.Outbox())
+	reg.MustRegister(newChangelogCollector(rep))
 	kmetrics := kafka.NewMetrics(reg)
 	pub := kafka.NewPublisher(kafka.PublisherConfig{
 		Name: "api", Brokers: cfg.Brokers, Security: cfg.KafkaSecurity, Metrics: kmetrics,
