@@ -120,6 +120,8 @@ func TestAlertsCoverTheIssue(t *testing.T) {
 		"BondgateOpenCrossingAlarms",       // open unauthorized/unidentified alarms
 		"BondgateTemporaryEntryOverdue",    // overdue temporary entries
 		"BondgateGreenChannelDecisionLate", // decision waiting over the target
+		"BondgateStandbyLagging",           // standby behind the changelog
+		"BondgateNoWritableAPI",            // no node holds the lease
 	} {
 		assert.Contains(t, names, want)
 	}
@@ -261,8 +263,10 @@ func TestEnvExamplesNameRealFlags(t *testing.T) {
 	// Set by the gate unit (the password file: where systemd puts the credential).
 	unitOnly := map[string]bool{"BONDGATE_ID": true, "BONDGATE_DATA": true, "BONDGATE_KAFKA_PASSWORD_FILE": true}
 	for file, command := range map[string]string{
-		"systemd/bondgate.env.example":      "api",
-		"systemd/bondgate-gate.env.example": "gate",
+		"systemd/bondgate.env.example":             "api",
+		"systemd/bondgate-gate.env.example":        "gate",
+		"systemd/bondgate-api-primary.env.example": "api",
+		"systemd/bondgate-api-standby.env.example": "api",
 	} {
 		raw, err := os.ReadFile(file)
 		require.NoError(t, err)
@@ -271,7 +275,8 @@ func TestEnvExamplesNameRealFlags(t *testing.T) {
 		require.NotEmpty(t, vars, file)
 		for _, v := range vars {
 			flag := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(v[1], "BONDGATE_"), "_", "-"))
-			assert.Contains(t, string(help), "-"+flag+" ", "%s: %s is not a flag of `bondgate %s`", file, v[1], command)
+			// A value flag is listed as "-name type", a boolean as "-name" alone.
+			assert.Regexp(t, `(?m)-`+flag+`( |$)`, string(help), "%s: %s is not a flag of `bondgate %s`", file, v[1], command)
 		}
 	}
 	for _, unit := range []string{"systemd/bondgate-gate@.service"} {

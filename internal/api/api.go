@@ -90,7 +90,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	var rep *replica
 	if cfg.Replica.Changelog || cfg.Replica.Standby {
-		cl, err := kafka.NewChangelog(cfg.Brokers, log.With("part", "changelog"))
+		cl, err := kafka.NewChangelog(cfg.Brokers, cfg.KafkaSecurity, log.With("part", "changelog"))
 		if err != nil {
 			db.Close()
 			return nil, err
@@ -123,6 +123,7 @@ func wire(cfg Config, db *bolt.DB, rep *replica, log *slog.Logger) (*Service, er
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerAPIStoreMetrics(reg, db.Outbox())
+	reg.MustRegister(newChangelogCollector(rep))
 	kmetrics := kafka.NewMetrics(reg)
 	pub := kafka.NewPublisher(kafka.PublisherConfig{
 		Name: "api", Brokers: cfg.Brokers, Security: cfg.KafkaSecurity, Metrics: kmetrics,

@@ -75,9 +75,11 @@ type replica struct {
 	holderURL string
 	leaseSeen time.Time // when the holder last showed it was alive
 	caughtUp  bool
-	myEpoch   uint64 // > 0 once this node's claim was read back
-	unsure    bool   // a write's fate is unknown until the log is read to its end
-	processed int64  // offset of the next record to judge
+	myEpoch   uint64            // > 0 once this node's claim was read back
+	unsure    bool              // a write's fate is unknown until the log is read to its end
+	processed int64             // offset of the next record to judge
+	appended  map[string]uint64 // records this node appended, by kind (metrics)
+	applied   uint64            // transactions applied to the file from the log (metrics)
 	waiters   map[bolt.Position]chan bool
 	claims    map[uint64]chan bool
 	progress  chan struct{} // closed and replaced each time processed moves
@@ -97,7 +99,7 @@ func newReplica(cfg ReplicaConfig, db *bolt.DB, cl *kafka.Changelog, log *slog.L
 		cfg.NodeID = cfg.AdvertiseURL
 	}
 	r := &replica{cfg: cfg, db: db, cl: cl, log: log, ready: make(chan struct{}),
-		primary: make(chan struct{}), deposed: make(chan struct{})}
+		primary: make(chan struct{}), deposed: make(chan struct{}), appended: map[string]uint64{}}
 	r.resetState()
 	return r
 }
@@ -156,6 +158,7 @@ func (r *replica) Replicate(rec bolt.TxRecord) error {
 		r.becomeUnsure()
 		return err
 	}
+	r.countAppended("transaction")
 	select {
 	case ok := <-verdict:
 		if ok {
@@ -286,6 +289,9 @@ func (r *replica) follow(ctx context.Context) error {
 	start := time.Now()
 	end, err := r.cl.EndOffset(ctx)
 	for err != nil {
+		if kafka.IsAuth(err) {
+			return err // wrong TLS or SASL settings: no retry cures them
+		}
 		r.log.Warn("changelog unreachable; retrying", "err", err)
 		select {
 		case <-ctx.Done():
@@ -403,8 +409,13 @@ func (r *replica) judge(rec kafka.ChangelogRecord) error {
 		if !valid {
 			return nil
 		}
-		_, err := r.db.Apply(tx)
-		return err
+		if _, err := r.db.Apply(tx); err != nil {
+			return err
+		}
+		r.mu.Lock()
+		r.applied++
+		r.mu.Unlock()
+		return nil
 	}
 	return nil
 }
@@ -468,7 +479,41 @@ func (r *replica) appendLease(ctx context.Context, epoch uint64) error {
 	actx, cancel := context.WithTimeout(ctx, r.cfg.Lease/3)
 	defer cancel()
 	_, err := r.cl.Append(actx, leaseKey, raw)
+	if err == nil {
+		r.countAppended("lease")
+	}
 	return err
+}
+
+func (r *replica) countAppended(kind string) {
+	r.mu.Lock()
+	r.appended[kind]++
+	r.mu.Unlock()
+}
+
+// replicaStats is what /metrics shows of the node's place in the changelog.
+type replicaStats struct {
+	appended   map[string]uint64
+	applied    uint64
+	epoch      uint64 // highest valid epoch read from the log
+	holdsLease bool
+	processed  int64 // offset of the next record to judge
+}
+
+func (r *replica) stats() replicaStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := replicaStats{appended: map[string]uint64{}, applied: r.applied, epoch: r.maxEpoch,
+		holdsLease: r.myEpoch != 0, processed: r.processed}
+	for k, v := range r.appended {
+		st.appended[k] = v
+	}
+	select {
+	case <-r.deposed:
+		st.holdsLease = false
+	default:
+	}
+	return st
 }
 
 // claim writes a lease for epoch and reports whether the log took it as
