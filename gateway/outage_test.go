@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/bondgate/bondgate/internal/kafka"
-	"github.com/bondgate/bondgate/internal/kafka/kafkatest"
+	"github.com/bondgate/bondgate/internal/kafka/kafkaraw"
 	"github.com/bondgate/bondgate/internal/zone"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -89,7 +89,7 @@ func TestBrokerHangingGateDecidesLocallyThenDrainsInOrder(t *testing.T) {
 	// Registered after the broker's Close, so it runs first: a held request
 	// must not keep the broker from closing when the test fails early.
 	t.Cleanup(letGo)
-	kafkatest.HoldProduceWhile(b, func() bool {
+	kafkaraw.HoldProduceWhile(b, func() bool {
 		if !hanging.Load() {
 			return false
 		}

@@ -10,8 +10,7 @@ import (
 	"time"
 
 	"github.com/bondgate/bondgate/internal/bolt"
-	"github.com/bondgate/bondgate/internal/bolt/bolttest"
-	"github.com/bondgate/bondgate/internal/kafka/kafkatest"
+	"github.com/bondgate/bondgate/internal/kafka/kafkaraw"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -55,7 +54,7 @@ func seedBacklog(dataDir string, n int) error {
 			m := backlogMessage(i, at)
 			msgs = append(msgs, &m)
 		}
-		if err := bolttest.AppendOutbox(db, msgs...); err != nil {
+		if err := db.Outbox().Append(context.Background(), msgs...); err != nil {
 			return err
 		}
 	}
@@ -66,22 +65,22 @@ func seedBacklog(dataDir string, n int) error {
 // kafka-go Writer (acks=all, batches of 1,000, synchronous), the fastest a
 // plain producer gets here: the drain's baseline.
 func rawProduce(ctx context.Context, brokers string, n int) (time.Duration, error) {
-	w := kafkatest.NewWriter(kafkatest.WriterConfig{Brokers: []string{brokers}, BatchSize: 1000, BatchBytes: 4 << 20,
+	w := kafkaraw.NewWriter(kafkaraw.WriterConfig{Brokers: []string{brokers}, BatchSize: 1000, BatchBytes: 4 << 20,
 		BatchTimeout: 5 * time.Millisecond, WriteTimeout: 30 * time.Second})
 	defer w.Close()
 	at := time.Now().UTC().Add(-time.Hour)
 	// Warm up the connection and metadata outside the clock.
 	m := backlogMessage(-1, at)
-	if err := w.Write(ctx, kafkatest.Message{Topic: m.Topic, Key: []byte(m.Key), Value: m.Value}); err != nil {
+	if err := w.Write(ctx, kafkaraw.Message{Topic: m.Topic, Key: []byte(m.Key), Value: m.Value}); err != nil {
 		return 0, err
 	}
 	const chunk = 1000
-	msgs := make([]kafkatest.Message, 0, chunk)
+	msgs := make([]kafkaraw.Message, 0, chunk)
 	start := time.Now()
 	for i := 0; i < n; i++ {
 		m := backlogMessage(i, at)
-		msgs = append(msgs, kafkatest.Message{Topic: m.Topic, Key: []byte(m.Key), Value: m.Value,
-			Headers: []kafkatest.Header{{Key: "bondgate-seq", Value: []byte(strconv.Itoa(i + 1))}}})
+		msgs = append(msgs, kafkaraw.Message{Topic: m.Topic, Key: []byte(m.Key), Value: m.Value,
+			Headers: []kafkaraw.Header{{Key: "bondgate-seq", Value: []byte(strconv.Itoa(i + 1))}}})
 		if len(msgs) == chunk || i == n-1 {
 			if err := w.Write(ctx, msgs...); err != nil {
 				return 0, err

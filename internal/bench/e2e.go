@@ -9,7 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/bondgate/bondgate/internal/kafka/kafkatest"
+	"github.com/bondgate/bondgate/internal/kafka/kafkaraw"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -46,9 +46,9 @@ func sensorEvents(i int, tag string, at time.Time) (first, last []byte) {
 // reader with the consumer's own fetch settings (internal/kafka defaults)
 // passing n messages one at a time through the same broker.
 func rawRoundTrips(ctx context.Context, brokers string, n int) ([]time.Duration, error) {
-	w := kafkatest.NewWriter(kafkatest.WriterConfig{Brokers: []string{brokers}, BatchTimeout: time.Millisecond, WriteTimeout: 10 * time.Second})
+	w := kafkaraw.NewWriter(kafkaraw.WriterConfig{Brokers: []string{brokers}, BatchTimeout: time.Millisecond, WriteTimeout: 10 * time.Second})
 	defer w.Close()
-	r := kafkatest.NewGroupReader([]string{brokers}, "bench-raw-roundtrip", zone.TopicRecords)
+	r := kafkaraw.NewGroupReader([]string{brokers}, "bench-raw-roundtrip", zone.TopicRecords)
 	defer r.Close()
 	// Join the group and pass a first message outside the clock.
 	got := make(chan time.Time, 1)
@@ -66,7 +66,7 @@ func rawRoundTrips(ctx context.Context, brokers string, n int) ([]time.Duration,
 	}()
 	send := func(i int) (time.Time, error) {
 		start := time.Now()
-		err := w.Write(ctx, kafkatest.Message{Topic: zone.TopicRecords, Key: []byte("bench"), Value: []byte(fmt.Sprintf(`{"i":%d}`, i))})
+		err := w.Write(ctx, kafkaraw.Message{Topic: zone.TopicRecords, Key: []byte("bench"), Value: []byte(fmt.Sprintf(`{"i":%d}`, i))})
 		return start, err
 	}
 	// The reader starts at the end once it has joined: send until one arrives.

@@ -11,9 +11,8 @@ import (
 	"time"
 
 	"github.com/bondgate/bondgate/internal/bolt"
-	"github.com/bondgate/bondgate/internal/bolt/bolttest"
 	"github.com/bondgate/bondgate/internal/kafka"
-	"github.com/bondgate/bondgate/internal/kafka/kafkatest"
+	"github.com/bondgate/bondgate/internal/kafka/kafkaraw"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
@@ -44,7 +43,7 @@ func benchLanes(ctx context.Context, e *benchEnv, samples int) ([]benchRow, erro
 	defer db.Close()
 
 	// The gate's side: a group reader on the clearances topic.
-	r := kafkatest.NewGroupReader(br.Addrs(), "bench-lanes-gate", zone.TopicClearances)
+	r := kafkaraw.NewGroupReader(br.Addrs(), "bench-lanes-gate", zone.TopicClearances)
 	defer r.Close()
 	var (
 		mu      sync.Mutex
@@ -93,14 +92,14 @@ func benchLanes(ctx context.Context, e *benchEnv, samples int) ([]benchRow, erro
 
 	// Baseline: one message at a time through a bare writer; the first
 	// sends also wait out the reader's group join.
-	w := kafkatest.NewWriter(kafkatest.WriterConfig{Brokers: br.Addrs(), BatchTimeout: time.Millisecond, WriteTimeout: 10 * time.Second})
+	w := kafkaraw.NewWriter(kafkaraw.WriterConfig{Brokers: br.Addrs(), BatchTimeout: time.Millisecond, WriteTimeout: 10 * time.Second})
 	defer w.Close()
 	var raw []time.Duration
 	for i := -1; i < samples; i++ {
 		id := fmt.Sprintf("raw-%d", i)
 		ch := expect(id)
 		start := time.Now()
-		if err := w.Write(ctx, kafkatest.Message{Topic: zone.TopicClearances, Key: []byte(id), Value: []byte(`{"id":"` + id + `"}`)}); err != nil {
+		if err := w.Write(ctx, kafkaraw.Message{Topic: zone.TopicClearances, Key: []byte(id), Value: []byte(`{"id":"` + id + `"}`)}); err != nil {
 			return nil, err
 		}
 		if i < 0 {
@@ -112,7 +111,7 @@ func benchLanes(ctx context.Context, e *benchEnv, samples int) ([]benchRow, erro
 					got = true
 				case <-time.After(time.Second):
 					ch = expect(id)
-					if err := w.Write(ctx, kafkatest.Message{Topic: zone.TopicClearances, Key: []byte(id), Value: []byte(`{"id":"` + id + `"}`)}); err != nil {
+					if err := w.Write(ctx, kafkaraw.Message{Topic: zone.TopicClearances, Key: []byte(id), Value: []byte(`{"id":"` + id + `"}`)}); err != nil {
 						return nil, err
 					}
 				}
@@ -133,14 +132,14 @@ func benchLanes(ctx context.Context, e *benchEnv, samples int) ([]benchRow, erro
 	// The backlog, and a broker that holds every records produce until the end.
 	release := make(chan struct{})
 	defer close(release)
-	kafkatest.HoldProduce(br, zone.TopicRecords, release)
+	kafkaraw.HoldProduce(br, zone.TopicRecords, release)
 	pad := strings.Repeat("n", laneBacklogBytes)
 	backlog := make([]*zone.OutboxMessage, laneBacklog)
 	for i := range backlog {
 		backlog[i] = &zone.OutboxMessage{Topic: zone.TopicRecords, Key: fmt.Sprintf("LOT-%d", i%50),
 			Value: []byte(fmt.Sprintf(`{"id":"rec-%d","note":%q}`, i, pad))}
 	}
-	if err := bolttest.AppendOutbox(db, backlog...); err != nil {
+	if err := db.Outbox().Append(context.Background(), backlog...); err != nil {
 		return nil, err
 	}
 	ob := db.Outbox()
@@ -163,7 +162,7 @@ func benchLanes(ctx context.Context, e *benchEnv, samples int) ([]benchRow, erro
 		ch := expect(id)
 		start := time.Now()
 		m := &zone.OutboxMessage{Topic: zone.TopicClearances, Key: "PD-" + id, Value: []byte(`{"id":"` + id + `"}`)}
-		if err := bolttest.AppendOutbox(db, m); err != nil {
+		if err := db.Outbox().Append(context.Background(), m); err != nil {
 			return nil, err
 		}
 		pub.Notify()

@@ -1,6 +1,8 @@
 package kafkatest
 
 import (
+	"github.com/bondgate/bondgate/internal/kafka/kafkaraw"
+
 	"context"
 	"fmt"
 	"sort"
@@ -14,7 +16,7 @@ import (
 // filled when reading only.
 type Record struct {
 	Key, Value []byte
-	Headers    []Header
+	Headers    []kafkaraw.Header
 }
 
 // ReadToEnd reads every partition of topic, in partition order, up to the
@@ -111,7 +113,7 @@ func readPartition(ctx context.Context, broker, topic string, part int) ([]Recor
 			}
 			r := Record{Key: m.Key, Value: m.Value}
 			for _, h := range m.Headers {
-				r.Headers = append(r.Headers, Header{Key: h.Key, Value: h.Value})
+				r.Headers = append(r.Headers, kafkaraw.Header{Key: h.Key, Value: h.Value})
 			}
 			out = append(out, r)
 			off = m.Offset + 1

@@ -1,8 +1,9 @@
-// Package kafkatest gives packages other than internal/kafka what they need
-// to drive a broker directly, without importing a Kafka client: a bare
+// Package kafkaraw gives packages other than internal/kafka a bare Kafka
 // writer and group reader (the benchmark's "plain client" baselines) and
-// fault injection on the embedded broker.
-package kafkatest
+// produce holds on the embedded broker, without importing a Kafka client.
+// Unlike kafkatest it does not import testing, so `bondgate bench` may use
+// it.
+package kafkaraw
 
 import (
 	"context"
