@@ -76,6 +76,11 @@ func TestDevSamplesLoadOnceIntoTheAPIStore(t *testing.T) {
 		assert.Nil(t, e.RemovedParts[0].Disposition)
 		require.NotNil(t, e.RemovedParts[1].Disposition)
 		assert.Equal(t, zone.DispositionPending, e.RemovedParts[1].Disposition.Status, "the scrap waits for customs")
+		// One engine move waits in the green-channel queue, once.
+		queue, err := bolt.NewDeclarationStore(db).Declarations(ctx, zone.DeclarationFilter{Status: zone.StatusSubmitted, Limit: 50})
+		require.NoError(t, err)
+		require.Len(t, queue.Items, 1, "one declaration waits for the officer")
+		assert.Equal(t, "CFM56-7B", queue.Items[0].Object.Model)
 	}
 
 	db, recs := start(now)

@@ -97,8 +97,38 @@ func loadVisitSamples(ctx context.Context, decls *zone.DeclarationService, cross
 			}
 		}
 	}
+	queued, err := loadQueueSample(ctx, decls, s.Firm, now)
+	if err != nil {
+		return err
+	}
+	if queued {
+		added++
+	}
 	if added > 0 {
-		log.Info("sample maintenance visits loaded", "added", added, "visits", len(s.Visits))
+		log.Info("sample maintenance visits loaded", "added", added, "visits", len(s.Visits), "queued_declaration", queued)
 	}
 	return nil
+}
+
+// loadQueueSample submits one engine move for the officer to decide, so the
+// console's green-channel queue is not empty on a first run. Keyed like the
+// other samples: a later start finds it and adds nothing (once its window
+// has passed, the sweeper expires it as it would any other).
+func loadQueueSample(ctx context.Context, decls *zone.DeclarationService, firm string, now time.Time) (added bool, err error) {
+	p := zone.Principal{Role: zone.RoleMRO, Firm: firm}
+	d := zone.PreDeclaration{
+		Object:        zone.Object{Kind: zone.KindEngine, ESN: "890-233", Model: "CFM56-7B", Owner: "Hainan Airlines"},
+		Direction:     zone.In,
+		Gate:          "G-MRO-1",
+		Window:        zone.Window{From: now.UTC().Add(-10 * time.Minute).Truncate(time.Minute), To: now.UTC().Add(12 * time.Hour).Truncate(time.Minute)},
+		Regime:        zone.RegimeBondedMaintenance,
+		DeclaredValue: zone.Money{Amount: "68000000.00", Currency: "CNY"},
+		HSCode:        "84111200",
+		Conveyance:    zone.Conveyance{StandTag: "STAND-0107"},
+	}
+	_, replayed, err := decls.Submit(ctx, p, d, sampleIdem(p, "queue/cfm56-7b"))
+	if err != nil {
+		return false, fmt.Errorf("sample declaration for the queue: %w", err)
+	}
+	return !replayed, nil
 }
