@@ -65,6 +65,11 @@ func TestDevSamplesLoadOnceIntoTheAPIStore(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, zone.StatusCrossed, d.Status)
 			assert.Contains(t, d.CrossingID, "SAMPLE-X-", "a sample crossing says so")
+			x, err := bolt.NewCrossingStore(db).Crossing(ctx, d.CrossingID)
+			require.NoError(t, err)
+			require.NotNil(t, x.Identity, "the board shows what a camera would have read")
+			assert.Equal(t, d.Identifiers()[0], *x.Identity)
+			assert.Equal(t, d.ReleaseNote.Number, x.ReleaseNote, "the crossing carries the release note")
 		}
 		c := byKind[zone.KindAircraft]
 		require.NotNil(t, c)

@@ -62,7 +62,16 @@ func loadVisitSamples(ctx context.Context, decls *zone.DeclarationService, cross
 		}
 		if decl.Status == zone.StatusCleared {
 			x := zone.Crossing{ID: sampleCrossingPrefix + sv.Key, Gate: decl.Gate, Decision: zone.DecisionAuthorized,
-				Direction: decl.Direction, ClearanceID: decl.ID, Time: now.UTC(), DecidedAt: now.UTC()}
+				Direction: decl.Direction, ObjectClass: string(decl.Object.Kind), ClearanceID: decl.ID,
+				Time: now.UTC(), DecidedAt: now.UTC()}
+			// What a camera would have read, so the board shows the sample
+			// crossing as it shows a real one.
+			if ids := decl.Identifiers(); len(ids) > 0 {
+				x.Identity = &ids[0]
+			}
+			if decl.ReleaseNote != nil {
+				x.ReleaseNote = decl.ReleaseNote.Number
+			}
 			ev, err := zone.NewEvent(sampleCrossingPrefix+sv.Key, "bondgate/dev-samples", zone.TypeCrossing, x.ID, now.UTC(), x)
 			if err != nil {
 				return err
