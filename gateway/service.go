@@ -91,6 +91,9 @@ type Config struct {
 	// Defaults 200/s and 2,000; a negative DeviceRate turns the limit off.
 	DeviceRate  float64
 	DeviceBurst int
+	// PprofAddr, when set, serves net/http/pprof there (loopback only; see
+	// web.ListenProfiler) for as long as the gate runs.
+	PprofAddr string
 	// Devices is the gate's device list. When it is non-nil, an event from a
 	// device it does not hold is refused (403, the whole batch, nothing
 	// stored), and only listed devices get their own metric series. Nil
@@ -119,7 +122,8 @@ type Service struct {
 	storeID   string // this database file's identity (see Store.StoreID)
 	idTag     string // made at each open; in every crossing and alarm ID (see Decider.idTag)
 	devices   deviceSet
-	hw        *adapters // the hardware adapters' state (hardware.go)
+	hw        *adapters     // the hardware adapters' state (hardware.go)
+	prof      *web.Profiler // nil unless Config.PprofAddr
 
 	ready  atomic.Bool
 	closed sync.Once
@@ -220,6 +224,14 @@ func New(cfg Config) (*Service, error) {
 			log.Error("could not queue the store-corrupt alarm", "err", err)
 		}
 	}
+	if cfg.PprofAddr != "" {
+		p, err := web.ListenProfiler(cfg.PprofAddr)
+		if err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		s.prof = p
+	}
 	s.registerOpsMetrics()
 	s.limiter = newDeviceLimiter(cfg.DeviceRate, cfg.DeviceBurst, nil)
 	s.echo = s.routes()
@@ -300,6 +312,9 @@ func (s *Service) Run(ctx context.Context) error {
 	wg.Go(func() { s.committer.run(workCtx) })
 	wg.Go(func() { s.decider.run(workCtx) })
 	wg.Go(func() { s.runHardware(workCtx) }) // Modbus pollers, ONVIF PullPoint clients
+	if s.prof != nil {
+		wg.Go(func() { _ = s.prof.Run(workCtx) })
+	}
 	// Keep bbolt's map of a large file (a drained backlog, the event log)
 	// from counting whole in the resident set; see bolt.DB.TrimResident.
 	wg.Go(func() { s.db.TrimResidentEvery(workCtx, 250*time.Millisecond) })

@@ -63,18 +63,9 @@ func runGate(ctx context.Context, args []string, _, stderr io.Writer) error {
 			return err
 		}
 	}
-	if *pprofAddr != "" {
-		prof, err := web.ListenProfiler(*pprofAddr)
-		if err != nil {
-			return err
-		}
-		pctx, stop := context.WithCancel(ctx)
-		defer stop()
-		go func() { _ = prof.Run(pctx) }()
-	}
 	return serveGate(ctx, gateway.Config{GateID: *id, Addr: *addr, DataDir: *data, Brokers: splitList(*brokers), KafkaSecurity: ksec,
 		Tokens: toks, Window: *window, MinConfidence: *minConf, SilentAfter: *silent, MaxSize: *maxSize, KafkaWriteTimeout: *kafkaTimeout,
-		TLS: tlsCfg, MaxConns: *maxConns, DeviceRate: *deviceRate, DeviceBurst: *deviceBurst, Devices: devices,
+		TLS: tlsCfg, MaxConns: *maxConns, DeviceRate: *deviceRate, DeviceBurst: *deviceBurst, Devices: devices, PprofAddr: *pprofAddr,
 		Log: gateLogger(newLog(stderr))})
 }
 

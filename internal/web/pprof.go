@@ -47,7 +47,10 @@ func ListenProfiler(addr string) (*Profiler, error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return &Profiler{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}, nil
+	// Every server has read, write and idle timeouts; the write bound leaves
+	// room for a CPU profile or trace of a few minutes.
+	return &Profiler{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 10 * time.Minute, IdleTimeout: 120 * time.Second}}, nil
 }
 
 // Addr is where the profiler listens.
