@@ -69,7 +69,7 @@ func TestDemoVisitStoryFromEntryToWriteOff(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"demo", "--story", "visit", "--api", s.api, "--gate", s.gate}, &stdout, &stderr)
 	assert.Equal(t, 3, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-	assert.Contains(t, stderr.String(), "today's books are closed for every firm the demo may use; nothing was done")
+	assert.Contains(t, stderr.String(), "today's books are closed for every firm the demo may use (2 firms, each said above); nothing was done")
 	assert.Equal(t, 2, strings.Count(stdout.String(), "its books for today are closed"), stdout.String())
 	var decls struct {
 		Items []zone.PreDeclaration `json:"items"`

@@ -64,7 +64,7 @@ func RunVisit(ctx context.Context, o Options) (err error) {
 
 	today := time.Now().In(zone.Shanghai).Format(zone.DateLayout)
 	var fc *firmChoice
-	var closed []string
+	var closed []string // why each firm may not
 	for _, tok := range []string{o.MROToken, o.OtherMROToken} {
 		if tok == "" {
 			continue
@@ -81,7 +81,7 @@ func RunVisit(ctx context.Context, o Options) (err error) {
 		closed = append(closed, why)
 	}
 	if fc == nil {
-		return fmt.Errorf("%w for every firm the demo may use; nothing was done (%s)", ErrBooksClosed, strings.Join(closed, "; "))
+		return fmt.Errorf("%w for every firm the demo may use (%d firms, each said above); nothing was done", ErrBooksClosed, len(closed))
 	}
 	c.o.MROToken = fc.token
 	tl := &visitTimeline{}
