@@ -19,9 +19,10 @@ run: build
 	./$(BIN) dev --data $(DATA) $(if $(HARDWARE),--hardware)
 
 ## demo: against a running `make run`, the GEnx-1B story: pre-declare, clear, cross, arrive, timeline;
-## HARDWARE=1 (with `make run HARDWARE=1`) tells it through ISAPI alerts and the Modbus module instead of JSON
+## HARDWARE=1 (with `make run HARDWARE=1`) tells it through ISAPI alerts and the Modbus module instead of JSON;
+## STORY=visit tells a foreign aircraft's bonded-maintenance visit from entry to write-off instead
 demo: build
-	./$(BIN) demo --api http://127.0.0.1:8080 --gate http://127.0.0.1:8081 $(if $(HARDWARE),--hardware)
+	./$(BIN) demo --api http://127.0.0.1:8080 --gate http://127.0.0.1:8081 $(if $(STORY),--story $(STORY)) $(if $(HARDWARE),--hardware)
 
 ## tools: promtool for the alert-rule tests (Debian package prometheus), xmllint for the
 ## release-note XSD test (libxml2-utils);

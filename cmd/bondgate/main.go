@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/bondgate/bondgate/internal/demo"
 )
 
 // version is set at build time from git describe (see Makefile).
@@ -33,7 +35,7 @@ func commands() []command {
 		{"api", "the zone API", runAPI},
 		{"gate", "one gate service", runGate},
 		{"sim", "replay a recorded sensor stream against a running gate", runSim},
-		{"demo", "tell the GEnx-1B direct-entry story against a running `bondgate dev`", runDemo},
+		{"demo", "tell a story against a running `bondgate dev`: the GEnx-1B direct entry, or (--story visit) an aircraft visit from entry to write-off", runDemo},
 		{"backup", "copy a service's bbolt file: hot from a running service (--from URL) or from --data", runBackup},
 		{"check", "check bbolt files for damage (exit 1 naming each damaged file)", runCheck},
 		{"topics", "create or check the Kafka topics a file (ops/kafka/topics.json) describes", runTopics},
@@ -87,7 +89,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintln(stderr, errLine(c.name, err))
 			}
 			return 2
-		case errors.Is(err, errTopicsDiffer):
+		case errors.Is(err, errTopicsDiffer), errors.Is(err, demo.ErrBooksClosed):
 			fmt.Fprintln(stderr, errLine(c.name, err))
 			return 3
 		default:

@@ -31,6 +31,9 @@ type Options struct {
 	Client                     *http.Client
 	Out                        io.Writer // where the story is told
 	Recording                  string    // the sensor recording to replay; default genx-direct-entry
+	// OtherMROToken is the firm the visit story (RunVisit) uses when
+	// MROToken's firm has closed its books for today.
+	OtherMROToken string
 	// Hardware tells the recording through the gate's hardware adapters
 	// (`bondgate dev --hardware`): ISAPI ANPR alerts from the dev cameras
 	// and beam edges of a Modbus I/O module the demo serves on ModbusAddr
