@@ -14,11 +14,14 @@ func replicaFlags(fs *flag.FlagSet, addr *string) func() api.ReplicaConfig {
 	advertise := fs.String("advertise-url", "", "this node's base URL, the Location a standby gives for writes (default http://--addr)")
 	nodeID := fs.String("node-id", "", "this node's name in the lease (default --advertise-url)")
 	lease := fs.Duration("lease", api.DefaultLease, "the primary's lease on the changelog, renewed every third of it")
+	snapEvery := fs.Int("snapshot-every", api.DefaultSnapshotEvery, "the primary writes a snapshot of its file into the changelog after this many transactions (or --snapshot-interval), so a rebuild reads the snapshot and the tail after it")
+	snapInterval := fs.Duration("snapshot-interval", api.DefaultSnapshotInterval, "the longest time between two snapshots while transactions come in")
 	return func() api.ReplicaConfig {
 		url := *advertise
 		if url == "" {
 			url = fmt.Sprintf("http://%s", *addr)
 		}
-		return api.ReplicaConfig{Changelog: *changelog, Standby: *standby, AdvertiseURL: url, NodeID: *nodeID, Lease: *lease}
+		return api.ReplicaConfig{Changelog: *changelog, Standby: *standby, AdvertiseURL: url, NodeID: *nodeID, Lease: *lease,
+			SnapshotEvery: *snapEvery, SnapshotInterval: *snapInterval}
 	}
 }

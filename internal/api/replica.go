@@ -34,6 +34,13 @@ type ReplicaConfig struct {
 	// Lease is how long a primary's lease lasts without renewal (renewed
 	// every third of it); default DefaultLease.
 	Lease time.Duration
+	// SnapshotEvery and SnapshotInterval: the primary writes a snapshot
+	// of its file into the changelog after this many transactions or this
+	// long, whichever comes first (defaults DefaultSnapshotEvery and
+	// DefaultSnapshotInterval), so a rebuild reads the latest snapshot and
+	// the tail after it, not the whole history.
+	SnapshotEvery    int
+	SnapshotInterval time.Duration
 }
 
 // DefaultLease is the primary's lease when ReplicaConfig.Lease is zero.
@@ -83,6 +90,8 @@ type replica struct {
 	waiters   map[bolt.Position]chan bool
 	claims    map[uint64]chan bool
 	progress  chan struct{} // closed and replaced each time processed moves
+	snapSeq   uint64        // sequence of the latest snapshot manifest read from the log
+	rebuild   rebuildStats
 
 	ready    chan struct{} // closed once caught up with the log at start
 	primary  chan struct{} // closed once this node holds the lease
@@ -94,6 +103,12 @@ type replica struct {
 func newReplica(cfg ReplicaConfig, db *bolt.DB, cl *kafka.Changelog, log *slog.Logger) *replica {
 	if cfg.Lease <= 0 {
 		cfg.Lease = DefaultLease
+	}
+	if cfg.SnapshotEvery <= 0 {
+		cfg.SnapshotEvery = DefaultSnapshotEvery
+	}
+	if cfg.SnapshotInterval <= 0 {
+		cfg.SnapshotInterval = DefaultSnapshotInterval
 	}
 	if cfg.NodeID == "" {
 		cfg.NodeID = cfg.AdvertiseURL
@@ -108,6 +123,7 @@ func (r *replica) resetState() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.maxEpoch, r.lastSeq, r.lastEpoch, r.holder, r.holderURL = 0, 0, 0, "", ""
+	r.snapSeq, r.rebuild = 0, rebuildStats{}
 	r.processed, r.waiters, r.claims, r.progress = 0, map[bolt.Position]chan bool{}, map[uint64]chan bool{}, make(chan struct{})
 	if r.cfg.Standby {
 		r.leaseSeen = time.Now() // a standby waits one whole lease before it claims
@@ -261,6 +277,7 @@ func (r *replica) run(ctx context.Context) error {
 		}
 	}()
 	go r.keepLease(ctx)
+	go r.keepSnapshots(ctx)
 	for {
 		err := r.follow(ctx)
 		select {
@@ -315,7 +332,9 @@ func (r *replica) follow(ctx context.Context) error {
 		r.mu.Lock()
 		r.caughtUp = true
 		r.mu.Unlock()
-		r.log.Info("caught up with the changelog", "records", end, "seq", want.Seq, "took", time.Since(start).Round(time.Millisecond))
+		r.rebuild.Took = time.Since(start)
+		r.log.Info("caught up with the changelog", "records", end, "read", r.rebuild.Records, "snapshot", r.rebuild.Snapshot,
+			"seq", want.Seq, "took", r.rebuild.Took.Round(time.Millisecond))
 		close(r.ready)
 		return nil
 	}
@@ -324,7 +343,21 @@ func (r *replica) follow(ctx context.Context) error {
 			return err
 		}
 	}
-	return r.cl.Follow(ctx, 0, func(rec kafka.ChangelogRecord) error {
+	// An empty file starts from the latest snapshot in the log, when
+	// there is one; a file with data replays the log from its start, which
+	// also tells whether it is a prefix of the log.
+	if pos, err := r.db.Position(); err != nil {
+		return err
+	} else if pos.Seq == 0 && end > 0 {
+		if _, err := r.restoreLatest(ctx, end); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	from := r.processed
+	r.mu.Unlock()
+	return r.cl.Follow(ctx, from, func(rec kafka.ChangelogRecord) error {
+		r.countRead(rec)
 		if err := r.judge(rec); err != nil {
 			return err
 		}
@@ -380,6 +413,14 @@ func (r *replica) judge(rec kafka.ChangelogRecord) error {
 		}
 		if deposed {
 			r.depose(l.Epoch)
+		}
+		return nil
+	case isManifest(rec.Key):
+		var m snapshotManifest
+		if json.Unmarshal(rec.Value, &m) == nil {
+			r.mu.Lock()
+			r.snapSeq = max(r.snapSeq, m.Seq)
+			r.mu.Unlock()
 		}
 		return nil
 	case strings.HasPrefix(rec.Key, "tx/"):
