@@ -175,15 +175,36 @@ func (r *replica) Replicate(rec bolt.TxRecord) error {
 		return err
 	}
 	r.countAppended("transaction")
-	select {
-	case ok := <-verdict:
+	judged := func(ok bool) error {
 		if ok {
 			return nil
 		}
 		return zone.Errorf(zone.EUNAVAILABLE, "the changelog refused the write: this node is no longer the primary")
+	}
+	// claimed reports whether the follower has already taken this write's
+	// waiter: it then skips applying the record (it is in the file), so its
+	// verdict must stand even if a timeout or the deposition fired at the
+	// same moment; undoing a write the log accepted would leave this file
+	// without it.
+	claimed := func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		_, pending := r.waiters[pos]
+		delete(r.waiters, pos)
+		return !pending
+	}
+	select {
+	case ok := <-verdict:
+		return judged(ok)
 	case <-r.deposed:
+		if claimed() {
+			return judged(<-verdict)
+		}
 		return zone.Errorf(zone.EUNAVAILABLE, "this node lost the lease")
 	case <-ctx.Done():
+		if claimed() {
+			return judged(<-verdict)
+		}
 		r.becomeUnsure()
 		return zone.Errorf(zone.EUNAVAILABLE, "the changelog did not confirm the write in time")
 	}
@@ -438,7 +459,12 @@ func (r *replica) judge(rec kafka.ChangelogRecord) error {
 			}
 		}
 		deposed := valid && r.myEpoch != 0 && tx.Epoch > r.myEpoch
+		// Claiming the waiter under the lock is what lets Replicate tell
+		// "judged" from "timed out" without a race (see claimed there).
 		w := r.waiters[pos]
+		if w != nil {
+			delete(r.waiters, pos)
+		}
 		r.mu.Unlock()
 		if deposed {
 			r.depose(tx.Epoch)
