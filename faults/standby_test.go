@@ -111,6 +111,7 @@ func TestStandbyFailoverDrill(t *testing.T) {
 	lease := time.Duration(scale(2, 10)) * time.Second
 	b := startBrokerProc(t)
 	tokens := proctest.WriteTokens(t)
+	gate := startGateProc(t, b.addr) // G-MRO-1, the declarations' gate
 	primary := startAPINode(t, "node-a", b.addr, tokens, lease, false)
 	standby := startAPINode(t, "node-b", b.addr, tokens, lease, true)
 	proctest.Eventually(t, 30*time.Second, "primary takes writes", func() bool {
@@ -245,6 +246,18 @@ func TestStandbyFailoverDrill(t *testing.T) {
 	}
 	getJSON(t, drillClient, primary.url+"/v1/audit?verify=true&limit=1", "auditor-1", &audit)
 	assert.True(t, audit.Verified)
+
+	// The gate holds one usable clearance per cleared declaration: none
+	// lost in the failover, none from a write the log refused.
+	want := 0
+	for _, d := range have {
+		if d["status"] == "cleared" {
+			want++
+		}
+	}
+	assert.GreaterOrEqual(t, want, len(cleared))
+	proctest.Eventually(t, 60*time.Second, "the gate holds every clearance once", func() bool { return gate.status(t).Clearances == want })
+	t.Logf("the gate holds %d clearances, one per cleared declaration (%d clears acknowledged)", want, len(cleared))
 	report(t, faultRow{Scenario: "standby failover (kill -9 + disk lost, freeze)", Trials: 1, Acked: len(created) + len(cleared),
 		Lost: lost, Note: fmt.Sprintf("failover %v", failover.Round(100*time.Millisecond))})
 }

@@ -32,7 +32,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fs := flagSet("bench run", "[--scale small|full] [--only 1,2,...]", stderr)
 	scale := fs.String("scale", "small", "small (quick), full (the issue's sizes: 1M backlog, 100k declarations, growth to 1M) or huge (full plus lists over 1M declarations)")
-	only := fs.String("only", "", "figures to run, comma-separated (1 ingest, 2 drain, 4 end-to-end, 5 reads, 6 growth, 7 clearance lane, 8 hardware adapters); empty: all")
+	only := fs.String("only", "", "figures to run, comma-separated (1 ingest, 2 drain, 4 end-to-end, 5 reads, 6 growth, 7 clearance lane, 8 hardware adapters, 9 standby: changelog latency, failover, rebuild); empty: all")
 	lua := fs.String("lua", "ops/bench/events.lua", "the wrk script for figure 1")
 	wrk := fs.String("wrk", "wrk", "the wrk binary")
 	neutral := fs.String("neutral", "", "figure 1's neutral ceiling binary (built from ops/bench/baseline when empty)")

@@ -68,7 +68,7 @@ type Config struct {
 	Bin string
 	// Scale is small, full or huge (see benchScales); default small.
 	Scale string
-	// Only lists the figures to run ("1", "2", "4", "5", "6", "7"); empty: all.
+	// Only lists the figures to run ("1", "2", "4" to "9"); empty: all.
 	Only []string
 	// Lua is the wrk script of figure 1, Wrk the wrk binary.
 	Lua, Wrk string
@@ -175,6 +175,11 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	if want("8") { // hardware adapters (hardware.go)
 		rs, err := benchHardware(ctx, e, scale)
 		add(rs, err, "8 hardware")
+	}
+	if want("9") { // the API beyond one disk (replica.go)
+		fmt.Fprintln(stdout, "figure 9: changelog write latency, failover and rebuild (api primary, standby, broker processes)")
+		rs, err := benchReplica(ctx, e, scale)
+		add(rs, err, "9 standby")
 	}
 	fmt.Fprintf(stdout, "\nload average at end %s\n\n", loadAverage())
 	printBenchTable(stdout, rows)
