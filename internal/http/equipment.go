@@ -121,20 +121,13 @@ type transferRequest struct {
 }
 
 func (s *Server) transferEquipment(c echo.Context) error {
-	svc, err := s.equipment()
-	if err != nil {
-		return err
-	}
-	var req transferRequest
-	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
-		return err
-	}
-	q, err := svc.Transfer(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), zone.TransferKind(req.Kind),
-		req.ToFirm, req.Eligible != nil && *req.Eligible, req.At)
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, transferAnswer{Equipment: q, MakeUpTax: q.Transfer.MakeUpTax})
+	return bindAndServe(c, s.strict, s.equipment, func(svc *zone.EquipmentService, ctx context.Context, p zone.Principal, req *transferRequest) (any, error) {
+		q, err := svc.Transfer(ctx, p, c.Param("id"), zone.TransferKind(req.Kind), req.ToFirm, req.Eligible != nil && *req.Eligible, req.At)
+		if err != nil {
+			return nil, err
+		}
+		return transferAnswer{Equipment: q, MakeUpTax: q.Transfer.MakeUpTax}, nil
+	})
 }
 
 // transferAnswer is the item after its transfer, with what it owes on top.
@@ -150,19 +143,9 @@ type exitRequest struct {
 }
 
 func (s *Server) exitEquipment(c echo.Context) error {
-	svc, err := s.equipment()
-	if err != nil {
-		return err
-	}
-	var req exitRequest
-	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
-		return err
-	}
-	q, err := svc.ExitForRepair(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), req.Reason, req.ReturnBy)
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, q)
+	return bindAndServe(c, s.strict, s.equipment, func(svc *zone.EquipmentService, ctx context.Context, p zone.Principal, req *exitRequest) (any, error) {
+		return svc.ExitForRepair(ctx, p, c.Param("id"), req.Reason, req.ReturnBy)
+	})
 }
 
 // returnEquipment takes no body: the item is back now.

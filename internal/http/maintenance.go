@@ -189,20 +189,10 @@ type dispositionRequest struct {
 }
 
 func (s *Server) disposePart(c echo.Context) error {
-	svc, err := s.visits()
-	if err != nil {
-		return err
-	}
-	var req dispositionRequest
-	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
-		return err
-	}
-	_, rp, err := svc.Dispose(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), c.Param("rid"),
-		zone.DispositionKind(req.Kind), req.PreDeclaration)
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, rp)
+	return bindAndServe(c, s.strict, s.visits, func(svc *zone.VisitService, ctx context.Context, p zone.Principal, req *dispositionRequest) (any, error) {
+		_, rp, err := svc.Dispose(ctx, p, c.Param("id"), c.Param("rid"), zone.DispositionKind(req.Kind), req.PreDeclaration)
+		return rp, err
+	})
 }
 
 type scrapApprovalRequest struct {
@@ -211,19 +201,10 @@ type scrapApprovalRequest struct {
 }
 
 func (s *Server) approveScrap(c echo.Context) error {
-	svc, err := s.visits()
-	if err != nil {
-		return err
-	}
-	var req scrapApprovalRequest
-	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
-		return err
-	}
-	_, rp, err := svc.DecideScrap(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), c.Param("rid"), req.Decision == "approve", req.Reason)
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, rp)
+	return bindAndServe(c, s.strict, s.visits, func(svc *zone.VisitService, ctx context.Context, p zone.Principal, req *scrapApprovalRequest) (any, error) {
+		_, rp, err := svc.DecideScrap(ctx, p, c.Param("id"), c.Param("rid"), req.Decision == "approve", req.Reason)
+		return rp, err
+	})
 }
 
 type outcomeRequest struct {
@@ -231,19 +212,9 @@ type outcomeRequest struct {
 }
 
 func (s *Server) concludeVisit(c echo.Context) error {
-	svc, err := s.visits()
-	if err != nil {
-		return err
-	}
-	var req outcomeRequest
-	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
-		return err
-	}
-	v, err := svc.Conclude(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), zone.VisitStatus(req.Outcome))
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, v)
+	return bindAndServe(c, s.strict, s.visits, func(svc *zone.VisitService, ctx context.Context, p zone.Principal, req *outcomeRequest) (any, error) {
+		return svc.Conclude(ctx, p, c.Param("id"), zone.VisitStatus(req.Outcome))
+	})
 }
 
 // maintenanceLedgerColumns are the CSV columns: one row per material used
@@ -364,19 +335,9 @@ func (s *Server) listWriteOffs(c echo.Context) error {
 }
 
 func (s *Server) submitWriteOff(c echo.Context) error {
-	svc, err := s.writeOffs()
-	if err != nil {
-		return err
-	}
-	var req struct{}
-	if err := web.BindOptional(c, &req, s.cfg.BodyLimit); err != nil {
-		return err
-	}
-	w, err := svc.Submit(c.Request().Context(), web.PrincipalOf(c), c.Param("id"))
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, w)
+	return bindAndServe(c, s.optional, s.writeOffs, func(svc *zone.WriteOffService, ctx context.Context, p zone.Principal, _ *struct{}) (any, error) {
+		return svc.Submit(ctx, p, c.Param("id"))
+	})
 }
 
 type writeOffDecisionRequest struct {
@@ -385,19 +346,9 @@ type writeOffDecisionRequest struct {
 }
 
 func (s *Server) decideWriteOff(c echo.Context) error {
-	svc, err := s.writeOffs()
-	if err != nil {
-		return err
-	}
-	var req writeOffDecisionRequest
-	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
-		return err
-	}
-	w, err := svc.Decide(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), req.Decision == "verify", strings.TrimSpace(req.Reason))
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, w)
+	return bindAndServe(c, s.strict, s.writeOffs, func(svc *zone.WriteOffService, ctx context.Context, p zone.Principal, req *writeOffDecisionRequest) (any, error) {
+		return svc.Decide(ctx, p, c.Param("id"), req.Decision == "verify", strings.TrimSpace(req.Reason))
+	})
 }
 
 // serve answers call's result as JSON 200: the service when it is
@@ -408,6 +359,35 @@ func serve[S any](c echo.Context, service func() (S, error), call func(svc S, ct
 		return err
 	}
 	v, err := call(svc, c.Request().Context(), web.PrincipalOf(c))
+	if err != nil {
+		return err
+	}
+	return web.JSON(c, nethttp.StatusOK, v)
+}
+
+// binder reads a request body into v (strictly, or optionally empty).
+type binder func(c echo.Context, v any) error
+
+func (s *Server) strict(c echo.Context, v any) error { return web.BindStrict(c, v, s.cfg.BodyLimit) }
+
+func (s *Server) optional(c echo.Context, v any) error {
+	return web.BindOptional(c, v, s.cfg.BodyLimit)
+}
+
+// bindAndServe is serve for a request with a body: the service is checked
+// before the body is read, so an unconfigured one answers 503 whatever the
+// body.
+func bindAndServe[S, R any](c echo.Context, bind binder, service func() (S, error),
+	call func(svc S, ctx context.Context, p zone.Principal, req *R) (any, error)) error {
+	svc, err := service()
+	if err != nil {
+		return err
+	}
+	var req R
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	v, err := call(svc, c.Request().Context(), web.PrincipalOf(c), &req)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"mime"
 	nethttp "net/http"
 	"slices"
@@ -211,19 +212,13 @@ type approvalRequest struct {
 }
 
 func (s *Server) approveMovement(c echo.Context) error {
-	svc, err := s.parts()
-	if err != nil {
-		return err
-	}
-	var req approvalRequest
-	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
-		return err
-	}
-	l, m, err := svc.Decide(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), c.Param("mid"), req.Decision == "approve", req.Reason)
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, movementAnswer{LotView: l.View(), Movement: m})
+	return bindAndServe(c, s.strict, s.parts, func(svc *zone.PartsService, ctx context.Context, p zone.Principal, req *approvalRequest) (any, error) {
+		l, m, err := svc.Decide(ctx, p, c.Param("id"), c.Param("mid"), req.Decision == "approve", req.Reason)
+		if err != nil {
+			return nil, err
+		}
+		return movementAnswer{LotView: l.View(), Movement: m}, nil
+	})
 }
 
 // period reads ?from=&to= (RFC 3339 or dates); both optional.

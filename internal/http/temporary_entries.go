@@ -196,20 +196,9 @@ func (s *Server) listTemporaryEntries(c echo.Context) error {
 }
 
 func (s *Server) reexportTemporaryEntry(c echo.Context) error {
-	svc, err := s.temporaryEntries()
-	if err != nil {
-		return err
-	}
-	var req reexportRequest
-	if err := web.BindOptional(c, &req, s.cfg.BodyLimit); err != nil {
-		return err
-	}
-	e, err := svc.Reexport(c.Request().Context(), web.PrincipalOf(c), c.Param("id"),
-		zone.ReexportEvidence{PreDeclaration: req.PreDeclaration, ExportDeclaration: req.ExportDeclaration})
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, e)
+	return bindAndServe(c, s.optional, s.temporaryEntries, func(svc *zone.TemporaryEntryService, ctx context.Context, p zone.Principal, req *reexportRequest) (any, error) {
+		return svc.Reexport(ctx, p, c.Param("id"), zone.ReexportEvidence{PreDeclaration: req.PreDeclaration, ExportDeclaration: req.ExportDeclaration})
+	})
 }
 
 // reexportRequest is the evidence a re-export needs: one of the two.
@@ -225,17 +214,7 @@ type extensionRequest struct {
 }
 
 func (s *Server) extendTemporaryEntry(c echo.Context) error {
-	svc, err := s.temporaryEntries()
-	if err != nil {
-		return err
-	}
-	var req extensionRequest
-	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
-		return err
-	}
-	e, err := svc.Extend(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), req.Months, req.Reason)
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, e)
+	return bindAndServe(c, s.strict, s.temporaryEntries, func(svc *zone.TemporaryEntryService, ctx context.Context, p zone.Principal, req *extensionRequest) (any, error) {
+		return svc.Extend(ctx, p, c.Param("id"), req.Months, req.Reason)
+	})
 }
