@@ -49,32 +49,20 @@ func (r equipmentRequest) item() zone.Equipment {
 }
 
 func (s *Server) registerEquipment(c echo.Context) error {
-	svc, err := s.equipment()
-	if err != nil {
-		return err
-	}
-	var req equipmentRequest
-	raw, err := web.DecodeBody(c, &req, s.cfg.BodyLimit)
-	if err != nil {
-		return err
-	}
-	q := req.item()
-	if err := joinInvalid(web.Validate(&req), q.Validate()); err != nil {
-		return err
-	}
-	idem, err := idempotencyOf(c, raw)
-	if err != nil {
-		return err
-	}
-	stored, replayed, err := svc.Register(c.Request().Context(), web.PrincipalOf(c), q, idem)
-	if err != nil {
-		return err
-	}
-	if replayed {
-		c.Response().Header().Set(HeaderIdempotentReplayed, "true")
-	}
-	c.Response().Header().Set(echo.HeaderLocation, "/v1/equipment/"+stored.ID)
-	return web.JSON(c, nethttp.StatusCreated, stored)
+	// q is the value Validate checked (and may have completed).
+	var q zone.Equipment
+	return createIdempotent(c, s.decode, s.equipment,
+		func(req *equipmentRequest) error {
+			q = req.item()
+			return joinInvalid(web.Validate(req), q.Validate())
+		},
+		func(svc *zone.EquipmentService, ctx context.Context, p zone.Principal, req *equipmentRequest, idem *zone.Idempotency) (string, any, bool, error) {
+			stored, replayed, err := svc.Register(ctx, p, q, idem)
+			if err != nil {
+				return "", nil, false, err
+			}
+			return "/v1/equipment/" + stored.ID, stored, replayed, nil
+		})
 }
 
 func (s *Server) getEquipment(c echo.Context) error {

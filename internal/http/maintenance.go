@@ -55,39 +55,35 @@ type visitRequest struct {
 	Foreign               bool       `json:"foreign"`
 }
 
-func (s *Server) openVisit(c echo.Context) error {
-	svc, err := s.visits()
-	if err != nil {
-		return err
-	}
-	var req visitRequest
-	raw, err := web.DecodeBody(c, &req, s.cfg.BodyLimit)
-	if err != nil {
-		return err
-	}
-	v := zone.Visit{Object: zone.Object{Kind: zone.ObjectKind(req.Object.Kind), ESN: req.Object.ESN, Model: req.Object.Model,
-		Owner: req.Object.Owner, Registration: req.Object.Registration, Type: req.Object.Type, Description: req.Object.Description},
-		InboundPreDeclaration: req.InboundPreDeclaration, Scope: req.Scope, Customer: req.Customer, Foreign: req.Foreign}
-	if err := joinInvalid(web.Validate(&req), v.Validate()); err != nil {
-		return err
-	}
-	idem, err := idempotencyOf(c, raw)
-	if err != nil {
-		return err
-	}
-	stored, replayed, err := svc.Open(c.Request().Context(), web.PrincipalOf(c), v, idem)
-	if err != nil {
-		return err
-	}
-	return created(c, replayed, "/v1/maintenance/visits/"+stored.ID, stored)
+func (r visitRequest) visit() zone.Visit {
+	return zone.Visit{Object: zone.Object{Kind: zone.ObjectKind(r.Object.Kind), ESN: r.Object.ESN, Model: r.Object.Model,
+		Owner: r.Object.Owner, Registration: r.Object.Registration, Type: r.Object.Type, Description: r.Object.Description},
+		InboundPreDeclaration: r.InboundPreDeclaration, Scope: r.Scope, Customer: r.Customer, Foreign: r.Foreign}
 }
 
-// created answers 201 with the record and its Location.
+func (s *Server) openVisit(c echo.Context) error {
+	// v is the value Validate checked (and may have completed).
+	var v zone.Visit
+	return createIdempotent(c, s.decode, s.visits,
+		func(req *visitRequest) error { v = req.visit(); return joinInvalid(web.Validate(req), v.Validate()) },
+		func(svc *zone.VisitService, ctx context.Context, p zone.Principal, req *visitRequest, idem *zone.Idempotency) (string, any, bool, error) {
+			stored, replayed, err := svc.Open(ctx, p, v, idem)
+			if err != nil {
+				return "", nil, false, err
+			}
+			return "/v1/maintenance/visits/" + stored.ID, stored, replayed, nil
+		})
+}
+
+// created answers 201 with the record and its Location (none when
+// location is empty).
 func created(c echo.Context, replayed bool, location string, body any) error {
 	if replayed {
 		c.Response().Header().Set(HeaderIdempotentReplayed, "true")
 	}
-	c.Response().Header().Set(echo.HeaderLocation, location)
+	if location != "" {
+		c.Response().Header().Set(echo.HeaderLocation, location)
+	}
 	return web.JSON(c, nethttp.StatusCreated, body)
 }
 
@@ -129,27 +125,14 @@ type taskCardRequest struct {
 }
 
 func (s *Server) addTaskCard(c echo.Context) error {
-	svc, err := s.visits()
-	if err != nil {
-		return err
-	}
-	var req taskCardRequest
-	raw, err := web.DecodeBody(c, &req, s.cfg.BodyLimit)
-	if err != nil {
-		return err
-	}
-	if err := web.Validate(&req); err != nil {
-		return err
-	}
-	idem, err := idempotencyOf(c, raw)
-	if err != nil {
-		return err
-	}
-	v, replayed, err := svc.AddTaskCard(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), req.Number, req.Title, idem)
-	if err != nil {
-		return err
-	}
-	return created(c, replayed, "/v1/maintenance/visits/"+v.ID, v.TaskCard(req.Number))
+	return createIdempotent(c, s.decode, s.visits, validate[taskCardRequest],
+		func(svc *zone.VisitService, ctx context.Context, p zone.Principal, req *taskCardRequest, idem *zone.Idempotency) (string, any, bool, error) {
+			v, replayed, err := svc.AddTaskCard(ctx, p, c.Param("id"), req.Number, req.Title, idem)
+			if err != nil {
+				return "", nil, false, err
+			}
+			return "/v1/maintenance/visits/" + v.ID, v.TaskCard(req.Number), replayed, nil
+		})
 }
 
 type removedPartRequest struct {
@@ -159,28 +142,15 @@ type removedPartRequest struct {
 }
 
 func (s *Server) removePart(c echo.Context) error {
-	svc, err := s.visits()
-	if err != nil {
-		return err
-	}
-	var req removedPartRequest
-	raw, err := web.DecodeBody(c, &req, s.cfg.BodyLimit)
-	if err != nil {
-		return err
-	}
-	if err := web.Validate(&req); err != nil {
-		return err
-	}
-	idem, err := idempotencyOf(c, raw)
-	if err != nil {
-		return err
-	}
-	v, rp, replayed, err := svc.RemovePart(c.Request().Context(), web.PrincipalOf(c), c.Param("id"),
-		zone.RemovedPart{PartNumber: req.PartNumber, Serial: req.Serial, TaskCard: req.TaskCard}, idem)
-	if err != nil {
-		return err
-	}
-	return created(c, replayed, "/v1/maintenance/visits/"+v.ID, rp)
+	return createIdempotent(c, s.decode, s.visits, validate[removedPartRequest],
+		func(svc *zone.VisitService, ctx context.Context, p zone.Principal, req *removedPartRequest, idem *zone.Idempotency) (string, any, bool, error) {
+			v, rp, replayed, err := svc.RemovePart(ctx, p, c.Param("id"),
+				zone.RemovedPart{PartNumber: req.PartNumber, Serial: req.Serial, TaskCard: req.TaskCard}, idem)
+			if err != nil {
+				return "", nil, false, err
+			}
+			return "/v1/maintenance/visits/" + v.ID, rp, replayed, nil
+		})
 }
 
 type dispositionRequest struct {
@@ -284,30 +254,23 @@ type writeOffRequest struct {
 }
 
 func (s *Server) draftWriteOff(c echo.Context) error {
-	svc, err := s.writeOffs()
-	if err != nil {
-		return err
+	check := func(req *writeOffRequest) error {
+		if err := web.Validate(req); err != nil {
+			return err
+		}
+		if _, _, err := zone.ParsePeriod(req.From, req.To); zone.ErrorCode(err) == zone.EINVALID {
+			return err
+		}
+		return nil
 	}
-	var req writeOffRequest
-	raw, err := web.DecodeBody(c, &req, s.cfg.BodyLimit)
-	if err != nil {
-		return err
-	}
-	if err := web.Validate(&req); err != nil {
-		return err
-	}
-	if _, _, err := zone.ParsePeriod(req.From, req.To); zone.ErrorCode(err) == zone.EINVALID {
-		return err
-	}
-	idem, err := idempotencyOf(c, raw)
-	if err != nil {
-		return err
-	}
-	w, replayed, err := svc.Draft(c.Request().Context(), web.PrincipalOf(c), req.From, req.To, idem)
-	if err != nil {
-		return err
-	}
-	return created(c, replayed, "/v1/writeoffs/"+w.ID, w)
+	return createIdempotent(c, s.decode, s.writeOffs, check,
+		func(svc *zone.WriteOffService, ctx context.Context, p zone.Principal, req *writeOffRequest, idem *zone.Idempotency) (string, any, bool, error) {
+			w, replayed, err := svc.Draft(ctx, p, req.From, req.To, idem)
+			if err != nil {
+				return "", nil, false, err
+			}
+			return "/v1/writeoffs/" + w.ID, w, replayed, nil
+		})
 }
 
 func (s *Server) getWriteOff(c echo.Context) error {
@@ -392,4 +355,51 @@ func bindAndServe[S, R any](c echo.Context, bind binder, service func() (S, erro
 		return err
 	}
 	return web.JSON(c, nethttp.StatusOK, v)
+}
+
+// bodyReader reads a request body into v and returns its raw bytes, which
+// the Idempotency-Key's body hash is taken over.
+type bodyReader func(c echo.Context, v any) ([]byte, error)
+
+// decode reads the body leniently enough for the domain to name every bad
+// field at once; the caller validates.
+func (s *Server) decode(c echo.Context, v any) ([]byte, error) {
+	return web.DecodeBody(c, v, s.cfg.BodyLimit)
+}
+
+func (s *Server) strictBody(c echo.Context, v any) ([]byte, error) {
+	return web.BindStrictBody(c, v, s.cfg.BodyLimit)
+}
+
+// validate checks a decoded body against its tags alone.
+func validate[R any](req *R) error { return web.Validate(req) }
+
+// createIdempotent answers a create that honours Idempotency-Key: the
+// service, the body read then checked, the key, the call; 201 with the
+// Location the call names, marked when it was a replay.
+func createIdempotent[S, R any](c echo.Context, read bodyReader, service func() (S, error), check func(req *R) error,
+	call func(svc S, ctx context.Context, p zone.Principal, req *R, idem *zone.Idempotency) (location string, body any, replayed bool, err error)) error {
+	svc, err := service()
+	if err != nil {
+		return err
+	}
+	var req R
+	raw, err := read(c, &req)
+	if err != nil {
+		return err
+	}
+	if check != nil {
+		if err := check(&req); err != nil {
+			return err
+		}
+	}
+	idem, err := idempotencyOf(c, raw)
+	if err != nil {
+		return err
+	}
+	location, body, replayed, err := call(svc, c.Request().Context(), web.PrincipalOf(c), &req, idem)
+	if err != nil {
+		return err
+	}
+	return created(c, replayed, location, body)
 }

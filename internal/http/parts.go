@@ -79,32 +79,17 @@ func (r lotRequest) lot() zone.PartsLot {
 }
 
 func (s *Server) createLot(c echo.Context) error {
-	svc, err := s.parts()
-	if err != nil {
-		return err
-	}
-	var req lotRequest
-	raw, err := web.DecodeBody(c, &req, s.cfg.BodyLimit)
-	if err != nil {
-		return err
-	}
-	l := req.lot()
-	if err := joinInvalid(web.Validate(&req), l.Validate()); err != nil {
-		return err
-	}
-	idem, err := idempotencyOf(c, raw)
-	if err != nil {
-		return err
-	}
-	stored, replayed, err := svc.CreateLot(c.Request().Context(), web.PrincipalOf(c), l, idem)
-	if err != nil {
-		return err
-	}
-	if replayed {
-		c.Response().Header().Set(HeaderIdempotentReplayed, "true")
-	}
-	c.Response().Header().Set(echo.HeaderLocation, "/v1/parts/lots/"+stored.ID)
-	return web.JSON(c, nethttp.StatusCreated, stored.View())
+	// l is the value Validate checked (and may have completed).
+	var l zone.PartsLot
+	return createIdempotent(c, s.decode, s.parts,
+		func(req *lotRequest) error { l = req.lot(); return joinInvalid(web.Validate(req), l.Validate()) },
+		func(svc *zone.PartsService, ctx context.Context, p zone.Principal, req *lotRequest, idem *zone.Idempotency) (string, any, bool, error) {
+			stored, replayed, err := svc.CreateLot(ctx, p, l, idem)
+			if err != nil {
+				return "", nil, false, err
+			}
+			return "/v1/parts/lots/" + stored.ID, stored.View(), replayed, nil
+		})
 }
 
 func (s *Server) getLot(c echo.Context) error {
@@ -181,28 +166,16 @@ type movementAnswer struct {
 	Movement *zone.Movement `json:"movement"`
 }
 
+// moveLot answers 201 without a Location: a movement has no URL of its own.
 func (s *Server) moveLot(c echo.Context) error {
-	svc, err := s.parts()
-	if err != nil {
-		return err
-	}
-	var req movementRequest
-	raw, err := web.BindStrictBody(c, &req, s.cfg.BodyLimit)
-	if err != nil {
-		return err
-	}
-	idem, err := idempotencyOf(c, raw)
-	if err != nil {
-		return err
-	}
-	l, m, replayed, err := svc.Move(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), req.movement(), idem)
-	if err != nil {
-		return err
-	}
-	if replayed {
-		c.Response().Header().Set(HeaderIdempotentReplayed, "true")
-	}
-	return web.JSON(c, nethttp.StatusCreated, movementAnswer{LotView: l.View(), Movement: m})
+	return createIdempotent(c, s.strictBody, s.parts, nil,
+		func(svc *zone.PartsService, ctx context.Context, p zone.Principal, req *movementRequest, idem *zone.Idempotency) (string, any, bool, error) {
+			l, m, replayed, err := svc.Move(ctx, p, c.Param("id"), req.movement(), idem)
+			if err != nil {
+				return "", nil, false, err
+			}
+			return "", movementAnswer{LotView: l.View(), Movement: m}, replayed, nil
+		})
 }
 
 // approvalRequest is customs' decision on a pending exit.

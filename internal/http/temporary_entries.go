@@ -127,32 +127,20 @@ func joinInvalid(errs ...error) error {
 }
 
 func (s *Server) createTemporaryEntry(c echo.Context) error {
-	svc, err := s.temporaryEntries()
-	if err != nil {
-		return err
-	}
-	var req temporaryEntryRequest
-	raw, err := web.DecodeBody(c, &req, s.cfg.BodyLimit)
-	if err != nil {
-		return err
-	}
-	e := req.entry()
-	if err := joinInvalid(web.Validate(&req), e.Validate()); err != nil {
-		return err
-	}
-	idem, err := idempotencyOf(c, raw)
-	if err != nil {
-		return err
-	}
-	stored, replayed, err := svc.Create(c.Request().Context(), web.PrincipalOf(c), e, idem)
-	if err != nil {
-		return err
-	}
-	if replayed {
-		c.Response().Header().Set(HeaderIdempotentReplayed, "true")
-	}
-	c.Response().Header().Set(echo.HeaderLocation, "/v1/temporary-entries/"+stored.ID)
-	return web.JSON(c, nethttp.StatusCreated, stored)
+	// e is the value Validate checked (and may have completed).
+	var e zone.TemporaryEntry
+	return createIdempotent(c, s.decode, s.temporaryEntries,
+		func(req *temporaryEntryRequest) error {
+			e = req.entry()
+			return joinInvalid(web.Validate(req), e.Validate())
+		},
+		func(svc *zone.TemporaryEntryService, ctx context.Context, p zone.Principal, req *temporaryEntryRequest, idem *zone.Idempotency) (string, any, bool, error) {
+			stored, replayed, err := svc.Create(ctx, p, e, idem)
+			if err != nil {
+				return "", nil, false, err
+			}
+			return "/v1/temporary-entries/" + stored.ID, stored, replayed, nil
+		})
 }
 
 func (s *Server) getTemporaryEntry(c echo.Context) error {
