@@ -71,31 +71,11 @@ func (s *Server) getEquipment(c echo.Context) error {
 	})
 }
 
-// equipmentList is the body of GET /v1/equipment.
-type equipmentList struct {
-	Items      []*zone.Equipment `json:"items"`
-	NextCursor string            `json:"next_cursor"`
-}
-
 func (s *Server) listEquipment(c echo.Context) error {
-	svc, err := s.equipment()
-	if err != nil {
-		return err
-	}
-	f := zone.EquipmentFilter{Firm: c.QueryParam("firm"), Cursor: c.QueryParam("cursor")}
-	var fs []zone.FieldError
-	if f.Limit, fs = limitParam(c, nil); len(fs) > 0 {
-		return zone.Invalid(fs...)
-	}
-	page, err := svc.List(c.Request().Context(), web.PrincipalOf(c), f)
-	if err != nil {
-		return err
-	}
-	out := equipmentList{Items: page.Items, NextCursor: page.NextCursor}
-	if out.Items == nil {
-		out.Items = []*zone.Equipment{}
-	}
-	return web.JSON(c, nethttp.StatusOK, out)
+	return page(c, s.equipment, nil, func(svc *zone.EquipmentService, ctx context.Context, p zone.Principal, cursor string, limit int) ([]*zone.Equipment, string, error) {
+		pg, err := svc.List(ctx, p, zone.EquipmentFilter{Firm: c.QueryParam("firm"), Cursor: cursor, Limit: limit})
+		return pg.Items, pg.NextCursor, err
+	})
 }
 
 // transferRequest is the body of POST /v1/equipment/{id}/transfer: kind

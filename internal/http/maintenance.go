@@ -93,30 +93,12 @@ func (s *Server) getVisit(c echo.Context) error {
 	})
 }
 
-type visitList struct {
-	Items      []*zone.Visit `json:"items"`
-	NextCursor string        `json:"next_cursor"`
-}
-
 func (s *Server) listVisits(c echo.Context) error {
-	svc, err := s.visits()
-	if err != nil {
-		return err
-	}
-	f := zone.VisitFilter{Status: zone.VisitStatus(c.QueryParam("status")), Cursor: c.QueryParam("cursor"), Firm: c.QueryParam("firm")}
-	var fs []zone.FieldError
-	if f.Limit, fs = limitParam(c, fs); len(fs) > 0 {
-		return zone.Invalid(fs...)
-	}
-	page, err := svc.List(c.Request().Context(), web.PrincipalOf(c), f)
-	if err != nil {
-		return err
-	}
-	out := visitList{Items: page.Items, NextCursor: page.NextCursor}
-	if out.Items == nil {
-		out.Items = []*zone.Visit{}
-	}
-	return web.JSON(c, nethttp.StatusOK, out)
+	return page(c, s.visits, nil, func(svc *zone.VisitService, ctx context.Context, p zone.Principal, cursor string, limit int) ([]*zone.Visit, string, error) {
+		pg, err := svc.List(ctx, p, zone.VisitFilter{Status: zone.VisitStatus(c.QueryParam("status")), Cursor: cursor,
+			Firm: c.QueryParam("firm"), Limit: limit})
+		return pg.Items, pg.NextCursor, err
+	})
 }
 
 type taskCardRequest struct {
@@ -194,29 +176,13 @@ var maintenanceLedgerColumns = []string{"visit_id", "firm", "object_kind", "obje
 	"part_number", "serial", "quantity", "unit", "duty_exempted", "vat_exempted", "consumption_tax_exempted", "currency", "disposition", "disposition_status", "at"}
 
 func (s *Server) maintenanceLedger(c echo.Context) error {
-	svc, err := s.visits()
-	if err != nil {
-		return err
-	}
-	var fs []zone.FieldError
-	from, fs := timeParam(c, "from", fs)
-	to, fs := timeParam(c, "to", fs)
-	if len(fs) > 0 {
-		return zone.Invalid(fs...)
-	}
-	lg, err := svc.Ledger(c.Request().Context(), web.PrincipalOf(c), c.QueryParam("firm"), from, to)
-	if err != nil {
-		return err
-	}
-	if !wantsCSV(c.Request().Header.Get(echo.HeaderAccept)) {
-		return web.JSON(c, nethttp.StatusOK, lg)
-	}
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
-	h.Set(echo.HeaderContentDisposition, `attachment; filename="maintenance-ledger.csv"`)
-	c.Response().WriteHeader(nethttp.StatusOK)
-	w := newCSVWriter(c.Response())
-	_ = w.Write(maintenanceLedgerColumns)
+	return report(c, s.visits, func(svc *zone.VisitService, ctx context.Context, p zone.Principal, from, to time.Time) (zone.MaintenanceLedger, error) {
+		return svc.Ledger(ctx, p, c.QueryParam("firm"), from, to)
+	}, renderMaintenanceLedgerCSV)
+}
+
+func renderMaintenanceLedgerCSV(c echo.Context, lg zone.MaintenanceLedger) error {
+	w := csvAttachment(c, "maintenance-ledger.csv", maintenanceLedgerColumns)
 	ts := func(t *time.Time) string {
 		if t == nil {
 			return ""
@@ -279,6 +245,7 @@ func (s *Server) getWriteOff(c echo.Context) error {
 	})
 }
 
+// writeOffList is the body of GET /v1/writeoffs: one page, all of it.
 type writeOffList struct {
 	Items      []*zone.WriteOff `json:"items"`
 	NextCursor string           `json:"next_cursor"`
@@ -402,4 +369,33 @@ func createIdempotent[S, R any](c echo.Context, read bodyReader, service func() 
 		return err
 	}
 	return created(c, replayed, location, body)
+}
+
+// listPage is the body of a paged list: items (never null) and the cursor
+// of the next page ("" at the end).
+type listPage[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor"`
+}
+
+// page answers one page of a list as JSON 200: ?cursor= and ?limit= read
+// (a bad limit joins the field errors fs the caller already found).
+func page[S, T any](c echo.Context, service func() (S, error), fs []zone.FieldError,
+	list func(svc S, ctx context.Context, p zone.Principal, cursor string, limit int) ([]T, string, error)) error {
+	svc, err := service()
+	if err != nil {
+		return err
+	}
+	limit, fs := limitParam(c, fs)
+	if len(fs) > 0 {
+		return zone.Invalid(fs...)
+	}
+	items, next, err := list(svc, c.Request().Context(), web.PrincipalOf(c), c.QueryParam("cursor"), limit)
+	if err != nil {
+		return err
+	}
+	if items == nil {
+		items = []T{}
+	}
+	return web.JSON(c, nethttp.StatusOK, listPage[T]{Items: items, NextCursor: next})
 }

@@ -149,38 +149,19 @@ func (s *Server) getTemporaryEntry(c echo.Context) error {
 	})
 }
 
-// temporaryEntryList is the body of GET /v1/temporary-entries.
-type temporaryEntryList struct {
-	Items      []*zone.TemporaryEntry `json:"items"`
-	NextCursor string                 `json:"next_cursor"`
-}
-
 func (s *Server) listTemporaryEntries(c echo.Context) error {
-	svc, err := s.temporaryEntries()
-	if err != nil {
-		return err
-	}
-	f := zone.TemporaryEntryFilter{Status: zone.EntryStatus(c.QueryParam("status")), Cursor: c.QueryParam("cursor"),
-		Firm: c.QueryParam("firm")}
+	f := zone.TemporaryEntryFilter{Status: zone.EntryStatus(c.QueryParam("status")), Firm: c.QueryParam("firm")}
 	var fs []zone.FieldError
 	if t, more := timeParam(c, "due_before", fs); len(more) > len(fs) {
 		fs = more
 	} else if !t.IsZero() {
 		f.DueBefore = &t
 	}
-	f.Limit, fs = limitParam(c, fs)
-	if len(fs) > 0 {
-		return zone.Invalid(fs...)
-	}
-	page, err := svc.List(c.Request().Context(), web.PrincipalOf(c), f)
-	if err != nil {
-		return err
-	}
-	out := temporaryEntryList{Items: page.Items, NextCursor: page.NextCursor}
-	if out.Items == nil {
-		out.Items = []*zone.TemporaryEntry{}
-	}
-	return web.JSON(c, nethttp.StatusOK, out)
+	return page(c, s.temporaryEntries, fs, func(svc *zone.TemporaryEntryService, ctx context.Context, p zone.Principal, cursor string, limit int) ([]*zone.TemporaryEntry, string, error) {
+		f.Cursor, f.Limit = cursor, limit
+		pg, err := svc.List(ctx, p, f)
+		return pg.Items, pg.NextCursor, err
+	})
 }
 
 func (s *Server) reexportTemporaryEntry(c echo.Context) error {
