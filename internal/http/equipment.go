@@ -49,32 +49,20 @@ func (r equipmentRequest) item() zone.Equipment {
 }
 
 func (s *Server) registerEquipment(c echo.Context) error {
-	svc, err := s.equipment()
-	if err != nil {
-		return err
-	}
-	var req equipmentRequest
-	raw, err := web.DecodeBody(c, &req, s.cfg.BodyLimit)
-	if err != nil {
-		return err
-	}
-	q := req.item()
-	if err := joinInvalid(web.Validate(&req), q.Validate()); err != nil {
-		return err
-	}
-	idem, err := idempotencyOf(c, raw)
-	if err != nil {
-		return err
-	}
-	stored, replayed, err := svc.Register(c.Request().Context(), web.PrincipalOf(c), q, idem)
-	if err != nil {
-		return err
-	}
-	if replayed {
-		c.Response().Header().Set(HeaderIdempotentReplayed, "true")
-	}
-	c.Response().Header().Set(echo.HeaderLocation, "/v1/equipment/"+stored.ID)
-	return web.JSON(c, nethttp.StatusCreated, stored)
+	// q is the value Validate checked (and may have completed).
+	var q zone.Equipment
+	return createIdempotent(c, s.decode, s.equipment,
+		func(req *equipmentRequest) error {
+			q = req.item()
+			return joinInvalid(web.Validate(req), q.Validate())
+		},
+		func(svc *zone.EquipmentService, ctx context.Context, p zone.Principal, req *equipmentRequest, idem *zone.Idempotency) (string, any, bool, error) {
+			stored, replayed, err := svc.Register(ctx, p, q, idem)
+			if err != nil {
+				return "", nil, false, err
+			}
+			return "/v1/equipment/" + stored.ID, stored, replayed, nil
+		})
 }
 
 func (s *Server) getEquipment(c echo.Context) error {
@@ -83,31 +71,11 @@ func (s *Server) getEquipment(c echo.Context) error {
 	})
 }
 
-// equipmentList is the body of GET /v1/equipment.
-type equipmentList struct {
-	Items      []*zone.Equipment `json:"items"`
-	NextCursor string            `json:"next_cursor"`
-}
-
 func (s *Server) listEquipment(c echo.Context) error {
-	svc, err := s.equipment()
-	if err != nil {
-		return err
-	}
-	f := zone.EquipmentFilter{Firm: c.QueryParam("firm"), Cursor: c.QueryParam("cursor")}
-	var fs []zone.FieldError
-	if f.Limit, fs = limitParam(c, nil); len(fs) > 0 {
-		return zone.Invalid(fs...)
-	}
-	page, err := svc.List(c.Request().Context(), web.PrincipalOf(c), f)
-	if err != nil {
-		return err
-	}
-	out := equipmentList{Items: page.Items, NextCursor: page.NextCursor}
-	if out.Items == nil {
-		out.Items = []*zone.Equipment{}
-	}
-	return web.JSON(c, nethttp.StatusOK, out)
+	return page(c, s.equipment, nil, func(svc *zone.EquipmentService, ctx context.Context, p zone.Principal, cursor string, limit int) ([]*zone.Equipment, string, error) {
+		pg, err := svc.List(ctx, p, zone.EquipmentFilter{Firm: c.QueryParam("firm"), Cursor: cursor, Limit: limit})
+		return pg.Items, pg.NextCursor, err
+	})
 }
 
 // transferRequest is the body of POST /v1/equipment/{id}/transfer: kind
@@ -121,20 +89,13 @@ type transferRequest struct {
 }
 
 func (s *Server) transferEquipment(c echo.Context) error {
-	svc, err := s.equipment()
-	if err != nil {
-		return err
-	}
-	var req transferRequest
-	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
-		return err
-	}
-	q, err := svc.Transfer(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), zone.TransferKind(req.Kind),
-		req.ToFirm, req.Eligible != nil && *req.Eligible, req.At)
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, transferAnswer{Equipment: q, MakeUpTax: q.Transfer.MakeUpTax})
+	return bindAndServe(c, s.strict, s.equipment, func(svc *zone.EquipmentService, ctx context.Context, p zone.Principal, req *transferRequest) (any, error) {
+		q, err := svc.Transfer(ctx, p, c.Param("id"), zone.TransferKind(req.Kind), req.ToFirm, req.Eligible != nil && *req.Eligible, req.At)
+		if err != nil {
+			return nil, err
+		}
+		return transferAnswer{Equipment: q, MakeUpTax: q.Transfer.MakeUpTax}, nil
+	})
 }
 
 // transferAnswer is the item after its transfer, with what it owes on top.
@@ -150,19 +111,9 @@ type exitRequest struct {
 }
 
 func (s *Server) exitEquipment(c echo.Context) error {
-	svc, err := s.equipment()
-	if err != nil {
-		return err
-	}
-	var req exitRequest
-	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
-		return err
-	}
-	q, err := svc.ExitForRepair(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), req.Reason, req.ReturnBy)
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, q)
+	return bindAndServe(c, s.strict, s.equipment, func(svc *zone.EquipmentService, ctx context.Context, p zone.Principal, req *exitRequest) (any, error) {
+		return svc.ExitForRepair(ctx, p, c.Param("id"), req.Reason, req.ReturnBy)
+	})
 }
 
 // returnEquipment takes no body: the item is back now.

@@ -55,39 +55,35 @@ type visitRequest struct {
 	Foreign               bool       `json:"foreign"`
 }
 
-func (s *Server) openVisit(c echo.Context) error {
-	svc, err := s.visits()
-	if err != nil {
-		return err
-	}
-	var req visitRequest
-	raw, err := web.DecodeBody(c, &req, s.cfg.BodyLimit)
-	if err != nil {
-		return err
-	}
-	v := zone.Visit{Object: zone.Object{Kind: zone.ObjectKind(req.Object.Kind), ESN: req.Object.ESN, Model: req.Object.Model,
-		Owner: req.Object.Owner, Registration: req.Object.Registration, Type: req.Object.Type, Description: req.Object.Description},
-		InboundPreDeclaration: req.InboundPreDeclaration, Scope: req.Scope, Customer: req.Customer, Foreign: req.Foreign}
-	if err := joinInvalid(web.Validate(&req), v.Validate()); err != nil {
-		return err
-	}
-	idem, err := idempotencyOf(c, raw)
-	if err != nil {
-		return err
-	}
-	stored, replayed, err := svc.Open(c.Request().Context(), web.PrincipalOf(c), v, idem)
-	if err != nil {
-		return err
-	}
-	return created(c, replayed, "/v1/maintenance/visits/"+stored.ID, stored)
+func (r visitRequest) visit() zone.Visit {
+	return zone.Visit{Object: zone.Object{Kind: zone.ObjectKind(r.Object.Kind), ESN: r.Object.ESN, Model: r.Object.Model,
+		Owner: r.Object.Owner, Registration: r.Object.Registration, Type: r.Object.Type, Description: r.Object.Description},
+		InboundPreDeclaration: r.InboundPreDeclaration, Scope: r.Scope, Customer: r.Customer, Foreign: r.Foreign}
 }
 
-// created answers 201 with the record and its Location.
+func (s *Server) openVisit(c echo.Context) error {
+	// v is the value Validate checked (and may have completed).
+	var v zone.Visit
+	return createIdempotent(c, s.decode, s.visits,
+		func(req *visitRequest) error { v = req.visit(); return joinInvalid(web.Validate(req), v.Validate()) },
+		func(svc *zone.VisitService, ctx context.Context, p zone.Principal, req *visitRequest, idem *zone.Idempotency) (string, any, bool, error) {
+			stored, replayed, err := svc.Open(ctx, p, v, idem)
+			if err != nil {
+				return "", nil, false, err
+			}
+			return "/v1/maintenance/visits/" + stored.ID, stored, replayed, nil
+		})
+}
+
+// created answers 201 with the record and its Location (none when
+// location is empty).
 func created(c echo.Context, replayed bool, location string, body any) error {
 	if replayed {
 		c.Response().Header().Set(HeaderIdempotentReplayed, "true")
 	}
-	c.Response().Header().Set(echo.HeaderLocation, location)
+	if location != "" {
+		c.Response().Header().Set(echo.HeaderLocation, location)
+	}
 	return web.JSON(c, nethttp.StatusCreated, body)
 }
 
@@ -97,30 +93,12 @@ func (s *Server) getVisit(c echo.Context) error {
 	})
 }
 
-type visitList struct {
-	Items      []*zone.Visit `json:"items"`
-	NextCursor string        `json:"next_cursor"`
-}
-
 func (s *Server) listVisits(c echo.Context) error {
-	svc, err := s.visits()
-	if err != nil {
-		return err
-	}
-	f := zone.VisitFilter{Status: zone.VisitStatus(c.QueryParam("status")), Cursor: c.QueryParam("cursor"), Firm: c.QueryParam("firm")}
-	var fs []zone.FieldError
-	if f.Limit, fs = limitParam(c, fs); len(fs) > 0 {
-		return zone.Invalid(fs...)
-	}
-	page, err := svc.List(c.Request().Context(), web.PrincipalOf(c), f)
-	if err != nil {
-		return err
-	}
-	out := visitList{Items: page.Items, NextCursor: page.NextCursor}
-	if out.Items == nil {
-		out.Items = []*zone.Visit{}
-	}
-	return web.JSON(c, nethttp.StatusOK, out)
+	return page(c, s.visits, nil, func(svc *zone.VisitService, ctx context.Context, p zone.Principal, cursor string, limit int) ([]*zone.Visit, string, error) {
+		pg, err := svc.List(ctx, p, zone.VisitFilter{Status: zone.VisitStatus(c.QueryParam("status")), Cursor: cursor,
+			Firm: c.QueryParam("firm"), Limit: limit})
+		return pg.Items, pg.NextCursor, err
+	})
 }
 
 type taskCardRequest struct {
@@ -129,27 +107,14 @@ type taskCardRequest struct {
 }
 
 func (s *Server) addTaskCard(c echo.Context) error {
-	svc, err := s.visits()
-	if err != nil {
-		return err
-	}
-	var req taskCardRequest
-	raw, err := web.DecodeBody(c, &req, s.cfg.BodyLimit)
-	if err != nil {
-		return err
-	}
-	if err := web.Validate(&req); err != nil {
-		return err
-	}
-	idem, err := idempotencyOf(c, raw)
-	if err != nil {
-		return err
-	}
-	v, replayed, err := svc.AddTaskCard(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), req.Number, req.Title, idem)
-	if err != nil {
-		return err
-	}
-	return created(c, replayed, "/v1/maintenance/visits/"+v.ID, v.TaskCard(req.Number))
+	return createIdempotent(c, s.decode, s.visits, validate[taskCardRequest],
+		func(svc *zone.VisitService, ctx context.Context, p zone.Principal, req *taskCardRequest, idem *zone.Idempotency) (string, any, bool, error) {
+			v, replayed, err := svc.AddTaskCard(ctx, p, c.Param("id"), req.Number, req.Title, idem)
+			if err != nil {
+				return "", nil, false, err
+			}
+			return "/v1/maintenance/visits/" + v.ID, v.TaskCard(req.Number), replayed, nil
+		})
 }
 
 type removedPartRequest struct {
@@ -159,28 +124,15 @@ type removedPartRequest struct {
 }
 
 func (s *Server) removePart(c echo.Context) error {
-	svc, err := s.visits()
-	if err != nil {
-		return err
-	}
-	var req removedPartRequest
-	raw, err := web.DecodeBody(c, &req, s.cfg.BodyLimit)
-	if err != nil {
-		return err
-	}
-	if err := web.Validate(&req); err != nil {
-		return err
-	}
-	idem, err := idempotencyOf(c, raw)
-	if err != nil {
-		return err
-	}
-	v, rp, replayed, err := svc.RemovePart(c.Request().Context(), web.PrincipalOf(c), c.Param("id"),
-		zone.RemovedPart{PartNumber: req.PartNumber, Serial: req.Serial, TaskCard: req.TaskCard}, idem)
-	if err != nil {
-		return err
-	}
-	return created(c, replayed, "/v1/maintenance/visits/"+v.ID, rp)
+	return createIdempotent(c, s.decode, s.visits, validate[removedPartRequest],
+		func(svc *zone.VisitService, ctx context.Context, p zone.Principal, req *removedPartRequest, idem *zone.Idempotency) (string, any, bool, error) {
+			v, rp, replayed, err := svc.RemovePart(ctx, p, c.Param("id"),
+				zone.RemovedPart{PartNumber: req.PartNumber, Serial: req.Serial, TaskCard: req.TaskCard}, idem)
+			if err != nil {
+				return "", nil, false, err
+			}
+			return "/v1/maintenance/visits/" + v.ID, rp, replayed, nil
+		})
 }
 
 type dispositionRequest struct {
@@ -189,20 +141,10 @@ type dispositionRequest struct {
 }
 
 func (s *Server) disposePart(c echo.Context) error {
-	svc, err := s.visits()
-	if err != nil {
-		return err
-	}
-	var req dispositionRequest
-	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
-		return err
-	}
-	_, rp, err := svc.Dispose(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), c.Param("rid"),
-		zone.DispositionKind(req.Kind), req.PreDeclaration)
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, rp)
+	return bindAndServe(c, s.strict, s.visits, func(svc *zone.VisitService, ctx context.Context, p zone.Principal, req *dispositionRequest) (any, error) {
+		_, rp, err := svc.Dispose(ctx, p, c.Param("id"), c.Param("rid"), zone.DispositionKind(req.Kind), req.PreDeclaration)
+		return rp, err
+	})
 }
 
 type scrapApprovalRequest struct {
@@ -211,19 +153,10 @@ type scrapApprovalRequest struct {
 }
 
 func (s *Server) approveScrap(c echo.Context) error {
-	svc, err := s.visits()
-	if err != nil {
-		return err
-	}
-	var req scrapApprovalRequest
-	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
-		return err
-	}
-	_, rp, err := svc.DecideScrap(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), c.Param("rid"), req.Decision == "approve", req.Reason)
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, rp)
+	return bindAndServe(c, s.strict, s.visits, func(svc *zone.VisitService, ctx context.Context, p zone.Principal, req *scrapApprovalRequest) (any, error) {
+		_, rp, err := svc.DecideScrap(ctx, p, c.Param("id"), c.Param("rid"), req.Decision == "approve", req.Reason)
+		return rp, err
+	})
 }
 
 type outcomeRequest struct {
@@ -231,19 +164,9 @@ type outcomeRequest struct {
 }
 
 func (s *Server) concludeVisit(c echo.Context) error {
-	svc, err := s.visits()
-	if err != nil {
-		return err
-	}
-	var req outcomeRequest
-	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
-		return err
-	}
-	v, err := svc.Conclude(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), zone.VisitStatus(req.Outcome))
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, v)
+	return bindAndServe(c, s.strict, s.visits, func(svc *zone.VisitService, ctx context.Context, p zone.Principal, req *outcomeRequest) (any, error) {
+		return svc.Conclude(ctx, p, c.Param("id"), zone.VisitStatus(req.Outcome))
+	})
 }
 
 // maintenanceLedgerColumns are the CSV columns: one row per material used
@@ -253,29 +176,13 @@ var maintenanceLedgerColumns = []string{"visit_id", "firm", "object_kind", "obje
 	"part_number", "serial", "quantity", "unit", "duty_exempted", "vat_exempted", "consumption_tax_exempted", "currency", "disposition", "disposition_status", "at"}
 
 func (s *Server) maintenanceLedger(c echo.Context) error {
-	svc, err := s.visits()
-	if err != nil {
-		return err
-	}
-	var fs []zone.FieldError
-	from, fs := timeParam(c, "from", fs)
-	to, fs := timeParam(c, "to", fs)
-	if len(fs) > 0 {
-		return zone.Invalid(fs...)
-	}
-	lg, err := svc.Ledger(c.Request().Context(), web.PrincipalOf(c), c.QueryParam("firm"), from, to)
-	if err != nil {
-		return err
-	}
-	if !wantsCSV(c.Request().Header.Get(echo.HeaderAccept)) {
-		return web.JSON(c, nethttp.StatusOK, lg)
-	}
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
-	h.Set(echo.HeaderContentDisposition, `attachment; filename="maintenance-ledger.csv"`)
-	c.Response().WriteHeader(nethttp.StatusOK)
-	w := newCSVWriter(c.Response())
-	_ = w.Write(maintenanceLedgerColumns)
+	return report(c, s.visits, func(svc *zone.VisitService, ctx context.Context, p zone.Principal, from, to time.Time) (zone.MaintenanceLedger, error) {
+		return svc.Ledger(ctx, p, c.QueryParam("firm"), from, to)
+	}, renderMaintenanceLedgerCSV)
+}
+
+func renderMaintenanceLedgerCSV(c echo.Context, lg zone.MaintenanceLedger) error {
+	w := csvAttachment(c, "maintenance-ledger.csv", maintenanceLedgerColumns)
 	ts := func(t *time.Time) string {
 		if t == nil {
 			return ""
@@ -313,30 +220,23 @@ type writeOffRequest struct {
 }
 
 func (s *Server) draftWriteOff(c echo.Context) error {
-	svc, err := s.writeOffs()
-	if err != nil {
-		return err
+	check := func(req *writeOffRequest) error {
+		if err := web.Validate(req); err != nil {
+			return err
+		}
+		if _, _, err := zone.ParsePeriod(req.From, req.To); zone.ErrorCode(err) == zone.EINVALID {
+			return err
+		}
+		return nil
 	}
-	var req writeOffRequest
-	raw, err := web.DecodeBody(c, &req, s.cfg.BodyLimit)
-	if err != nil {
-		return err
-	}
-	if err := web.Validate(&req); err != nil {
-		return err
-	}
-	if _, _, err := zone.ParsePeriod(req.From, req.To); zone.ErrorCode(err) == zone.EINVALID {
-		return err
-	}
-	idem, err := idempotencyOf(c, raw)
-	if err != nil {
-		return err
-	}
-	w, replayed, err := svc.Draft(c.Request().Context(), web.PrincipalOf(c), req.From, req.To, idem)
-	if err != nil {
-		return err
-	}
-	return created(c, replayed, "/v1/writeoffs/"+w.ID, w)
+	return createIdempotent(c, s.decode, s.writeOffs, check,
+		func(svc *zone.WriteOffService, ctx context.Context, p zone.Principal, req *writeOffRequest, idem *zone.Idempotency) (string, any, bool, error) {
+			w, replayed, err := svc.Draft(ctx, p, req.From, req.To, idem)
+			if err != nil {
+				return "", nil, false, err
+			}
+			return "/v1/writeoffs/" + w.ID, w, replayed, nil
+		})
 }
 
 func (s *Server) getWriteOff(c echo.Context) error {
@@ -345,6 +245,7 @@ func (s *Server) getWriteOff(c echo.Context) error {
 	})
 }
 
+// writeOffList is the body of GET /v1/writeoffs: one page, all of it.
 type writeOffList struct {
 	Items      []*zone.WriteOff `json:"items"`
 	NextCursor string           `json:"next_cursor"`
@@ -364,19 +265,9 @@ func (s *Server) listWriteOffs(c echo.Context) error {
 }
 
 func (s *Server) submitWriteOff(c echo.Context) error {
-	svc, err := s.writeOffs()
-	if err != nil {
-		return err
-	}
-	var req struct{}
-	if err := web.BindOptional(c, &req, s.cfg.BodyLimit); err != nil {
-		return err
-	}
-	w, err := svc.Submit(c.Request().Context(), web.PrincipalOf(c), c.Param("id"))
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, w)
+	return bindAndServe(c, s.optional, s.writeOffs, func(svc *zone.WriteOffService, ctx context.Context, p zone.Principal, _ *struct{}) (any, error) {
+		return svc.Submit(ctx, p, c.Param("id"))
+	})
 }
 
 type writeOffDecisionRequest struct {
@@ -385,19 +276,9 @@ type writeOffDecisionRequest struct {
 }
 
 func (s *Server) decideWriteOff(c echo.Context) error {
-	svc, err := s.writeOffs()
-	if err != nil {
-		return err
-	}
-	var req writeOffDecisionRequest
-	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
-		return err
-	}
-	w, err := svc.Decide(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), req.Decision == "verify", strings.TrimSpace(req.Reason))
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, w)
+	return bindAndServe(c, s.strict, s.writeOffs, func(svc *zone.WriteOffService, ctx context.Context, p zone.Principal, req *writeOffDecisionRequest) (any, error) {
+		return svc.Decide(ctx, p, c.Param("id"), req.Decision == "verify", strings.TrimSpace(req.Reason))
+	})
 }
 
 // serve answers call's result as JSON 200: the service when it is
@@ -412,4 +293,109 @@ func serve[S any](c echo.Context, service func() (S, error), call func(svc S, ct
 		return err
 	}
 	return web.JSON(c, nethttp.StatusOK, v)
+}
+
+// binder reads a request body into v (strictly, or optionally empty).
+type binder func(c echo.Context, v any) error
+
+func (s *Server) strict(c echo.Context, v any) error { return web.BindStrict(c, v, s.cfg.BodyLimit) }
+
+func (s *Server) optional(c echo.Context, v any) error {
+	return web.BindOptional(c, v, s.cfg.BodyLimit)
+}
+
+// bindAndServe is serve for a request with a body: the service is checked
+// before the body is read, so an unconfigured one answers 503 whatever the
+// body.
+func bindAndServe[S, R any](c echo.Context, bind binder, service func() (S, error),
+	call func(svc S, ctx context.Context, p zone.Principal, req *R) (any, error)) error {
+	svc, err := service()
+	if err != nil {
+		return err
+	}
+	var req R
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	v, err := call(svc, c.Request().Context(), web.PrincipalOf(c), &req)
+	if err != nil {
+		return err
+	}
+	return web.JSON(c, nethttp.StatusOK, v)
+}
+
+// bodyReader reads a request body into v and returns its raw bytes, which
+// the Idempotency-Key's body hash is taken over.
+type bodyReader func(c echo.Context, v any) ([]byte, error)
+
+// decode reads the body leniently enough for the domain to name every bad
+// field at once; the caller validates.
+func (s *Server) decode(c echo.Context, v any) ([]byte, error) {
+	return web.DecodeBody(c, v, s.cfg.BodyLimit)
+}
+
+func (s *Server) strictBody(c echo.Context, v any) ([]byte, error) {
+	return web.BindStrictBody(c, v, s.cfg.BodyLimit)
+}
+
+// validate checks a decoded body against its tags alone.
+func validate[R any](req *R) error { return web.Validate(req) }
+
+// createIdempotent answers a create that honours Idempotency-Key: the
+// service, the body read then checked, the key, the call; 201 with the
+// Location the call names, marked when it was a replay.
+func createIdempotent[S, R any](c echo.Context, read bodyReader, service func() (S, error), check func(req *R) error,
+	call func(svc S, ctx context.Context, p zone.Principal, req *R, idem *zone.Idempotency) (location string, body any, replayed bool, err error)) error {
+	svc, err := service()
+	if err != nil {
+		return err
+	}
+	var req R
+	raw, err := read(c, &req)
+	if err != nil {
+		return err
+	}
+	if check != nil {
+		if err := check(&req); err != nil {
+			return err
+		}
+	}
+	idem, err := idempotencyOf(c, raw)
+	if err != nil {
+		return err
+	}
+	location, body, replayed, err := call(svc, c.Request().Context(), web.PrincipalOf(c), &req, idem)
+	if err != nil {
+		return err
+	}
+	return created(c, replayed, location, body)
+}
+
+// listPage is the body of a paged list: items (never null) and the cursor
+// of the next page ("" at the end).
+type listPage[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor"`
+}
+
+// page answers one page of a list as JSON 200: ?cursor= and ?limit= read
+// (a bad limit joins the field errors fs the caller already found).
+func page[S, T any](c echo.Context, service func() (S, error), fs []zone.FieldError,
+	list func(svc S, ctx context.Context, p zone.Principal, cursor string, limit int) ([]T, string, error)) error {
+	svc, err := service()
+	if err != nil {
+		return err
+	}
+	limit, fs := limitParam(c, fs)
+	if len(fs) > 0 {
+		return zone.Invalid(fs...)
+	}
+	items, next, err := list(svc, c.Request().Context(), web.PrincipalOf(c), c.QueryParam("cursor"), limit)
+	if err != nil {
+		return err
+	}
+	if items == nil {
+		items = []T{}
+	}
+	return web.JSON(c, nethttp.StatusOK, listPage[T]{Items: items, NextCursor: next})
 }

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"mime"
 	nethttp "net/http"
 	"slices"
@@ -78,32 +79,17 @@ func (r lotRequest) lot() zone.PartsLot {
 }
 
 func (s *Server) createLot(c echo.Context) error {
-	svc, err := s.parts()
-	if err != nil {
-		return err
-	}
-	var req lotRequest
-	raw, err := web.DecodeBody(c, &req, s.cfg.BodyLimit)
-	if err != nil {
-		return err
-	}
-	l := req.lot()
-	if err := joinInvalid(web.Validate(&req), l.Validate()); err != nil {
-		return err
-	}
-	idem, err := idempotencyOf(c, raw)
-	if err != nil {
-		return err
-	}
-	stored, replayed, err := svc.CreateLot(c.Request().Context(), web.PrincipalOf(c), l, idem)
-	if err != nil {
-		return err
-	}
-	if replayed {
-		c.Response().Header().Set(HeaderIdempotentReplayed, "true")
-	}
-	c.Response().Header().Set(echo.HeaderLocation, "/v1/parts/lots/"+stored.ID)
-	return web.JSON(c, nethttp.StatusCreated, stored.View())
+	// l is the value Validate checked (and may have completed).
+	var l zone.PartsLot
+	return createIdempotent(c, s.decode, s.parts,
+		func(req *lotRequest) error { l = req.lot(); return joinInvalid(web.Validate(req), l.Validate()) },
+		func(svc *zone.PartsService, ctx context.Context, p zone.Principal, req *lotRequest, idem *zone.Idempotency) (string, any, bool, error) {
+			stored, replayed, err := svc.CreateLot(ctx, p, l, idem)
+			if err != nil {
+				return "", nil, false, err
+			}
+			return "/v1/parts/lots/" + stored.ID, stored.View(), replayed, nil
+		})
 }
 
 func (s *Server) getLot(c echo.Context) error {
@@ -118,31 +104,18 @@ func (s *Server) getLot(c echo.Context) error {
 	return web.JSON(c, nethttp.StatusOK, l.View())
 }
 
-// lotList is the body of GET /v1/parts/lots.
-type lotList struct {
-	Items      []zone.LotView `json:"items"`
-	NextCursor string         `json:"next_cursor"`
-}
-
 func (s *Server) listLots(c echo.Context) error {
-	svc, err := s.parts()
-	if err != nil {
-		return err
-	}
-	f := zone.PartsLotFilter{Firm: c.QueryParam("firm"), Cursor: c.QueryParam("cursor")}
-	var fs []zone.FieldError
-	if f.Limit, fs = limitParam(c, nil); len(fs) > 0 {
-		return zone.Invalid(fs...)
-	}
-	page, err := svc.Lots(c.Request().Context(), web.PrincipalOf(c), f)
-	if err != nil {
-		return err
-	}
-	out := lotList{Items: make([]zone.LotView, 0, len(page.Items)), NextCursor: page.NextCursor}
-	for _, l := range page.Items {
-		out.Items = append(out.Items, l.View())
-	}
-	return web.JSON(c, nethttp.StatusOK, out)
+	return page(c, s.parts, nil, func(svc *zone.PartsService, ctx context.Context, p zone.Principal, cursor string, limit int) ([]zone.LotView, string, error) {
+		pg, err := svc.Lots(ctx, p, zone.PartsLotFilter{Firm: c.QueryParam("firm"), Cursor: cursor, Limit: limit})
+		if err != nil {
+			return nil, "", err
+		}
+		views := make([]zone.LotView, 0, len(pg.Items))
+		for _, l := range pg.Items {
+			views = append(views, l.View())
+		}
+		return views, pg.NextCursor, nil
+	})
 }
 
 // movementRequest is the body of POST /v1/parts/lots/{id}/movements.
@@ -180,28 +153,16 @@ type movementAnswer struct {
 	Movement *zone.Movement `json:"movement"`
 }
 
+// moveLot answers 201 without a Location: a movement has no URL of its own.
 func (s *Server) moveLot(c echo.Context) error {
-	svc, err := s.parts()
-	if err != nil {
-		return err
-	}
-	var req movementRequest
-	raw, err := web.BindStrictBody(c, &req, s.cfg.BodyLimit)
-	if err != nil {
-		return err
-	}
-	idem, err := idempotencyOf(c, raw)
-	if err != nil {
-		return err
-	}
-	l, m, replayed, err := svc.Move(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), req.movement(), idem)
-	if err != nil {
-		return err
-	}
-	if replayed {
-		c.Response().Header().Set(HeaderIdempotentReplayed, "true")
-	}
-	return web.JSON(c, nethttp.StatusCreated, movementAnswer{LotView: l.View(), Movement: m})
+	return createIdempotent(c, s.strictBody, s.parts, nil,
+		func(svc *zone.PartsService, ctx context.Context, p zone.Principal, req *movementRequest, idem *zone.Idempotency) (string, any, bool, error) {
+			l, m, replayed, err := svc.Move(ctx, p, c.Param("id"), req.movement(), idem)
+			if err != nil {
+				return "", nil, false, err
+			}
+			return "", movementAnswer{LotView: l.View(), Movement: m}, replayed, nil
+		})
 }
 
 // approvalRequest is customs' decision on a pending exit.
@@ -211,19 +172,13 @@ type approvalRequest struct {
 }
 
 func (s *Server) approveMovement(c echo.Context) error {
-	svc, err := s.parts()
-	if err != nil {
-		return err
-	}
-	var req approvalRequest
-	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
-		return err
-	}
-	l, m, err := svc.Decide(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), c.Param("mid"), req.Decision == "approve", req.Reason)
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, movementAnswer{LotView: l.View(), Movement: m})
+	return bindAndServe(c, s.strict, s.parts, func(svc *zone.PartsService, ctx context.Context, p zone.Principal, req *approvalRequest) (any, error) {
+		l, m, err := svc.Decide(ctx, p, c.Param("id"), c.Param("mid"), req.Decision == "approve", req.Reason)
+		if err != nil {
+			return nil, err
+		}
+		return movementAnswer{LotView: l.View(), Movement: m}, nil
+	})
 }
 
 // period reads ?from=&to= (RFC 3339 or dates); both optional.
@@ -237,8 +192,11 @@ func period(c echo.Context) (from, to time.Time, err error) {
 	return from, to, nil
 }
 
-func (s *Server) lotLedger(c echo.Context) error {
-	svc, err := s.parts()
+// report answers a report over ?from=&to= as JSON, or through renderCSV
+// when the client accepts text/csv and prefers it.
+func report[S, T any](c echo.Context, service func() (S, error),
+	call func(svc S, ctx context.Context, p zone.Principal, from, to time.Time) (T, error), renderCSV func(echo.Context, T) error) error {
+	svc, err := service()
 	if err != nil {
 		return err
 	}
@@ -246,27 +204,38 @@ func (s *Server) lotLedger(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	lg, err := svc.LotLedger(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), from, to)
+	r, err := call(svc, c.Request().Context(), web.PrincipalOf(c), from, to)
 	if err != nil {
 		return err
 	}
-	return renderLedger(c, lg)
+	if !wantsCSV(c.Request().Header.Get(echo.HeaderAccept)) {
+		return web.JSON(c, nethttp.StatusOK, r)
+	}
+	return renderCSV(c, r)
+}
+
+// csvAttachment starts a 200 CSV download named filename, its header row
+// written, through the one CSV writer.
+func csvAttachment(c echo.Context, filename string, columns []string) *csvWriter {
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+	h.Set(echo.HeaderContentDisposition, `attachment; filename="`+filename+`"`)
+	c.Response().WriteHeader(nethttp.StatusOK)
+	w := newCSVWriter(c.Response())
+	_ = w.Write(columns)
+	return w
+}
+
+func (s *Server) lotLedger(c echo.Context) error {
+	return report(c, s.parts, func(svc *zone.PartsService, ctx context.Context, p zone.Principal, from, to time.Time) (zone.Ledger, error) {
+		return svc.LotLedger(ctx, p, c.Param("id"), from, to)
+	}, renderLedgerCSV)
 }
 
 func (s *Server) firmLedger(c echo.Context) error {
-	svc, err := s.parts()
-	if err != nil {
-		return err
-	}
-	from, to, err := period(c)
-	if err != nil {
-		return err
-	}
-	lg, err := svc.FirmLedger(c.Request().Context(), web.PrincipalOf(c), c.QueryParam("firm"), from, to)
-	if err != nil {
-		return err
-	}
-	return renderLedger(c, lg)
+	return report(c, s.parts, func(svc *zone.PartsService, ctx context.Context, p zone.Principal, from, to time.Time) (zone.Ledger, error) {
+		return svc.FirmLedger(ctx, p, c.QueryParam("firm"), from, to)
+	}, renderLedgerCSV)
 }
 
 // ledgerColumns are the CSV columns, in order.
@@ -275,18 +244,10 @@ var ledgerColumns = []string{"lot_id", "firm", "part_number", "unit", "opening_b
 	"opening_pledged", "closing_pledged", "currency", "duty_exempted", "duty_excepted", "duty_due",
 	"vat_exempted", "consumption_tax_exempted", "ownership", "supplier"}
 
-// renderLedger answers JSON, or CSV (one row per lot, then one TOTAL row per
-// unit and currency) when the client accepts text/csv and prefers it.
-func renderLedger(c echo.Context, lg zone.Ledger) error {
-	if !wantsCSV(c.Request().Header.Get(echo.HeaderAccept)) {
-		return web.JSON(c, nethttp.StatusOK, lg)
-	}
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
-	h.Set(echo.HeaderContentDisposition, `attachment; filename="parts-ledger.csv"`)
-	c.Response().WriteHeader(nethttp.StatusOK)
-	w := newCSVWriter(c.Response())
-	_ = w.Write(ledgerColumns)
+// renderLedgerCSV writes one row per lot, then one TOTAL row per unit and
+// currency.
+func renderLedgerCSV(c echo.Context, lg zone.Ledger) error {
+	w := csvAttachment(c, "parts-ledger.csv", ledgerColumns)
 	row := func(id string, x zone.LedgerLine) []string {
 		n := strconv.Itoa
 		return []string{id, x.Firm, x.PartNumber, x.Unit, n(x.Opening), n(x.Imported), n(x.Consumed),

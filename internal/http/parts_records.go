@@ -1,36 +1,22 @@
 package http
 
 import (
-	nethttp "net/http"
+	"context"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/bondgate/bondgate/internal/web"
 	"github.com/bondgate/bondgate/internal/zone"
 )
 
 // consignmentReport answers GET /v1/parts/consignment?supplier=&from=&to=:
 // what was consumed or installed from each supplier's consignment stock.
 func (s *Server) consignmentReport(c echo.Context) error {
-	svc, err := s.parts()
-	if err != nil {
-		return err
-	}
-	from, to, err := period(c)
-	if err != nil {
-		return err
-	}
-	rep, err := svc.ConsignmentReport(c.Request().Context(), web.PrincipalOf(c), c.QueryParam("supplier"), from, to)
-	if err != nil {
-		return err
-	}
-	if !wantsCSV(c.Request().Header.Get(echo.HeaderAccept)) {
-		return web.JSON(c, nethttp.StatusOK, rep)
-	}
-	return renderConsignmentCSV(c, rep)
+	return report(c, s.parts, func(svc *zone.PartsService, ctx context.Context, p zone.Principal, from, to time.Time) (zone.ConsignmentReport, error) {
+		return svc.ConsignmentReport(ctx, p, c.QueryParam("supplier"), from, to)
+	}, renderConsignmentCSV)
 }
 
 // consignmentColumns are the CSV columns: one row per consumption or
@@ -42,12 +28,7 @@ var consignmentColumns = []string{"supplier", "firm", "lot_id", "part_number", "
 // renderConsignmentCSV writes the report as the supplier invoices from it,
 // through the one CSV writer (cells made safe).
 func renderConsignmentCSV(c echo.Context, rep zone.ConsignmentReport) error {
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
-	h.Set(echo.HeaderContentDisposition, `attachment; filename="consignment-report.csv"`)
-	c.Response().WriteHeader(nethttp.StatusOK)
-	w := newCSVWriter(c.Response())
-	_ = w.Write(consignmentColumns)
+	w := csvAttachment(c, "consignment-report.csv", consignmentColumns)
 	for _, x := range rep.Items {
 		card, cardAircraft := "", ""
 		if x.TaskCard != nil {

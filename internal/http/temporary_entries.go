@@ -127,32 +127,20 @@ func joinInvalid(errs ...error) error {
 }
 
 func (s *Server) createTemporaryEntry(c echo.Context) error {
-	svc, err := s.temporaryEntries()
-	if err != nil {
-		return err
-	}
-	var req temporaryEntryRequest
-	raw, err := web.DecodeBody(c, &req, s.cfg.BodyLimit)
-	if err != nil {
-		return err
-	}
-	e := req.entry()
-	if err := joinInvalid(web.Validate(&req), e.Validate()); err != nil {
-		return err
-	}
-	idem, err := idempotencyOf(c, raw)
-	if err != nil {
-		return err
-	}
-	stored, replayed, err := svc.Create(c.Request().Context(), web.PrincipalOf(c), e, idem)
-	if err != nil {
-		return err
-	}
-	if replayed {
-		c.Response().Header().Set(HeaderIdempotentReplayed, "true")
-	}
-	c.Response().Header().Set(echo.HeaderLocation, "/v1/temporary-entries/"+stored.ID)
-	return web.JSON(c, nethttp.StatusCreated, stored)
+	// e is the value Validate checked (and may have completed).
+	var e zone.TemporaryEntry
+	return createIdempotent(c, s.decode, s.temporaryEntries,
+		func(req *temporaryEntryRequest) error {
+			e = req.entry()
+			return joinInvalid(web.Validate(req), e.Validate())
+		},
+		func(svc *zone.TemporaryEntryService, ctx context.Context, p zone.Principal, req *temporaryEntryRequest, idem *zone.Idempotency) (string, any, bool, error) {
+			stored, replayed, err := svc.Create(ctx, p, e, idem)
+			if err != nil {
+				return "", nil, false, err
+			}
+			return "/v1/temporary-entries/" + stored.ID, stored, replayed, nil
+		})
 }
 
 func (s *Server) getTemporaryEntry(c echo.Context) error {
@@ -161,55 +149,25 @@ func (s *Server) getTemporaryEntry(c echo.Context) error {
 	})
 }
 
-// temporaryEntryList is the body of GET /v1/temporary-entries.
-type temporaryEntryList struct {
-	Items      []*zone.TemporaryEntry `json:"items"`
-	NextCursor string                 `json:"next_cursor"`
-}
-
 func (s *Server) listTemporaryEntries(c echo.Context) error {
-	svc, err := s.temporaryEntries()
-	if err != nil {
-		return err
-	}
-	f := zone.TemporaryEntryFilter{Status: zone.EntryStatus(c.QueryParam("status")), Cursor: c.QueryParam("cursor"),
-		Firm: c.QueryParam("firm")}
+	f := zone.TemporaryEntryFilter{Status: zone.EntryStatus(c.QueryParam("status")), Firm: c.QueryParam("firm")}
 	var fs []zone.FieldError
 	if t, more := timeParam(c, "due_before", fs); len(more) > len(fs) {
 		fs = more
 	} else if !t.IsZero() {
 		f.DueBefore = &t
 	}
-	f.Limit, fs = limitParam(c, fs)
-	if len(fs) > 0 {
-		return zone.Invalid(fs...)
-	}
-	page, err := svc.List(c.Request().Context(), web.PrincipalOf(c), f)
-	if err != nil {
-		return err
-	}
-	out := temporaryEntryList{Items: page.Items, NextCursor: page.NextCursor}
-	if out.Items == nil {
-		out.Items = []*zone.TemporaryEntry{}
-	}
-	return web.JSON(c, nethttp.StatusOK, out)
+	return page(c, s.temporaryEntries, fs, func(svc *zone.TemporaryEntryService, ctx context.Context, p zone.Principal, cursor string, limit int) ([]*zone.TemporaryEntry, string, error) {
+		f.Cursor, f.Limit = cursor, limit
+		pg, err := svc.List(ctx, p, f)
+		return pg.Items, pg.NextCursor, err
+	})
 }
 
 func (s *Server) reexportTemporaryEntry(c echo.Context) error {
-	svc, err := s.temporaryEntries()
-	if err != nil {
-		return err
-	}
-	var req reexportRequest
-	if err := web.BindOptional(c, &req, s.cfg.BodyLimit); err != nil {
-		return err
-	}
-	e, err := svc.Reexport(c.Request().Context(), web.PrincipalOf(c), c.Param("id"),
-		zone.ReexportEvidence{PreDeclaration: req.PreDeclaration, ExportDeclaration: req.ExportDeclaration})
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, e)
+	return bindAndServe(c, s.optional, s.temporaryEntries, func(svc *zone.TemporaryEntryService, ctx context.Context, p zone.Principal, req *reexportRequest) (any, error) {
+		return svc.Reexport(ctx, p, c.Param("id"), zone.ReexportEvidence{PreDeclaration: req.PreDeclaration, ExportDeclaration: req.ExportDeclaration})
+	})
 }
 
 // reexportRequest is the evidence a re-export needs: one of the two.
@@ -225,17 +183,7 @@ type extensionRequest struct {
 }
 
 func (s *Server) extendTemporaryEntry(c echo.Context) error {
-	svc, err := s.temporaryEntries()
-	if err != nil {
-		return err
-	}
-	var req extensionRequest
-	if err := web.BindStrict(c, &req, s.cfg.BodyLimit); err != nil {
-		return err
-	}
-	e, err := svc.Extend(c.Request().Context(), web.PrincipalOf(c), c.Param("id"), req.Months, req.Reason)
-	if err != nil {
-		return err
-	}
-	return web.JSON(c, nethttp.StatusOK, e)
+	return bindAndServe(c, s.strict, s.temporaryEntries, func(svc *zone.TemporaryEntryService, ctx context.Context, p zone.Principal, req *extensionRequest) (any, error) {
+		return svc.Extend(ctx, p, c.Param("id"), req.Months, req.Reason)
+	})
 }
