@@ -137,7 +137,9 @@ const hold = 40 * time.Millisecond
 func TestFallingEdgeIsTheBreakAndRestoringIsNone(t *testing.T) {
 	m := startModule(t)
 	s := runPoller(t, Config{Address: m.addr})
-	before := time.Now()
+	// The poll that sees a change may have begun up to one interval (20 ms
+	// by default) before the change was made: its time is the stamp.
+	before := time.Now().Add(-20 * time.Millisecond)
 	m.set(m.inputs, 0, false)
 	time.Sleep(hold)
 	m.set(m.inputs, 1, false)
