@@ -162,7 +162,7 @@ func wire(cfg Config, db *bolt.DB, rep *replica, log *slog.Logger) (*Service, er
 		Console:   bhttp.ConsoleConfig{GateURLs: cfg.GateURLs},
 		WriteGate: writeGate,
 		Ready: func(ctx context.Context) map[string]string {
-			if _, primary := rep.primaryURL(); rep != nil && !primary {
+			if _, primary := rep.primaryURL(); !primary {
 				// A standby publishes nothing and reads no gate feed: it is
 				// ready when it follows the log.
 				return map[string]string{"store": "", "changelog": rep.state()}

@@ -2,7 +2,6 @@ package bolt
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"time"
@@ -74,52 +73,17 @@ func (s *EquipmentStore) UpdateEquipment(ctx context.Context, id string, fn func
 
 // Equipment returns one item or ENOTFOUND.
 func (s *EquipmentStore) Equipment(ctx context.Context, id string) (*zone.Equipment, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	var q *zone.Equipment
-	err := s.db.view(func(tx *bbolt.Tx) error {
-		var err error
-		q, err = getEquipment(tx, id)
-		return err
-	})
-	return q, err
+	return viewOne(ctx, s.db, id, getEquipment)
 }
 
 // EquipmentList lists by filter, newest first.
 func (s *EquipmentStore) EquipmentList(ctx context.Context, f zone.EquipmentFilter) (zone.EquipmentPage, error) {
-	if err := ctx.Err(); err != nil {
-		return zone.EquipmentPage{}, err
-	}
-	if f.Limit <= 0 {
-		f.Limit = 100
-	}
-	after, err := decodeCursor(f.Cursor)
+	items, next, err := listNewest(ctx, s.db, bucketEquipment, bucketEquipmentFirm, f.Firm, f.Cursor, f.Limit, nil,
+		func(q *zone.Equipment) string { return q.ID })
 	if err != nil {
 		return zone.EquipmentPage{}, err
 	}
-	var page zone.EquipmentPage
-	err = s.db.view(func(tx *bbolt.Tx) error {
-		more, err := walkNewest(tx, bucketEquipment, bucketEquipmentFirm, f.Firm, after, func(v []byte) (bool, error) {
-			if len(page.Items) == f.Limit {
-				return true, nil
-			}
-			var q zone.Equipment
-			if err := json.Unmarshal(v, &q); err != nil {
-				return false, zone.Internal(err)
-			}
-			page.Items = append(page.Items, &q)
-			return false, nil
-		})
-		if more && len(page.Items) > 0 {
-			page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(page.Items[len(page.Items)-1].ID))
-		}
-		return err
-	})
-	if err != nil {
-		return zone.EquipmentPage{}, err
-	}
-	return page, nil
+	return zone.EquipmentPage{Items: items, NextCursor: next}, nil
 }
 
 // putEquipment writes q and moves its index entries from old's (nil on

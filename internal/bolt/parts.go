@@ -2,7 +2,6 @@ package bolt
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -103,78 +102,22 @@ func (s *PartsStore) UpdateLot(ctx context.Context, id string, idem *zone.Idempo
 
 // Lot returns one lot or ENOTFOUND.
 func (s *PartsStore) Lot(ctx context.Context, id string) (*zone.PartsLot, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	var l *zone.PartsLot
-	err := s.db.view(func(tx *bbolt.Tx) error {
-		var err error
-		l, err = getLot(tx, id)
-		return err
-	})
-	return l, err
+	return viewOne(ctx, s.db, id, getLot)
 }
 
 // Lots lists by filter, newest first.
 func (s *PartsStore) Lots(ctx context.Context, f zone.PartsLotFilter) (zone.PartsLotPage, error) {
-	if err := ctx.Err(); err != nil {
-		return zone.PartsLotPage{}, err
-	}
-	if f.Limit <= 0 {
-		f.Limit = 100
-	}
-	after, err := decodeCursor(f.Cursor)
+	items, next, err := listNewest(ctx, s.db, bucketLots, bucketLotsFirm, f.Firm, f.Cursor, f.Limit, nil,
+		func(l *zone.PartsLot) string { return l.ID })
 	if err != nil {
 		return zone.PartsLotPage{}, err
 	}
-	var page zone.PartsLotPage
-	err = s.db.view(func(tx *bbolt.Tx) error {
-		more, err := walkNewest(tx, bucketLots, bucketLotsFirm, f.Firm, after, func(v []byte) (bool, error) {
-			if len(page.Items) == f.Limit {
-				return true, nil
-			}
-			var l zone.PartsLot
-			if err := json.Unmarshal(v, &l); err != nil {
-				return false, zone.Internal(err)
-			}
-			page.Items = append(page.Items, &l)
-			return false, nil
-		})
-		if more && len(page.Items) > 0 {
-			page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(page.Items[len(page.Items)-1].ID))
-		}
-		return err
-	})
-	if err != nil {
-		return zone.PartsLotPage{}, err
-	}
-	return page, nil
+	return zone.PartsLotPage{Items: items, NextCursor: next}, nil
 }
 
 // AllLots returns every lot of firm (all firms when empty), oldest first.
 func (s *PartsStore) AllLots(ctx context.Context, firm string) ([]*zone.PartsLot, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	var out []*zone.PartsLot
-	err := s.db.view(func(tx *bbolt.Tx) error {
-		_, err := walkNewest(tx, bucketLots, bucketLotsFirm, firm, nil, func(v []byte) (bool, error) {
-			var l zone.PartsLot
-			if err := json.Unmarshal(v, &l); err != nil {
-				return false, zone.Internal(err)
-			}
-			out = append(out, &l)
-			return false, nil
-		})
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
-	return out, nil
+	return allOldest[zone.PartsLot](ctx, s.db, bucketLots, bucketLotsFirm, firm)
 }
 
 // putLot writes l, its firm index entry (on create) and claims the serials

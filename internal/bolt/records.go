@@ -3,8 +3,10 @@ package bolt
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -197,4 +199,85 @@ func getRecord[T any](tx *bbolt.Tx, bucket []byte, missing, id string) (*T, erro
 // noDB adapts a put that needs nothing of the DB.
 func noDB[T any](put func(tx *bbolt.Tx, old, v *T) ([]byte, error)) func(*bbolt.Tx, *DB, *T, *T) ([]byte, error) {
 	return func(tx *bbolt.Tx, _ *DB, old, v *T) ([]byte, error) { return put(tx, old, v) }
+}
+
+// viewOne reads one record with get in a read transaction.
+func viewOne[T any](ctx context.Context, db *DB, id string, get func(*bbolt.Tx, string) (*T, error)) (*T, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out *T
+	err := db.view(func(tx *bbolt.Tx) error {
+		var err error
+		out, err = get(tx, id)
+		return err
+	})
+	return out, err
+}
+
+// listNewest pages the records of firm (every firm's when empty) newest
+// first from cursor (an ID this service issued): those keep accepts (all
+// when keep is nil), at most limit (default 100), and the cursor of the
+// next page when more are left.
+func listNewest[T any](ctx context.Context, db *DB, records, firmIdx []byte, firm, cursor string, limit int,
+	keep func(*T) bool, id func(*T) string) (items []*T, next string, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	if limit <= 0 {
+		limit = 100
+	}
+	after, err := decodeCursor(cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	err = db.view(func(tx *bbolt.Tx) error {
+		more, err := walkNewest(tx, records, firmIdx, firm, after, func(raw []byte) (bool, error) {
+			var v T
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return false, zone.Internal(err)
+			}
+			if keep != nil && !keep(&v) {
+				return false, nil
+			}
+			if len(items) == limit {
+				return true, nil
+			}
+			items = append(items, &v)
+			return false, nil
+		})
+		if more && len(items) > 0 {
+			next = base64.RawURLEncoding.EncodeToString([]byte(id(items[len(items)-1])))
+		}
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return items, next, nil
+}
+
+// allOldest returns every record of firm (every firm's when empty), oldest
+// first.
+func allOldest[T any](ctx context.Context, db *DB, records, firmIdx []byte, firm string) ([]*T, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []*T
+	err := db.view(func(tx *bbolt.Tx) error {
+		_, err := walkNewest(tx, records, firmIdx, firm, nil, func(raw []byte) (bool, error) {
+			var v T
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return false, zone.Internal(err)
+			}
+			out = append(out, &v)
+			return false, nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(out)
+	return out, nil
 }

@@ -119,56 +119,21 @@ func (s *TemporaryEntryStore) UpdateTemporaryEntry(ctx context.Context, id strin
 
 // TemporaryEntry returns one entry or ENOTFOUND.
 func (s *TemporaryEntryStore) TemporaryEntry(ctx context.Context, id string) (*zone.TemporaryEntry, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	var e *zone.TemporaryEntry
-	err := s.db.view(func(tx *bbolt.Tx) error {
-		var err error
-		e, err = getTempEntry(tx, id)
-		return err
-	})
-	return e, err
+	return viewOne(ctx, s.db, id, getTempEntry)
 }
 
 // TemporaryEntries lists by filter, newest first, walking the firm's index
 // (or every entry) backwards from the cursor.
 func (s *TemporaryEntryStore) TemporaryEntries(ctx context.Context, f zone.TemporaryEntryFilter) (zone.TemporaryEntryPage, error) {
-	if err := ctx.Err(); err != nil {
-		return zone.TemporaryEntryPage{}, err
+	keep := func(e *zone.TemporaryEntry) bool {
+		return (f.Status == "" || e.Status == f.Status) && (f.DueBefore == nil || e.ReexportDeadline.Before(*f.DueBefore))
 	}
-	if f.Limit <= 0 {
-		f.Limit = 100
-	}
-	after, err := decodeCursor(f.Cursor)
+	items, next, err := listNewest(ctx, s.db, bucketTempEntries, bucketTEFirm, f.Firm, f.Cursor, f.Limit, keep,
+		func(e *zone.TemporaryEntry) string { return e.ID })
 	if err != nil {
 		return zone.TemporaryEntryPage{}, err
 	}
-	var page zone.TemporaryEntryPage
-	err = s.db.view(func(tx *bbolt.Tx) error {
-		last, err := walkNewest(tx, bucketTempEntries, bucketTEFirm, f.Firm, after, func(v []byte) (bool, error) {
-			var e zone.TemporaryEntry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return false, zone.Internal(err)
-			}
-			if (f.Status != "" && e.Status != f.Status) || (f.DueBefore != nil && !e.ReexportDeadline.Before(*f.DueBefore)) {
-				return false, nil
-			}
-			if len(page.Items) == f.Limit {
-				return true, nil
-			}
-			page.Items = append(page.Items, &e)
-			return false, nil
-		})
-		if last && len(page.Items) > 0 {
-			page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(page.Items[len(page.Items)-1].ID))
-		}
-		return err
-	})
-	if err != nil {
-		return zone.TemporaryEntryPage{}, err
-	}
-	return page, nil
+	return zone.TemporaryEntryPage{Items: items, NextCursor: next}, nil
 }
 
 // decodeCursor reads a cursor this service issued (a record ID).

@@ -3,7 +3,6 @@ package bolt
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"time"
@@ -217,79 +216,24 @@ func getVisit(tx *bbolt.Tx, id string) (*zone.Visit, error) {
 
 // Visit returns one visit or ENOTFOUND.
 func (s *VisitStore) Visit(ctx context.Context, id string) (*zone.Visit, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	var v *zone.Visit
-	err := s.db.view(func(tx *bbolt.Tx) error {
-		var err error
-		v, err = getVisit(tx, id)
-		return err
-	})
-	return v, err
+	return viewOne(ctx, s.db, id, getVisit)
 }
 
 // Visits lists by filter, newest first.
 func (s *VisitStore) Visits(ctx context.Context, f zone.VisitFilter) (zone.VisitPage, error) {
-	if err := ctx.Err(); err != nil {
-		return zone.VisitPage{}, err
+	var keep func(*zone.Visit) bool
+	if f.Status != "" {
+		keep = func(v *zone.Visit) bool { return v.Status == f.Status }
 	}
-	if f.Limit <= 0 {
-		f.Limit = 100
-	}
-	after, err := decodeCursor(f.Cursor)
-	if err != nil {
-		return zone.VisitPage{}, err
-	}
-	var page zone.VisitPage
-	err = s.db.view(func(tx *bbolt.Tx) error {
-		more, err := walkNewest(tx, bucketVisits, bucketVisitsFirm, f.Firm, after, func(raw []byte) (bool, error) {
-			var v zone.Visit
-			if err := json.Unmarshal(raw, &v); err != nil {
-				return false, zone.Internal(err)
-			}
-			if f.Status != "" && v.Status != f.Status {
-				return false, nil
-			}
-			if len(page.Items) == f.Limit {
-				return true, nil
-			}
-			page.Items = append(page.Items, &v)
-			return false, nil
-		})
-		if more && len(page.Items) > 0 {
-			page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(page.Items[len(page.Items)-1].ID))
-		}
-		return err
-	})
-	return page, err
+	items, next, err := listNewest(ctx, s.db, bucketVisits, bucketVisitsFirm, f.Firm, f.Cursor, f.Limit, keep,
+		func(v *zone.Visit) string { return v.ID })
+	return zone.VisitPage{Items: items, NextCursor: next}, err
 }
 
 // AllVisits returns every visit of firm (every firm's when empty), oldest
 // first.
 func (s *VisitStore) AllVisits(ctx context.Context, firm string) ([]*zone.Visit, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	var out []*zone.Visit
-	err := s.db.view(func(tx *bbolt.Tx) error {
-		_, err := walkNewest(tx, bucketVisits, bucketVisitsFirm, firm, nil, func(raw []byte) (bool, error) {
-			var v zone.Visit
-			if err := json.Unmarshal(raw, &v); err != nil {
-				return false, zone.Internal(err)
-			}
-			out = append(out, &v)
-			return false, nil
-		})
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
-	return out, nil
+	return allOldest[zone.Visit](ctx, s.db, bucketVisits, bucketVisitsFirm, firm)
 }
 
 // TaskCardVisit returns the firm's visit holding task card number.

@@ -60,16 +60,8 @@ const (
 // take its crossing. A run that fails after declaring cancels its
 // declaration and says what the gate decided.
 func Run(ctx context.Context, o Options) (err error) {
-	if o.Client == nil {
-		o.Client = &http.Client{Timeout: 15 * time.Second}
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = 2 * time.Minute
-	}
-	out := o.Out
-	step := func(format string, args ...any) {
-		fmt.Fprintf(out, "%s  %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
-	}
+	o.fill()
+	out, step := o.Out, stepper(o.Out)
 	c := Client{o: o}
 
 	step("checking the zone API at %s and the gate at %s", o.API, o.Gate)
@@ -405,6 +397,23 @@ func poll(ctx context.Context, d time.Duration, cond func() (bool, error)) error
 
 // Client speaks JSON to the API and the gate.
 type Client struct{ o Options }
+
+// fill sets the defaults of the options a story leaves empty.
+func (o *Options) fill() {
+	if o.Client == nil {
+		o.Client = &http.Client{Timeout: 15 * time.Second}
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 2 * time.Minute
+	}
+}
+
+// stepper prints one line of a story, stamped with the time.
+func stepper(out io.Writer) func(format string, args ...any) {
+	return func(format string, args ...any) {
+		fmt.Fprintf(out, "%s  %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
+	}
+}
 
 // NewClient is a client using hc.
 func NewClient(hc *http.Client) Client { return Client{o: Options{Client: hc}} }

@@ -46,16 +46,8 @@ type firmChoice struct {
 // the story again today: the run says so and uses o.OtherMROToken's firm;
 // when both are closed it does nothing and returns ErrBooksClosed.
 func RunVisit(ctx context.Context, o Options) (err error) {
-	if o.Client == nil {
-		o.Client = &http.Client{Timeout: 15 * time.Second}
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = 2 * time.Minute
-	}
-	out := o.Out
-	step := func(format string, args ...any) {
-		fmt.Fprintf(out, "%s  %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
-	}
+	o.fill()
+	out, step := o.Out, stepper(o.Out)
 	c := Client{o: o}
 	step("checking the zone API at %s and the gate at %s", o.API, o.Gate)
 	if _, err := c.gateClearances(ctx, true); err != nil {
