@@ -131,15 +131,29 @@ const (
 // strict (unknown fields and trailing data are errors) and the batch is
 // validated whole: the error is a *zone.Error EINVALID whose Fields name the
 // index and field, e.g. {"field":"[3].beam","message":"must be A or B"}
-// ("[0]" also for a single object). Raw holds each event's original bytes.
+// ("[0]" also for a single object). Raw holds each event's original bytes,
+// a slice of body: the caller must not reuse body while it keeps them.
+//
+// A body the one-pass reader takes whole (parse.go) is done there; any
+// other goes through the strict decoder, which accepts the same documents
+// and words what is wrong.
 func ParseEvents(body []byte) ([]SensorEvent, error) {
+	if events, ok := parseEventsFast(body); ok {
+		return events, nil
+	}
+	return parseEventsStrict(body)
+}
+
+// parseEventsStrict is ParseEvents through encoding/json and the strict
+// decoder: each event decoded on its own, every problem named.
+func parseEventsStrict(body []byte) ([]SensorEvent, error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
 		return nil, zone.Invalid(zone.FieldError{Field: "body", Message: "must be an event object or an array of events"})
 	}
 	var raws []json.RawMessage
-	// A well-formed body (the usual case) is split with one plain pass;
-	// the strict decoder, which words what is wrong, runs only when not.
+	// A well-formed body is split with one plain pass; the strict decoder,
+	// which words what is wrong, runs only when not.
 	valid := json.Valid(trimmed)
 	if trimmed[0] == '[' {
 		if valid {
@@ -232,12 +246,43 @@ func parseEvent(raw json.RawMessage) (SensorEvent, []zone.FieldError) {
 	if fs := decodeStrict(raw, &w); fs != nil {
 		return ev, fs
 	}
-	var errs []zone.FieldError
-	bad := func(field, msg string) { errs = append(errs, zone.FieldError{Field: field, Message: msg}) }
-
 	ev.EventID, ev.DeviceID, ev.Gate, ev.Type = w.EventID, w.DeviceID, w.Gate, w.Type
 	ev.ObjectClass, ev.TrackID, ev.Direction = w.ObjectClass, w.TrackID, zone.Direction(w.Direction)
 	ev.Snapshot, ev.Beam, ev.State, ev.Code, ev.Message = w.Snapshot, w.Beam, w.State, w.Code, w.Message
+	if w.Segment != nil {
+		ev.Segment = *w.Segment
+	}
+	if w.Source != nil {
+		src := *w.Source
+		ev.Source = &src
+	}
+	timeText := ""
+	if w.Time != nil {
+		timeText = *w.Time
+	}
+	errs := checkEvent(&ev, timeText, len(w.Reads))
+	if len(w.Reads) > 0 && len(w.Reads) <= maxReadsPerEv {
+		ev.Reads = make([]Read, len(w.Reads))
+		for j, rr := range w.Reads {
+			p := "reads[" + strconv.Itoa(j) + "]"
+			if fs := decodeStrict(rr, &ev.Reads[j]); fs != nil {
+				ev.Reads[j] = Read{}
+				errs = append(errs, under(p, fs)...)
+				continue
+			}
+			errs = append(errs, under(p, readProblems(ev.Reads[j]))...)
+		}
+	}
+	return ev, errs
+}
+
+// checkEvent judges one decoded event, reads apart (readProblems judges
+// each): timeText is its "time" member ("" when absent or null), nReads how
+// many reads it carries. It sets ev.Time. A null or absent segment is 0,
+// which every check treats alike.
+func checkEvent(ev *SensorEvent, timeText string, nReads int) []zone.FieldError {
+	var errs []zone.FieldError
+	bad := func(field, msg string) { errs = append(errs, zone.FieldError{Field: field, Message: msg}) }
 
 	checkID := func(field, v string) {
 		switch {
@@ -249,15 +294,15 @@ func parseEvent(raw json.RawMessage) (SensorEvent, []zone.FieldError) {
 			bad(field, "must be printable text without spaces")
 		}
 	}
-	checkID("event_id", w.EventID)
-	checkID("device_id", w.DeviceID)
-	checkID("gate", w.Gate)
+	checkID("event_id", ev.EventID)
+	checkID("device_id", ev.DeviceID)
+	checkID("gate", ev.Gate)
 
 	switch {
-	case w.Time == nil || *w.Time == "":
+	case timeText == "":
 		bad("time", "is required")
 	default:
-		t, err := time.Parse(time.RFC3339Nano, *w.Time)
+		t, err := time.Parse(time.RFC3339Nano, timeText)
 		if err != nil {
 			bad("time", "must be an RFC 3339 time, e.g. 2026-11-26T10:00:00Z")
 		} else {
@@ -265,52 +310,47 @@ func parseEvent(raw json.RawMessage) (SensorEvent, []zone.FieldError) {
 		}
 	}
 
-	if w.Direction != "" && ev.Direction != zone.In && ev.Direction != zone.Out {
+	if ev.Direction != "" && ev.Direction != zone.In && ev.Direction != zone.Out {
 		bad("direction", "must be in or out")
 	}
-	switch w.State {
+	switch ev.State {
 	case "", StateInitialized, StateChanged, StateDeleted, StateCleared:
 	default:
 		bad("state", "must be initialized, changed, deleted or cleared")
 	}
-	for _, f := range []struct{ name, v string }{{"snapshot", w.Snapshot}, {"code", w.Code}, {"message", w.Message}, {"track_id", w.TrackID}} {
+	for _, f := range [...]struct{ name, v string }{{"snapshot", ev.Snapshot}, {"code", ev.Code}, {"message", ev.Message}, {"track_id", ev.TrackID}} {
 		if len(f.v) > maxTextLen || !utf8.ValidString(f.v) {
 			bad(f.name, fmt.Sprintf("must be valid text of at most %d bytes", maxTextLen))
 		}
 	}
-	if w.Segment != nil {
-		ev.Segment = *w.Segment
-	}
-	if w.Source != nil {
-		if len(w.Source.Kind) > MaxIDLen || !Printable(w.Source.Kind) {
+	if src := ev.Source; src != nil {
+		if len(src.Kind) > MaxIDLen || !Printable(src.Kind) {
 			bad("source.kind", "must be printable text without spaces")
 		}
-		if len(w.Source.Device) > MaxIDLen || !Printable(w.Source.Device) {
+		if len(src.Device) > MaxIDLen || !Printable(src.Device) {
 			bad("source.device", "must be printable text without spaces")
 		}
-		src := *w.Source
-		ev.Source = &src
 	}
 
-	switch w.Type {
+	switch ev.Type {
 	case "":
 		bad("type", "is required")
 	case EventDetection:
-		switch w.ObjectClass {
+		switch ev.ObjectClass {
 		case "":
 			bad("object_class", "is required for camera.detection")
 		case ClassEngine, ClassAircraft, ClassVehicle, ClassPerson, ClassUnknown:
 		default:
 			bad("object_class", "must be engine, aircraft, vehicle, person or unknown")
 		}
-		if w.TrackID == "" {
+		if ev.TrackID == "" {
 			bad("track_id", "is required for camera.detection")
 		}
 	case EventBreak:
-		if w.Beam != "A" && w.Beam != "B" {
+		if ev.Beam != "A" && ev.Beam != "B" {
 			bad("beam", "must be A or B")
 		}
-		if w.Segment == nil || *w.Segment < 1 {
+		if ev.Segment < 1 {
 			bad("segment", "must be 1 or more")
 		}
 	case EventHeartbeat, EventInfraredFault, EventCameraFault:
@@ -318,39 +358,34 @@ func parseEvent(raw json.RawMessage) (SensorEvent, []zone.FieldError) {
 		bad("type", "must be camera.detection, infrared.break, heartbeat, infrared.fault or camera.fault")
 	}
 
-	if len(w.Reads) > maxReadsPerEv {
+	if nReads > maxReadsPerEv {
 		bad("reads", fmt.Sprintf("must hold at most %d reads", maxReadsPerEv))
-	} else if len(w.Reads) > 0 {
-		if w.Type != EventDetection {
-			bad("reads", "only camera.detection carries reads")
-		}
-		ev.Reads = make([]Read, len(w.Reads))
-		for j, rr := range w.Reads {
-			p := "reads[" + strconv.Itoa(j) + "]"
-			var r Read
-			if fs := decodeStrict(rr, &r); fs != nil {
-				errs = append(errs, under(p, fs)...)
-				continue
-			}
-			switch r.Kind {
-			case zone.ReadStandTag, zone.ReadVehiclePlate, zone.ReadAircraftRegistration:
-			case "":
-				bad(p+".kind", "is required")
-			default:
-				bad(p+".kind", "must be stand_tag, vehicle_plate or aircraft_registration")
-			}
-			if strings.TrimSpace(r.Value) == "" {
-				bad(p+".value", "is required")
-			} else if len(r.Value) > MaxIDLen || !utf8.ValidString(r.Value) {
-				bad(p+".value", fmt.Sprintf("must be valid text of at most %d bytes", MaxIDLen))
-			}
-			if r.Confidence < 0 || r.Confidence > 1 {
-				bad(p+".confidence", "must be between 0 and 1")
-			}
-			ev.Reads[j] = r
-		}
+	} else if nReads > 0 && ev.Type != EventDetection {
+		bad("reads", "only camera.detection carries reads")
 	}
-	return ev, errs
+	return errs
+}
+
+// readProblems judges one decoded read; field paths are relative to it.
+func readProblems(r Read) []zone.FieldError {
+	var errs []zone.FieldError
+	bad := func(field, msg string) { errs = append(errs, zone.FieldError{Field: field, Message: msg}) }
+	switch r.Kind {
+	case zone.ReadStandTag, zone.ReadVehiclePlate, zone.ReadAircraftRegistration:
+	case "":
+		bad("kind", "is required")
+	default:
+		bad("kind", "must be stand_tag, vehicle_plate or aircraft_registration")
+	}
+	if strings.TrimSpace(r.Value) == "" {
+		bad("value", "is required")
+	} else if len(r.Value) > MaxIDLen || !utf8.ValidString(r.Value) {
+		bad("value", fmt.Sprintf("must be valid text of at most %d bytes", MaxIDLen))
+	}
+	if r.Confidence < 0 || r.Confidence > 1 {
+		bad("confidence", "must be between 0 and 1")
+	}
+	return errs
 }
 
 // Printable reports whether s is visible ASCII-or-Unicode text with no spaces
