@@ -72,6 +72,12 @@ var fuzzSingleSeeds = []string{
 	`{"event_id":"X","device_id":"CAM 1","gate":"G-MRO-1","time":"yesterday","type":"heartbeat"}`,
 	`{"event_id":"Y","device_id":"C","gate":"G-MRO-1","time":"2026-11-26T10:00:02Z","type":"infrared.break","beam":"C","segment":-1}`,
 	`{} {}`, `null`, `"x"`, `[]`, ``, `{"reads":[1,2]}`, `{"time":null}`, "\xff\xfe",
+	// Bodies ParseEvents leaves to its strict path (decide/parse.go): names
+	// in another case or escaped, a name twice, invalid UTF-8 in a value.
+	`{"EVENT_ID":"K1","Device_Id":"CAM-1","gate":"G-MRO-1","time":"2026-11-26T10:00:02Z","type":"heartbeat"}`,
+	`{"event\u005fid":"K2","device_id":"CAM-1","gate":"G-MRO-1","time":"2026-11-26T10:00:02Z","type":"heartbeat"}`,
+	`{"event_id":"K3","device_id":"CAM-1","gate":"G-MRO-1","time":"2026-11-26T10:00:02Z","type":"heartbeat","event_id":"K4"}`,
+	"{\"event_id\":\"K5\xff\",\"device_id\":\"CAM-1\",\"gate\":\"G-MRO-1\",\"time\":\"2026-11-26T10:00:02Z\",\"type\":\"heartbeat\"}",
 	// Times at and past the bounds: years 2000–2199 in UTC, at most 5
 	// minutes ahead of the gate's clock.
 	`{"event_id":"T1","device_id":"IR-1","gate":"G-MRO-1","time":"9999-12-31T23:30:00-01:00","type":"heartbeat"}`,
