@@ -87,9 +87,6 @@ func parseEventsFast(body []byte) (events []SensorEvent, ok bool) {
 	if trimmed[0] != '[' {
 		return nil, false
 	}
-	// A capacity hint: every event an accepted batch holds names event_id
-	// once, so the slice is allocated once and no larger than needed.
-	events = make([]SensorEvent, 0, min(bytes.Count(trimmed, []byte(`"event_id"`)), MaxBatch))
 	r.pos = 1
 	r.space()
 	for {
@@ -97,12 +94,17 @@ func parseEventsFast(body []byte) (events []SensorEvent, ok bool) {
 			return nil, false
 		}
 		from := r.pos
-		events = append(events, SensorEvent{})
-		ev := &events[len(events)-1]
-		if !r.event(ev) {
+		var ev SensorEvent
+		if !r.event(&ev) {
 			return nil, false
 		}
 		ev.Raw = trimmed[from:r.pos:r.pos]
+		if events == nil {
+			// Batches mostly hold events of one kind and size: the first
+			// event's length says how many the body holds.
+			events = make([]SensorEvent, 0, min(len(trimmed)/(r.pos-from+1)+1, MaxBatch))
+		}
+		events = append(events, ev)
 		r.space()
 		if r.pos >= len(trimmed) {
 			return nil, false
@@ -360,11 +362,8 @@ func (r *eventReader) name() ([]byte, bool) {
 // encoding/json leaves a string field untouched) and appends the unquoted
 // text to r.text.
 func (r *eventReader) textValue(at *span) bool {
-	if r.null() {
-		return true
-	}
 	if r.pos >= len(r.data) || r.data[r.pos] != '"' {
-		return false
+		return r.null()
 	}
 	from, escaped, ascii := r.pos+1, false, true
 	end := -1
