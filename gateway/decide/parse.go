@@ -46,8 +46,63 @@ const (
 	memberSource
 )
 
-// span is where one unquoted text value sits in eventReader.text.
-type span struct{ from, to int }
+// span is where one unquoted text value sits in eventReader.text, or the
+// constant it equals (a type, class, direction, state, beam or read kind).
+type span struct {
+	from, to int
+	known    string
+}
+
+// knownText returns the constant equal to b, if b is one of the values of
+// the enumerated members: those need no copy, and a string kept from an
+// event then does not keep its other values alive.
+func knownText(b []byte) (string, bool) {
+	switch string(b) {
+	case EventDetection:
+		return EventDetection, true
+	case EventBreak:
+		return EventBreak, true
+	case EventHeartbeat:
+		return EventHeartbeat, true
+	case EventInfraredFault:
+		return EventInfraredFault, true
+	case EventCameraFault:
+		return EventCameraFault, true
+	case ClassEngine:
+		return ClassEngine, true
+	case ClassAircraft:
+		return ClassAircraft, true
+	case ClassVehicle:
+		return ClassVehicle, true
+	case ClassPerson:
+		return ClassPerson, true
+	case ClassUnknown:
+		return ClassUnknown, true
+	case string(zone.In):
+		return string(zone.In), true
+	case string(zone.Out):
+		return string(zone.Out), true
+	case StateInitialized:
+		return StateInitialized, true
+	case StateChanged:
+		return StateChanged, true
+	case StateDeleted:
+		return StateDeleted, true
+	case StateCleared:
+		return StateCleared, true
+	case "A":
+		return "A", true
+	case "B":
+		return "B", true
+	case zone.ReadStandTag:
+		return zone.ReadStandTag, true
+	case zone.ReadVehiclePlate:
+		return zone.ReadVehiclePlate, true
+	case zone.ReadAircraftRegistration:
+		return zone.ReadAircraftRegistration, true
+	}
+	return "", false
+}
 
 type readSpans struct {
 	kind, value span
@@ -199,7 +254,13 @@ func (r *eventReader) event(ev *SensorEvent) bool {
 		return false
 	}
 	text := string(r.text)
-	at := func(member int) string { return text[r.spans[member].from:r.spans[member].to] }
+	str := func(sp span) string {
+		if sp.known != "" {
+			return sp.known
+		}
+		return text[sp.from:sp.to]
+	}
+	at := func(member int) string { return str(r.spans[member]) }
 	ev.EventID, ev.DeviceID, ev.Gate, ev.Type = at(textEventID), at(textDeviceID), at(textGate), at(textType)
 	ev.ObjectClass, ev.TrackID, ev.Direction = at(textObjectClass), at(textTrackID), zone.Direction(at(textDirection))
 	ev.Snapshot, ev.Beam, ev.State, ev.Code, ev.Message = at(textSnapshot), at(textBeam), at(textState), at(textCode), at(textMessage)
@@ -212,7 +273,7 @@ func (r *eventReader) event(ev *SensorEvent) bool {
 	if len(r.reads) > 0 {
 		ev.Reads = make([]Read, len(r.reads))
 		for j, rs := range r.reads {
-			ev.Reads[j] = Read{Kind: text[rs.kind.from:rs.kind.to], Value: text[rs.value.from:rs.value.to], Confidence: rs.confidence}
+			ev.Reads[j] = Read{Kind: str(rs.kind), Value: str(rs.value), Confidence: rs.confidence}
 			if readProblems(ev.Reads[j]) != nil {
 				return false
 			}
@@ -387,6 +448,10 @@ func (r *eventReader) textValue(at *span) bool {
 		return false
 	}
 	r.pos = end + 1
+	if known, ok := knownText(r.data[from:end]); ok {
+		at.known = known
+		return true
+	}
 	at.from = len(r.text)
 	if !escaped && (ascii || utf8.Valid(r.data[from:end])) {
 		r.text = append(r.text, r.data[from:end]...)
