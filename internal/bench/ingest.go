@@ -210,8 +210,13 @@ type shapeResult struct {
 	gate, ceiling, peer float64 // medians, ev/s (peer msg/s; 0: not run)
 	p99US               uint64  // the worst round's p99
 	errs                int64
-	behind              uint64 // decided seq behind the last event 1 s after the worst round
-	acked, stored       int64  // events acked by the gate; growth of its log meanwhile
+	behind              uint64        // decided seq behind the last event 1 s after the worst round
+	caughtUp            time.Duration // the longest wait for the decider after a round (at most 1 s)
+	acked, stored       int64         // events acked by the gate; growth of its log meanwhile
+	// CPU time (user+sys) per event of the gate (its rounds and the
+	// decider's catch-up after each) and of the neutral ceiling: figures
+	// that a machine shared with other work disturbs less than the rates.
+	gateCPU, neutralCPU time.Duration
 }
 
 func (r shapeResult) ratio() float64 { return r.gate / r.ceiling }
@@ -225,35 +230,42 @@ func (r shapeResult) lost() bool { return r.acked > r.stored }
 func (r shapeResult) row(figure string, s ingestShape) benchRow {
 	ok := r.ratio() >= s.target && r.errs == 0 && r.behind == 0 && !r.lost()
 	return benchRow{Figure: figure,
-		Measured: fmt.Sprintf("%.0f ev/s (p99 %.1f ms, %d errors, decider %d behind 1 s after, %d acked / %d stored)",
-			r.gate, float64(r.p99US)/1000, r.errs, r.behind, r.acked, r.stored),
-		Baseline: fmt.Sprintf("neutral %.0f ev/s", r.ceiling),
+		Measured: fmt.Sprintf("%.0f ev/s (p99 %.1f ms, %d errors, decider caught up within %s, %d behind 1 s after, %d acked / %d stored; gate CPU %s/event)",
+			r.gate, float64(r.p99US)/1000, r.errs, ms(r.caughtUp), r.behind, r.acked, r.stored, us(r.gateCPU)),
+		Baseline: fmt.Sprintf("neutral %.0f ev/s (CPU %s/event)", r.ceiling, us(r.neutralCPU)),
 		Ratio:    fmt.Sprintf("%.2f", r.ratio()), Target: fmt.Sprintf("≥ %.2f", s.target), Verdict: verdict(ok)}
 }
 
-// measureShape runs ingestRounds alternating rounds of the neutral ceiling
-// at neutralAddr, the running gate at gateAddr and, where the shape has a
+// measureShape runs ingestRounds alternating rounds of the neutral ceiling,
+// the running gate and, where the shape has a
 // peer and bins one, JetStream, with the same wrk client and load for
 // both HTTP ones, after a second's warm-up of each.
-func measureShape(ctx context.Context, e *benchEnv, bins ingestBins, wrk, lua, gateAddr, neutralAddr string, s ingestShape, d time.Duration) (shapeResult, error) {
+func measureShape(ctx context.Context, e *benchEnv, bins ingestBins, wrk, lua string, gate, neutral *benchProc, s ingestShape, d time.Duration) (shapeResult, error) {
 	var r shapeResult
-	gateURL, neutralURL := "http://"+gateAddr, "http://"+neutralAddr
+	gateAddr := gate.addr
+	gateURL, neutralURL := "http://"+gateAddr, "http://"+neutral.addr
 	for _, u := range []string{neutralURL, gateURL} { // warm-up
 		if _, err := runWrk(ctx, wrk, lua, u, s.batch, time.Second, s.extra()...); err != nil {
 			return r, err
 		}
 	}
 	var gateRates, neutralRates, peerRates []float64
+	var neutralEvents int64
 	_, _, _ = catchUp(ctx, gateAddr)
 	before, _, err := gateProgress(ctx, gateAddr)
 	if err != nil {
 		return r, err
 	}
 	for round := 1; round <= ingestRounds; round++ {
+		n0, _ := procCPU(neutral.pid())
 		nr, err := runWrk(ctx, wrk, lua, neutralURL, s.batch, d, s.extra()...)
 		if err != nil {
 			return r, err
 		}
+		n1, _ := procCPU(neutral.pid())
+		r.neutralCPU += n1 - n0
+		neutralEvents += (nr.Requests - nr.StatusErrors) * int64(s.batch)
+		g0, _ := procCPU(gate.pid())
 		gr, err := runWrk(ctx, wrk, lua, gateURL, s.batch, d, s.extra()...)
 		if err != nil {
 			return r, err
@@ -262,7 +274,9 @@ func measureShape(ctx context.Context, e *benchEnv, bins ingestBins, wrk, lua, g
 		if err != nil {
 			return r, err
 		}
-		r.behind = max(r.behind, behind)
+		g1, _ := procCPU(gate.pid())
+		r.gateCPU += g1 - g0
+		r.behind, r.caughtUp = max(r.behind, behind), max(r.caughtUp, took)
 		r.acked += (gr.Requests - gr.StatusErrors) * int64(s.batch)
 		r.errs += gr.errors()
 		r.p99US = max(r.p99US, uint64(gr.P99US))
@@ -284,6 +298,8 @@ func measureShape(ctx context.Context, e *benchEnv, bins ingestBins, wrk, lua, g
 		return r, err
 	}
 	r.stored = int64(after - before)
+	r.gateCPU /= time.Duration(max(1, r.stored))
+	r.neutralCPU /= time.Duration(max(1, neutralEvents))
 	r.gate, r.ceiling = median(gateRates), median(neutralRates)
 	if len(peerRates) > 0 {
 		r.peer = median(peerRates)
@@ -318,7 +334,7 @@ func ingestFigure(ctx context.Context, e *benchEnv, bins ingestBins, wrk, lua, b
 		return nil, shapeResult{}, err
 	}
 	defer neutral.stop()
-	r, err := measureShape(ctx, e, bins, wrk, lua, g.addr, neutral.addr, s, d)
+	r, err := measureShape(ctx, e, bins, wrk, lua, g, neutral, s, d)
 	if err != nil {
 		return nil, r, err
 	}
@@ -352,7 +368,7 @@ func benchIngest(ctx context.Context, e *benchEnv, scale benchScale, bins ingest
 	}
 	defer br.stop()
 	var rows []benchRow
-	fresh := map[string]float64{} // ratio on a fresh file, by shape name
+	fresh := map[string]shapeResult{} // on a fresh file, by shape name
 	for i, s := range []ingestShape{
 		{name: "single-event POSTs (camera)", batch: 1, mode: "camera", target: 0.5, peer: "sync"},
 		{name: "100-event batches (camera)", batch: 100, mode: "camera", target: 0.25, peer: "default"},
@@ -364,7 +380,7 @@ func benchIngest(ctx context.Context, e *benchEnv, scale benchScale, bins ingest
 		if err != nil {
 			return rows, err
 		}
-		fresh[s.name] = r.ratio()
+		fresh[s.name] = r
 	}
 	for _, n := range scale.IngestGrowth {
 		fmt.Fprintf(e.out, "figure 1, growth: camera ingest on a gate whose file holds %s events, vs the neutral ceiling (%d alternating rounds of %v)\n",
@@ -386,6 +402,9 @@ func pct(sorted []time.Duration, p float64) time.Duration {
 	i := int(float64(len(sorted)-1) * p)
 	return sorted[i]
 }
+
+// us formats a short duration in microseconds.
+func us(d time.Duration) string { return fmt.Sprintf("%.1f µs", float64(d.Nanoseconds())/1000) }
 
 func ms(d time.Duration) string {
 	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2f", float64(d.Microseconds())/1000), "0"), ".") + " ms"

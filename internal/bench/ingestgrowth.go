@@ -197,9 +197,9 @@ var growthShapes = []ingestShape{
 
 // ingestGrowth measures growthShapes on a gate whose file already holds n
 // events (seeded by seedEvents), against the neutral ceiling in the same
-// rounds; fresh holds the ratio of each shape on a fresh file in this run
-// (by shape name), for the ratio relative to it.
-func ingestGrowth(ctx context.Context, e *benchEnv, bins ingestBins, wrk, lua, brokers string, n int, d time.Duration, fresh map[string]float64) ([]benchRow, error) {
+// rounds; fresh holds each shape on a fresh file in this run (by shape
+// name), for the ratio and CPU per event relative to it.
+func ingestGrowth(ctx context.Context, e *benchEnv, bins ingestBins, wrk, lua, brokers string, n int, d time.Duration, fresh map[string]shapeResult) ([]benchRow, error) {
 	label := fmt.Sprintf("1 growth, %s events in the file", thousands(n))
 	dir := filepath.Join(e.dir, "gate-ingest-growth-"+strconv.Itoa(n))
 	defer os.RemoveAll(dir)
@@ -238,18 +238,17 @@ func ingestGrowth(ctx context.Context, e *benchEnv, bins ingestBins, wrk, lua, b
 		ms(up), decided, last, mib(startMem.HWM), loadAverage())
 	rows := []benchRow{}
 	for _, s := range growthShapes {
-		res, err := measureShape(ctx, e, ingestBins{neutral: bins.neutral}, wrk, lua, g.addr, neutral.addr, s, d)
+		res, err := measureShape(ctx, e, ingestBins{neutral: bins.neutral}, wrk, lua, g, neutral, s, d)
 		if err != nil {
 			return rows, err
 		}
 		mem, _ := readProcMem(g.pid())
-		rel := "no fresh figure in this run"
-		if f := fresh[s.name]; f > 0 {
-			rel = fmt.Sprintf("%.2f of fresh %.2f", res.ratio()/f, f)
-		}
 		row := res.row(label+": "+s.name, s)
 		row.Measured += fmt.Sprintf("; gate VmHWM %s", mib(mem.HWM))
-		row.Ratio += " (" + rel + ")"
+		if f, ok := fresh[s.name]; ok {
+			row.Ratio += fmt.Sprintf(" (%.2f of fresh %.2f)", res.ratio()/f.ratio(), f.ratio())
+			row.Measured += fmt.Sprintf("; CPU/event %.2f of fresh %s", float64(res.gateCPU)/float64(max(1, f.gateCPU)), us(f.gateCPU))
+		}
 		rows = append(rows, row)
 	}
 	endMem, _ := readProcMem(g.pid())
