@@ -67,6 +67,9 @@ func TestSeedEventsReadBack(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint64(n), st.LastEventSeq)
 	require.Equal(t, uint64(n), st.LastDecidedSeq)
+	require.Len(t, st.Sensors, 1)
+	require.Equal(t, "CAM-1", st.Sensors[0].DeviceID)
+	require.True(t, st.Sensors[0].OK, "the seeded camera was heard just now: not silent")
 
 	client := &http.Client{Timeout: 10 * time.Second}
 	var want uint64 = 1

@@ -108,7 +108,7 @@ func seedEvents(dataDir string, n int, progress io.Writer) (seedResult, error) {
 	}
 	at := start.UTC().Truncate(time.Second)
 	stamp := at.Format(time.RFC3339)
-	// Two batches in flight: one being built, one being written.
+	// The next batch is built while the store writes this one.
 	batches := make(chan []record.NewEvent, 1)
 	go func() {
 		defer close(batches)
@@ -144,7 +144,10 @@ func seedEvents(dataDir string, n int, progress io.Writer) (seedResult, error) {
 		}
 	}
 	// The decider's step after the last event: progress at n, nothing held
-	// back (the seeded tracks are long decided), the cameras heard at n.
+	// back (the seeded tracks are long decided), the cameras heard at n and
+	// just now (heard at the start of a long load, a gate started on the
+	// file would alarm them as silent at once).
+	now := time.Now().UTC()
 	sensors := map[string][]byte{}
 	for _, dev := range seedDevices {
 		last := n // the device's last event: the highest i ≤ n it sent
@@ -154,14 +157,14 @@ func seedEvents(dataDir string, n int, progress io.Writer) (seedResult, error) {
 		if last == 0 {
 			continue
 		}
-		raw, err := json.Marshal(decide.SensorState{DeviceID: dev, LastSeen: at, OK: true, LastSeq: uint64(last)})
+		raw, err := json.Marshal(decide.SensorState{DeviceID: dev, LastSeen: now, OK: true, LastSeq: uint64(last)})
 		if err != nil {
 			return r, err
 		}
 		sensors[dev] = raw
 	}
 	if _, err := store.CommitStep(record.Step{Sensors: sensors,
-		Cursors: &record.Cursors{Processed: uint64(n), Clock: at}}); err != nil {
+		Cursors: &record.Cursors{Processed: uint64(n), Clock: now}}); err != nil {
 		return r, err
 	}
 	if err := db.Close(); err != nil { // syncs once
