@@ -96,7 +96,8 @@ fmt:
 ## figure 1 against the neutral ceiling (ops/bench/baseline) and JetStream (ops/bench/peers/jetstream),
 ## each its own module (the go command fetches their dependencies)
 ## (README "Performance"); BENCH_SCALE=full for the issue's sizes (1M backlog, 100k declarations,
-## growth to 1M; about 5 minutes). Installs Debian's wrk when missing, as root, where apt-get exists.
+## growth to 1M, figure 1 also on a gate whose log holds 1M events; about 5 minutes);
+## BENCH_SCALE=huge adds lists over 1M declarations and figure 1 on a log of 10M events (a 5 GB file). Installs Debian's wrk when missing, as root, where apt-get exists.
 BENCH_SCALE ?= small
 bench: build
 	@if ! command -v wrk >/dev/null 2>&1; then \

@@ -31,7 +31,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errUsage
 	}
 	fs := flagSet("bench run", "[--scale small|full] [--only 1,2,...]", stderr)
-	scale := fs.String("scale", "small", "small (quick), full (the issue's sizes: 1M backlog, 100k declarations, growth to 1M) or huge (full plus lists over 1M declarations)")
+	scale := fs.String("scale", "small", "small (quick: figure 1's growth at 100k events), full (the issue's sizes: 1M backlog, 100k declarations, growth to 1M, figure 1 on a log of 1M events) or huge (full plus lists over 1M declarations and figure 1 on a log of 10M events)")
 	only := fs.String("only", "", "figures to run, comma-separated (1 ingest, 2 drain, 4 end-to-end, 5 reads, 6 growth, 7 clearance lane, 8 hardware adapters, 9 standby: changelog latency, failover, rebuild); empty: all")
 	lua := fs.String("lua", "ops/bench/events.lua", "the wrk script for figure 1")
 	wrk := fs.String("wrk", "wrk", "the wrk binary")

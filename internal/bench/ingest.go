@@ -205,11 +205,112 @@ func median(xs []float64) float64 {
 	return s[len(s)/2]
 }
 
-// ingestFigure runs one shape: ingestRounds alternating rounds of the
-// neutral ceiling, a real gate (one per shape, its broker a separate
-// process, decider and forwarder running) and, where the shape has a
-// peer, JetStream, with the same wrk client and load for both HTTP ones.
-func ingestFigure(ctx context.Context, e *benchEnv, bins ingestBins, wrk, lua, brokers string, s ingestShape, d time.Duration, tag string) ([]benchRow, error) {
+// shapeResult is one shape measured against the neutral ceiling.
+type shapeResult struct {
+	gate, ceiling, peer float64 // medians, ev/s (peer msg/s; 0: not run)
+	p99US               uint64  // the worst round's p99
+	errs                int64
+	behind              uint64        // decided seq behind the last event 1 s after the worst round
+	caughtUp            time.Duration // the longest wait for the decider after a round (at most 1 s)
+	acked, stored       int64         // events acked by the gate; growth of its log meanwhile
+	// CPU time (user+sys) per event of the gate (its rounds and the
+	// decider's catch-up after each) and of the neutral ceiling: figures
+	// that a machine shared with other work disturbs less than the rates.
+	gateCPU, neutralCPU time.Duration
+}
+
+func (r shapeResult) ratio() float64 { return r.gate / r.ceiling }
+
+// lost says an acked event has no seq: every acked event was logged, so
+// the log grew by at least what was acked (requests still in flight when
+// wrk stopped may add more).
+func (r shapeResult) lost() bool { return r.acked > r.stored }
+
+// row is the figure's line against the neutral ceiling.
+func (r shapeResult) row(figure string, s ingestShape) benchRow {
+	ok := r.ratio() >= s.target && r.errs == 0 && r.behind == 0 && !r.lost()
+	return benchRow{Figure: figure,
+		Measured: fmt.Sprintf("%.0f ev/s (p99 %.1f ms, %d errors, decider caught up within %s, %d behind 1 s after, %d acked / %d stored; gate CPU %s/event)",
+			r.gate, float64(r.p99US)/1000, r.errs, ms(r.caughtUp), r.behind, r.acked, r.stored, us(r.gateCPU)),
+		Baseline: fmt.Sprintf("neutral %.0f ev/s (CPU %s/event)", r.ceiling, us(r.neutralCPU)),
+		Ratio:    fmt.Sprintf("%.2f", r.ratio()), Target: fmt.Sprintf("≥ %.2f", s.target), Verdict: verdict(ok)}
+}
+
+// measureShape runs ingestRounds alternating rounds of the neutral ceiling,
+// the running gate and, where the shape has a
+// peer and bins one, JetStream, with the same wrk client and load for
+// both HTTP ones, after a second's warm-up of each.
+func measureShape(ctx context.Context, e *benchEnv, bins ingestBins, wrk, lua string, gate, neutral *benchProc, s ingestShape, d time.Duration) (shapeResult, error) {
+	var r shapeResult
+	gateAddr := gate.addr
+	gateURL, neutralURL := "http://"+gateAddr, "http://"+neutral.addr
+	for _, u := range []string{neutralURL, gateURL} { // warm-up
+		if _, err := runWrk(ctx, wrk, lua, u, s.batch, time.Second, s.extra()...); err != nil {
+			return r, err
+		}
+	}
+	var gateRates, neutralRates, peerRates []float64
+	var neutralEvents int64
+	_, _, _ = catchUp(ctx, gateAddr)
+	before, _, err := gateProgress(ctx, gateAddr)
+	if err != nil {
+		return r, err
+	}
+	for round := 1; round <= ingestRounds; round++ {
+		n0, _ := procCPU(neutral.pid())
+		nr, err := runWrk(ctx, wrk, lua, neutralURL, s.batch, d, s.extra()...)
+		if err != nil {
+			return r, err
+		}
+		n1, _ := procCPU(neutral.pid())
+		r.neutralCPU += n1 - n0
+		neutralEvents += (nr.Requests - nr.StatusErrors) * int64(s.batch)
+		g0, _ := procCPU(gate.pid())
+		gr, err := runWrk(ctx, wrk, lua, gateURL, s.batch, d, s.extra()...)
+		if err != nil {
+			return r, err
+		}
+		behind, took, err := catchUp(ctx, gateAddr)
+		if err != nil {
+			return r, err
+		}
+		g1, _ := procCPU(gate.pid())
+		r.gateCPU += g1 - g0
+		r.behind, r.caughtUp = max(r.behind, behind), max(r.caughtUp, took)
+		r.acked += (gr.Requests - gr.StatusErrors) * int64(s.batch)
+		r.errs += gr.errors()
+		r.p99US = max(r.p99US, uint64(gr.P99US))
+		gateRates, neutralRates = append(gateRates, gr.eventsPerSec()), append(neutralRates, nr.eventsPerSec())
+		line := fmt.Sprintf("    %s round %d: gate %.0f ev/s (decider caught up in %v, %d behind), neutral %.0f ev/s",
+			s.name, round, gr.eventsPerSec(), took.Round(time.Millisecond), behind, nr.eventsPerSec())
+		if s.peer != "" && bins.jetstream != "" {
+			jr, err := runJetStream(ctx, bins.jetstream, s.peer == "sync", min(d, 3*time.Second))
+			if err != nil {
+				return r, err
+			}
+			peerRates = append(peerRates, jr.figure(s.peer))
+			line += fmt.Sprintf(", JetStream (%s) %.0f sync publishers / %.0f async windows msg/s", s.peer, jr.SyncPublishers, jr.AsyncWindows)
+		}
+		fmt.Fprintf(e.out, "%s; load %s\n", line, loadAverage())
+	}
+	after, _, err := gateProgress(ctx, gateAddr)
+	if err != nil {
+		return r, err
+	}
+	r.stored = int64(after - before)
+	r.gateCPU /= time.Duration(max(1, r.stored))
+	r.neutralCPU /= time.Duration(max(1, neutralEvents))
+	r.gate, r.ceiling = median(gateRates), median(neutralRates)
+	if len(peerRates) > 0 {
+		r.peer = median(peerRates)
+	}
+	return r, nil
+}
+
+// ingestFigure runs one shape on a fresh gate (one per shape, its broker a
+// separate process, decider and forwarder running) against the neutral
+// ceiling and, where the shape has a peer, JetStream.
+func ingestFigure(ctx context.Context, e *benchEnv, bins ingestBins, wrk, lua, brokers string, s ingestShape, d time.Duration, tag string) ([]benchRow, shapeResult, error) {
 	var extra []string
 	if len(s.devices) > 0 {
 		var list []map[string]string
@@ -219,90 +320,38 @@ func ingestFigure(ctx context.Context, e *benchEnv, bins ingestBins, wrk, lua, b
 		raw, _ := json.Marshal(list)
 		path := filepath.Join(e.dir, "devices-"+tag+".json")
 		if err := os.WriteFile(path, raw, 0o600); err != nil {
-			return nil, err
+			return nil, shapeResult{}, err
 		}
 		extra = append(extra, "--devices", path)
 	}
 	g, _, err := e.startGate(ctx, "gate-ingest-"+tag, filepath.Join(e.dir, "gate-ingest-"+tag), brokers, extra...)
 	if err != nil {
-		return nil, err
+		return nil, shapeResult{}, err
 	}
 	defer g.stop()
 	neutral, err := e.startNeutral(ctx, bins.neutral)
 	if err != nil {
-		return nil, err
+		return nil, shapeResult{}, err
 	}
 	defer neutral.stop()
-	gateURL, neutralURL := "http://"+g.addr, "http://"+neutral.addr
-	for _, u := range []string{neutralURL, gateURL} { // warm-up
-		if _, err := runWrk(ctx, wrk, lua, u, s.batch, time.Second, s.extra()...); err != nil {
-			return nil, err
-		}
-	}
-	var gateRates, neutralRates, peerRates []float64
-	var gateP99, worstBehind uint64
-	var acked, errs int64
-	_, _, _ = catchUp(ctx, g.addr)
-	before, _, err := gateProgress(ctx, g.addr)
+	r, err := measureShape(ctx, e, bins, wrk, lua, g, neutral, s, d)
 	if err != nil {
-		return nil, err
+		return nil, r, err
 	}
-	for round := 1; round <= ingestRounds; round++ {
-		nr, err := runWrk(ctx, wrk, lua, neutralURL, s.batch, d, s.extra()...)
-		if err != nil {
-			return nil, err
-		}
-		gr, err := runWrk(ctx, wrk, lua, gateURL, s.batch, d, s.extra()...)
-		if err != nil {
-			return nil, err
-		}
-		behind, took, err := catchUp(ctx, g.addr)
-		if err != nil {
-			return nil, err
-		}
-		worstBehind = max(worstBehind, behind)
-		acked += (gr.Requests - gr.StatusErrors) * int64(s.batch)
-		errs += gr.errors()
-		gateP99 = max(gateP99, uint64(gr.P99US))
-		gateRates, neutralRates = append(gateRates, gr.eventsPerSec()), append(neutralRates, nr.eventsPerSec())
-		line := fmt.Sprintf("    %s round %d: gate %.0f ev/s (decider caught up in %v, %d behind), neutral %.0f ev/s",
-			s.name, round, gr.eventsPerSec(), took.Round(time.Millisecond), behind, nr.eventsPerSec())
-		if s.peer != "" && bins.jetstream != "" {
-			jr, err := runJetStream(ctx, bins.jetstream, s.peer == "sync", min(d, 3*time.Second))
-			if err != nil {
-				return nil, err
-			}
-			peerRates = append(peerRates, jr.figure(s.peer))
-			line += fmt.Sprintf(", JetStream (%s) %.0f sync publishers / %.0f async windows msg/s", s.peer, jr.SyncPublishers, jr.AsyncWindows)
-		}
-		fmt.Fprintf(e.out, "%s; load %s\n", line, loadAverage())
-	}
-	after, _, err := gateProgress(ctx, g.addr)
-	if err != nil {
-		return nil, err
-	}
-	gate, ceiling := median(gateRates), median(neutralRates)
-	ratio := gate / ceiling
-	// Every acked event has a seq: the log grew by at least what was acked
-	// (requests still in flight when wrk stopped may add more).
-	lost := acked > int64(after-before)
-	ok := ratio >= s.target && errs == 0 && worstBehind == 0 && !lost
-	rows := []benchRow{{Figure: "1 ingest, " + s.name,
-		Measured: fmt.Sprintf("%.0f ev/s (p99 %.1f ms, %d errors, decider %d behind 1 s after, %d acked / %d stored)",
-			gate, float64(gateP99)/1000, errs, worstBehind, acked, after-before),
-		Baseline: fmt.Sprintf("neutral %.0f ev/s", ceiling),
-		Ratio:    fmt.Sprintf("%.2f", ratio), Target: fmt.Sprintf("≥ %.2f", s.target), Verdict: verdict(ok)}}
-	if len(peerRates) > 0 {
-		peer := median(peerRates)
+	mem, _ := readProcMem(g.pid())
+	row := r.row("1 ingest, "+s.name, s)
+	row.Measured += fmt.Sprintf("; gate VmHWM %s", mib(mem.HWM))
+	rows := []benchRow{row}
+	if r.peer > 0 {
 		what := "JetStream fsync per message, 64 sync publishers"
 		if s.peer == "default" {
 			what = "JetStream default (no fsync per message), best of sync publishers and async windows"
 		}
-		rows = append(rows, benchRow{Figure: "1 vs peer, " + s.name, Measured: fmt.Sprintf("%.0f ev/s", gate),
-			Baseline: fmt.Sprintf("%s %.0f msg/s", what, peer), Ratio: fmt.Sprintf("%.2f", gate/peer), Target: "> 1",
-			Verdict: verdict(gate > peer)})
+		rows = append(rows, benchRow{Figure: "1 vs peer, " + s.name, Measured: fmt.Sprintf("%.0f ev/s", r.gate),
+			Baseline: fmt.Sprintf("%s %.0f msg/s", what, r.peer), Ratio: fmt.Sprintf("%.2f", r.gate/r.peer), Target: "> 1",
+			Verdict: verdict(r.gate > r.peer)})
 	}
-	return rows, nil
+	return rows, r, nil
 }
 
 // ingestBins are the reference programs of figure 1 (ops/bench/baseline,
@@ -319,13 +368,24 @@ func benchIngest(ctx context.Context, e *benchEnv, scale benchScale, bins ingest
 	}
 	defer br.stop()
 	var rows []benchRow
+	fresh := map[string]shapeResult{} // on a fresh file, by shape name
 	for i, s := range []ingestShape{
 		{name: "single-event POSTs (camera)", batch: 1, mode: "camera", target: 0.5, peer: "sync"},
 		{name: "100-event batches (camera)", batch: 100, mode: "camera", target: 0.25, peer: "default"},
 		{name: "single-event mix, 20 listed devices", batch: 1, mode: "mix", target: 0.5, devices: mixDevices()},
 		{name: "single-event heartbeats, 2,000 devices", batch: 1, mode: "hb", device: 2000, target: 0.5},
 	} {
-		rs, err := ingestFigure(ctx, e, bins, wrk, lua, br.addr, s, scale.IngestFor, strconv.Itoa(i))
+		rs, r, err := ingestFigure(ctx, e, bins, wrk, lua, br.addr, s, scale.IngestFor, strconv.Itoa(i))
+		rows = append(rows, rs...)
+		if err != nil {
+			return rows, err
+		}
+		fresh[s.name] = r
+	}
+	for _, n := range scale.IngestGrowth {
+		fmt.Fprintf(e.out, "figure 1, growth: camera ingest on a gate whose file holds %s events, vs the neutral ceiling (%d alternating rounds of %v)\n",
+			thousands(n), ingestRounds, scale.GrowthFor)
+		rs, err := ingestGrowth(ctx, e, bins, wrk, lua, br.addr, n, scale.GrowthFor, fresh)
 		rows = append(rows, rs...)
 		if err != nil {
 			return rows, err
@@ -342,6 +402,9 @@ func pct(sorted []time.Duration, p float64) time.Duration {
 	i := int(float64(len(sorted)-1) * p)
 	return sorted[i]
 }
+
+// us formats a short duration in microseconds.
+func us(d time.Duration) string { return fmt.Sprintf("%.1f µs", float64(d.Nanoseconds())/1000) }
 
 func ms(d time.Duration) string {
 	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2f", float64(d.Microseconds())/1000), "0"), ".") + " ms"

@@ -30,17 +30,24 @@ type benchScale struct {
 	// GrowthListMax is the largest count figure 6 seeds declarations for:
 	// seeding goes through the real use case (about 0.6 ms each here).
 	GrowthListMax int
+	// IngestGrowth are the event counts figure 1's growth rows seed a
+	// gate's log with before measuring ingest on it (bulk-loaded: about
+	// 10 s a million here).
+	IngestGrowth []int
 }
 
 var benchScales = map[string]benchScale{
 	"small": {Name: "small", IngestFor: 5 * time.Second, Backlog: 100_000, E2ESamples: 50, Declarations: 20_000,
-		ReadsFor: 5 * time.Second, ReadRate: 2000, Growth: []int{10_000, 100_000}, GrowthFor: 4 * time.Second, GrowthListMax: 100_000},
+		ReadsFor: 5 * time.Second, ReadRate: 2000, Growth: []int{10_000, 100_000}, GrowthFor: 4 * time.Second, GrowthListMax: 100_000,
+		IngestGrowth: []int{100_000}},
 	"full": {Name: "full", IngestFor: 10 * time.Second, Backlog: 1_000_000, E2ESamples: 200, Declarations: 100_000,
-		ReadsFor: 10 * time.Second, ReadRate: 2000, Growth: []int{10_000, 100_000, 1_000_000}, GrowthFor: 5 * time.Second, GrowthListMax: 100_000},
+		ReadsFor: 10 * time.Second, ReadRate: 2000, Growth: []int{10_000, 100_000, 1_000_000}, GrowthFor: 5 * time.Second, GrowthListMax: 100_000,
+		IngestGrowth: []int{1_000_000}},
 	// huge adds list latency over 1M declarations (about 10 more minutes
 	// of seeding and a 7 GB file).
 	"huge": {Name: "huge", IngestFor: 10 * time.Second, Backlog: 1_000_000, E2ESamples: 200, Declarations: 100_000,
-		ReadsFor: 10 * time.Second, ReadRate: 2000, Growth: []int{10_000, 100_000, 1_000_000}, GrowthFor: 5 * time.Second, GrowthListMax: 1_000_000},
+		ReadsFor: 10 * time.Second, ReadRate: 2000, Growth: []int{10_000, 100_000, 1_000_000}, GrowthFor: 5 * time.Second, GrowthListMax: 1_000_000,
+		IngestGrowth: []int{1_000_000, 10_000_000}},
 }
 
 // benchRow is one line of the results table.
