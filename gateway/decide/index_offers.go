@@ -1,0 +1,284 @@
+package decide
+
+import (
+	"slices"
+	"time"
+)
+
+// Which tracks a pending crossing may use (candidates) is kept as it
+// changes rather than worked out by asking, for every retained track,
+// whether any other pending crossing lies nearer: a detection with a
+// confident read asks it of its nearest crossing, and that scan grew with
+// tracks × pending crossings.
+//
+// The invariant: every free retained track knows its nearest undecided
+// pending crossings (ties included) and each of those lists it as offered.
+// It is restored where its inputs change: a track's presence or direction
+// (refresh), a track used or dropped (unoffer), a crossing made pending
+// (offerNew) or decided (withdraw).
+
+// trackSlots indexes tracks by their last detection in slots one window
+// wide (whole seconds), so the tracks that may reach a crossing's window
+// are found without looking at older ones. Keys holds the occupied slots
+// in order: a device stamping far ahead makes a distant slot, not a long
+// walk.
+type trackSlots struct {
+	width int64 // seconds
+	slots map[int64][]*track
+	keys  []int64
+}
+
+func newTrackSlots(window time.Duration) *trackSlots {
+	return &trackSlots{width: max(1, int64((window+time.Second-1)/time.Second)), slots: map[int64][]*track{}}
+}
+
+func (s *trackSlots) key(at time.Time) int64 {
+	sec := at.Unix()
+	k := sec / s.width
+	if sec%s.width != 0 && sec < 0 {
+		k-- // floor, for stamps before 1970
+	}
+	return k
+}
+
+func (s *trackSlots) add(t *track) {
+	k := s.key(t.to)
+	ts, ok := s.slots[k]
+	if !ok {
+		i, _ := slices.BinarySearch(s.keys, k)
+		s.keys = slices.Insert(s.keys, i, k)
+	}
+	t.slot, t.slotPos = k, len(ts)
+	s.slots[k] = append(ts, t)
+}
+
+func (s *trackSlots) remove(t *track) {
+	ts := s.slots[t.slot]
+	last := len(ts) - 1
+	ts[t.slotPos] = ts[last]
+	ts[t.slotPos].slotPos = t.slotPos
+	ts[last] = nil
+	ts = ts[:last]
+	if len(ts) > 0 {
+		s.slots[t.slot] = ts
+		return
+	}
+	delete(s.slots, t.slot)
+	if i, ok := slices.BinarySearch(s.keys, t.slot); ok {
+		s.keys = slices.Delete(s.keys, i, i+1)
+	}
+}
+
+// moved re-files t after its last detection changed.
+func (s *trackSlots) moved(t *track) {
+	if s.key(t.to) != t.slot {
+		s.remove(t)
+		s.add(t)
+	}
+}
+
+// endingFrom calls fn for every track whose last detection is at or after
+// from, and a few before it (those sharing its slot).
+func (s *trackSlots) endingFrom(from time.Time, fn func(*track)) {
+	i, _ := slices.BinarySearch(s.keys, s.key(from))
+	for _, k := range s.keys[i:] {
+		for _, t := range s.slots[k] {
+			fn(t)
+		}
+	}
+}
+
+// nearnessTo is nearness with both middles kept, so a comparison costs no
+// time arithmetic beyond the two differences.
+func nearnessTo(t *track, p *pendingCrossing) (gap, mid time.Duration) {
+	switch {
+	case t.to.Before(p.start()):
+		gap = p.start().Sub(t.to)
+	case t.from.After(p.end()):
+		gap = t.from.Sub(p.end())
+	}
+	mid = t.mid.Sub(p.mid)
+	if mid < 0 {
+		mid = -mid
+	}
+	return gap, mid
+}
+
+// closer orders two nearnesses: gap first, then the distance of middles.
+func closer(g1, m1, g2, m2 time.Duration) bool {
+	return g1 < g2 || (g1 == g2 && m1 < m2)
+}
+
+// present sets a track's middle after its first or last detection moved.
+func (t *track) present() {
+	t.mid = t.from.Add(t.to.Sub(t.from) / 2)
+}
+
+// unoffer takes t off every crossing it is offered to.
+func (c *Correlator) unoffer(t *track) {
+	for _, p := range t.offeredTo {
+		delete(p.offered, t)
+	}
+	clear(t.offeredTo)
+	t.offeredTo = t.offeredTo[:0]
+}
+
+// refresh finds t's nearest undecided pending crossings again, after its
+// presence or direction changed or it lost the crossings it had.
+func (c *Correlator) refresh(t *track) {
+	c.unoffer(t)
+	if t.usedBy != "" {
+		return
+	}
+	for _, p := range c.pending {
+		if p.decided || !c.candidate(t, p) {
+			continue
+		}
+		g, m := nearnessTo(t, p)
+		if len(t.offeredTo) > 0 {
+			if closer(t.gap, t.midGap, g, m) {
+				continue
+			}
+			if closer(g, m, t.gap, t.midGap) {
+				clear(t.offeredTo)
+				t.offeredTo = t.offeredTo[:0]
+			}
+		}
+		t.gap, t.midGap = g, m
+		t.offeredTo = append(t.offeredTo, p) // in pending order
+	}
+	for _, p := range t.offeredTo {
+		p.offered[t] = struct{}{}
+	}
+}
+
+// offerNew makes p, just added to the pending crossings, the nearest
+// crossing of every free track that lies nearer to it than to the ones
+// it had (or as near: then it is offered to both).
+func (c *Correlator) offerNew(p *pendingCrossing) {
+	p.order = c.pendingSeq
+	c.pendingSeq++
+	p.offered = map[*track]struct{}{}
+	c.slots.endingFrom(p.start().Add(-c.cfg.Window), func(t *track) {
+		if !c.candidate(t, p) {
+			return
+		}
+		g, m := nearnessTo(t, p)
+		if len(t.offeredTo) > 0 {
+			if closer(t.gap, t.midGap, g, m) {
+				return
+			}
+			if closer(g, m, t.gap, t.midGap) {
+				c.unoffer(t)
+			}
+		}
+		t.gap, t.midGap = g, m
+		t.offeredTo = append(t.offeredTo, p) // p is the last pending
+		p.offered[t] = struct{}{}
+	})
+}
+
+// withdraw takes decided p out of the offers: each track it held goes to
+// its next nearest crossing.
+func (c *Correlator) withdraw(p *pendingCrossing) {
+	for t := range p.offered {
+		if i := slices.Index(t.offeredTo, p); i >= 0 {
+			t.offeredTo = slices.Delete(t.offeredTo, i, i+1)
+		}
+		if len(t.offeredTo) == 0 {
+			c.refresh(t)
+		}
+	}
+	p.offered = nil
+}
+
+// offeredTracks lists the tracks offered to p, in arrival order. A
+// crossing not yet pending (a pair just completed) is offered every free
+// track in its window that no pending crossing holds nearer.
+func (c *Correlator) offeredTracks(p *pendingCrossing) []*track {
+	var out []*track
+	if p.offered != nil {
+		out = make([]*track, 0, len(p.offered))
+		for t := range p.offered {
+			out = append(out, t)
+		}
+	} else {
+		c.slots.endingFrom(p.start().Add(-c.cfg.Window), func(t *track) {
+			if !c.candidate(t, p) {
+				return
+			}
+			if g, m := nearnessTo(t, p); len(t.offeredTo) == 0 || !closer(t.gap, t.midGap, g, m) {
+				out = append(out, t)
+			}
+		})
+	}
+	slices.SortFunc(out, func(a, b *track) int { return a.firstSeen - b.firstSeen })
+	return out
+}
+
+// claimants lists, of the tracks offered to p, those whose reads can claim
+// a clearance (not persons, some read confident), in the order they are
+// asked: declared objects before their conveyance, then nearest in time,
+// then arrival. Only these are asked, so a failed try costs what they are.
+func (c *Correlator) claimants(p *pendingCrossing) []claimant {
+	var out []claimant
+	add := func(t *track) {
+		if t.class == ClassPerson || len(t.confident) == 0 {
+			return
+		}
+		g, m := nearnessTo(t, p)
+		out = append(out, claimant{t: t, rank: classRank(t.class), gap: g, mid: m})
+	}
+	if p.offered != nil {
+		for t := range p.offered {
+			add(t)
+		}
+	} else {
+		for _, t := range c.offeredTracks(p) {
+			add(t)
+		}
+	}
+	slices.SortFunc(out, func(a, b claimant) int {
+		switch {
+		case a.rank != b.rank:
+			return a.rank - b.rank
+		case a.gap != b.gap:
+			return cmpDuration(a.gap, b.gap)
+		case a.mid != b.mid:
+			return cmpDuration(a.mid, b.mid)
+		}
+		return a.t.firstSeen - b.t.firstSeen
+	})
+	return out
+}
+
+type claimant struct {
+	t        *track
+	rank     int
+	gap, mid time.Duration
+}
+
+func cmpDuration(a, b time.Duration) int {
+	if a < b {
+		return -1
+	}
+	return 1
+}
+
+// tracksWithID indexes retained tracks by track ID (across cameras), for
+// adopting a recorded crossing's tracks.
+func (c *Correlator) indexID(t *track) {
+	c.byID[t.id] = append(c.byID[t.id], t)
+}
+
+func (c *Correlator) unindexID(t *track) {
+	ts := c.byID[t.id]
+	if i := slices.Index(ts, t); i >= 0 {
+		ts = slices.Delete(ts, i, i+1)
+	}
+	if len(ts) == 0 {
+		delete(c.byID, t.id)
+		return
+	}
+	c.byID[t.id] = ts
+}
