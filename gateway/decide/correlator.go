@@ -130,9 +130,9 @@ type track struct {
 	// must start there too, so that crossing is adopted and takes this
 	// track again rather than the track coming back free.
 	usedFrom  uint64
-	firstSeen int // order of arrival, for deterministic iteration
-	mid       time.Time
-	confident []Read // reads at or above MinConfidence, best first
+	firstSeen int       // order of arrival, for deterministic iteration
+	mid       time.Time // halfway through its presence
+	confident []Read    // reads at or above MinConfidence, best first
 	// Positions in the correlator's indexes (index.go).
 	endPos, lowPos int
 	slot           int64
@@ -169,8 +169,8 @@ type Correlator struct {
 
 	// Indexes (index.go, index_offers.go): tracks by last detection (for
 	// pruning, and in slots for the crossings they may reach), by the seq
-	// they hold back (for LowWater) and by track ID (for adopting);
-	// devices by when they were
+	// they hold back (for LowWater) and by track ID (for adopting); the
+	// pending crossings in the order they came; devices by when they were
 	// last heard (for silence), with the LastSeen each device is queued
 	// at; devices whose LastSeen lies past the gate clock (a seeded state
 	// or a playback stamp), to pull back; devices changed since
@@ -617,7 +617,7 @@ next:
 		}
 	}
 	if len(ev.Reads) > 0 {
-		t.confident = c.confidentReads(t)
+		t.confident = c.confident(t)
 	}
 	return t
 }
@@ -708,7 +708,17 @@ func (c *Correlator) candidates(p *pendingCrossing) []*track {
 // presence and the crossing (0 if they overlap), then the distance between
 // their middles to tell overlapping ones apart.
 func nearness(t *track, p *pendingCrossing) (gap, mid time.Duration) {
-	return nearnessTo(t, p)
+	switch {
+	case t.to.Before(p.start()):
+		gap = p.start().Sub(t.to)
+	case t.from.After(p.end()):
+		gap = t.from.Sub(p.end())
+	}
+	mid = t.mid.Sub(p.mid)
+	if mid < 0 {
+		mid = -mid
+	}
+	return gap, mid
 }
 
 // byNearness orders ts (a copy) nearest to p first, arrival breaking ties.
@@ -738,7 +748,7 @@ func (c *Correlator) assign(p *pendingCrossing, ts []*track, ident *track) []*tr
 		anchors[ident.class] = ident
 	}
 	for _, t := range byNearness(ts, p) {
-		if _, ok := anchors[t.class]; !ok && len(c.confident(t)) > 0 {
+		if _, ok := anchors[t.class]; !ok && len(t.confident) > 0 {
 			anchors[t.class] = t
 		}
 	}
@@ -754,12 +764,12 @@ func (c *Correlator) assign(p *pendingCrossing, ts []*track, ident *track) []*tr
 // sameObject reports whether t reads as the anchor a does: some confident
 // read of each names the same identity, or t has no confident read at all.
 func (c *Correlator) sameObject(a, t *track) bool {
-	rs := c.confident(t)
+	rs := t.confident
 	if len(rs) == 0 {
 		return true
 	}
 	for _, r := range rs {
-		for _, ar := range c.confident(a) {
+		for _, ar := range a.confident {
 			if zone.IdentitiesMatch(r.Identity(), ar.Identity()) {
 				return true
 			}
@@ -811,10 +821,9 @@ func classRank(class string) int {
 	return 2
 }
 
-// confident returns a track's reads at or above MinConfidence, best first.
-func (c *Correlator) confident(t *track) []Read { return t.confident }
-
-func (c *Correlator) confidentReads(t *track) []Read {
+// confident returns a track's reads at or above MinConfidence, best first;
+// a track keeps them (track.confident) from its last read.
+func (c *Correlator) confident(t *track) []Read {
 	var out []Read
 	for _, r := range t.reads {
 		if r.Confidence >= c.cfg.MinConfidence {
@@ -837,7 +846,7 @@ func (c *Correlator) decide(p *pendingCrossing, now time.Time) Outcome {
 		if t.class == ClassPerson {
 			continue
 		}
-		if rs := c.confident(t); len(rs) > 0 && (best == nil || rs[0].Confidence > best.Confidence) {
+		if rs := t.confident; len(rs) > 0 && (best == nil || rs[0].Confidence > best.Confidence) {
 			r := rs[0]
 			best, bestTrack = &r, t
 		}

@@ -88,28 +88,13 @@ func (s *trackSlots) endingFrom(from time.Time, fn func(*track)) {
 	}
 }
 
-// nearnessTo is nearness with both middles kept, so a comparison costs no
-// time arithmetic beyond the two differences.
-func nearnessTo(t *track, p *pendingCrossing) (gap, mid time.Duration) {
-	switch {
-	case t.to.Before(p.start()):
-		gap = p.start().Sub(t.to)
-	case t.from.After(p.end()):
-		gap = t.from.Sub(p.end())
-	}
-	mid = t.mid.Sub(p.mid)
-	if mid < 0 {
-		mid = -mid
-	}
-	return gap, mid
-}
-
 // closer orders two nearnesses: gap first, then the distance of middles.
 func closer(g1, m1, g2, m2 time.Duration) bool {
 	return g1 < g2 || (g1 == g2 && m1 < m2)
 }
 
-// present sets a track's middle after its first or last detection moved.
+// present keeps a track's middle (for nearness) after its first or last
+// detection moved.
 func (t *track) present() {
 	t.mid = t.from.Add(t.to.Sub(t.from) / 2)
 }
@@ -134,7 +119,7 @@ func (c *Correlator) refresh(t *track) {
 		if p.decided || !c.candidate(t, p) {
 			continue
 		}
-		g, m := nearnessTo(t, p)
+		g, m := nearness(t, p)
 		if len(t.offeredTo) > 0 {
 			if closer(t.gap, t.midGap, g, m) {
 				continue
@@ -163,7 +148,7 @@ func (c *Correlator) offerNew(p *pendingCrossing) {
 		if !c.candidate(t, p) {
 			return
 		}
-		g, m := nearnessTo(t, p)
+		g, m := nearness(t, p)
 		if len(t.offeredTo) > 0 {
 			if closer(t.gap, t.midGap, g, m) {
 				return
@@ -207,7 +192,7 @@ func (c *Correlator) offeredTracks(p *pendingCrossing) []*track {
 			if !c.candidate(t, p) {
 				return
 			}
-			if g, m := nearnessTo(t, p); len(t.offeredTo) == 0 || !closer(t.gap, t.midGap, g, m) {
+			if g, m := nearness(t, p); len(t.offeredTo) == 0 || !closer(t.gap, t.midGap, g, m) {
 				out = append(out, t)
 			}
 		})
@@ -226,7 +211,7 @@ func (c *Correlator) claimants(p *pendingCrossing) []claimant {
 		if t.class == ClassPerson || len(t.confident) == 0 {
 			return
 		}
-		g, m := nearnessTo(t, p)
+		g, m := nearness(t, p)
 		out = append(out, claimant{t: t, rank: classRank(t.class), gap: g, mid: m})
 	}
 	if p.offered != nil {
