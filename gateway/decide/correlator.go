@@ -170,7 +170,8 @@ type Correlator struct {
 	// Indexes (index.go, index_offers.go): tracks by last detection (for
 	// pruning, and in slots for the crossings they may reach), by the seq
 	// they hold back (for LowWater) and by track ID (for adopting); the
-	// pending crossings in the order they came; devices by when they were
+	// pending crossings in the order they came and, per direction, by
+	// start; devices by when they were
 	// last heard (for silence), with the LastSeen each device is queued
 	// at; devices whose LastSeen lies past the gate clock (a seeded state
 	// or a playback stamp), to pull back; devices changed since
@@ -179,6 +180,7 @@ type Correlator struct {
 	slots        *trackSlots
 	byID         map[string][]*track
 	pendingSeq   uint64
+	lines        map[zone.Direction][]*pendingCrossing
 	quiet        silenceHeap
 	queuedAt     map[string]time.Time
 	ahead        map[string]struct{}
@@ -203,7 +205,7 @@ func NewCorrelator(cfg CorrelatorConfig) *Correlator {
 	byEnd, byLow := newTrackIndexes()
 	return &Correlator{cfg: cfg, log: log.With("gate", cfg.Gate), open: map[int]beamBreak{},
 		tracks: map[string]*track{}, sensors: map[string]*SensorState{}, preUsed: map[string]preUse{},
-		byEnd: byEnd, byLow: byLow, slots: newTrackSlots(cfg.Window), byID: map[string][]*track{}, queuedAt: map[string]time.Time{}, ahead: map[string]struct{}{}, changed: map[string]struct{}{}}
+		byEnd: byEnd, byLow: byLow, slots: newTrackSlots(cfg.Window), byID: map[string][]*track{}, lines: map[zone.Direction][]*pendingCrossing{}, queuedAt: map[string]time.Time{}, ahead: map[string]struct{}{}, changed: map[string]struct{}{}}
 }
 
 type preUse struct {

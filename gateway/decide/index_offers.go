@@ -109,20 +109,41 @@ func (c *Correlator) unoffer(t *track) {
 }
 
 // refresh finds t's nearest undecided pending crossings again, after its
-// presence or direction changed or it lost the crossings it had.
+// presence or direction changed or it lost the crossings it had. It walks
+// the pending crossings of t's direction outward from t's middle in order
+// of start and stops where none further can lie as near as the best found
+// (a crossing lasts at most a window), so it looks at the crossings near t,
+// not at every pending one.
 func (c *Correlator) refresh(t *track) {
 	c.unoffer(t)
 	if t.usedBy != "" {
 		return
 	}
-	for _, p := range c.pending {
-		if p.decided || !c.candidate(t, p) {
-			continue
+	for d, line := range c.lines {
+		if t.dir == "" || t.dir == d {
+			c.nearestOn(line, t)
 		}
-		g, m := nearness(t, p)
+	}
+	if len(t.offeredTo) > 1 { // found walking outward: put back in pending order
+		slices.SortFunc(t.offeredTo, func(a, b *pendingCrossing) int { return cmpOrder(a.order, b.order) })
+	}
+	for _, p := range t.offeredTo {
+		p.offered[t] = struct{}{}
+	}
+}
+
+// nearestOn adds to t's nearest crossings those of one line (one
+// direction, ordered by start) that lie at least as near.
+func (c *Correlator) nearestOn(line []*pendingCrossing, t *track) {
+	w := c.cfg.Window
+	consider := func(q *pendingCrossing) {
+		if !c.candidate(t, q) {
+			return
+		}
+		g, m := nearness(t, q)
 		if len(t.offeredTo) > 0 {
 			if closer(t.gap, t.midGap, g, m) {
-				continue
+				return
 			}
 			if closer(g, m, t.gap, t.midGap) {
 				clear(t.offeredTo)
@@ -130,11 +151,64 @@ func (c *Correlator) refresh(t *track) {
 			}
 		}
 		t.gap, t.midGap = g, m
-		t.offeredTo = append(t.offeredTo, p) // in pending order
+		t.offeredTo = append(t.offeredTo, q)
 	}
-	for _, p := range t.offeredTo {
-		p.offered[t] = struct{}{}
+	// beyond is whether a crossing starting at s, and every one further
+	// out, lies strictly farther than the best found or outside t's reach:
+	// gapLB and midLB bound its nearness from below.
+	beyond := func(gapLB, midLB time.Duration) bool {
+		return gapLB > w || (len(t.offeredTo) > 0 && closer(t.gap, t.midGap, gapLB, midLB))
 	}
+	i, _ := slices.BinarySearchFunc(line, t.mid, func(q *pendingCrossing, at time.Time) int { return q.start().Compare(at) })
+	for _, q := range line[i:] {
+		// Starting at or after t's middle: its gap is at least how far it
+		// starts past t's end, its middle at least its start.
+		if beyond(max(0, q.start().Sub(t.to)), q.start().Sub(t.mid)) {
+			break
+		}
+		consider(q)
+	}
+	for j := i - 1; j >= 0; j-- {
+		q := line[j]
+		// Starting before t's middle: it ends at most a window after its
+		// start, its middle at most half a window after.
+		if beyond(max(0, t.from.Sub(q.start())-w), max(0, t.mid.Sub(q.start())-w/2)) {
+			break
+		}
+		consider(q)
+	}
+}
+
+func cmpOrder(a, b uint64) int {
+	if a < b {
+		return -1
+	}
+	if a > b {
+		return 1
+	}
+	return 0
+}
+
+// enter puts p, just made pending, on its direction's line, ordered by
+// start (then arrival); leave takes it off once decided.
+func (c *Correlator) enter(p *pendingCrossing) {
+	line := c.lines[p.dir]
+	i, _ := slices.BinarySearchFunc(line, p, comparePending)
+	c.lines[p.dir] = slices.Insert(line, i, p)
+}
+
+func (c *Correlator) leave(p *pendingCrossing) {
+	line := c.lines[p.dir]
+	if i, ok := slices.BinarySearchFunc(line, p, comparePending); ok {
+		c.lines[p.dir] = slices.Delete(line, i, i+1)
+	}
+}
+
+func comparePending(a, b *pendingCrossing) int {
+	if n := a.start().Compare(b.start()); n != 0 {
+		return n
+	}
+	return cmpOrder(a.order, b.order)
 }
 
 // offerNew makes p, just added to the pending crossings, the nearest
@@ -144,6 +218,7 @@ func (c *Correlator) offerNew(p *pendingCrossing) {
 	p.order = c.pendingSeq
 	c.pendingSeq++
 	p.offered = map[*track]struct{}{}
+	c.enter(p)
 	c.slots.endingFrom(p.start().Add(-c.cfg.Window), func(t *track) {
 		if !c.candidate(t, p) {
 			return
@@ -166,6 +241,10 @@ func (c *Correlator) offerNew(p *pendingCrossing) {
 // withdraw takes decided p out of the offers: each track it held goes to
 // its next nearest crossing.
 func (c *Correlator) withdraw(p *pendingCrossing) {
+	if p.offered == nil {
+		return // never pending
+	}
+	c.leave(p)
 	for t := range p.offered {
 		if i := slices.Index(t.offeredTo, p); i >= 0 {
 			t.offeredTo = slices.Delete(t.offeredTo, i, i+1)
