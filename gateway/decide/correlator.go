@@ -97,6 +97,12 @@ type pendingCrossing struct {
 	// crossings and the tracks offered to it.
 	order   uint64
 	offered map[*track]struct{}
+	// triedWith is the claim set p was last tried with in full, and
+	// fresh the tracks offered to it or read anew since: within one
+	// decision step a claim set's refusals stand, so a retry asks only
+	// the fresh ones (tryAuthorize).
+	triedWith *ClaimSet
+	fresh     map[*track]struct{}
 }
 
 func (p *pendingCrossing) start() time.Time { return p.first.at }
@@ -590,7 +596,9 @@ func (c *Correlator) detect(seq uint64, ev SensorEvent) *track {
 	}
 	// An analytics engine often says "unknown" before it is sure; a later
 	// definite class wins, a later "unknown" does not undo it.
+	reclassed := false
 	if ev.ObjectClass != ClassUnknown || t.class == "" {
+		reclassed = t.class != ev.ObjectClass
 		t.class = ev.ObjectClass
 	}
 	if ev.Direction != "" && ev.Direction != t.dir {
@@ -620,6 +628,11 @@ next:
 	}
 	if len(ev.Reads) > 0 {
 		t.confident = c.confident(t)
+	}
+	if reclassed || len(ev.Reads) > 0 {
+		for _, p := range t.offeredTo {
+			p.fresh[t] = struct{}{}
+		}
 	}
 	return t
 }
@@ -789,8 +802,26 @@ func (c *Correlator) tryAuthorize(p *pendingCrossing, book ClearanceBook, now ti
 	}
 	// The declared object (engine, aircraft) is asked before its conveyance
 	// (the tow vehicle), so the crossing names what was cleared; within a
-	// class the track nearest in time is asked first.
-	for _, cl := range c.claimants(p) {
+	// class the track nearest in time is asked first. The gate's claim set
+	// lives one decision step, and within it a refusal stands (a
+	// clearance stored meanwhile is seen at the next step, as if it had
+	// come just after this one): a retry in the same step asks only the
+	// tracks offered or read anew since, in the same order. Any other book
+	// is asked everything again.
+	set, _ := book.(*ClaimSet)
+	var ask []claimant
+	if set != nil && p.triedWith == set {
+		ask = c.claimants(p, p.fresh)
+	} else {
+		ask = c.claimants(p, p.offered)
+	}
+	defer func() {
+		if set != nil && !p.decided {
+			p.triedWith = set
+			clear(p.fresh)
+		}
+	}()
+	for _, cl := range ask {
 		t := cl.t
 		for _, r := range t.confident {
 			id, ok := book.Claim(r.Identity(), p.dir, p.claimAt())

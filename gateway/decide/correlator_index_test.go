@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bondgate/bondgate/gateway/record"
 	"github.com/bondgate/bondgate/internal/zone"
 	"github.com/stretchr/testify/require"
 )
@@ -262,4 +263,64 @@ func linearNearest(c *Correlator, t *track) []*pendingCrossing {
 		out = append(out, q)
 	}
 	return out
+}
+
+// With the gate's book (a claim set per decision step, clearances stored
+// between steps and committed after each), the indexed correlator, which
+// within a step asks a crossing again only about tracks offered or read
+// anew, decides every random stream as the linear one that asked
+// everything every time.
+func TestCorrelatorRetriesWithinAStepDecideLikeAskingEverything(t *testing.T) {
+	for seed := range uint64(9) {
+		s := indexStream{seed: 1000 + seed, start: corrT0, quant: []time.Duration{time.Millisecond, 100 * time.Millisecond, time.Second}[seed%3], n: 2000}
+		t.Run(fmt.Sprintf("seed=%d/quant=%s", s.seed, s.quant), func(t *testing.T) {
+			steps, initial, recorded := s.steps()
+			rec := func(id string) (zone.Crossing, bool) { x, ok := recorded[id]; return x, ok }
+			cfg := CorrelatorConfig{Gate: corrGate, Recorded: rec, Logger: slog.New(slog.DiscardHandler)}
+			c, ref := NewCorrelator(cfg), newRefCorrelator(cfg)
+			now := steps[0].heard
+			held := map[string]record.Clearance{}
+			for _, cl := range initial {
+				held[cl.ID] = record.Clearance{Clearance: cl}
+			}
+			book := NewClearances(corrGate, NewClock(func() time.Time { return now }), held)
+			refBook := NewClearances(corrGate, NewClock(func() time.Time { return now }), held)
+			r := rand.New(rand.NewPCG(s.seed, 3))
+			authorized := 0
+			for len(steps) > 0 {
+				chunk := steps[:min(len(steps), 1+r.IntN(60))]
+				steps = steps[len(chunk):]
+				for _, st := range chunk {
+					for _, cl := range st.clear { // stored between steps
+						book.Put(&record.Clearance{Clearance: cl})
+						refBook.Put(&record.Clearance{Clearance: cl})
+					}
+				}
+				set, refSet := book.Begin(), refBook.Begin()
+				var got, want []Outcome
+				for _, st := range chunk {
+					now = st.heard
+					got = append(got, c.ObserveAt(st.seq, st.ev, set, st.heard)...)
+					want = append(want, ref.ObserveAt(st.seq, st.ev, refSet, st.heard)...)
+				}
+				now = chunk[len(chunk)-1].advance
+				got = append(got, c.Advance(now, set)...)
+				want = append(want, ref.Advance(now, refSet)...)
+				require.Equal(t, want, got, "step ending at seq %d", chunk[len(chunk)-1].seq)
+				require.Equal(t, ref.LowWater(), c.LowWater())
+				var written []zone.Crossing
+				for _, o := range got {
+					if o.Crossing != nil {
+						written = append(written, *o.Crossing)
+						if o.Crossing.Decision == zone.DecisionAuthorized {
+							authorized++
+						}
+					}
+				}
+				set.Commit(written)
+				refSet.Commit(written)
+			}
+			t.Logf("%d authorized", authorized)
+		})
+	}
 }

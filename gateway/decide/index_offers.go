@@ -103,6 +103,7 @@ func (t *track) present() {
 func (c *Correlator) unoffer(t *track) {
 	for _, p := range t.offeredTo {
 		delete(p.offered, t)
+		delete(p.fresh, t)
 	}
 	clear(t.offeredTo)
 	t.offeredTo = t.offeredTo[:0]
@@ -129,6 +130,7 @@ func (c *Correlator) refresh(t *track) {
 	}
 	for _, p := range t.offeredTo {
 		p.offered[t] = struct{}{}
+		p.fresh[t] = struct{}{}
 	}
 }
 
@@ -218,6 +220,7 @@ func (c *Correlator) offerNew(p *pendingCrossing) {
 	p.order = c.pendingSeq
 	c.pendingSeq++
 	p.offered = map[*track]struct{}{}
+	p.fresh = map[*track]struct{}{} // what offerNew offers was just tried
 	c.enter(p)
 	c.slots.endingFrom(p.start().Add(-c.cfg.Window), func(t *track) {
 		if !c.candidate(t, p) {
@@ -253,7 +256,7 @@ func (c *Correlator) withdraw(p *pendingCrossing) {
 			c.refresh(t)
 		}
 	}
-	p.offered = nil
+	p.offered, p.fresh = nil, nil
 }
 
 // offeredTracks lists the tracks offered to p, in arrival order. A
@@ -280,11 +283,11 @@ func (c *Correlator) offeredTracks(p *pendingCrossing) []*track {
 	return out
 }
 
-// claimants lists, of the tracks offered to p, those whose reads can claim
-// a clearance (not persons, some read confident), in the order they are
-// asked: declared objects before their conveyance, then nearest in time,
-// then arrival. Only these are asked, so a failed try costs what they are.
-func (c *Correlator) claimants(p *pendingCrossing) []claimant {
+// claimants lists, of the tracks in ts offered to p (all of them when p
+// is not pending yet), those whose reads can claim a clearance (not
+// persons, some read confident), in the order they are asked: declared
+// objects before their conveyance, then nearest in time, then arrival.
+func (c *Correlator) claimants(p *pendingCrossing, ts map[*track]struct{}) []claimant {
 	var out []claimant
 	add := func(t *track) {
 		if t.class == ClassPerson || len(t.confident) == 0 {
@@ -294,7 +297,7 @@ func (c *Correlator) claimants(p *pendingCrossing) []claimant {
 		out = append(out, claimant{t: t, rank: classRank(t.class), gap: g, mid: m})
 	}
 	if p.offered != nil {
-		for t := range p.offered {
+		for t := range ts {
 			add(t)
 		}
 	} else {
