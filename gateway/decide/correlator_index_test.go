@@ -70,6 +70,7 @@ func (s indexStream) steps() ([]streamStep, []zone.Clearance, map[string]zone.Cr
 	}
 	recorded := map[string]zone.Crossing{}
 	nextTrack := 0
+	seen := map[string]time.Time{}
 	var out []streamStep
 	for i := range s.n {
 		seq := uint64(i + 1)
@@ -95,6 +96,10 @@ func (s indexStream) steps() ([]streamStep, []zone.Clearance, map[string]zone.Cr
 			id := max(1, nextTrack-r.IntN(6))
 			ev.Type, ev.DeviceID = EventDetection, fmt.Sprintf("CAM-%d", 1+r.IntN(3))
 			ev.TrackID = fmt.Sprintf("t-%d", id)
+			if last, ok := seen[ev.DeviceID+ev.TrackID]; ok && r.IntN(3) == 0 {
+				ev.Time = last // seen again where it was: a new read, the track unmoved
+			}
+			seen[ev.DeviceID+ev.TrackID] = ev.Time
 			ev.ObjectClass = classes[r.IntN(len(classes))]
 			ev.Direction = dirs[r.IntN(len(dirs))]
 			ev.Snapshot = fmt.Sprintf("nvr://%s/%d.jpg", ev.DeviceID, i)
