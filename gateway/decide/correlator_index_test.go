@@ -329,3 +329,19 @@ func TestCorrelatorRetriesWithinAStepDecideLikeAskingEverything(t *testing.T) {
 		})
 	}
 }
+
+// Within one step, a track the crossing was already asked about is asked
+// again once it can claim what it could not: here a track first taken for
+// a person (whose reads never count) is then seen to be the engine.
+func TestCorrelatorAsksAgainInTheStepWhenATrackBecomesAClaimant(t *testing.T) {
+	c := newQuiet(CorrelatorConfig{Gate: corrGate})
+	cl := corrClearance("PD-1", zone.In, zone.ReadStandTag, "STAND-0042")
+	book := NewClearances(corrGate, NewClock(func() time.Time { return corrAt(3) }), map[string]record.Clearance{cl.ID: {Clearance: cl}})
+	set := book.Begin()
+	observe := func(seq uint64, ev SensorEvent) []Outcome { return c.ObserveAt(seq, ev, set, corrAt(3)) }
+	require.Empty(t, observe(1, detEv(0, "t-1", ClassPerson, zone.In, readTag("STAND-0042", 0.95))))
+	require.Empty(t, observe(2, brkEv(1, "A", 1)))
+	require.Empty(t, observe(3, brkEv(2, "B", 1)), "a person's read does not authorize")
+	got := summarizeOutcomes(observe(4, detEv(0, "t-1", ClassEngine, zone.In)))
+	require.Equal(t, []corrDecided{{ID: "X-G-MRO-1-3", Decision: zone.DecisionAuthorized, Direction: zone.In, Identity: "STAND-0042", Clearance: "PD-1"}}, got)
+}
