@@ -1,6 +1,7 @@
 package decide
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
@@ -15,7 +16,9 @@ import (
 // pending crossings (ties included) and each of those lists it as offered.
 // It is restored where its inputs change: a track's presence or direction
 // (refresh), a track used or dropped (unoffer), a crossing made pending
-// (offerNew) or decided (withdraw).
+// (offerNew) or decided (withdraw). What each costs: refresh the pending
+// crossings near the track, offerNew the tracks that may reach the new
+// crossing, withdraw a refresh per track the decided crossing left free.
 
 // trackSlots indexes tracks by their last detection in slots one window
 // wide (whole seconds), so the tracks that may reach a crossing's window
@@ -126,7 +129,7 @@ func (c *Correlator) refresh(t *track) {
 		}
 	}
 	if len(t.offeredTo) > 1 { // found walking outward: put back in pending order
-		slices.SortFunc(t.offeredTo, func(a, b *pendingCrossing) int { return cmpOrder(a.order, b.order) })
+		slices.SortFunc(t.offeredTo, func(a, b *pendingCrossing) int { return cmp.Compare(a.order, b.order) })
 	}
 	for _, p := range t.offeredTo {
 		p.offered[t] = struct{}{}
@@ -181,16 +184,6 @@ func (c *Correlator) nearestOn(line []*pendingCrossing, t *track) {
 	}
 }
 
-func cmpOrder(a, b uint64) int {
-	if a < b {
-		return -1
-	}
-	if a > b {
-		return 1
-	}
-	return 0
-}
-
 // enter puts p, just made pending, on its direction's line, ordered by
 // start (then arrival); leave takes it off once decided.
 func (c *Correlator) enter(p *pendingCrossing) {
@@ -210,7 +203,7 @@ func comparePending(a, b *pendingCrossing) int {
 	if n := a.start().Compare(b.start()); n != 0 {
 		return n
 	}
-	return cmpOrder(a.order, b.order)
+	return cmp.Compare(a.order, b.order)
 }
 
 // offerNew makes p, just added to the pending crossings, the nearest
@@ -306,15 +299,7 @@ func (c *Correlator) claimants(p *pendingCrossing, ts map[*track]struct{}) []cla
 		}
 	}
 	slices.SortFunc(out, func(a, b claimant) int {
-		switch {
-		case a.rank != b.rank:
-			return a.rank - b.rank
-		case a.gap != b.gap:
-			return cmpDuration(a.gap, b.gap)
-		case a.mid != b.mid:
-			return cmpDuration(a.mid, b.mid)
-		}
-		return a.t.firstSeen - b.t.firstSeen
+		return cmp.Or(a.rank-b.rank, cmp.Compare(a.gap, b.gap), cmp.Compare(a.mid, b.mid), a.t.firstSeen-b.t.firstSeen)
 	})
 	return out
 }
@@ -325,14 +310,7 @@ type claimant struct {
 	gap, mid time.Duration
 }
 
-func cmpDuration(a, b time.Duration) int {
-	if a < b {
-		return -1
-	}
-	return 1
-}
-
-// tracksWithID indexes retained tracks by track ID (across cameras), for
+// indexID files t under its track ID (one per camera that saw it), for
 // adopting a recorded crossing's tracks.
 func (c *Correlator) indexID(t *track) {
 	c.byID[t.id] = append(c.byID[t.id], t)
