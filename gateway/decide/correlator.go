@@ -1,9 +1,11 @@
 package decide
 
 import (
+	"cmp"
 	"container/heap"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -863,7 +865,9 @@ func (c *Correlator) confident(t *track) []Read {
 			out = append(out, r)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Confidence > out[j].Confidence })
+	if len(out) > 1 {
+		slices.SortStableFunc(out, func(a, b Read) int { return cmp.Compare(b.Confidence, a.Confidence) })
+	}
 	return out
 }
 
