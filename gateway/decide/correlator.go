@@ -738,17 +738,25 @@ func nearness(t *track, p *pendingCrossing) (gap, mid time.Duration) {
 	return gap, mid
 }
 
-// byNearness orders ts (a copy) nearest to p first, arrival breaking ties.
+// byNearness orders ts (a copy, in arrival order) nearest to p first,
+// arrival breaking ties.
 func byNearness(ts []*track, p *pendingCrossing) []*track {
-	out := append([]*track(nil), ts...)
-	sort.SliceStable(out, func(i, j int) bool {
-		gi, mi := nearness(out[i], p)
-		gj, mj := nearness(out[j], p)
-		if gi != gj {
-			return gi < gj
-		}
-		return mi < mj
+	type near struct {
+		t        *track
+		gap, mid time.Duration
+	}
+	ns := make([]near, len(ts))
+	for i, t := range ts {
+		g, m := nearness(t, p)
+		ns[i] = near{t: t, gap: g, mid: m}
+	}
+	slices.SortFunc(ns, func(a, b near) int {
+		return cmp.Or(cmp.Compare(a.gap, b.gap), cmp.Compare(a.mid, b.mid), a.t.firstSeen-b.t.firstSeen)
 	})
+	out := make([]*track, len(ns))
+	for i, n := range ns {
+		out[i] = n.t
+	}
 	return out
 }
 
