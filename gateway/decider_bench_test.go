@@ -20,23 +20,95 @@ import (
 // track and the rest are heartbeats spread over devices; a warm-up of 40 s
 // fills the correlator to what it retains in steady state (tracks are kept
 // three windows). A step should cost what it takes, not what is retained:
-// the figure should be flat across the rows.
+// the figure should be flat across the rows. The first row, heartbeats
+// alone from eight devices, is the floor beside them: a step that retains
+// nothing, parsing and writing what it took.
+//
+// The mix rows are a gate's traffic as ops/bench/events.lua MODE mix sends
+// it (20 listed devices): half camera detections with a confident plate
+// read on tracks of trackLen detections (round robin over six cameras),
+// one infrared A/B pair every pairEvery events, the rest heartbeats. No
+// clearance is held, so every crossing waits out its window while each
+// nearby detection asks whether it can now be authorized. Shorter tracks
+// mean more retained tracks, denser pairs more pending crossings.
 func BenchmarkDeciderPerEvent(b *testing.B) {
 	for _, c := range []struct{ devices, tracksPerSec int }{
-		{10, 100}, {1000, 100}, {10000, 100}, {1000, 1}, {1000, 1000},
+		{8, 0}, {10, 100}, {1000, 100}, {10000, 100}, {1000, 1}, {1000, 1000},
 	} {
 		b.Run(fmt.Sprintf("devices=%d/tracks=%d_per_s", c.devices, c.tracksPerSec), func(b *testing.B) {
 			for range b.N {
-				us := deciderCPUPerEvent(b, c.devices, c.tracksPerSec)
+				us := deciderCPUPerEvent(b, func(n, i int, at time.Time) string {
+					return cameraOrHeartbeat(n, i, at.Format(time.RFC3339Nano), c.devices, c.tracksPerSec)
+				})
+				b.ReportMetric(us, "µs_cpu/event")
+			}
+		})
+	}
+	for _, c := range []struct {
+		trackLen, pairEvery int
+		stamp               time.Duration
+	}{
+		{100, 500, 0}, {10, 500, 0}, {1, 500, 0}, {100, 50, 0}, {10, 50, 0}, {100, 500, time.Second},
+	} {
+		name := fmt.Sprintf("mix/track_len=%d/pair_every=%d", c.trackLen, c.pairEvery)
+		if c.stamp > 0 {
+			// events.lua stamps whole seconds: every event of a second
+			// lies at the same instant, so each track ties with every
+			// crossing of its second.
+			name += "/stamp=" + c.stamp.String()
+		}
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				us := deciderCPUPerEvent(b, func(n, _ int, at time.Time) string {
+					return mixEvent(n, at.Truncate(max(c.stamp, 1)).Format(time.RFC3339Nano), c.trackLen, c.pairEvery)
+				})
 				b.ReportMetric(us, "µs_cpu/event")
 			}
 		})
 	}
 }
 
+// cameraOrHeartbeat is event n, the i-th of its simulated second: the
+// first tracksPerSec of a second are camera detections each on a new
+// track, the rest heartbeats spread over devices.
+func cameraOrHeartbeat(n, i int, at string, devices, tracksPerSec int) string {
+	if i < tracksPerSec {
+		return fmt.Sprintf(`{"event_id":"C-%d","device_id":"CAM-%d","gate":"`+testGate+`","time":%q,"type":"camera.detection",`+
+			`"object_class":"engine","track_id":"t-%d","direction":"in","reads":[{"kind":"stand_tag","value":"STAND-%05d","confidence":0.97}]}`,
+			n, n%4, at, n, n%100000)
+	}
+	return fmt.Sprintf(`{"event_id":"H-%d","device_id":"HB-%d","gate":"`+testGate+`","time":%q,"type":"heartbeat"}`, n, n%devices, at)
+}
+
+// mixEvent is event n of events.lua's mix: of every pairEvery events the
+// first half are camera detections (six cameras, a track per trackLen
+// events, one plate per track), then one A/B beam pair on one of six
+// segments, the rest heartbeats from eight devices.
+func mixEvent(n int, at string, trackLen, pairEvery int) string {
+	k := n % pairEvery
+	switch {
+	case k < pairEvery/2:
+		track := n / trackLen
+		return fmt.Sprintf(`{"event_id":"C-%d","device_id":"CAM-%d","gate":"`+testGate+`","time":%q,"type":"camera.detection",`+
+			`"object_class":"vehicle","track_id":"t-%d","direction":"in","reads":[{"kind":"vehicle_plate","value":"P-%05d","confidence":0.97}]}`,
+			n, n%6+1, at, track, track%100000)
+	case k < pairEvery/2+2:
+		beam := "A"
+		if k == pairEvery/2+1 {
+			beam = "B"
+		}
+		seg := n/pairEvery%6 + 1
+		return fmt.Sprintf(`{"event_id":"IR-%d","device_id":"IR-%d","gate":"`+testGate+`","time":%q,"type":"infrared.break","beam":%q,"segment":%d}`,
+			n, seg, at, beam, seg)
+	}
+	return fmt.Sprintf(`{"event_id":"H-%d","device_id":"HB-%d","gate":"`+testGate+`","time":%q,"type":"heartbeat"}`, n, n%8+1, at)
+}
+
 const deciderBenchRate = 2000 // simulated events a second
 
-func deciderCPUPerEvent(b *testing.B, devices, tracksPerSec int) float64 {
+// deciderCPUPerEvent is the decider's CPU per event when event n (the
+// i-th of its simulated second, stamped at) is event(n, i, at).
+func deciderCPUPerEvent(b *testing.B, event func(n, i int, at time.Time) string) float64 {
 	start := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	var nowNS atomic.Int64
 	nowNS.Store(start.UnixNano())
@@ -55,15 +127,7 @@ func deciderCPUPerEvent(b *testing.B, devices, tracksPerSec int) float64 {
 		batch := make([]record.NewEvent, 0, deciderBenchRate)
 		for i := range deciderBenchRate {
 			n++
-			at := sec.Add(time.Duration(i) * time.Second / deciderBenchRate).Format(time.RFC3339Nano)
-			var raw string
-			if i < tracksPerSec {
-				raw = fmt.Sprintf(`{"event_id":"C-%d","device_id":"CAM-%d","gate":"`+testGate+`","time":%q,"type":"camera.detection",`+
-					`"object_class":"engine","track_id":"t-%d","direction":"in","reads":[{"kind":"stand_tag","value":"STAND-%05d","confidence":0.97}]}`,
-					n, n%4, at, n, n%100000)
-			} else {
-				raw = fmt.Sprintf(`{"event_id":"H-%d","device_id":"HB-%d","gate":"`+testGate+`","time":%q,"type":"heartbeat"}`, n, n%devices, at)
-			}
+			raw := event(n, i, sec.Add(time.Duration(i)*time.Second/deciderBenchRate))
 			batch = append(batch, record.NewEvent{Key: []byte(fmt.Sprint(n)), Raw: []byte(raw)})
 		}
 		if _, err := s.store.AppendEvents(batch); err != nil {

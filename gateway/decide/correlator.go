@@ -1,9 +1,11 @@
 package decide
 
 import (
+	"cmp"
 	"container/heap"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -92,6 +94,17 @@ type pendingCrossing struct {
 	segment     int
 	dir         zone.Direction
 	decided     bool
+	mid         time.Time // halfway between the breaks
+	// Once pending (index_offers.go): its place among the pending
+	// crossings and the tracks offered to it.
+	order   uint64
+	offered map[*track]struct{}
+	// triedWith is the claim set p was last tried with in full, and
+	// fresh the tracks offered to it or read anew since: within one
+	// decision step a claim set's refusals stand, so a retry asks only
+	// the fresh ones (tryAuthorize).
+	triedWith *ClaimSet
+	fresh     map[*track]struct{}
 }
 
 func (p *pendingCrossing) start() time.Time { return p.first.at }
@@ -125,9 +138,17 @@ type track struct {
 	// must start there too, so that crossing is adopted and takes this
 	// track again rather than the track coming back free.
 	usedFrom  uint64
-	firstSeen int // order of arrival, for deterministic iteration
+	firstSeen int       // order of arrival, for deterministic iteration
+	mid       time.Time // halfway through its presence
+	confident []Read    // reads at or above MinConfidence, best first
 	// Positions in the correlator's indexes (index.go).
 	endPos, lowPos int
+	slot           int64
+	slotPos        int
+	// The nearest undecided pending crossings (ties all), in pending
+	// order, and how near they lie (index_offers.go).
+	offeredTo   []*pendingCrossing
+	gap, midGap time.Duration
 }
 
 // maxTrackEvents bounds the event IDs a crossing record lists per track; a
@@ -154,13 +175,20 @@ type Correlator struct {
 	preUsed map[string]preUse
 	sensors map[string]*SensorState
 
-	// Indexes (index.go): tracks by last detection (for pruning) and by
-	// the seq they hold back (for LowWater); devices by when they were
+	// Indexes (index.go, index_offers.go): tracks by last detection (for
+	// pruning, and in slots for the crossings they may reach), by the seq
+	// they hold back (for LowWater) and by track ID (for adopting); the
+	// pending crossings in the order they came and, per direction, by
+	// start; devices by when they were
 	// last heard (for silence), with the LastSeen each device is queued
 	// at; devices whose LastSeen lies past the gate clock (a seeded state
 	// or a playback stamp), to pull back; devices changed since
 	// ChangedSensors.
 	byEnd, byLow *trackHeap
+	slots        *trackSlots
+	byID         map[string][]*track
+	pendingSeq   uint64
+	lines        map[zone.Direction][]*pendingCrossing
 	quiet        silenceHeap
 	queuedAt     map[string]time.Time
 	ahead        map[string]struct{}
@@ -185,7 +213,7 @@ func NewCorrelator(cfg CorrelatorConfig) *Correlator {
 	byEnd, byLow := newTrackIndexes()
 	return &Correlator{cfg: cfg, log: log.With("gate", cfg.Gate), open: map[int]beamBreak{},
 		tracks: map[string]*track{}, sensors: map[string]*SensorState{}, preUsed: map[string]preUse{},
-		byEnd: byEnd, byLow: byLow, queuedAt: map[string]time.Time{}, ahead: map[string]struct{}{}, changed: map[string]struct{}{}}
+		byEnd: byEnd, byLow: byLow, slots: newTrackSlots(cfg.Window), byID: map[string][]*track{}, lines: map[zone.Direction][]*pendingCrossing{}, queuedAt: map[string]time.Time{}, ahead: map[string]struct{}{}, changed: map[string]struct{}{}}
 }
 
 type preUse struct {
@@ -225,23 +253,25 @@ func (c *Correlator) ObserveAt(seq uint64, ev SensorEvent, book ClearanceBook, h
 	switch ev.Type {
 	case EventDetection:
 		t := c.detect(seq, ev)
-		// The track is offered to its nearest undecided crossings: find how
-		// near that is once (a pass over the pending crossings), not once
-		// per crossing, and again only after a decision changed the set.
-		gap, mid, found := c.nearest(t)
-		for _, p := range c.pending {
-			if t.usedBy != "" || !found {
+		// The track is offered to its nearest undecided crossings, each
+		// tried in pending order; a decision moves the offers (the track's
+		// too, when the crossing took it or another was decided), so the
+		// next is taken from them as they then stand.
+		var after uint64
+		for t.usedBy == "" {
+			var p *pendingCrossing
+			for _, q := range t.offeredTo {
+				if q.order >= after {
+					p = q
+					break
+				}
+			}
+			if p == nil {
 				break
 			}
-			if p.decided || !c.candidate(t, p) {
-				continue
-			}
-			if g, m := nearness(t, p); g != gap || m != mid {
-				continue // another undecided crossing lies nearer
-			}
+			after = p.order + 1
 			if o, ok := c.tryAuthorize(p, book, ev.Time); ok {
 				outs = append(outs, o)
-				gap, mid, found = c.nearest(t)
 			}
 		}
 		c.dropDecided()
@@ -254,6 +284,7 @@ func (c *Correlator) ObserveAt(seq uint64, ev SensorEvent, book ClearanceBook, h
 				outs = append(outs, o)
 			} else {
 				c.pending = append(c.pending, p)
+				c.offerNew(p)
 			}
 		}
 	}
@@ -354,6 +385,9 @@ func (c *Correlator) Advance(now time.Time, book ClearanceBook) []Outcome {
 	for t := c.byEnd.min(); t != nil && horizon.After(t.to.Add(3*w)); t = c.byEnd.min() {
 		heap.Pop(c.byEnd)
 		c.byLow.remove(t)
+		c.slots.remove(t)
+		c.unindexID(t)
+		c.unoffer(t)
 		delete(c.tracks, t.key)
 	}
 	for k, u := range c.preUsed {
@@ -550,21 +584,31 @@ func (c *Correlator) detect(seq uint64, ev SensorEvent) *track {
 		}
 		c.byEnd.add(t)
 		c.byLow.add(t)
+		c.slots.add(t)
+		c.indexID(t)
 	}
+	moved := false
 	if ev.Time.Before(t.from) {
-		t.from = ev.Time
+		t.from, moved = ev.Time, true
 	}
 	if ev.Time.After(t.to) {
-		t.to = ev.Time
+		t.to, moved = ev.Time, true
 		c.byEnd.fix(t)
+		c.slots.moved(t)
 	}
 	// An analytics engine often says "unknown" before it is sure; a later
 	// definite class wins, a later "unknown" does not undo it.
+	reclassed := false
 	if ev.ObjectClass != ClassUnknown || t.class == "" {
+		reclassed = t.class != ev.ObjectClass
 		t.class = ev.ObjectClass
 	}
-	if ev.Direction != "" {
-		t.dir = ev.Direction
+	if ev.Direction != "" && ev.Direction != t.dir {
+		t.dir, moved = ev.Direction, true
+	}
+	if moved || !ok {
+		t.present()
+		c.refresh(t)
 	}
 	if ev.Snapshot != "" {
 		t.snapshot = ev.Snapshot
@@ -582,6 +626,14 @@ next:
 		}
 		if len(t.reads) < maxReadsPerEv {
 			t.reads = append(t.reads, r)
+		}
+	}
+	if len(ev.Reads) > 0 {
+		t.confident = c.confident(t)
+	}
+	if reclassed || len(ev.Reads) > 0 {
+		for _, p := range t.offeredTo {
+			p.fresh[t] = struct{}{}
 		}
 	}
 	return t
@@ -617,6 +669,7 @@ func (c *Correlator) beam(seq uint64, ev SensorEvent, heard time.Time) *pendingC
 	if p.first.beam == "B" {
 		p.dir = zone.Out
 	}
+	p.mid = p.start().Add(p.end().Sub(p.start()) / 2)
 	return p
 }
 
@@ -633,10 +686,11 @@ func (c *Correlator) adopt(p *pendingCrossing) bool {
 	from := min(p.first.seq, p.last.seq)
 	for _, id := range x.TrackIDs {
 		found := false
-		for _, t := range c.tracks {
-			if t.id == id && t.usedBy == "" {
+		for _, t := range c.byID[id] {
+			if t.usedBy == "" {
 				t.usedBy, t.usedFrom, found = x.ID, from, true
 				c.byLow.fix(t)
+				c.unoffer(t)
 			}
 		}
 		if !found {
@@ -660,45 +714,11 @@ func (c *Correlator) candidate(t *track, p *pendingCrossing) bool {
 	return t.dir == "" || t.dir == p.dir
 }
 
-// offered reports whether t may describe p and no other undecided crossing
-// lies nearer to it in time: a track is offered to its nearest crossing.
-func (c *Correlator) offered(t *track, p *pendingCrossing) bool {
-	if !c.candidate(t, p) {
-		return false
-	}
-	for _, q := range c.pending {
-		if q != p && !q.decided && c.candidate(t, q) && nearer(t, q, p) {
-			return false
-		}
-	}
-	return true
-}
-
-// nearest is how near t lies to the nearest undecided crossing it may
-// describe; found is false when there is none.
-func (c *Correlator) nearest(t *track) (gap, mid time.Duration, found bool) {
-	for _, q := range c.pending {
-		if q.decided || !c.candidate(t, q) {
-			continue
-		}
-		g, m := nearness(t, q)
-		if !found || g < gap || (g == gap && m < mid) {
-			gap, mid, found = g, m, true
-		}
-	}
-	return gap, mid, found
-}
-
-// candidates lists the tracks offered to p, in arrival order.
+// candidates lists the tracks offered to p, in arrival order: those that
+// may describe it and lie no nearer to another undecided crossing (a track
+// is offered to its nearest crossing; index_offers.go keeps the offers).
 func (c *Correlator) candidates(p *pendingCrossing) []*track {
-	var out []*track
-	for _, t := range c.tracks {
-		if c.offered(t, p) {
-			out = append(out, t)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].firstSeen < out[j].firstSeen })
-	return out
+	return c.offeredTracks(p)
 }
 
 // nearness is how far t lies from p in time: the gap between the track's
@@ -711,33 +731,32 @@ func nearness(t *track, p *pendingCrossing) (gap, mid time.Duration) {
 	case t.from.After(p.end()):
 		gap = t.from.Sub(p.end())
 	}
-	tm := t.from.Add(t.to.Sub(t.from) / 2)
-	pm := p.start().Add(p.end().Sub(p.start()) / 2)
-	mid = tm.Sub(pm)
+	mid = t.mid.Sub(p.mid)
 	if mid < 0 {
 		mid = -mid
 	}
 	return gap, mid
 }
 
-// nearer reports whether t lies strictly nearer to a than to b.
-func nearer(t *track, a, b *pendingCrossing) bool {
-	ga, ma := nearness(t, a)
-	gb, mb := nearness(t, b)
-	return ga < gb || (ga == gb && ma < mb)
-}
-
-// byNearness orders ts (a copy) nearest to p first, arrival breaking ties.
+// byNearness orders ts (a copy, in arrival order) nearest to p first,
+// arrival breaking ties.
 func byNearness(ts []*track, p *pendingCrossing) []*track {
-	out := append([]*track(nil), ts...)
-	sort.SliceStable(out, func(i, j int) bool {
-		gi, mi := nearness(out[i], p)
-		gj, mj := nearness(out[j], p)
-		if gi != gj {
-			return gi < gj
-		}
-		return mi < mj
+	type near struct {
+		t        *track
+		gap, mid time.Duration
+	}
+	ns := make([]near, len(ts))
+	for i, t := range ts {
+		g, m := nearness(t, p)
+		ns[i] = near{t: t, gap: g, mid: m}
+	}
+	slices.SortFunc(ns, func(a, b near) int {
+		return cmp.Or(cmp.Compare(a.gap, b.gap), cmp.Compare(a.mid, b.mid), a.t.firstSeen-b.t.firstSeen)
 	})
+	out := make([]*track, len(ns))
+	for i, n := range ns {
+		out[i] = n.t
+	}
 	return out
 }
 
@@ -754,7 +773,7 @@ func (c *Correlator) assign(p *pendingCrossing, ts []*track, ident *track) []*tr
 		anchors[ident.class] = ident
 	}
 	for _, t := range byNearness(ts, p) {
-		if _, ok := anchors[t.class]; !ok && len(c.confident(t)) > 0 {
+		if _, ok := anchors[t.class]; !ok && len(t.confident) > 0 {
 			anchors[t.class] = t
 		}
 	}
@@ -770,12 +789,12 @@ func (c *Correlator) assign(p *pendingCrossing, ts []*track, ident *track) []*tr
 // sameObject reports whether t reads as the anchor a does: some confident
 // read of each names the same identity, or t has no confident read at all.
 func (c *Correlator) sameObject(a, t *track) bool {
-	rs := c.confident(t)
+	rs := t.confident
 	if len(rs) == 0 {
 		return true
 	}
 	for _, r := range rs {
-		for _, ar := range c.confident(a) {
+		for _, ar := range a.confident {
 			if zone.IdentitiesMatch(r.Identity(), ar.Identity()) {
 				return true
 			}
@@ -791,22 +810,35 @@ func (c *Correlator) tryAuthorize(p *pendingCrossing, book ClearanceBook, now ti
 	if book == nil {
 		return Outcome{}, false
 	}
-	ts := c.candidates(p)
 	// The declared object (engine, aircraft) is asked before its conveyance
 	// (the tow vehicle), so the crossing names what was cleared; within a
-	// class the track nearest in time is asked first.
-	order := byNearness(ts, p)
-	sort.SliceStable(order, func(i, j int) bool { return classRank(order[i].class) < classRank(order[j].class) })
-	for _, t := range order {
-		if t.class == ClassPerson {
-			continue
+	// class the track nearest in time is asked first. The gate's claim set
+	// lives one decision step, and within it a refusal stands (a
+	// clearance stored meanwhile is seen at the next step, as if it had
+	// come just after this one): a retry in the same step asks only the
+	// tracks offered or read anew since, in the same order. Any other book
+	// is asked everything again.
+	set, _ := book.(*ClaimSet)
+	var ask []claimant
+	if set != nil && p.triedWith == set {
+		ask = c.claimants(p, p.fresh)
+	} else {
+		ask = c.claimants(p, p.offered)
+	}
+	defer func() {
+		if set != nil && !p.decided {
+			p.triedWith = set
+			clear(p.fresh)
 		}
-		for _, r := range c.confident(t) {
+	}()
+	for _, cl := range ask {
+		t := cl.t
+		for _, r := range t.confident {
 			id, ok := book.Claim(r.Identity(), p.dir, p.claimAt())
 			if !ok {
 				continue
 			}
-			x := c.crossing(p, c.assign(p, ts, t), now)
+			x := c.crossing(p, c.assign(p, c.candidates(p), t), now)
 			x.Decision = zone.DecisionAuthorized
 			x.ClearanceID = id
 			ident := r.Identity()
@@ -815,7 +847,7 @@ func (c *Correlator) tryAuthorize(p *pendingCrossing, book ClearanceBook, now ti
 			if t.snapshot != "" {
 				x.Snapshot = t.snapshot
 			}
-			p.decided = true
+			c.settle(p)
 			return Outcome{Crossing: x}, true
 		}
 	}
@@ -832,7 +864,8 @@ func classRank(class string) int {
 	return 2
 }
 
-// confident returns a track's reads at or above MinConfidence, best first.
+// confident returns a track's reads at or above MinConfidence, best first;
+// a track keeps them (track.confident) from its last read.
 func (c *Correlator) confident(t *track) []Read {
 	var out []Read
 	for _, r := range t.reads {
@@ -840,7 +873,9 @@ func (c *Correlator) confident(t *track) []Read {
 			out = append(out, r)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Confidence > out[j].Confidence })
+	if len(out) > 1 {
+		slices.SortStableFunc(out, func(a, b Read) int { return cmp.Compare(b.Confidence, a.Confidence) })
+	}
 	return out
 }
 
@@ -856,14 +891,14 @@ func (c *Correlator) decide(p *pendingCrossing, now time.Time) Outcome {
 		if t.class == ClassPerson {
 			continue
 		}
-		if rs := c.confident(t); len(rs) > 0 && (best == nil || rs[0].Confidence > best.Confidence) {
+		if rs := t.confident; len(rs) > 0 && (best == nil || rs[0].Confidence > best.Confidence) {
 			r := rs[0]
 			best, bestTrack = &r, t
 		}
 	}
 	ts = c.assign(p, ts, bestTrack)
 	x := c.crossing(p, ts, now)
-	p.decided = true // so a crossing decided later in this pass offers no track to it
+	c.settle(p) // so a crossing decided later in this pass offers no track to it
 	persons, others := 0, 0
 	for _, t := range ts {
 		if t.class == ClassPerson {
@@ -922,6 +957,7 @@ func (c *Correlator) crossing(p *pendingCrossing, ts []*track, now time.Time) *z
 	for _, t := range ts {
 		t.usedBy, t.usedFrom = x.ID, min(p.first.seq, p.last.seq)
 		c.byLow.fix(t)
+		c.unoffer(t)
 		x.TrackIDs = append(x.TrackIDs, t.id)
 		x.EventIDs = append(x.EventIDs, t.eventIDs...)
 		if x.ObjectClass == "" && t.class != ClassPerson && t.class != ClassUnknown {
@@ -935,6 +971,13 @@ func (c *Correlator) crossing(p *pendingCrossing, ts []*track, now time.Time) *z
 		x.ObjectClass = ClassUnknown
 	}
 	return x
+}
+
+// settle marks p decided; the tracks offered to it that it did not take
+// go to their next nearest crossing.
+func (c *Correlator) settle(p *pendingCrossing) {
+	p.decided = true
+	c.withdraw(p)
 }
 
 // dropDecided removes crossings tryAuthorize decided from the pending list.

@@ -1,0 +1,329 @@
+package decide
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// Which tracks a pending crossing may use (candidates) is kept as it
+// changes rather than worked out by asking, for every retained track,
+// whether any other pending crossing lies nearer: a detection with a
+// confident read asks it of its nearest crossing, and that scan grew with
+// tracks × pending crossings.
+//
+// The invariant: every free retained track knows its nearest undecided
+// pending crossings (ties included) and each of those lists it as offered.
+// It is restored where its inputs change: a track's presence or direction
+// (refresh), a track used or dropped (unoffer), a crossing made pending
+// (offerNew) or decided (withdraw). What each costs: refresh the pending
+// crossings near the track, offerNew the tracks that may reach the new
+// crossing, withdraw a refresh per track the decided crossing left free.
+
+// trackSlots indexes tracks by their last detection in slots one window
+// wide (whole seconds), so the tracks that may reach a crossing's window
+// are found without looking at older ones. Keys holds the occupied slots
+// in order: a device stamping far ahead makes a distant slot, not a long
+// walk.
+type trackSlots struct {
+	width int64 // seconds
+	slots map[int64][]*track
+	keys  []int64
+}
+
+func newTrackSlots(window time.Duration) *trackSlots {
+	return &trackSlots{width: max(1, int64((window+time.Second-1)/time.Second)), slots: map[int64][]*track{}}
+}
+
+func (s *trackSlots) key(at time.Time) int64 {
+	sec := at.Unix()
+	k := sec / s.width
+	if sec%s.width != 0 && sec < 0 {
+		k-- // floor, for stamps before 1970
+	}
+	return k
+}
+
+func (s *trackSlots) add(t *track) {
+	k := s.key(t.to)
+	ts, ok := s.slots[k]
+	if !ok {
+		i, _ := slices.BinarySearch(s.keys, k)
+		s.keys = slices.Insert(s.keys, i, k)
+	}
+	t.slot, t.slotPos = k, len(ts)
+	s.slots[k] = append(ts, t)
+}
+
+func (s *trackSlots) remove(t *track) {
+	ts := s.slots[t.slot]
+	last := len(ts) - 1
+	ts[t.slotPos] = ts[last]
+	ts[t.slotPos].slotPos = t.slotPos
+	ts[last] = nil
+	ts = ts[:last]
+	if len(ts) > 0 {
+		s.slots[t.slot] = ts
+		return
+	}
+	delete(s.slots, t.slot)
+	if i, ok := slices.BinarySearch(s.keys, t.slot); ok {
+		s.keys = slices.Delete(s.keys, i, i+1)
+	}
+}
+
+// moved re-files t after its last detection changed.
+func (s *trackSlots) moved(t *track) {
+	if s.key(t.to) != t.slot {
+		s.remove(t)
+		s.add(t)
+	}
+}
+
+// endingFrom calls fn for every track whose last detection is at or after
+// from, and a few before it (those sharing its slot).
+func (s *trackSlots) endingFrom(from time.Time, fn func(*track)) {
+	i, _ := slices.BinarySearch(s.keys, s.key(from))
+	for _, k := range s.keys[i:] {
+		for _, t := range s.slots[k] {
+			fn(t)
+		}
+	}
+}
+
+// closer orders two nearnesses: gap first, then the distance of middles.
+func closer(g1, m1, g2, m2 time.Duration) bool {
+	return g1 < g2 || (g1 == g2 && m1 < m2)
+}
+
+// present keeps a track's middle (for nearness) after its first or last
+// detection moved.
+func (t *track) present() {
+	t.mid = t.from.Add(t.to.Sub(t.from) / 2)
+}
+
+// unoffer takes t off every crossing it is offered to.
+func (c *Correlator) unoffer(t *track) {
+	for _, p := range t.offeredTo {
+		delete(p.offered, t)
+		delete(p.fresh, t)
+	}
+	clear(t.offeredTo)
+	t.offeredTo = t.offeredTo[:0]
+}
+
+// refresh finds t's nearest undecided pending crossings again, after its
+// presence or direction changed or it lost the crossings it had. It walks
+// the pending crossings of t's direction outward from t's middle in order
+// of start and stops where none further can lie as near as the best found
+// (a crossing lasts at most a window), so it looks at the crossings near t,
+// not at every pending one.
+func (c *Correlator) refresh(t *track) {
+	c.unoffer(t)
+	if t.usedBy != "" {
+		return
+	}
+	for d, line := range c.lines {
+		if t.dir == "" || t.dir == d {
+			c.nearestOn(line, t)
+		}
+	}
+	if len(t.offeredTo) > 1 { // found walking outward: put back in pending order
+		slices.SortFunc(t.offeredTo, func(a, b *pendingCrossing) int { return cmp.Compare(a.order, b.order) })
+	}
+	for _, p := range t.offeredTo {
+		p.offered[t] = struct{}{}
+		p.fresh[t] = struct{}{}
+	}
+}
+
+// nearestOn adds to t's nearest crossings those of one line (one
+// direction, ordered by start) that lie at least as near.
+func (c *Correlator) nearestOn(line []*pendingCrossing, t *track) {
+	w := c.cfg.Window
+	consider := func(q *pendingCrossing) {
+		if !c.candidate(t, q) {
+			return
+		}
+		g, m := nearness(t, q)
+		if len(t.offeredTo) > 0 {
+			if closer(t.gap, t.midGap, g, m) {
+				return
+			}
+			if closer(g, m, t.gap, t.midGap) {
+				clear(t.offeredTo)
+				t.offeredTo = t.offeredTo[:0]
+			}
+		}
+		t.gap, t.midGap = g, m
+		t.offeredTo = append(t.offeredTo, q)
+	}
+	// beyond is whether a crossing starting at s, and every one further
+	// out, lies strictly farther than the best found or outside t's reach:
+	// gapLB and midLB bound its nearness from below.
+	beyond := func(gapLB, midLB time.Duration) bool {
+		return gapLB > w || (len(t.offeredTo) > 0 && closer(t.gap, t.midGap, gapLB, midLB))
+	}
+	i, _ := slices.BinarySearchFunc(line, t.mid, func(q *pendingCrossing, at time.Time) int { return q.start().Compare(at) })
+	for _, q := range line[i:] {
+		// Starting at or after t's middle: its gap is at least how far it
+		// starts past t's end, its middle at least its start.
+		if beyond(max(0, q.start().Sub(t.to)), q.start().Sub(t.mid)) {
+			break
+		}
+		consider(q)
+	}
+	for j := i - 1; j >= 0; j-- {
+		q := line[j]
+		// Starting before t's middle: it ends at most a window after its
+		// start, its middle at most half a window after.
+		if beyond(max(0, t.from.Sub(q.start())-w), max(0, t.mid.Sub(q.start())-w/2)) {
+			break
+		}
+		consider(q)
+	}
+}
+
+// enter puts p, just made pending, on its direction's line, ordered by
+// start (then arrival); leave takes it off once decided.
+func (c *Correlator) enter(p *pendingCrossing) {
+	line := c.lines[p.dir]
+	i, _ := slices.BinarySearchFunc(line, p, comparePending)
+	c.lines[p.dir] = slices.Insert(line, i, p)
+}
+
+func (c *Correlator) leave(p *pendingCrossing) {
+	line := c.lines[p.dir]
+	if i, ok := slices.BinarySearchFunc(line, p, comparePending); ok {
+		c.lines[p.dir] = slices.Delete(line, i, i+1)
+	}
+}
+
+func comparePending(a, b *pendingCrossing) int {
+	if n := a.start().Compare(b.start()); n != 0 {
+		return n
+	}
+	return cmp.Compare(a.order, b.order)
+}
+
+// offerNew makes p, just added to the pending crossings, the nearest
+// crossing of every free track that lies nearer to it than to the ones
+// it had (or as near: then it is offered to both).
+func (c *Correlator) offerNew(p *pendingCrossing) {
+	p.order = c.pendingSeq
+	c.pendingSeq++
+	p.offered = map[*track]struct{}{}
+	p.fresh = map[*track]struct{}{} // what offerNew offers was just tried
+	c.enter(p)
+	c.slots.endingFrom(p.start().Add(-c.cfg.Window), func(t *track) {
+		if !c.candidate(t, p) {
+			return
+		}
+		g, m := nearness(t, p)
+		if len(t.offeredTo) > 0 {
+			if closer(t.gap, t.midGap, g, m) {
+				return
+			}
+			if closer(g, m, t.gap, t.midGap) {
+				c.unoffer(t)
+			}
+		}
+		t.gap, t.midGap = g, m
+		t.offeredTo = append(t.offeredTo, p) // p is the last pending
+		p.offered[t] = struct{}{}
+	})
+}
+
+// withdraw takes decided p out of the offers: each track it held goes to
+// its next nearest crossing.
+func (c *Correlator) withdraw(p *pendingCrossing) {
+	if p.offered == nil {
+		return // never pending
+	}
+	c.leave(p)
+	for t := range p.offered {
+		if i := slices.Index(t.offeredTo, p); i >= 0 {
+			t.offeredTo = slices.Delete(t.offeredTo, i, i+1)
+		}
+		if len(t.offeredTo) == 0 {
+			c.refresh(t)
+		}
+	}
+	p.offered, p.fresh = nil, nil
+}
+
+// offeredTracks lists the tracks offered to p, in arrival order. A
+// crossing not yet pending (a pair just completed) is offered every free
+// track in its window that no pending crossing holds nearer.
+func (c *Correlator) offeredTracks(p *pendingCrossing) []*track {
+	var out []*track
+	if p.offered != nil {
+		out = make([]*track, 0, len(p.offered))
+		for t := range p.offered {
+			out = append(out, t)
+		}
+	} else {
+		c.slots.endingFrom(p.start().Add(-c.cfg.Window), func(t *track) {
+			if !c.candidate(t, p) {
+				return
+			}
+			if g, m := nearness(t, p); len(t.offeredTo) == 0 || !closer(t.gap, t.midGap, g, m) {
+				out = append(out, t)
+			}
+		})
+	}
+	slices.SortFunc(out, func(a, b *track) int { return a.firstSeen - b.firstSeen })
+	return out
+}
+
+// claimants lists, of the tracks in ts offered to p (all of them when p
+// is not pending yet), those whose reads can claim a clearance (not
+// persons, some read confident), in the order they are asked: declared
+// objects before their conveyance, then nearest in time, then arrival.
+func (c *Correlator) claimants(p *pendingCrossing, ts map[*track]struct{}) []claimant {
+	var out []claimant
+	add := func(t *track) {
+		if t.class == ClassPerson || len(t.confident) == 0 {
+			return
+		}
+		g, m := nearness(t, p)
+		out = append(out, claimant{t: t, rank: classRank(t.class), gap: g, mid: m})
+	}
+	if p.offered != nil {
+		for t := range ts {
+			add(t)
+		}
+	} else {
+		for _, t := range c.offeredTracks(p) {
+			add(t)
+		}
+	}
+	slices.SortFunc(out, func(a, b claimant) int {
+		return cmp.Or(a.rank-b.rank, cmp.Compare(a.gap, b.gap), cmp.Compare(a.mid, b.mid), a.t.firstSeen-b.t.firstSeen)
+	})
+	return out
+}
+
+type claimant struct {
+	t        *track
+	rank     int
+	gap, mid time.Duration
+}
+
+// indexID files t under its track ID (one per camera that saw it), for
+// adopting a recorded crossing's tracks.
+func (c *Correlator) indexID(t *track) {
+	c.byID[t.id] = append(c.byID[t.id], t)
+}
+
+func (c *Correlator) unindexID(t *track) {
+	ts := c.byID[t.id]
+	if i := slices.Index(ts, t); i >= 0 {
+		ts = slices.Delete(ts, i, i+1)
+	}
+	if len(ts) == 0 {
+		delete(c.byID, t.id)
+		return
+	}
+	c.byID[t.id] = ts
+}
