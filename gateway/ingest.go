@@ -122,11 +122,6 @@ func (c *Committer) run(ctx context.Context) {
 		}
 		group := []*ingestRequest{first}
 		n := len(first.events)
-		// The group waits at most linger in all, however many stragglers
-		// come: re-arming the wait after each one held a group until
-		// arrivals paused, which under steady load was several times the
-		// linger (3.7 ms measured with 1 ms) for every request in it.
-		var deadline <-chan time.Time
 	gather:
 		// Take what is already waiting; it costs no latency.
 		for n < c.maxEvents {
@@ -144,25 +139,20 @@ func (c *Committer) run(ctx context.Context) {
 			}
 			// Then wait a moment for stragglers: concurrent clients whose
 			// requests are a few microseconds behind share this fsync.
-			if deadline == nil {
-				if timer == nil {
-					timer = time.NewTimer(c.linger)
-				} else {
-					timer.Reset(c.linger)
-				}
-				deadline = timer.C
+			if timer == nil {
+				timer = time.NewTimer(c.linger)
+			} else {
+				timer.Reset(c.linger)
 			}
 			select {
 			case r := <-c.reqs:
+				// Since Go 1.23 a stopped timer delivers nothing stale.
+				timer.Stop()
 				group = append(group, r)
 				n += len(r.events)
-			case <-deadline:
+			case <-timer.C:
 				break gather
 			}
-		}
-		if deadline != nil {
-			// Since Go 1.23 a stopped timer delivers nothing stale.
-			timer.Stop()
 		}
 		c.crowded = len(group) > 1
 		c.commit(group, n)
