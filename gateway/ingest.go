@@ -75,10 +75,17 @@ func (c *Committer) Submit(ctx context.Context, events []decide.SensorEvent) ([]
 	r := &ingestRequest{events: events, reply: make(chan ingestResult, 1)}
 	select {
 	case c.reqs <- r:
-	case <-c.done:
-		return nil, errShuttingDown()
-	case <-ctx.Done():
-		return nil, errShuttingDown()
+	default:
+		// The queue is full: wait, but not past shutdown or the client.
+		// (Only here: a request context makes its done channel on first
+		// use, an allocation the common path does without.)
+		select {
+		case c.reqs <- r:
+		case <-c.done:
+			return nil, errShuttingDown()
+		case <-ctx.Done():
+			return nil, errShuttingDown()
+		}
 	}
 	// A queued request is answered by the committer, so its events are
 	// either written or not before this returns, whether or not the client
@@ -167,10 +174,21 @@ func (c *Committer) drainRefusing() {
 
 func (c *Committer) commit(group []*ingestRequest, n int) {
 	events := make([]record.NewEvent, 0, n)
+	size := 0
+	for _, r := range group {
+		for j := range r.events {
+			size += len(r.events[j].DeviceID) + 1 + len(r.events[j].EventID)
+		}
+	}
+	// Every key in one allocation; the store holds them only for the
+	// transaction.
+	keys := make([]byte, 0, size)
 	for _, r := range group {
 		for j := range r.events {
 			ev := &r.events[j]
-			events = append(events, record.NewEvent{Key: seenKey(ev.DeviceID, ev.EventID), Raw: ev.Raw})
+			start := len(keys)
+			keys = appendSeenKey(keys, ev.DeviceID, ev.EventID)
+			events = append(events, record.NewEvent{Key: keys[start:len(keys):len(keys)], Raw: ev.Raw})
 		}
 	}
 	appended, err := c.store.AppendEvents(events)

@@ -14,8 +14,11 @@ import (
 // is exactly what was stored under that seq: the committer puts an event
 // only after the transaction that gave it its seq committed.
 type parsedEvents struct {
-	mu  sync.Mutex
-	m   map[uint64]decide.SensorEvent
+	mu sync.Mutex
+	// The events ingest parsed, not copies: an event of this size would be
+	// stored apart from the map, one allocation per event. Nothing writes
+	// to an event once it is committed.
+	m   map[uint64]*decide.SensorEvent
 	max int
 	// passed is the last seq the decider has taken into a committed step:
 	// an event at or below it is decided already and not kept.
@@ -26,7 +29,7 @@ type parsedEvents struct {
 const maxParsed = 50_000
 
 func newParsedEvents(max int) *parsedEvents {
-	return &parsedEvents{m: make(map[uint64]decide.SensorEvent), max: max}
+	return &parsedEvents{m: make(map[uint64]*decide.SensorEvent), max: max}
 }
 
 // put offers committed events; past the bound they are left to the disk.
@@ -38,7 +41,7 @@ func (p *parsedEvents) put(seqs []uint64, evs []*decide.SensorEvent) {
 			return
 		}
 		if seq > p.passed {
-			p.m[seq] = *evs[i]
+			p.m[seq] = evs[i]
 		}
 	}
 }
@@ -48,10 +51,11 @@ func (p *parsedEvents) take(seq uint64) (decide.SensorEvent, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ev, ok := p.m[seq]
-	if ok {
-		delete(p.m, seq)
+	if !ok {
+		return decide.SensorEvent{}, false
 	}
-	return ev, ok
+	delete(p.m, seq)
+	return *ev, true
 }
 
 // forget records that the decider has passed seq, and once the map is full

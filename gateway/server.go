@@ -107,7 +107,49 @@ func (s *Service) postEvents(c echo.Context) error {
 		}
 	}
 	s.metrics.ingestEvents.Add(float64(fresh))
-	return c.JSON(http.StatusAccepted, map[string]any{"accepted": acc})
+	if c.Request().URL.RawQuery != "" {
+		return c.JSON(http.StatusAccepted, map[string]any{"accepted": acc}) // ?pretty indents
+	}
+	return c.Blob(http.StatusAccepted, echo.MIMEApplicationJSON, appendAcceptedJSON(make([]byte, 0, 64+64*len(acc)), acc))
+}
+
+// appendAcceptedJSON appends the 202 answer, {"accepted":[...]} and a
+// newline, byte for byte as c.JSON would write it (json.Encoder, HTML
+// escaping on), without reflection: it is written once per POST.
+func appendAcceptedJSON(b []byte, acc []Accepted) []byte {
+	if acc == nil {
+		return append(b, `{"accepted":null}`+"\n"...)
+	}
+	b = append(b, `{"accepted":[`...)
+	for i, a := range acc {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"event_id":`...)
+		b = appendJSONString(b, a.EventID)
+		b = append(b, `,"seq":`...)
+		b = strconv.AppendUint(b, a.Seq, 10)
+		b = append(b, `,"duplicate":`...)
+		b = strconv.AppendBool(b, a.Duplicate)
+		b = append(b, '}')
+	}
+	return append(b, "]}\n"...)
+}
+
+// appendJSONString appends s as a JSON string. Printable ASCII that needs
+// no escape is copied; anything else goes through encoding/json, so the
+// escapes (HTML characters, control bytes, invalid UTF-8, U+2028) stay
+// exactly its own.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // sinceSeq reads the since_seq query parameter (default 0).

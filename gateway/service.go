@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -306,6 +307,9 @@ func (s *Service) raiseAlarm(kind zone.AlarmKind, severity zone.Severity, msg st
 // store closes. Each stage has its own context, cancelled when the one
 // before it has returned, so none is a child of ctx.
 func (s *Service) Run(ctx context.Context) error {
+	if pct, ok := gateGCPercent(os.Getenv("GOGC")); ok {
+		debug.SetGCPercent(pct)
+	}
 	workCtx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
 	var wg sync.WaitGroup
@@ -377,6 +381,20 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.log.Info("gate stopped")
 	return runErr
+}
+
+// gateGCPercent is the collector's target a running gate sets for its
+// process unless GOGC is set (which then decides, as the runtime read it).
+// The gate's live heap is small (about 30 MB under full single-event load)
+// and it allocates per request: collecting at three times the live heap
+// instead of twice cut its CPU per request by about a tenth (115 to 99-103
+// µs, camera detections, 64 connections) for about 30 MB more anonymous
+// memory (65-78 to 94-118 MB).
+func gateGCPercent(env string) (int, bool) {
+	if env != "" {
+		return 0, false
+	}
+	return 200, true
 }
 
 func (s *Service) close() error {

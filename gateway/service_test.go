@@ -374,3 +374,14 @@ func TestConcurrentPostsShareTransactions(t *testing.T) {
 	assert.Contains(t, string(raw), "bondgate_gate_ingest_commits_total")
 	assert.Contains(t, string(raw), fmt.Sprintf(`bondgate_gate_ingest_requests_total{gate="%s"} %d`, testGate, clients*each))
 }
+
+// A running gate sets its own GC target only when GOGC does not say one.
+func TestGateGCPercentHonoursGOGC(t *testing.T) {
+	pct, ok := gateGCPercent("")
+	assert.True(t, ok)
+	assert.Equal(t, 200, pct)
+	for _, env := range []string{"100", "off", "50"} {
+		_, ok := gateGCPercent(env)
+		assert.False(t, ok, "GOGC=%s decides", env)
+	}
+}
