@@ -310,6 +310,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if pct, ok := gateGCPercent(os.Getenv("GOGC")); ok {
 		debug.SetGCPercent(pct)
 	}
+	if limit, ok := gateMemoryLimit(os.Getenv("GOMEMLIMIT")); ok {
+		debug.SetMemoryLimit(limit)
+	}
 	workCtx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
 	var wg sync.WaitGroup
@@ -395,6 +398,22 @@ func gateGCPercent(env string) (int, bool) {
 		return 0, false
 	}
 	return 200, true
+}
+
+// gateMemoryLimit is the soft heap limit a running gate sets for its process
+// unless GOMEMLIMIT is set. The larger GC target above costs nothing when
+// the live heap is small, but a flood of new camera tracks (each kept for
+// three correlation windows) grows the live heap to a few hundred MB, and
+// three times that is more than a gate box should give: under 100-event
+// batches of new tracks the gate peaked at 866 MB anonymous memory without
+// a limit and at 497 MB with this one, for about a tenth more CPU per event
+// while the flood lasts. Past the limit the runtime collects more often, at
+// most half the CPU, rather than failing.
+func gateMemoryLimit(env string) (int64, bool) {
+	if env != "" {
+		return 0, false
+	}
+	return 512 << 20, true
 }
 
 func (s *Service) close() error {

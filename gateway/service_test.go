@@ -385,3 +385,15 @@ func TestGateGCPercentHonoursGOGC(t *testing.T) {
 		assert.False(t, ok, "GOGC=%s decides", env)
 	}
 }
+
+// A running gate sets its own soft memory limit only when GOMEMLIMIT does
+// not say one.
+func TestGateMemoryLimitHonoursGOMEMLIMIT(t *testing.T) {
+	limit, ok := gateMemoryLimit("")
+	assert.True(t, ok)
+	assert.Equal(t, int64(512<<20), limit)
+	for _, env := range []string{"1GiB", "off", "256MiB"} {
+		_, ok := gateMemoryLimit(env)
+		assert.False(t, ok, "GOMEMLIMIT=%s decides", env)
+	}
+}
