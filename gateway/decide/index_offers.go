@@ -256,6 +256,13 @@ func (c *Correlator) withdraw(p *pendingCrossing) {
 // crossing not yet pending (a pair just completed) is offered every free
 // track in its window that no pending crossing holds nearer.
 func (c *Correlator) offeredTracks(p *pendingCrossing) []*track {
+	out := c.offeredUnordered(p)
+	slices.SortFunc(out, func(a, b *track) int { return a.firstSeen - b.firstSeen })
+	return out
+}
+
+// offeredUnordered is offeredTracks in no particular order.
+func (c *Correlator) offeredUnordered(p *pendingCrossing) []*track {
 	var out []*track
 	if p.offered != nil {
 		out = make([]*track, 0, len(p.offered))
@@ -272,18 +279,21 @@ func (c *Correlator) offeredTracks(p *pendingCrossing) []*track {
 			}
 		})
 	}
-	slices.SortFunc(out, func(a, b *track) int { return a.firstSeen - b.firstSeen })
 	return out
 }
 
 // claimants lists, of the tracks in ts offered to p (all of them when p
 // is not pending yet), those whose reads can claim a clearance (not
-// persons, some read confident), in the order they are asked: declared
-// objects before their conveyance, then nearest in time, then arrival.
-func (c *Correlator) claimants(p *pendingCrossing, ts map[*track]struct{}) []claimant {
+// persons, some read confident; of set's book, one filed there), in the
+// order they are asked: declared objects before their conveyance, then
+// nearest in time, then arrival.
+func (c *Correlator) claimants(p *pendingCrossing, ts map[*track]struct{}, set *ClaimSet) []claimant {
 	var out []claimant
 	add := func(t *track) {
 		if t.class == ClassPerson || len(t.confident) == 0 {
+			return
+		}
+		if set != nil && !set.mayClaim(t.keys) {
 			return
 		}
 		g, m := nearness(t, p)
@@ -294,7 +304,7 @@ func (c *Correlator) claimants(p *pendingCrossing, ts map[*track]struct{}) []cla
 			add(t)
 		}
 	} else {
-		for _, t := range c.offeredTracks(p) {
+		for _, t := range c.offeredUnordered(p) {
 			add(t)
 		}
 	}
