@@ -20,9 +20,9 @@ import (
 // crossings near the track, offerNew the tracks that may reach the new
 // crossing, withdraw a refresh per track the decided crossing left free.
 
-// trackSlots indexes tracks by their last detection in slots one window
-// wide (whole seconds), so the tracks that may reach a crossing's window
-// are found without looking at older ones. Keys holds the occupied slots
+// trackSlots indexes tracks by their last detection in slots a second
+// wide, so the tracks that may reach a crossing are found without looking
+// at older ones. Keys holds the occupied slots
 // in order: a device stamping far ahead makes a distant slot, not a long
 // walk.
 type trackSlots struct {
@@ -31,8 +31,8 @@ type trackSlots struct {
 	keys  []int64
 }
 
-func newTrackSlots(window time.Duration) *trackSlots {
-	return &trackSlots{width: max(1, int64((window+time.Second-1)/time.Second)), slots: map[int64][]*track{}}
+func newTrackSlots() *trackSlots {
+	return &trackSlots{width: 1, slots: map[int64][]*track{}}
 }
 
 func (s *trackSlots) key(at time.Time) int64 {
@@ -125,7 +125,7 @@ func (c *Correlator) refresh(t *track) {
 	}
 	for d, line := range c.lines {
 		if t.dir == "" || t.dir == d {
-			c.nearestOn(line, t)
+			c.nearestOn(line, c.longest[d], t)
 		}
 	}
 	if len(t.offeredTo) > 1 { // found walking outward: put back in pending order
@@ -138,8 +138,9 @@ func (c *Correlator) refresh(t *track) {
 }
 
 // nearestOn adds to t's nearest crossings those of one line (one
-// direction, ordered by start) that lie at least as near.
-func (c *Correlator) nearestOn(line []*pendingCrossing, t *track) {
+// direction, ordered by start, none lasting longer than longest) that lie
+// at least as near.
+func (c *Correlator) nearestOn(line []*pendingCrossing, longest time.Duration, t *track) {
 	w := c.cfg.Window
 	consider := func(q *pendingCrossing) {
 		if !c.candidate(t, q) {
@@ -175,9 +176,10 @@ func (c *Correlator) nearestOn(line []*pendingCrossing, t *track) {
 	}
 	for j := i - 1; j >= 0; j-- {
 		q := line[j]
-		// Starting before t's middle: it ends at most a window after its
-		// start, its middle at most half a window after.
-		if beyond(max(0, t.from.Sub(q.start())-w), max(0, t.mid.Sub(q.start())-w/2)) {
+		// Starting before t's middle: it ends at most longest after its
+		// start (a pair's breaks lie at most a window apart, and most
+		// crossings last far less), its middle at most half that after.
+		if beyond(max(0, t.from.Sub(q.start())-longest), max(0, t.mid.Sub(q.start())-longest/2)) {
 			break
 		}
 		consider(q)
@@ -190,12 +192,21 @@ func (c *Correlator) enter(p *pendingCrossing) {
 	line := c.lines[p.dir]
 	i, _ := slices.BinarySearchFunc(line, p, comparePending)
 	c.lines[p.dir] = slices.Insert(line, i, p)
+	c.longest[p.dir] = max(c.longest[p.dir], p.end().Sub(p.start()))
 }
 
 func (c *Correlator) leave(p *pendingCrossing) {
 	line := c.lines[p.dir]
 	if i, ok := slices.BinarySearchFunc(line, p, comparePending); ok {
-		c.lines[p.dir] = slices.Delete(line, i, i+1)
+		line = slices.Delete(line, i, i+1)
+		c.lines[p.dir] = line
+	}
+	if p.end().Sub(p.start()) == c.longest[p.dir] {
+		var longest time.Duration
+		for _, q := range line {
+			longest = max(longest, q.end().Sub(q.start()))
+		}
+		c.longest[p.dir] = longest
 	}
 }
 
@@ -204,6 +215,20 @@ func comparePending(a, b *pendingCrossing) int {
 		return n
 	}
 	return cmp.Compare(a.order, b.order)
+}
+
+// reachFrom is the earliest last detection of a track that p may be
+// nearest to: one in p's window, and not ending before the start of
+// another crossing on p's line that starts before p (that one lies
+// nearer to it, and may describe it too).
+func (c *Correlator) reachFrom(p *pendingCrossing) time.Time {
+	from := p.start().Add(-c.cfg.Window)
+	line := c.lines[p.dir]
+	i, _ := slices.BinarySearchFunc(line, p.start(), func(q *pendingCrossing, at time.Time) int { return q.start().Compare(at) })
+	if i > 0 && line[i-1].start().After(from) {
+		return line[i-1].start()
+	}
+	return from
 }
 
 // offerNew makes p, just added to the pending crossings, the nearest
@@ -215,7 +240,7 @@ func (c *Correlator) offerNew(p *pendingCrossing) {
 	p.offered = map[*track]struct{}{}
 	p.fresh = map[*track]struct{}{} // what offerNew offers was just tried
 	c.enter(p)
-	c.slots.endingFrom(p.start().Add(-c.cfg.Window), func(t *track) {
+	c.slots.endingFrom(c.reachFrom(p), func(t *track) {
 		if !c.candidate(t, p) {
 			return
 		}
@@ -270,7 +295,7 @@ func (c *Correlator) offeredUnordered(p *pendingCrossing) []*track {
 			out = append(out, t)
 		}
 	} else {
-		c.slots.endingFrom(p.start().Add(-c.cfg.Window), func(t *track) {
+		c.slots.endingFrom(c.reachFrom(p), func(t *track) {
 			if !c.candidate(t, p) {
 				return
 			}
