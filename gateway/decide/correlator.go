@@ -103,12 +103,14 @@ type pendingCrossing struct {
 	// tracks offered to it or read anew since: within one decision step
 	// a claim set's refusals stand, so a retry asks only the fresh ones
 	// (tryAuthorize). They stand in a later step too while the book's
-	// generation is triedGen and no refusal was given beside a claim of
-	// the set (triedClean).
+	// generation is triedGen and no refusal was given beside a claim of the set
+	// (triedClean). Fresh may name a track twice, or one no longer
+	// offered: appending costs less than keeping a set, as whole piles
+	// of tracks move from a decided crossing to the next.
 	triedWith  *ClaimSet
 	triedGen   uint64
 	triedClean bool
-	fresh      map[*track]struct{}
+	fresh      []*track
 }
 
 func (p *pendingCrossing) start() time.Time { return p.first.at }
@@ -645,7 +647,7 @@ next:
 	}
 	if reclassed || len(ev.Reads) > 0 {
 		for _, p := range t.offeredTo {
-			p.fresh[t] = struct{}{}
+			p.fresh = append(p.fresh, t)
 		}
 	}
 	return t
@@ -836,14 +838,14 @@ func (c *Correlator) tryAuthorize(p *pendingCrossing, book ClearanceBook, now ti
 	set, _ := book.(*ClaimSet)
 	var ask []claimant
 	if set == nil {
-		ask = c.claimants(p, p.offered, nil)
+		ask = c.claimants(p, false, nil)
 	} else {
 		gen, clean := set.generation(), !set.claimedAny()
 		retry := p.triedWith == set || (p.triedWith != nil && p.triedWith.book == set.book && p.triedClean && p.triedGen == gen)
 		if retry {
-			ask = c.claimants(p, p.fresh, set)
+			ask = c.claimants(p, true, set)
 		} else {
-			ask = c.claimants(p, p.offered, set)
+			ask = c.claimants(p, false, set)
 		}
 		defer func() {
 			if p.decided {
@@ -856,6 +858,7 @@ func (c *Correlator) tryAuthorize(p *pendingCrossing, book ClearanceBook, now ti
 			}
 			p.triedWith = set
 			clear(p.fresh)
+			p.fresh = p.fresh[:0]
 		}()
 	}
 	for _, cl := range ask {

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"slices"
 	"time"
+
+	"github.com/bondgate/bondgate/internal/zone"
 )
 
 // Which tracks a pending crossing may use (candidates) is kept as it
@@ -106,7 +108,6 @@ func (t *track) present() {
 func (c *Correlator) unoffer(t *track) {
 	for _, p := range t.offeredTo {
 		delete(p.offered, t)
-		delete(p.fresh, t)
 	}
 	clear(t.offeredTo)
 	t.offeredTo = t.offeredTo[:0]
@@ -123,9 +124,9 @@ func (c *Correlator) refresh(t *track) {
 	if t.usedBy != "" {
 		return
 	}
-	for d, line := range c.lines {
+	for _, d := range directions {
 		if t.dir == "" || t.dir == d {
-			c.nearestOn(line, c.longest[d], t)
+			c.nearestOn(c.lines[d], c.longest[d], t)
 		}
 	}
 	if len(t.offeredTo) > 1 { // found walking outward: put back in pending order
@@ -133,9 +134,12 @@ func (c *Correlator) refresh(t *track) {
 	}
 	for _, p := range t.offeredTo {
 		p.offered[t] = struct{}{}
-		p.fresh[t] = struct{}{}
+		p.fresh = append(p.fresh, t)
 	}
 }
+
+// directions are those of the lines (a crossing's, never "").
+var directions = [...]zone.Direction{zone.In, zone.Out}
 
 // nearestOn adds to t's nearest crossings those of one line (one
 // direction, ordered by start, none lasting longer than longest) that lie
@@ -238,7 +242,7 @@ func (c *Correlator) offerNew(p *pendingCrossing) {
 	p.order = c.pendingSeq
 	c.pendingSeq++
 	p.offered = map[*track]struct{}{}
-	p.fresh = map[*track]struct{}{} // what offerNew offers was just tried
+	p.fresh = nil // what offerNew offers was just tried
 	c.enter(p)
 	c.slots.endingFrom(c.reachFrom(p), func(t *track) {
 		if !c.candidate(t, p) {
@@ -307,12 +311,12 @@ func (c *Correlator) offeredUnordered(p *pendingCrossing) []*track {
 	return out
 }
 
-// claimants lists, of the tracks in ts offered to p (all of them when p
-// is not pending yet), those whose reads can claim a clearance (not
-// persons, some read confident; of set's book, one filed there), in the
-// order they are asked: declared objects before their conveyance, then
-// nearest in time, then arrival.
-func (c *Correlator) claimants(p *pendingCrossing, ts map[*track]struct{}, set *ClaimSet) []claimant {
+// claimants lists, of the tracks offered to p (all of them when p is not
+// pending yet; with fresh, only p's fresh ones), those whose reads can
+// claim a clearance (not persons, some read confident; of set's book, one
+// filed there), in the order they are asked: declared objects before
+// their conveyance, then nearest in time, then arrival.
+func (c *Correlator) claimants(p *pendingCrossing, fresh bool, set *ClaimSet) []claimant {
 	var out []claimant
 	add := func(t *track) {
 		if t.class == ClassPerson || len(t.confident) == 0 {
@@ -324,11 +328,18 @@ func (c *Correlator) claimants(p *pendingCrossing, ts map[*track]struct{}, set *
 		g, m := nearness(t, p)
 		out = append(out, claimant{t: t, rank: classRank(t.class), gap: g, mid: m})
 	}
-	if p.offered != nil {
-		for t := range ts {
+	switch {
+	case fresh:
+		for _, t := range p.fresh {
+			if _, ok := p.offered[t]; ok {
+				add(t)
+			}
+		}
+	case p.offered != nil:
+		for t := range p.offered {
 			add(t)
 		}
-	} else {
+	default:
 		for _, t := range c.offeredUnordered(p) {
 			add(t)
 		}
@@ -336,6 +347,9 @@ func (c *Correlator) claimants(p *pendingCrossing, ts map[*track]struct{}, set *
 	slices.SortFunc(out, func(a, b claimant) int {
 		return cmp.Or(a.rank-b.rank, cmp.Compare(a.gap, b.gap), cmp.Compare(a.mid, b.mid), a.t.firstSeen-b.t.firstSeen)
 	})
+	if fresh {
+		out = slices.CompactFunc(out, func(a, b claimant) bool { return a.t == b.t })
+	}
 	return out
 }
 
