@@ -762,31 +762,22 @@ func nearer(ga, ma time.Duration, a *track, gb, mb time.Duration, b *track) bool
 }
 
 // assign picks, of the tracks offered to p (any order), those that
-// belong to it, in arrival order. Per object class the anchor is the identity track, or else
-// the nearest track with a confident read; a track of that class reading
-// none of the anchor's identities is another object crossing beside this one
-// (two engines at once on two segments) and stays free for its own
-// crossing: one track describes one crossing. Tracks with no confident read
-// cannot identify anything and go along.
-func (c *Correlator) assign(p *pendingCrossing, ts []*track, ident *track) []*track {
-	type anchor struct {
-		t        *track
-		gap, mid time.Duration
-	}
-	anchors := map[string]anchor{}
-	for _, t := range ts {
-		if len(t.confident) == 0 || (ident != nil && t.class == ident.class) {
-			continue
-		}
-		g, m := nearness(t, p)
-		if a, ok := anchors[t.class]; !ok || nearer(g, m, t, a.gap, a.mid, a.t) {
-			anchors[t.class] = anchor{t: t, gap: g, mid: m}
-		}
+// belong to it, in arrival order. Per object class the anchor is the
+// identity track, or else the nearest track with a confident read
+// (nearest, as nearestConfident finds them; nil: assign finds them); a
+// track of that class reading none of the anchor's identities is another
+// object crossing beside this one (two engines at once on two segments)
+// and stays free for its own crossing: one track describes one crossing.
+// Tracks with no confident read cannot identify anything and go along.
+func (c *Correlator) assign(p *pendingCrossing, ts []*track, ident *track, nearest map[string]anchor) []*track {
+	anchors := nearest
+	if anchors == nil {
+		anchors, _ = nearestConfident(p, ts)
 	}
 	if ident != nil {
 		anchors[ident.class] = anchor{t: ident}
 	}
-	out := make([]*track, 0, len(ts))
+	var out []*track
 	for _, t := range ts {
 		if a := anchors[t.class].t; a == nil || a == t || c.sameObject(a, t) {
 			out = append(out, t)
@@ -794,6 +785,37 @@ func (c *Correlator) assign(p *pendingCrossing, ts []*track, ident *track) []*tr
 	}
 	slices.SortFunc(out, func(a, b *track) int { return a.firstSeen - b.firstSeen })
 	return out
+}
+
+// anchor is a track with its nearness to a crossing.
+type anchor struct {
+	t        *track
+	gap, mid time.Duration
+}
+
+// nearestConfident finds, in one pass over ts, per object class the track
+// nearest to p with a confident read, and of all but persons the track
+// with the best read (the nearest among equals).
+func nearestConfident(p *pendingCrossing, ts []*track) (map[string]anchor, *track) {
+	nearest := map[string]anchor{}
+	var best anchor
+	for _, t := range ts {
+		if len(t.confident) == 0 {
+			continue
+		}
+		g, m := nearness(t, p)
+		if a, ok := nearest[t.class]; !ok || nearer(g, m, t, a.gap, a.mid, a.t) {
+			nearest[t.class] = anchor{t: t, gap: g, mid: m}
+		}
+		if t.class == ClassPerson {
+			continue
+		}
+		if b := best.t; b == nil || t.confident[0].Confidence > b.confident[0].Confidence ||
+			(t.confident[0].Confidence == b.confident[0].Confidence && nearer(g, m, t, best.gap, best.mid, b)) {
+			best = anchor{t: t, gap: g, mid: m}
+		}
+	}
+	return nearest, best.t
 }
 
 // sameObject reports whether t reads as the anchor a does: some confident
@@ -868,7 +890,7 @@ func (c *Correlator) tryAuthorize(p *pendingCrossing, book ClearanceBook, now ti
 			if !ok {
 				continue
 			}
-			x := c.crossing(p, c.assign(p, c.offeredUnordered(p), t), now)
+			x := c.crossing(p, c.assign(p, c.offeredUnordered(p), t, nil), now)
 			x.Decision = zone.DecisionAuthorized
 			x.ClearanceID = id
 			ident := r.Identity()
@@ -917,25 +939,12 @@ func (c *Correlator) decide(p *pendingCrossing, now time.Time) Outcome {
 	ts := c.offeredUnordered(p)
 	// The best read of all, the nearest track (then the first to arrive)
 	// among equals.
-	var bestTrack *track
-	var bestGap, bestMid time.Duration
-	for _, t := range ts {
-		if t.class == ClassPerson || len(t.confident) == 0 {
-			continue
-		}
-		if bestTrack != nil && t.confident[0].Confidence < bestTrack.confident[0].Confidence {
-			continue
-		}
-		g, m := nearness(t, p)
-		if bestTrack == nil || t.confident[0].Confidence > bestTrack.confident[0].Confidence || nearer(g, m, t, bestGap, bestMid, bestTrack) {
-			bestTrack, bestGap, bestMid = t, g, m
-		}
-	}
+	nearest, bestTrack := nearestConfident(p, ts)
 	var best *Read
 	if bestTrack != nil {
 		best = &bestTrack.confident[0]
 	}
-	ts = c.assign(p, ts, bestTrack)
+	ts = c.assign(p, ts, bestTrack, nearest)
 	x := c.crossing(p, ts, now)
 	c.settle(p) // so a crossing decided later in this pass offers no track to it
 	persons, others := 0, 0
