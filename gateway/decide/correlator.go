@@ -96,9 +96,10 @@ type pendingCrossing struct {
 	decided     bool
 	mid         time.Time // halfway between the breaks
 	// Once pending (index_offers.go): its place among the pending
-	// crossings and the tracks offered to it.
+	// crossings and the tracks offered to it (in no order; each offer's
+	// place here is kept in the track's offeredAt).
 	order   uint64
-	offered map[*track]struct{}
+	offered []*track
 	// triedWith is the claim set p was last tried with, and fresh the
 	// tracks offered to it or read anew since: within one decision step
 	// a claim set's refusals stand, so a retry asks only the fresh ones
@@ -155,8 +156,10 @@ type track struct {
 	slot           int64
 	slotPos        int
 	// The nearest undecided pending crossings (ties all), in pending
-	// order, and how near they lie (index_offers.go).
+	// order, the track's place in each one's offered, and how near they
+	// lie (index_offers.go).
 	offeredTo   []*pendingCrossing
+	offeredAt   []int
 	gap, midGap time.Duration
 }
 

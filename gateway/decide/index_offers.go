@@ -106,12 +106,34 @@ func (t *track) present() {
 
 // unoffer takes t off every crossing it is offered to.
 func (c *Correlator) unoffer(t *track) {
-	for _, p := range t.offeredTo {
-		delete(p.offered, t)
+	for k, p := range t.offeredTo {
+		p.dropOffer(t.offeredAt[k])
 	}
 	clear(t.offeredTo)
-	t.offeredTo = t.offeredTo[:0]
+	t.offeredTo, t.offeredAt = t.offeredTo[:0], t.offeredAt[:0]
 }
+
+// offer lists t as offered to p, the last of t.offeredTo.
+func (p *pendingCrossing) offer(t *track) {
+	t.offeredAt = append(t.offeredAt, len(p.offered))
+	p.offered = append(p.offered, t)
+}
+
+// dropOffer takes the track at i off p's offered; the last one takes its
+// place, and its offeredAt says so.
+func (p *pendingCrossing) dropOffer(i int) {
+	last := len(p.offered) - 1
+	if i != last {
+		moved := p.offered[last]
+		p.offered[i] = moved
+		moved.offeredAt[slices.Index(moved.offeredTo, p)] = i
+	}
+	p.offered[last] = nil
+	p.offered = p.offered[:last]
+}
+
+// holds reports whether t is offered to p.
+func (p *pendingCrossing) holds(t *track) bool { return slices.Contains(t.offeredTo, p) }
 
 // refresh finds t's nearest undecided pending crossings again, after its
 // presence or direction changed or it lost the crossings it had. It walks
@@ -132,8 +154,9 @@ func (c *Correlator) refresh(t *track) {
 	if len(t.offeredTo) > 1 { // found walking outward: put back in pending order
 		slices.SortFunc(t.offeredTo, func(a, b *pendingCrossing) int { return cmp.Compare(a.order, b.order) })
 	}
+	t.offeredAt = t.offeredAt[:0]
 	for _, p := range t.offeredTo {
-		p.offered[t] = struct{}{}
+		p.offer(t)
 		p.fresh = append(p.fresh, t)
 	}
 }
@@ -241,7 +264,7 @@ func (c *Correlator) reachFrom(p *pendingCrossing) time.Time {
 func (c *Correlator) offerNew(p *pendingCrossing) {
 	p.order = c.pendingSeq
 	c.pendingSeq++
-	p.offered = map[*track]struct{}{}
+	p.offered = []*track{}
 	p.fresh = nil // what offerNew offers was just tried
 	c.enter(p)
 	c.slots.endingFrom(c.reachFrom(p), func(t *track) {
@@ -259,7 +282,7 @@ func (c *Correlator) offerNew(p *pendingCrossing) {
 		}
 		t.gap, t.midGap = g, m
 		t.offeredTo = append(t.offeredTo, p) // p is the last pending
-		p.offered[t] = struct{}{}
+		p.offer(t)
 	})
 }
 
@@ -270,9 +293,10 @@ func (c *Correlator) withdraw(p *pendingCrossing) {
 		return // never pending
 	}
 	c.leave(p)
-	for t := range p.offered {
-		if i := slices.Index(t.offeredTo, p); i >= 0 {
-			t.offeredTo = slices.Delete(t.offeredTo, i, i+1)
+	for _, t := range p.offered {
+		if k := slices.Index(t.offeredTo, p); k >= 0 {
+			t.offeredTo = slices.Delete(t.offeredTo, k, k+1)
+			t.offeredAt = slices.Delete(t.offeredAt, k, k+1)
 		}
 		if len(t.offeredTo) == 0 {
 			c.refresh(t)
@@ -294,10 +318,7 @@ func (c *Correlator) offeredTracks(p *pendingCrossing) []*track {
 func (c *Correlator) offeredUnordered(p *pendingCrossing) []*track {
 	var out []*track
 	if p.offered != nil {
-		out = make([]*track, 0, len(p.offered))
-		for t := range p.offered {
-			out = append(out, t)
-		}
+		out = slices.Clone(p.offered)
 	} else {
 		c.slots.endingFrom(c.reachFrom(p), func(t *track) {
 			if !c.candidate(t, p) {
@@ -331,12 +352,12 @@ func (c *Correlator) claimants(p *pendingCrossing, fresh bool, set *ClaimSet) []
 	switch {
 	case fresh:
 		for _, t := range p.fresh {
-			if _, ok := p.offered[t]; ok {
+			if p.holds(t) {
 				add(t)
 			}
 		}
 	case p.offered != nil:
-		for t := range p.offered {
+		for _, t := range p.offered {
 			add(t)
 		}
 	default:
