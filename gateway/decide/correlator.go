@@ -200,8 +200,7 @@ type Correlator struct {
 	slots        *trackSlots
 	byID         map[string][]*track
 	pendingSeq   uint64
-	lines        map[zone.Direction][]*pendingCrossing
-	longest      map[zone.Direction]time.Duration // of the crossings on each line
+	lines        [len(directions)]line
 	quiet        silenceHeap
 	queuedAt     map[string]time.Time
 	ahead        map[string]struct{}
@@ -226,7 +225,7 @@ func NewCorrelator(cfg CorrelatorConfig) *Correlator {
 	byEnd, byLow := newTrackIndexes()
 	return &Correlator{cfg: cfg, log: log.With("gate", cfg.Gate), open: map[int]beamBreak{},
 		tracks: map[string]*track{}, sensors: map[string]*SensorState{}, preUsed: map[string]preUse{},
-		byEnd: byEnd, byLow: byLow, slots: newTrackSlots(), byID: map[string][]*track{}, lines: map[zone.Direction][]*pendingCrossing{}, longest: map[zone.Direction]time.Duration{}, queuedAt: map[string]time.Time{}, ahead: map[string]struct{}{}, changed: map[string]struct{}{}}
+		byEnd: byEnd, byLow: byLow, slots: newTrackSlots(), byID: map[string][]*track{}, queuedAt: map[string]time.Time{}, ahead: map[string]struct{}{}, changed: map[string]struct{}{}}
 }
 
 type preUse struct {

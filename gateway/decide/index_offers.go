@@ -146,9 +146,9 @@ func (c *Correlator) refresh(t *track) {
 	if t.usedBy != "" {
 		return
 	}
-	for _, d := range directions {
+	for i, d := range directions {
 		if t.dir == "" || t.dir == d {
-			c.nearestOn(c.lines[d], c.longest[d], t)
+			c.nearestOn(c.lines[i].crossings, c.lines[i].longest, t)
 		}
 	}
 	if len(t.offeredTo) > 1 { // found walking outward: put back in pending order
@@ -163,6 +163,21 @@ func (c *Correlator) refresh(t *track) {
 
 // directions are those of the lines (a crossing's, never "").
 var directions = [...]zone.Direction{zone.In, zone.Out}
+
+// line is the undecided pending crossings of one direction, ordered by
+// start (then arrival), and how long the longest of them lasts.
+type line struct {
+	crossings []*pendingCrossing
+	longest   time.Duration
+}
+
+// lineOf is the line of crossings in direction d.
+func (c *Correlator) lineOf(d zone.Direction) *line {
+	if d == directions[1] {
+		return &c.lines[1]
+	}
+	return &c.lines[0]
+}
 
 // nearestOn adds to t's nearest crossings those of one line (one
 // direction, ordered by start, none lasting longer than longest) that lie
@@ -216,24 +231,22 @@ func (c *Correlator) nearestOn(line []*pendingCrossing, longest time.Duration, t
 // enter puts p, just made pending, on its direction's line, ordered by
 // start (then arrival); leave takes it off once decided.
 func (c *Correlator) enter(p *pendingCrossing) {
-	line := c.lines[p.dir]
-	i, _ := slices.BinarySearchFunc(line, p, comparePending)
-	c.lines[p.dir] = slices.Insert(line, i, p)
-	c.longest[p.dir] = max(c.longest[p.dir], p.end().Sub(p.start()))
+	l := c.lineOf(p.dir)
+	i, _ := slices.BinarySearchFunc(l.crossings, p, comparePending)
+	l.crossings = slices.Insert(l.crossings, i, p)
+	l.longest = max(l.longest, p.end().Sub(p.start()))
 }
 
 func (c *Correlator) leave(p *pendingCrossing) {
-	line := c.lines[p.dir]
-	if i, ok := slices.BinarySearchFunc(line, p, comparePending); ok {
-		line = slices.Delete(line, i, i+1)
-		c.lines[p.dir] = line
+	l := c.lineOf(p.dir)
+	if i, ok := slices.BinarySearchFunc(l.crossings, p, comparePending); ok {
+		l.crossings = slices.Delete(l.crossings, i, i+1)
 	}
-	if p.end().Sub(p.start()) == c.longest[p.dir] {
-		var longest time.Duration
-		for _, q := range line {
-			longest = max(longest, q.end().Sub(q.start()))
+	if p.end().Sub(p.start()) == l.longest {
+		l.longest = 0
+		for _, q := range l.crossings {
+			l.longest = max(l.longest, q.end().Sub(q.start()))
 		}
-		c.longest[p.dir] = longest
 	}
 }
 
@@ -250,7 +263,7 @@ func comparePending(a, b *pendingCrossing) int {
 // nearer to it, and may describe it too).
 func (c *Correlator) reachFrom(p *pendingCrossing) time.Time {
 	from := p.start().Add(-c.cfg.Window)
-	line := c.lines[p.dir]
+	line := c.lineOf(p.dir).crossings
 	i, _ := slices.BinarySearchFunc(line, p.start(), func(q *pendingCrossing, at time.Time) int { return q.start().Compare(at) })
 	if i > 0 && line[i-1].start().After(from) {
 		return line[i-1].start()
