@@ -288,3 +288,27 @@ func TestCorrelatorAsksAgainWhenARefusalWasAnotherClaimOfTheStep(t *testing.T) {
 	got = summarizeOutcomes(c.Advance(corrAt(42), book.Begin()))
 	require.Equal(t, []corrDecided{{ID: "X-G-MRO-1-6", Decision: zone.DecisionAuthorized, Direction: zone.In, Identity: "STAND-0042", Clearance: "PD-1"}}, got)
 }
+
+// A decided crossing's track that ends before every pending crossing goes
+// to the first of each line it may use; with no direction, to both when
+// both lie as near, in pending order, as a search over every crossing
+// finds.
+func TestCorrelatorHandsATrackToBothLinesWhenTheirHeadsLieAsNear(t *testing.T) {
+	c := newQuiet(CorrelatorConfig{Gate: corrGate})
+	near := detEv(1, "t-0", ClassVehicle, "", readPlate("P-A", 0.95))
+	far := detEv(0, "t-1", ClassVehicle, "", readPlate("P-B", 0.95))
+	far.DeviceID, far.EventID = "CAM-2", "CAM-2-t-1@0"
+	evs := []SensorEvent{near, far, brkEv(1, "A", 1), brkEv(1.2, "B", 1),
+		brkEv(5, "B", 3), brkEv(5.5, "A", 3), // out, pending first
+		brkEv(5, "A", 2), brkEv(5.5, "B", 2)} // in, as near
+	for i, ev := range evs {
+		require.Empty(t, c.Observe(uint64(i+1), ev, nil))
+	}
+	got := summarizeOutcomes(c.Advance(corrAt(12), nil))
+	require.Len(t, got, 1)
+	require.Equal(t, "X-G-MRO-1-4", got[0].ID)
+	tr := c.tracks["CAM-2/t-1"]
+	require.Len(t, tr.offeredTo, 2)
+	require.Equal(t, []zone.Direction{zone.Out, zone.In}, []zone.Direction{tr.offeredTo[0].dir, tr.offeredTo[1].dir})
+	checkOffers(t, c, streamStep{seq: 9, ev: far})
+}

@@ -306,16 +306,91 @@ func (c *Correlator) withdraw(p *pendingCrossing) {
 		return // never pending
 	}
 	c.leave(p)
+	var heads [len(directions)][]*pendingCrossing
+	for i := range c.lines {
+		heads[i] = c.lines[i].head()
+	}
 	for _, t := range p.offered {
 		if k := slices.Index(t.offeredTo, p); k >= 0 {
 			t.offeredTo = slices.Delete(t.offeredTo, k, k+1)
 			t.offeredAt = slices.Delete(t.offeredAt, k, k+1)
 		}
-		if len(t.offeredTo) == 0 {
+		if len(t.offeredTo) == 0 && !c.offerHeads(t, heads) {
 			c.refresh(t)
 		}
 	}
 	p.offered, p.fresh = nil, nil
+}
+
+// head is the crossings of l that lie nearest to every track ending
+// before all of them: those starting first and, of those, with the
+// earliest middle (in pending order).
+func (l *line) head() []*pendingCrossing {
+	var out []*pendingCrossing
+	for _, q := range l.crossings {
+		if len(out) > 0 {
+			if !q.start().Equal(out[0].start()) {
+				break
+			}
+			if q.mid.After(out[0].mid) {
+				continue
+			}
+			if q.mid.Before(out[0].mid) {
+				out = out[:0]
+			}
+		}
+		out = append(out, q)
+	}
+	return out
+}
+
+// offerHeads is refresh for a free track that ends before every crossing
+// on its lines, as the bulk of a decided crossing's tracks do: its
+// nearest are the heads of its lines (the nearer, or both if as near),
+// found once per withdraw rather than by a search per track. It reports
+// false, doing nothing, for any other track.
+func (c *Correlator) offerHeads(t *track, heads [len(directions)][]*pendingCrossing) bool {
+	if t.usedBy != "" {
+		return false
+	}
+	for i, d := range directions {
+		if (t.dir == "" || t.dir == d) && len(heads[i]) > 0 && !t.to.Before(heads[i][0].start()) {
+			return false
+		}
+	}
+	// The track's offers are gone (withdraw), so t.offeredTo is free to
+	// build the new ones in.
+	lines := 0
+	for i, d := range directions {
+		if t.dir != "" && t.dir != d || len(heads[i]) == 0 || !c.candidate(t, heads[i][0]) {
+			continue
+		}
+		// Every crossing of a head lies as near: same start, same middle.
+		g, m := nearness(t, heads[i][0])
+		if len(t.offeredTo) > 0 {
+			if closer(t.gap, t.midGap, g, m) {
+				continue
+			}
+			if closer(g, m, t.gap, t.midGap) {
+				t.offeredTo = t.offeredTo[:0]
+			}
+		}
+		if len(t.offeredTo) == 0 {
+			lines = 0
+		}
+		lines++
+		t.gap, t.midGap = g, m
+		t.offeredTo = append(t.offeredTo, heads[i]...)
+	}
+	if lines > 1 { // as near on both lines: put back in pending order
+		slices.SortFunc(t.offeredTo, func(a, b *pendingCrossing) int { return cmp.Compare(a.order, b.order) })
+	}
+	t.offeredAt = t.offeredAt[:0]
+	for _, q := range t.offeredTo {
+		q.offer(t)
+		q.fresh = append(q.fresh, t)
+	}
+	return true
 }
 
 // offeredTracks lists the tracks offered to p, in arrival order. A
