@@ -165,10 +165,12 @@ func (c *Correlator) refresh(t *track) {
 var directions = [...]zone.Direction{zone.In, zone.Out}
 
 // line is the undecided pending crossings of one direction, ordered by
-// start (then arrival), and how long the longest of them lasts.
+// start (then arrival), how long the longest of them lasts and how many
+// last that long (most pairs last alike: one leaving rarely means a scan).
 type line struct {
 	crossings []*pendingCrossing
 	longest   time.Duration
+	atLongest int
 }
 
 // lineOf is the line of crossings in direction d.
@@ -234,7 +236,12 @@ func (c *Correlator) enter(p *pendingCrossing) {
 	l := c.lineOf(p.dir)
 	i, _ := slices.BinarySearchFunc(l.crossings, p, comparePending)
 	l.crossings = slices.Insert(l.crossings, i, p)
-	l.longest = max(l.longest, p.end().Sub(p.start()))
+	switch d := p.end().Sub(p.start()); {
+	case d > l.longest || len(l.crossings) == 1:
+		l.longest, l.atLongest = d, 1
+	case d == l.longest:
+		l.atLongest++
+	}
 }
 
 func (c *Correlator) leave(p *pendingCrossing) {
@@ -242,10 +249,19 @@ func (c *Correlator) leave(p *pendingCrossing) {
 	if i, ok := slices.BinarySearchFunc(l.crossings, p, comparePending); ok {
 		l.crossings = slices.Delete(l.crossings, i, i+1)
 	}
-	if p.end().Sub(p.start()) == l.longest {
-		l.longest = 0
-		for _, q := range l.crossings {
-			l.longest = max(l.longest, q.end().Sub(q.start()))
+	if p.end().Sub(p.start()) != l.longest {
+		return
+	}
+	if l.atLongest--; l.atLongest > 0 {
+		return
+	}
+	l.longest = 0
+	for _, q := range l.crossings {
+		switch d := q.end().Sub(q.start()); {
+		case d > l.longest:
+			l.longest, l.atLongest = d, 1
+		case d == l.longest:
+			l.atLongest++
 		}
 	}
 }
