@@ -3,6 +3,7 @@ package decide
 import (
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/bondgate/bondgate/gateway/record"
 	"github.com/bondgate/bondgate/internal/zone"
@@ -24,6 +25,15 @@ type Clearances struct {
 
 	mu   sync.Mutex
 	byID map[string]*cachedClearance
+	// byIdentity files each clearance under the loose key of each of its
+	// identities, so a claim looks only at clearances that may match.
+	byIdentity map[string][]*cachedClearance
+	// gen counts the changes that can turn a refusal into a claim: a
+	// clearance stored, the book replaced, a window opening on the gate
+	// clock (opens is the next one to open). Commit only uses clearances
+	// up, so it leaves gen alone.
+	gen   uint64
+	opens time.Time
 }
 
 // NewClearances returns the book of gate's clearances holding held (as the
@@ -67,8 +77,9 @@ func (s *ClaimSet) Claim(id zone.Identity, dir zone.Direction, at time.Time) (st
 	now := c.clock.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.index()
 	var best *cachedClearance
-	for _, cc := range c.byID {
+	for _, cc := range c.byIdentity[identityKey(id)] {
 		if !usable(cc) || s.taken[cc.ID] || !cc.Window.Contains(now) || !cc.Matches(c.gate, dir, id, at) {
 			continue
 		}
@@ -105,19 +116,131 @@ func (c *Clearances) Replace(held map[string]record.Clearance) {
 	fresh := byID(held)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.byID = fresh
+	c.byID, c.byIdentity = fresh, nil
+}
+
+// index files the book by identity when it is not (it is filed at the
+// first claim after the book was made or replaced), which can turn
+// refusals into claims as any new book can.
+func (c *Clearances) index() {
+	if c.byIdentity != nil {
+		return
+	}
+	c.byIdentity = map[string][]*cachedClearance{}
+	for _, cc := range c.byID {
+		c.file(cc)
+	}
+	c.gen++
+	c.nextOpening(c.clock.Mark())
 }
 
 // Put takes next, a clearance the store just wrote from a zone event.
 func (c *Clearances) Put(next *record.Clearance) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cur, ok := c.byID[next.ID]; ok && cur.UsedBy != "" && next.UsedBy == "" {
+	c.index()
+	cur, ok := c.byID[next.ID]
+	if ok && cur.UsedBy != "" && next.UsedBy == "" {
 		// A claim was committed after the store's transaction (on the
 		// version it wrote): keep it, take the rest.
 		next.UsedBy = cur.UsedBy
 	}
+	if ok {
+		c.unfile(cur)
+	}
 	c.byID[next.ID] = next
+	c.file(next)
+	c.gen++
+	if next.Window.From.After(c.clock.Mark()) && (c.opens.IsZero() || next.Window.From.Before(c.opens)) {
+		c.opens = next.Window.From
+	}
+}
+
+func (c *Clearances) file(cc *cachedClearance) {
+	for _, id := range cc.Identities {
+		k := identityKey(id)
+		c.byIdentity[k] = append(c.byIdentity[k], cc)
+	}
+}
+
+func (c *Clearances) unfile(cc *cachedClearance) {
+	for _, id := range cc.Identities {
+		k := identityKey(id)
+		filed := c.byIdentity[k][:0]
+		for _, o := range c.byIdentity[k] {
+			if o != cc {
+				filed = append(filed, o)
+			}
+		}
+		if len(filed) == 0 {
+			delete(c.byIdentity, k)
+		} else {
+			c.byIdentity[k] = filed
+		}
+	}
+}
+
+// nextOpening sets opens to the earliest window start after now.
+func (c *Clearances) nextOpening(now time.Time) {
+	c.opens = time.Time{}
+	for _, cc := range c.byID {
+		if from := cc.Window.From; from.After(now) && (c.opens.IsZero() || from.Before(c.opens)) {
+			c.opens = from
+		}
+	}
+}
+
+// identityKey is a key under which every identity that zone's matching
+// (Clearance.Matches) takes for id is filed: kind, then the letters and
+// digits of the value with case folded. It is looser than zone's
+// normalisation (which drops only a few separators), so it may file
+// different identities together, never apart; Matches still decides.
+func identityKey(id zone.Identity) string {
+	b := make([]rune, 0, len(id.Kind)+1+len(id.Value))
+	b = append(b, []rune(id.Kind)...)
+	b = append(b, 0)
+	for _, r := range id.Value {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			b = append(b, unicode.ToLower(unicode.ToUpper(r)))
+		}
+	}
+	return string(b)
+}
+
+// generation is the book's count of changes that can turn a refusal into
+// a claim, as of the gate clock now: a claim set's refusals outlive it
+// while this stays the same.
+func (s *ClaimSet) generation() uint64 {
+	c := s.book
+	now := c.clock.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.index()
+	if !c.opens.IsZero() && !now.Before(c.opens) {
+		c.gen++
+		c.nextOpening(now)
+	}
+	return c.gen
+}
+
+// claimedAny says whether the set holds a claim: a refusal given then may
+// be the claim's, which a later set does not hold.
+func (s *ClaimSet) claimedAny() bool { return len(s.taken) > 0 }
+
+// mayClaim says whether any clearance is filed under one of keys (see
+// identityKey); when none is, a claim for their identities is refused
+// whatever else it says.
+func (s *ClaimSet) mayClaim(keys []string) bool {
+	c := s.book
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.index()
+	for _, k := range keys {
+		if len(c.byIdentity[k]) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Usable counts the clearances usable now: active, not consumed, and not

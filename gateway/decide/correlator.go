@@ -96,15 +96,22 @@ type pendingCrossing struct {
 	decided     bool
 	mid         time.Time // halfway between the breaks
 	// Once pending (index_offers.go): its place among the pending
-	// crossings and the tracks offered to it.
+	// crossings and the tracks offered to it (in no order; each offer's
+	// place here is kept in the track's offeredAt).
 	order   uint64
-	offered map[*track]struct{}
-	// triedWith is the claim set p was last tried with in full, and
-	// fresh the tracks offered to it or read anew since: within one
-	// decision step a claim set's refusals stand, so a retry asks only
-	// the fresh ones (tryAuthorize).
-	triedWith *ClaimSet
-	fresh     map[*track]struct{}
+	offered []*track
+	// triedWith is the claim set p was last tried with, and fresh the
+	// tracks offered to it or read anew since: within one decision step
+	// a claim set's refusals stand, so a retry asks only the fresh ones
+	// (tryAuthorize). They stand in a later step too while the book's
+	// generation is triedGen and no refusal was given beside a claim of the set
+	// (triedClean). Fresh may name a track twice, or one no longer
+	// offered: appending costs less than keeping a set, as whole piles
+	// of tracks move from a decided crossing to the next.
+	triedWith  *ClaimSet
+	triedGen   uint64
+	triedClean bool
+	fresh      []*track
 }
 
 func (p *pendingCrossing) start() time.Time { return p.first.at }
@@ -141,13 +148,18 @@ type track struct {
 	firstSeen int       // order of arrival, for deterministic iteration
 	mid       time.Time // halfway through its presence
 	confident []Read    // reads at or above MinConfidence, best first
+	// keys are the identityKey of each confident read: reads whose keys
+	// differ never match, so most comparisons end without normalising.
+	keys []string
 	// Positions in the correlator's indexes (index.go).
 	endPos, lowPos int
 	slot           int64
 	slotPos        int
 	// The nearest undecided pending crossings (ties all), in pending
-	// order, and how near they lie (index_offers.go).
+	// order, the track's place in each one's offered, and how near they
+	// lie (index_offers.go).
 	offeredTo   []*pendingCrossing
+	offeredAt   []int
 	gap, midGap time.Duration
 }
 
@@ -188,7 +200,7 @@ type Correlator struct {
 	slots        *trackSlots
 	byID         map[string][]*track
 	pendingSeq   uint64
-	lines        map[zone.Direction][]*pendingCrossing
+	lines        [len(directions)]line
 	quiet        silenceHeap
 	queuedAt     map[string]time.Time
 	ahead        map[string]struct{}
@@ -213,7 +225,7 @@ func NewCorrelator(cfg CorrelatorConfig) *Correlator {
 	byEnd, byLow := newTrackIndexes()
 	return &Correlator{cfg: cfg, log: log.With("gate", cfg.Gate), open: map[int]beamBreak{},
 		tracks: map[string]*track{}, sensors: map[string]*SensorState{}, preUsed: map[string]preUse{},
-		byEnd: byEnd, byLow: byLow, slots: newTrackSlots(cfg.Window), byID: map[string][]*track{}, lines: map[zone.Direction][]*pendingCrossing{}, queuedAt: map[string]time.Time{}, ahead: map[string]struct{}{}, changed: map[string]struct{}{}}
+		byEnd: byEnd, byLow: byLow, slots: newTrackSlots(), byID: map[string][]*track{}, queuedAt: map[string]time.Time{}, ahead: map[string]struct{}{}, changed: map[string]struct{}{}}
 }
 
 type preUse struct {
@@ -630,10 +642,14 @@ next:
 	}
 	if len(ev.Reads) > 0 {
 		t.confident = c.confident(t)
+		t.keys = t.keys[:0]
+		for _, r := range t.confident {
+			t.keys = append(t.keys, identityKey(r.Identity()))
+		}
 	}
 	if reclassed || len(ev.Reads) > 0 {
 		for _, p := range t.offeredTo {
-			p.fresh[t] = struct{}{}
+			p.fresh = append(p.fresh, t)
 		}
 	}
 	return t
@@ -738,52 +754,70 @@ func nearness(t *track, p *pendingCrossing) (gap, mid time.Duration) {
 	return gap, mid
 }
 
-// byNearness orders ts (a copy, in arrival order) nearest to p first,
-// arrival breaking ties.
-func byNearness(ts []*track, p *pendingCrossing) []*track {
-	type near struct {
-		t        *track
-		gap, mid time.Duration
-	}
-	ns := make([]near, len(ts))
-	for i, t := range ts {
-		g, m := nearness(t, p)
-		ns[i] = near{t: t, gap: g, mid: m}
-	}
-	slices.SortFunc(ns, func(a, b near) int {
-		return cmp.Or(cmp.Compare(a.gap, b.gap), cmp.Compare(a.mid, b.mid), a.t.firstSeen-b.t.firstSeen)
-	})
-	out := make([]*track, len(ns))
-	for i, n := range ns {
-		out[i] = n.t
-	}
-	return out
+// nearer says whether track a, at nearness (ga, ma), comes before track b
+// at (gb, mb) nearest first, arrival breaking ties: the order in which a
+// crossing looks at its tracks. The nearest of a pile is found in one
+// pass rather than by sorting it: a crossing that takes one of thousands
+// of tracks must not cost their sort.
+func nearer(ga, ma time.Duration, a *track, gb, mb time.Duration, b *track) bool {
+	return cmp.Or(cmp.Compare(ga, gb), cmp.Compare(ma, mb), a.firstSeen-b.firstSeen) < 0
 }
 
-// assign picks, of the tracks offered to p (arrival order), those that
-// belong to it. Per object class the anchor is the identity track, or else
-// the nearest track with a confident read; a track of that class reading
-// none of the anchor's identities is another object crossing beside this one
-// (two engines at once on two segments) and stays free for its own
-// crossing: one track describes one crossing. Tracks with no confident read
-// cannot identify anything and go along.
-func (c *Correlator) assign(p *pendingCrossing, ts []*track, ident *track) []*track {
-	anchors := map[string]*track{}
+// assign picks, of the tracks offered to p (any order), those that
+// belong to it, in arrival order. Per object class the anchor is the
+// identity track, or else the nearest track with a confident read
+// (nearest, as nearestConfident finds them; nil: assign finds them); a
+// track of that class reading none of the anchor's identities is another
+// object crossing beside this one (two engines at once on two segments)
+// and stays free for its own crossing: one track describes one crossing.
+// Tracks with no confident read cannot identify anything and go along.
+func (c *Correlator) assign(p *pendingCrossing, ts []*track, ident *track, nearest map[string]anchor) []*track {
+	anchors := nearest
+	if anchors == nil {
+		anchors, _ = nearestConfident(p, ts)
+	}
 	if ident != nil {
-		anchors[ident.class] = ident
+		anchors[ident.class] = anchor{t: ident}
 	}
-	for _, t := range byNearness(ts, p) {
-		if _, ok := anchors[t.class]; !ok && len(t.confident) > 0 {
-			anchors[t.class] = t
-		}
-	}
-	out := make([]*track, 0, len(ts))
+	var out []*track
 	for _, t := range ts {
-		if a := anchors[t.class]; a == nil || a == t || c.sameObject(a, t) {
+		if a := anchors[t.class].t; a == nil || a == t || c.sameObject(a, t) {
 			out = append(out, t)
 		}
 	}
+	slices.SortFunc(out, func(a, b *track) int { return a.firstSeen - b.firstSeen })
 	return out
+}
+
+// anchor is a track with its nearness to a crossing.
+type anchor struct {
+	t        *track
+	gap, mid time.Duration
+}
+
+// nearestConfident finds, in one pass over ts, per object class the track
+// nearest to p with a confident read, and of all but persons the track
+// with the best read (the nearest among equals).
+func nearestConfident(p *pendingCrossing, ts []*track) (map[string]anchor, *track) {
+	nearest := map[string]anchor{}
+	var best anchor
+	for _, t := range ts {
+		if len(t.confident) == 0 {
+			continue
+		}
+		g, m := nearness(t, p)
+		if a, ok := nearest[t.class]; !ok || nearer(g, m, t, a.gap, a.mid, a.t) {
+			nearest[t.class] = anchor{t: t, gap: g, mid: m}
+		}
+		if t.class == ClassPerson {
+			continue
+		}
+		if b := best.t; b == nil || t.confident[0].Confidence > b.confident[0].Confidence ||
+			(t.confident[0].Confidence == b.confident[0].Confidence && nearer(g, m, t, best.gap, best.mid, b)) {
+			best = anchor{t: t, gap: g, mid: m}
+		}
+	}
+	return nearest, best.t
 }
 
 // sameObject reports whether t reads as the anchor a does: some confident
@@ -793,9 +827,9 @@ func (c *Correlator) sameObject(a, t *track) bool {
 	if len(rs) == 0 {
 		return true
 	}
-	for _, r := range rs {
-		for _, ar := range a.confident {
-			if zone.IdentitiesMatch(r.Identity(), ar.Identity()) {
+	for i, r := range rs {
+		for j, ar := range a.confident {
+			if t.keys[i] == a.keys[j] && zone.IdentitiesMatch(r.Identity(), ar.Identity()) {
 				return true
 			}
 		}
@@ -818,19 +852,39 @@ func (c *Correlator) tryAuthorize(p *pendingCrossing, book ClearanceBook, now ti
 	// come just after this one): a retry in the same step asks only the
 	// tracks offered or read anew since, in the same order. Any other book
 	// is asked everything again.
+	//
+	// A later step's set asks only the fresh tracks too while nothing
+	// that can turn a refusal into a claim happened (the book's
+	// generation) and no refusal may have been a claim of the earlier
+	// set's. Of the gate's book only tracks with a read some clearance
+	// is filed under are asked: the others are refused whatever the
+	// order.
 	set, _ := book.(*ClaimSet)
 	var ask []claimant
-	if set != nil && p.triedWith == set {
-		ask = c.claimants(p, p.fresh)
+	if set == nil {
+		ask = c.claimants(p, false, nil)
 	} else {
-		ask = c.claimants(p, p.offered)
-	}
-	defer func() {
-		if set != nil && !p.decided {
+		gen, clean := set.generation(), !set.claimedAny()
+		retry := p.triedWith == set || (p.triedWith != nil && p.triedWith.book == set.book && p.triedClean && p.triedGen == gen)
+		if retry {
+			ask = c.claimants(p, true, set)
+		} else {
+			ask = c.claimants(p, false, set)
+		}
+		defer func() {
+			if p.decided {
+				return
+			}
+			if retry {
+				p.triedClean = p.triedClean && clean && p.triedGen == gen
+			} else {
+				p.triedGen, p.triedClean = gen, clean
+			}
 			p.triedWith = set
 			clear(p.fresh)
-		}
-	}()
+			p.fresh = p.fresh[:0]
+		}()
+	}
 	for _, cl := range ask {
 		t := cl.t
 		for _, r := range t.confident {
@@ -838,7 +892,7 @@ func (c *Correlator) tryAuthorize(p *pendingCrossing, book ClearanceBook, now ti
 			if !ok {
 				continue
 			}
-			x := c.crossing(p, c.assign(p, c.candidates(p), t), now)
+			x := c.crossing(p, c.assign(p, c.offeredUnordered(p), t, nil), now)
 			x.Decision = zone.DecisionAuthorized
 			x.ClearanceID = id
 			ident := r.Identity()
@@ -884,19 +938,15 @@ func (c *Correlator) confident(t *track) []Read {
 // nobody (unidentified). A person beside an identified conveyance is its
 // crew; a person alone on the line is the alarm.
 func (c *Correlator) decide(p *pendingCrossing, now time.Time) Outcome {
-	ts := c.candidates(p)
+	ts := c.offeredUnordered(p)
+	// The best read of all, the nearest track (then the first to arrive)
+	// among equals.
+	nearest, bestTrack := nearestConfident(p, ts)
 	var best *Read
-	var bestTrack *track
-	for _, t := range byNearness(ts, p) {
-		if t.class == ClassPerson {
-			continue
-		}
-		if rs := t.confident; len(rs) > 0 && (best == nil || rs[0].Confidence > best.Confidence) {
-			r := rs[0]
-			best, bestTrack = &r, t
-		}
+	if bestTrack != nil {
+		best = &bestTrack.confident[0]
 	}
-	ts = c.assign(p, ts, bestTrack)
+	ts = c.assign(p, ts, bestTrack, nearest)
 	x := c.crossing(p, ts, now)
 	c.settle(p) // so a crossing decided later in this pass offers no track to it
 	persons, others := 0, 0
