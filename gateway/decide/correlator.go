@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -588,7 +589,10 @@ func (c *Correlator) detect(seq uint64, ev SensorEvent) *track {
 	t, ok := c.tracks[key]
 	if !ok {
 		c.arrived++
-		t = &track{key: key, id: ev.TrackID, firstSeq: seq, from: ev.Time, to: ev.Time, firstSeen: c.arrived}
+		// What a track keeps of an event is copied out of it: an event's
+		// text is one string (ParseEvents), so keeping a piece of it would
+		// keep the whole event alive for as long as the track lives.
+		t = &track{key: key, id: strings.Clone(ev.TrackID), firstSeq: seq, from: ev.Time, to: ev.Time, firstSeen: c.arrived}
 		c.tracks[key] = t
 		if u, ok := c.preUsed[ev.TrackID]; ok {
 			t.usedBy, t.usedFrom = u.crossingID, u.from
@@ -622,11 +626,11 @@ func (c *Correlator) detect(seq uint64, ev SensorEvent) *track {
 		t.present()
 		c.refresh(t)
 	}
-	if ev.Snapshot != "" {
-		t.snapshot = ev.Snapshot
+	if ev.Snapshot != "" && ev.Snapshot != t.snapshot {
+		t.snapshot = strings.Clone(ev.Snapshot)
 	}
 	if len(t.eventIDs) < maxTrackEvents {
-		t.eventIDs = append(t.eventIDs, ev.EventID)
+		t.eventIDs = append(t.eventIDs, strings.Clone(ev.EventID))
 	}
 next:
 	for _, r := range ev.Reads {
@@ -637,6 +641,7 @@ next:
 			}
 		}
 		if len(t.reads) < maxReadsPerEv {
+			r.Value = strings.Clone(r.Value)
 			t.reads = append(t.reads, r)
 		}
 	}

@@ -1,0 +1,50 @@
+package decide
+
+import (
+	"fmt"
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+)
+
+// A track lives for three correlation windows; what it keeps of its
+// detections must not be pieces of the parsed events, whose text is one
+// string per event: a piece would keep every detection's whole text alive
+// (under a flood of new tracks the gate's heap doubled before this).
+func TestTrackKeepsNoPieceOfItsEvents(t *testing.T) {
+	c := newQuiet(CorrelatorConfig{Gate: corrGate})
+	book := newCorrBook()
+	var evs []SensorEvent
+	for i := range 3 {
+		body := fmt.Sprintf(`{"event_id":"CAM-%d","device_id":"CAM-1","gate":%q,"time":"2026-11-26T10:00:0%dZ",`+
+			`"type":"camera.detection","object_class":"engine","track_id":"t-1","direction":"in",`+
+			`"reads":[{"kind":"stand_tag","value":"STAND-00%d","confidence":0.97}],"snapshot":"nvr://cam-1/%d.jpg"}`, i, corrGate, i, 40+i, i)
+		parsed, err := ParseEvents([]byte(body))
+		require.NoError(t, err)
+		evs = append(evs, parsed[0])
+		c.Observe(uint64(i+1), parsed[0], book)
+	}
+	tr := c.tracks["CAM-1/t-1"]
+	require.NotNil(t, tr)
+	within := func(s string, ev SensorEvent) bool {
+		// the event's text spans from its first to its last field
+		lo, hi := uintptr(unsafe.Pointer(unsafe.StringData(ev.EventID))), uintptr(unsafe.Pointer(unsafe.StringData(ev.Snapshot)))+uintptr(len(ev.Snapshot))
+		if lo > hi {
+			lo, hi = hi, lo
+		}
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		return len(s) > 0 && p >= lo && p < hi
+	}
+	kept := append([]string{tr.id, tr.snapshot}, tr.eventIDs...)
+	for _, r := range tr.reads {
+		kept = append(kept, r.Value)
+	}
+	require.Len(t, tr.eventIDs, 3)
+	require.Len(t, tr.reads, 3)
+	for _, s := range kept {
+		for i, ev := range evs {
+			require.False(t, within(s, ev), "the track keeps %q, a piece of event %d's text", s, i)
+		}
+	}
+}
