@@ -39,6 +39,8 @@ type Decider struct {
 	onOutbox  func()              // a message was queued: tell the publisher
 	onDecided func(zone.Crossing) // a crossing was recorded (metrics, tests)
 	onAlarm   func(zone.Alarm)    // an alarm was recorded (metrics)
+	onShed    func(uint64)        // tracks dropped to stay within the bound (metrics)
+	shedSaid  time.Time           // when the last shedding warning was logged
 
 	// idTag goes into every crossing and alarm ID the decider makes. It is
 	// made anew each time the gate opens its file, so IDs never repeat
@@ -379,7 +381,19 @@ func (d *Decider) advance(now time.Time, claims *decide.ClaimSet) (outs []decide
 			err = fmt.Errorf("the correlator panicked: %v", r)
 		}
 	}()
-	return d.corr.Advance(now, claims), nil
+	before := d.corr.TracksShed()
+	outs = d.corr.Advance(now, claims)
+	if n := d.corr.TracksShed() - before; n > 0 {
+		if d.onShed != nil {
+			d.onShed(n)
+		}
+		// Once per 10 s at most: a flood sheds at every step.
+		if time.Since(d.shedSaid) >= 10*time.Second {
+			d.shedSaid = time.Now()
+			d.log.Warn("correlator at its track bound: dropped the tracks heard least recently", "dropped", n, "max_tracks", d.cfg.MaxTracks)
+		}
+	}
+	return outs, nil
 }
 
 // asideEvent is a stored event the decider leaves out, and why.

@@ -21,6 +21,7 @@ type gateMetrics struct {
 	alarms         *prometheus.CounterVec
 	rateLimited    prometheus.Counter
 	unknownDevice  prometheus.Counter
+	tracksShed     prometheus.Counter
 }
 
 func newGateMetrics(gate string, outbox *bolt.Outbox, link func() bool, commits func() float64) *gateMetrics {
@@ -43,8 +44,10 @@ func newGateMetrics(gate string, outbox *bolt.Outbox, link func() bool, commits 
 			Help: "POST /v1/events requests refused with 429 because a device in the batch was over its event rate.", ConstLabels: cl}),
 		unknownDevice: prometheus.NewCounter(prometheus.CounterOpts{Name: "bondgate_gate_unknown_device_requests_total",
 			Help: "POST /v1/events requests refused with 403 because an event came from a device not in the gate's device list.", ConstLabels: cl}),
+		tracksShed: prometheus.NewCounter(prometheus.CounterOpts{Name: "bondgate_gate_tracks_shed_total",
+			Help: "Camera tracks the correlator dropped before their time to stay within its bound (a flood of new tracks).", ConstLabels: cl}),
 	}
-	reg.MustRegister(m.ingestEvents, m.ingestRequests, m.ingestBatch, m.decisions, m.alarms, m.rateLimited, m.unknownDevice)
+	reg.MustRegister(m.ingestEvents, m.ingestRequests, m.ingestBatch, m.decisions, m.alarms, m.rateLimited, m.unknownDevice, m.tracksShed)
 	reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "bondgate_gate_ingest_commits_total",
 			Help: "bbolt write transactions (fsyncs) that carried ingest requests; compare with requests for the group-commit ratio.", ConstLabels: cl}, commits),

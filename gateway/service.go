@@ -206,10 +206,11 @@ func New(cfg Config) (*Service, error) {
 	s.decider = &Decider{store: s.store, gate: cfg.GateID, source: "bondgate/gate/" + cfg.GateID, book: s.book, clock: s.clock, log: log,
 		idTag: s.idTag, screen: screenEvent, tick: cfg.Tick, wake: make(chan struct{}, 1), sensors: map[string]decide.SensorState{},
 		cfg: decide.CorrelatorConfig{Gate: cfg.GateID, Window: cfg.Window, MinConfidence: cfg.MinConfidence, SilentAfter: cfg.SilentAfter,
-			Logger: cfg.Log}, // the correlator adds the gate itself
+			MaxTracks: decide.DefaultMaxTracks, Logger: cfg.Log}, // the correlator adds the gate itself
 		onOutbox:  s.link.Notify,
 		onDecided: func(x zone.Crossing) { s.metrics.decisions.WithLabelValues(string(x.Decision)).Inc() },
 		onAlarm:   func(a zone.Alarm) { s.metrics.alarms.WithLabelValues(string(a.Kind)).Inc() },
+		onShed:    func(n uint64) { s.metrics.tracksShed.Add(float64(n)) },
 	}
 	s.committer.onCommit = func(int) { s.decider.Poke() }
 	s.decider.parsed = newParsedEvents(maxParsed)

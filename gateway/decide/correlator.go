@@ -20,6 +20,11 @@ const (
 	DefaultWindow        = 10 * time.Second
 	DefaultMinConfidence = 0.8
 	DefaultSilentAfter   = 60 * time.Second
+	// DefaultMaxTracks bounds the camera tracks a gate's correlator holds,
+	// about 180 MB of heap. A gate sees a few tracks a minute; only a flood
+	// (a detector gone wild, or a load test posting every detection as a
+	// new track) comes near it.
+	DefaultMaxTracks = 200_000
 )
 
 // CorrelatorConfig tunes a Correlator. Zero values take the defaults.
@@ -34,6 +39,12 @@ type CorrelatorConfig struct {
 	// SilentAfter is how long a device may stay quiet on the gate clock
 	// before it is reported silent (default DefaultSilentAfter).
 	SilentAfter time.Duration
+	// MaxTracks bounds the camera tracks held (0: no bound). Tracks are
+	// held for three windows after their last detection; past the bound,
+	// Advance drops those heard least recently first, as if their time had
+	// come, and TracksShed counts them. Memory then stays bounded under a
+	// flood of new tracks instead of growing with rate × three windows.
+	MaxTracks int
 	// Logger receives noise reports (a beam with no partner); default slog.Default().
 	Logger *slog.Logger
 	// Recorded, if set, says whether a crossing was already decided and
@@ -182,6 +193,7 @@ type Correlator struct {
 	open    map[int]beamBreak
 	pending []*pendingCrossing
 	tracks  map[string]*track
+	shed    uint64 // tracks dropped early to keep within MaxTracks
 	arrived int
 	// preUsed holds track IDs a recorded crossing used that the replay has
 	// not reached yet, with the crossing's time for pruning.
@@ -396,12 +408,11 @@ func (c *Correlator) Advance(now time.Time, book ClearanceBook) []Outcome {
 		horizon = c.latest
 	}
 	for t := c.byEnd.min(); t != nil && horizon.After(t.to.Add(3*w)); t = c.byEnd.min() {
-		heap.Pop(c.byEnd)
-		c.byLow.remove(t)
-		c.slots.remove(t)
-		c.unindexID(t)
-		c.unoffer(t)
-		delete(c.tracks, t.key)
+		c.dropOldestTrack()
+	}
+	for c.cfg.MaxTracks > 0 && len(c.tracks) > c.cfg.MaxTracks {
+		c.dropOldestTrack()
+		c.shed++
 	}
 	for k, u := range c.preUsed {
 		if horizon.After(u.at.Add(3 * w)) {
@@ -409,6 +420,24 @@ func (c *Correlator) Advance(now time.Time, book ClearanceBook) []Outcome {
 		}
 	}
 	return outs
+}
+
+// dropOldestTrack forgets the track heard least recently.
+func (c *Correlator) dropOldestTrack() {
+	t := heap.Pop(c.byEnd).(*track)
+	c.byLow.remove(t)
+	c.slots.remove(t)
+	c.unindexID(t)
+	c.unoffer(t)
+	delete(c.tracks, t.key)
+}
+
+// TracksShed is how many tracks Advance dropped early to keep within
+// MaxTracks.
+func (c *Correlator) TracksShed() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.shed
 }
 
 // LowWater is the lowest seq of an event still held undecided (0 = none);

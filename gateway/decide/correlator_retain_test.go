@@ -5,6 +5,8 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/bondgate/bondgate/internal/zone"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -47,4 +49,41 @@ func TestTrackKeepsNoPieceOfItsEvents(t *testing.T) {
 			require.False(t, within(s, ev), "the track keeps %q, a piece of event %d's text", s, i)
 		}
 	}
+}
+
+// A flood of new tracks is held to MaxTracks: Advance drops the tracks heard
+// least recently, counts them, and what was heard last still decides.
+func TestCorrelatorHoldsItsTrackBound(t *testing.T) {
+	c := newQuiet(CorrelatorConfig{Gate: corrGate, MaxTracks: 50})
+	book := newCorrBook(corrClearance("PD-1", zone.In, zone.ReadStandTag, "STAND-0042"))
+	seq := uint64(0)
+	for i := range 500 { // 500 tracks within a second, each of one detection
+		seq++
+		c.Observe(seq, detEv(-2+float64(i)/1000, fmt.Sprintf("flood-%d", i), "vehicle", zone.In), book)
+	}
+	c.Advance(corrAt(-1), book)
+	assert.Len(t, c.tracks, 50)
+	assert.Equal(t, uint64(450), c.TracksShed())
+	assert.NotNil(t, c.tracks["CAM-1/flood-499"], "the newest track stays")
+	assert.Nil(t, c.tracks["CAM-1/flood-0"], "the oldest goes first")
+
+	// The engine comes after the flood and still crosses authorized.
+	seq++
+	c.Observe(seq, detEv(-0.5, "t-engine", "engine", zone.In, readTag("STAND-0042", 0.97)), book)
+	seq++
+	c.Observe(seq, brkEv(0, "A", 1), book)
+	seq++
+	outs := c.Observe(seq, brkEv(0.5, "B", 1), book)
+	require.Len(t, outs, 1)
+	require.NotNil(t, outs[0].Crossing)
+	assert.Equal(t, zone.DecisionAuthorized, outs[0].Crossing.Decision)
+
+	// Without a bound nothing is shed.
+	u := newQuiet(CorrelatorConfig{Gate: corrGate})
+	for i := range 500 {
+		u.Observe(uint64(i+1), detEv(-2+float64(i)/1000, fmt.Sprintf("flood-%d", i), "vehicle", zone.In), book)
+	}
+	u.Advance(corrAt(-1), book)
+	assert.Len(t, u.tracks, 500)
+	assert.Zero(t, u.TracksShed())
 }
