@@ -21,7 +21,7 @@ const (
 	DefaultMinConfidence = 0.8
 	DefaultSilentAfter   = 60 * time.Second
 	// DefaultMaxTracks bounds the camera tracks a gate's correlator holds,
-	// about 180 MB of heap. A gate sees a few tracks a minute; only a flood
+	// about 200 MB of heap. A gate sees a few tracks a minute; only a flood
 	// (a detector gone wild, or a load test posting every detection as a
 	// new track) comes near it.
 	DefaultMaxTracks = 200_000
