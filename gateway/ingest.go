@@ -174,21 +174,10 @@ func (c *Committer) drainRefusing() {
 
 func (c *Committer) commit(group []*ingestRequest, n int) {
 	events := make([]record.NewEvent, 0, n)
-	size := 0
-	for _, r := range group {
-		for j := range r.events {
-			size += len(r.events[j].DeviceID) + 1 + len(r.events[j].EventID)
-		}
-	}
-	// Every key in one allocation; the store holds them only for the
-	// transaction.
-	keys := make([]byte, 0, size)
 	for _, r := range group {
 		for j := range r.events {
 			ev := &r.events[j]
-			start := len(keys)
-			keys = appendSeenKey(keys, ev.DeviceID, ev.EventID)
-			events = append(events, record.NewEvent{Key: keys[start:len(keys):len(keys)], Raw: ev.Raw})
+			events = append(events, record.NewEvent{Key: seenKey(ev.DeviceID, ev.EventID), Raw: ev.Raw})
 		}
 	}
 	appended, err := c.store.AppendEvents(events)

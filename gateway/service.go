@@ -308,12 +308,6 @@ func (s *Service) raiseAlarm(kind zone.AlarmKind, severity zone.Severity, msg st
 // store closes. Each stage has its own context, cancelled when the one
 // before it has returned, so none is a child of ctx.
 func (s *Service) Run(ctx context.Context) error {
-	if pct, ok := gateGCPercent(os.Getenv("GOGC")); ok {
-		debug.SetGCPercent(pct)
-	}
-	if limit, ok := gateMemoryLimit(os.Getenv("GOMEMLIMIT")); ok {
-		debug.SetMemoryLimit(limit)
-	}
 	workCtx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
 	var wg sync.WaitGroup
@@ -387,8 +381,22 @@ func (s *Service) Run(ctx context.Context) error {
 	return runErr
 }
 
-// gateGCPercent is the collector's target a running gate sets for its
-// process unless GOGC is set (which then decides, as the runtime read it).
+// TuneProcess sets the Go runtime's collector target and soft memory limit
+// for a process that runs a gate (`bondgate gate`), unless GOGC or
+// GOMEMLIMIT say otherwise. They are the process's, not one service's, so
+// the command calls it, not Run: a process that also runs the API
+// (`bondgate dev`) or tests keep the runtime's defaults.
+func TuneProcess() {
+	if pct, ok := gateGCPercent(os.Getenv("GOGC")); ok {
+		debug.SetGCPercent(pct)
+	}
+	if limit, ok := gateMemoryLimit(os.Getenv("GOMEMLIMIT")); ok {
+		debug.SetMemoryLimit(limit)
+	}
+}
+
+// gateGCPercent is the collector's target a gate process sets unless GOGC
+// is set (which then decides, as the runtime read it).
 // The gate's live heap is small (about 30 MB under full single-event load)
 // and it allocates per request: collecting at three times the live heap
 // instead of twice cut its CPU per request by about a tenth (115 to 99-103
@@ -401,8 +409,8 @@ func gateGCPercent(env string) (int, bool) {
 	return 200, true
 }
 
-// gateMemoryLimit is the soft heap limit a running gate sets for its process
-// unless GOMEMLIMIT is set. The larger GC target above costs nothing when
+// gateMemoryLimit is the soft heap limit a gate process sets unless
+// GOMEMLIMIT is set. The larger GC target above costs nothing when
 // the live heap is small, but a flood of new camera tracks (each kept for
 // three correlation windows) grows the live heap to a few hundred MB, and
 // three times that is more than a gate box should give: under 100-event

@@ -41,9 +41,9 @@ type Store interface {
 	ApplyClearance(eventID string, cl zone.Clearance) (*record.Clearance, error)
 }
 
-// appendSeenKey appends an event's key in the seen set: device ID 0x00
-// event ID.
-func appendSeenKey(k []byte, device, eventID string) []byte {
+// seenKey is an event's key in the seen set: device ID 0x00 event ID.
+func seenKey(device, eventID string) []byte {
+	k := make([]byte, 0, len(device)+1+len(eventID))
 	k = append(k, device...)
 	k = append(k, 0)
 	return append(k, eventID...)

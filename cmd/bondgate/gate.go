@@ -63,6 +63,7 @@ func runGate(ctx context.Context, args []string, _, stderr io.Writer) error {
 			return err
 		}
 	}
+	gateway.TuneProcess() // this process runs one gate and nothing else
 	return serveGate(ctx, gateway.Config{GateID: *id, Addr: *addr, DataDir: *data, Brokers: splitList(*brokers), KafkaSecurity: ksec,
 		Tokens: toks, Window: *window, MinConfidence: *minConf, SilentAfter: *silent, MaxSize: *maxSize, KafkaWriteTimeout: *kafkaTimeout,
 		TLS: tlsCfg, MaxConns: *maxConns, DeviceRate: *deviceRate, DeviceBurst: *deviceBurst, Devices: devices, PprofAddr: *pprofAddr,

@@ -313,15 +313,8 @@ func TestCorrelatorRetriesWithinAStepDecideLikeAskingEverything(t *testing.T) {
 				want = append(want, ref.Advance(now, refSet)...)
 				require.Equal(t, want, got, "step ending at seq %d", chunk[len(chunk)-1].seq)
 				require.Equal(t, ref.LowWater(), c.LowWater())
-				var written []zone.Crossing
-				for _, o := range got {
-					if o.Crossing != nil {
-						written = append(written, *o.Crossing)
-						if o.Crossing.Decision == zone.DecisionAuthorized {
-							authorized++
-						}
-					}
-				}
+				written, ok := decidedIn(got)
+				authorized += ok
 				set.Commit(written)
 				refSet.Commit(written)
 			}

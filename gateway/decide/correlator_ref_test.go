@@ -911,3 +911,17 @@ func newRefTrackIndexes() (byEnd, byLow *refTrackHeap) {
 	byLow = &refTrackHeap{less: func(a, b *refTrack) bool { return a.lowSeq() < b.lowSeq() }, pos: func(t *refTrack) *int { return &t.lowPos }}
 	return byEnd, byLow
 }
+
+// decidedIn is the crossings a step decided, to commit to the books, and
+// how many of them were authorized.
+func decidedIn(outs []Outcome) (written []zone.Crossing, authorized int) {
+	for _, o := range outs {
+		if o.Crossing != nil {
+			written = append(written, *o.Crossing)
+			if o.Crossing.Decision == zone.DecisionAuthorized {
+				authorized++
+			}
+		}
+	}
+	return written, authorized
+}

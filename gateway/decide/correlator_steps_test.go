@@ -195,15 +195,8 @@ func TestCorrelatorRefusalsCarriedAcrossStepsDecideLikeAskingEverything(t *testi
 				if r.IntN(15) == 0 {
 					continue // the step failed: its claims lapse, nothing reached the book
 				}
-				var written []zone.Crossing
-				for _, o := range got {
-					if o.Crossing != nil {
-						written = append(written, *o.Crossing)
-						if o.Crossing.Decision == zone.DecisionAuthorized {
-							authorized++
-						}
-					}
-				}
+				written, ok := decidedIn(got)
+				authorized += ok
 				set.Commit(written)
 				refSet.commit(written)
 			}

@@ -183,38 +183,25 @@ func gateProgress(ctx context.Context, addr string) (lastEvent, lastDecided uint
 	return st.LastEventSeq, st.LastDecidedSeq, err
 }
 
-// catchUp waits up to 1 s after a run for the decider to reach the last
-// stored event, and says how far behind it still is.
-func catchUp(ctx context.Context, addr string) (behind uint64, took time.Duration, err error) {
+// waitDecided polls the gate until its decider has taken every logged
+// event or limit has passed, and says how far behind it still is and how
+// long it waited. After a round the figure reads it twice: at 1 s (the
+// verdict: "within 1 s of the last acked seq") and then to the end, so the
+// next round starts on a gate with nothing left to decide.
+func waitDecided(ctx context.Context, addr string, limit time.Duration) (behind uint64, took time.Duration, err error) {
 	start := time.Now()
 	for {
 		last, decided, err := gateProgress(ctx, addr)
 		if err != nil {
 			return 0, 0, err
 		}
-		if decided >= last || time.Since(start) > time.Second {
-			return last - min(last, decided), time.Since(start), nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// settle waits, up to limit, until the gate's decider has taken every
-// logged event, and says how long after the run (already took) it was.
-func settle(ctx context.Context, addr string, took, limit time.Duration) (time.Duration, error) {
-	start := time.Now()
-	for {
-		last, decided, err := gateProgress(ctx, addr)
-		if err != nil {
-			return 0, err
-		}
 		if decided >= last || time.Since(start) > limit {
-			return took + time.Since(start), nil
+			return last - min(last, decided), time.Since(start), nil
 		}
 		select {
 		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+			return 0, 0, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
@@ -272,7 +259,7 @@ func measureShape(ctx context.Context, e *benchEnv, bins ingestBins, wrk, lua st
 	}
 	var gateRates, neutralRates, peerRates []float64
 	var neutralEvents int64
-	_, _, _ = catchUp(ctx, gateAddr)
+	_, _, _ = waitDecided(ctx, gateAddr, time.Minute) // the warm-up's events
 	before, _, err := gateProgress(ctx, gateAddr)
 	if err != nil {
 		return r, err
@@ -291,17 +278,18 @@ func measureShape(ctx context.Context, e *benchEnv, bins ingestBins, wrk, lua st
 		if err != nil {
 			return r, err
 		}
-		behind, took, err := catchUp(ctx, gateAddr)
+		behind, took, err := waitDecided(ctx, gateAddr, time.Second)
 		if err != nil {
 			return r, err
 		}
 		// The next round starts once the gate has decided everything: its
 		// leftover deciding would otherwise run during the neutral ceiling's
 		// round and its own next one, and the CPU per event counts it.
-		all, err := settle(ctx, gateAddr, took, time.Minute)
+		_, rest, err := waitDecided(ctx, gateAddr, time.Minute)
 		if err != nil {
 			return r, err
 		}
+		all := took + rest
 		r.settled = max(r.settled, all)
 		g1, _ := procCPU(gate.pid())
 		r.gateCPU += g1 - g0
@@ -342,13 +330,12 @@ func measureShape(ctx context.Context, e *benchEnv, bins ingestBins, wrk, lua st
 func ingestFigure(ctx context.Context, e *benchEnv, bins ingestBins, wrk, lua, brokers string, s ingestShape, d time.Duration, tag string) ([]benchRow, shapeResult, error) {
 	var extra []string
 	if len(s.devices) > 0 {
-		var list []map[string]string
+		var list []map[string]any
 		for _, id := range s.devices {
-			list = append(list, map[string]string{"id": id, "kind": "json"})
+			list = append(list, map[string]any{"id": id, "kind": "json"})
 		}
-		raw, _ := json.Marshal(list)
-		path := filepath.Join(e.dir, "devices-"+tag+".json")
-		if err := os.WriteFile(path, raw, 0o600); err != nil {
+		path, err := writeDevices(e.dir, "devices-"+tag+".json", list)
+		if err != nil {
 			return nil, shapeResult{}, err
 		}
 		extra = append(extra, "--devices", path)
