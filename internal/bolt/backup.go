@@ -32,6 +32,11 @@ func (db *DB) WriteBackup(ctx context.Context, w io.Writer, size func(int64)) (i
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	for _, fn := range db.beforeBackup {
+		if err := fn(); err != nil {
+			return 0, err
+		}
+	}
 	var n int64
 	err := db.view(func(tx *bbolt.Tx) error {
 		if size != nil {

@@ -53,6 +53,10 @@ type DB struct {
 	// visitMove follows crossed declarations into visits (FollowVisits).
 	visitMove zone.VisitCrossingMove
 	repl      replication
+	logger    *slog.Logger
+	// Run before the file closes and before a backup copies it: a store
+	// that holds writes outside bbolt (the gate's event log) puts them in.
+	beforeClose, beforeBackup []func() error
 }
 
 // Buckets created on open: the zone API's records, indexes, audit chain and
@@ -83,7 +87,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	db := &DB{path: path, noSync: opts.NoSync}
+	db := &DB{path: path, noSync: opts.NoSync, logger: log}
 	bdb, cause := openChecked(path, opts)
 	if cause != nil {
 		// A lock held elsewhere or a file we may not touch is not damage:
@@ -183,6 +187,17 @@ func (db *DB) Path() string { return db.path }
 
 // Close closes the file, syncing it first when it was opened with NoSync.
 func (db *DB) Close() error {
+	var hookErr error
+	for _, fn := range db.beforeClose {
+		if err := fn(); err != nil && hookErr == nil {
+			hookErr = err
+		}
+	}
+	db.beforeClose = nil
+	if hookErr != nil {
+		_ = db.bdb.Close()
+		return hookErr
+	}
 	if db.repl.file != nil {
 		_ = db.repl.file.Close()
 		db.repl.file = nil

@@ -41,6 +41,7 @@ var (
 type GateStore struct {
 	db      *DB
 	storeID string
+	log     *eventLog // acked events bbolt does not hold yet
 }
 
 // NewGateStore creates the gate's buckets in db and settles the file's
@@ -60,6 +61,13 @@ func NewGateStore(db *DB) (*GateStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gate store %s: %w", db.Path(), err)
 	}
+	if g.log, err = openEventLog(db, g.storeID, db.logger); err != nil {
+		return nil, fmt.Errorf("gate store %s: %w", db.Path(), err)
+	}
+	// The file must hold every acked event when it closes and when it is
+	// copied for a backup.
+	db.beforeClose = append(db.beforeClose, g.log.close)
+	db.beforeBackup = append(db.beforeBackup, g.log.fold)
 	return g, nil
 }
 

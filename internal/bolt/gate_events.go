@@ -40,15 +40,32 @@ func checkRoomKeeping(tx *bbolt.Tx, n int, reserve int64) error {
 	return nil
 }
 
-// AppendEvents logs events in one transaction (one fsync) and says where
-// each went. An event whose key is in the seen set, or earlier in events,
-// is a duplicate and is not stored again. When the events would take the
-// live data into the gate's reserve, nothing is stored and the answer is
-// EUNAVAILABLE.
+// AppendEvents logs events with one fdatasync of the event log and says
+// where each went; bbolt gets them later, many groups to a transaction
+// (gate_log.go). An event whose key is in the seen set, logged and not yet
+// folded, or earlier in events, is a duplicate and is not stored again.
+// When the events would take the live data into the gate's reserve,
+// nothing is stored and the answer is EUNAVAILABLE.
 func (g *GateStore) AppendEvents(events []record.NewEvent) ([]record.Appended, error) {
+	l := g.log
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if l.f == nil {
+		return nil, &zone.Error{Code: zone.EUNAVAILABLE, Message: "the gate's store is closed"}
+	}
 	out := make([]record.Appended, len(events))
-	err := g.update(func(tx *bbolt.Tx) error {
-		n := 0
+	size := 0
+	var group map[string]uint64 // keys new in events, when there are several
+	if len(events) > 1 {
+		group = make(map[string]uint64, len(events))
+	}
+	next := l.last.Load() + 1
+	// The memory check comes first and holds mu through the bbolt read: a
+	// fold forgets an event only after its commit, so one not in memory is
+	// in the view begun after.
+	l.mu.RLock()
+	err := g.db.view(func(tx *bbolt.Tx) error {
+		n := 2 * l.bytes
 		for _, e := range events {
 			// raw bytes twice (page overhead, the seen index) and the keys
 			n += 2*len(e.Raw) + len(e.Key) + 63
@@ -56,31 +73,47 @@ func (g *GateStore) AppendEvents(events []record.NewEvent) ([]record.Appended, e
 		if err := checkRoomKeeping(tx, n, reserveGateEvent); err != nil {
 			return &zone.Error{Code: zone.EUNAVAILABLE, Message: "the gate's store is full; retry later", Err: err}
 		}
-		log, seen := tx.Bucket(gateEvents), tx.Bucket(gateSeen)
-		// Keys only ever grow: fill pages instead of splitting them in half.
-		log.FillPercent = 0.95
+		seen := tx.Bucket(gateSeen)
 		for i, e := range events {
-			// The check runs inside the transaction, so a re-send in the
-			// same group sees the first write.
+			if seq, ok := l.pendingSeq(e.Key); ok {
+				out[i] = record.Appended{Seq: seq, Duplicate: true}
+				continue
+			}
 			if v := seen.Get(e.Key); len(v) == 8 {
 				out[i] = record.Appended{Seq: binary.BigEndian.Uint64(v), Duplicate: true}
 				continue
 			}
-			seq, err := log.NextSequence()
-			if err != nil {
-				return err
+			if group != nil {
+				if seq, ok := group[string(e.Key)]; ok {
+					out[i] = record.Appended{Seq: seq, Duplicate: true}
+					continue
+				}
+				group[string(e.Key)] = next
 			}
-			if err := log.Put(u64(seq), e.Raw); err != nil {
-				return err
-			}
-			if err := seen.Put(e.Key, u64(seq)); err != nil {
-				return err
-			}
-			out[i] = record.Appended{Seq: seq}
+			out[i] = record.Appended{Seq: next}
+			next++
+			size += recordSize(e.Key, e.Raw)
 		}
 		return nil
 	})
+	l.mu.RUnlock()
 	if err != nil {
+		return nil, err
+	}
+	if size == 0 {
+		return out, nil
+	}
+	buf := make([]byte, 0, size)
+	recs := make([]logged, 0, next-l.last.Load()-1)
+	for i, e := range events {
+		if out[i].Duplicate {
+			continue
+		}
+		var k, r []byte
+		buf, k, r = appendRecord(buf, out[i].Seq, e.Key, e.Raw)
+		recs = append(recs, logged{seq: out[i].Seq, key: k, raw: r})
+	}
+	if err := l.write(recs, buf); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -97,17 +130,31 @@ func (g *GateStore) update(fn func(*bbolt.Tx) error) error {
 }
 
 // EventsAfter copies up to max logged events with seq > after, each with
-// its set-aside mark.
+// its set-aside mark: those bbolt holds, then those only the log holds.
 func (g *GateStore) EventsAfter(after uint64, max int) ([]record.Event, error) {
 	var out []record.Event
-	if after == math.MaxUint64 {
+	if after == math.MaxUint64 || max <= 0 {
 		return out, nil // nothing lies after the top; after+1 would wrap to the start
 	}
+	recent, firstPending := g.log.after(after, max)
 	err := g.db.view(func(tx *bbolt.Tx) error {
 		aside := tx.Bucket(gateAside)
 		c := tx.Bucket(gateEvents).Cursor()
 		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
-			out = append(out, record.Event{Seq: binary.BigEndian.Uint64(k), Raw: bytes.Clone(v), Aside: aside.Get(k) != nil})
+			seq := binary.BigEndian.Uint64(k)
+			if seq >= firstPending {
+				break
+			}
+			out = append(out, record.Event{Seq: seq, Raw: bytes.Clone(v), Aside: aside.Get(k) != nil})
+		}
+		for _, r := range recent {
+			if len(out) >= max {
+				break
+			}
+			if n := len(out); n > 0 && out[n-1].Seq >= r.seq {
+				continue
+			}
+			out = append(out, record.Event{Seq: r.seq, Raw: r.raw, Aside: aside.Get(u64(r.seq)) != nil})
 		}
 		return nil
 	})
@@ -126,8 +173,8 @@ func (g *GateStore) AsideCount() (n int, err error) {
 // Progress returns the seq of the last event logged and of the last one
 // the decider has taken into a committed step.
 func (g *GateStore) Progress() (lastEvent, lastDecided uint64, err error) {
+	lastEvent = g.log.last.Load()
 	err = g.db.view(func(tx *bbolt.Tx) error {
-		lastEvent = tx.Bucket(gateEvents).Sequence()
 		lastDecided = getU64(tx.Bucket(gateMeta), metaProcessed)
 		return nil
 	})
