@@ -43,7 +43,7 @@ type Committer struct {
 	onCommit  func(events int)
 	// parsed receives each newly stored event under its seq (nil: none).
 	parsed  *parsedEvents
-	crowded bool // the last group held more than one request (committer goroutine only)
+	lastGroup int // requests in the last group (committer goroutine only)
 
 	requests atomic.Uint64
 	commits  atomic.Uint64
@@ -133,8 +133,12 @@ func (c *Committer) run(ctx context.Context) {
 			default:
 			}
 			// Linger only under concurrency (the last group had company):
-			// a lone client should not pay for batching it cannot use.
-			if c.linger <= 0 || !c.crowded {
+			// a lone client should not pay for batching it cannot use. And
+			// only until the group is as large as the last one: clients
+			// that wait for their answers come back about as many as were
+			// answered, and waiting past them leaves the CPU and the disk
+			// idle.
+			if c.linger <= 0 || c.lastGroup <= 1 || len(group) >= c.lastGroup {
 				break gather
 			}
 			// Then wait a moment for stragglers: concurrent clients whose
@@ -154,7 +158,7 @@ func (c *Committer) run(ctx context.Context) {
 				break gather
 			}
 		}
-		c.crowded = len(group) > 1
+		c.lastGroup = len(group)
 		c.commit(group, n)
 	}
 }

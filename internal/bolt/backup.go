@@ -60,11 +60,32 @@ func BackupFile(path string, w io.Writer, timeout time.Duration) (int64, error) 
 	defer bdb.Close()
 	var n int64
 	err = bdb.View(func(tx *bbolt.Tx) error {
+		if k := unfoldedEvents(tx, path); k > 0 {
+			return zone.Errorf(zone.EUNAVAILABLE, "%s stopped without writing %d acked events from its event log %s into the file: "+
+				"start the gate once (it writes them in at start) and back it up again, or back up the running gate with --from URL", path, k, path+".log")
+		}
 		var err error
 		n, err = tx.WriteTo(w)
 		return err
 	})
 	return n, err
+}
+
+// unfoldedEvents counts the events a gate's event log beside path holds
+// that its file does not: a gate killed before it folded them. 0 for
+// another service's file.
+func unfoldedEvents(tx *bbolt.Tx, path string) int {
+	events, meta := tx.Bucket(gateEvents), tx.Bucket(gateMeta)
+	if events == nil || meta == nil {
+		return 0
+	}
+	data, err := os.ReadFile(path + ".log")
+	if err != nil {
+		return 0
+	}
+	l := &eventLog{header: []byte(logMagic + string(meta.Get(metaStoreID)))}
+	recs, _, _ := l.readRecords(data, events.Sequence())
+	return len(recs)
 }
 
 // CheckFile runs the integrity check Open runs (every page inside the file,

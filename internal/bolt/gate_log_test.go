@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -246,4 +247,33 @@ func TestAnotherStoresLogIsSetAside(t *testing.T) {
 	got, err := g.AppendEvents(newEvents("e", 0, 1))
 	require.NoError(t, err)
 	assert.Equal(t, []record.Appended{{Seq: 1}}, got, "the old log's events are not seen either")
+}
+
+// TestOfflineBackupRefusesAFileMissingLoggedEvents: a copy of a killed
+// gate's file alone would lack the events only its log holds, so the
+// offline backup says so and copies nothing; after the gate has started
+// once (and folded them) it copies them all.
+func TestOfflineBackupRefusesAFileMissingLoggedEvents(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gate.db")
+	db, g := openGate(t, path)
+	evs := newEvents("e", 0, 30)
+	appendAll(t, g, evs, 10)
+	crash(t, db, g)
+
+	var buf bytes.Buffer
+	_, err := BackupFile(path, &buf, time.Second)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "30 acked events")
+	assert.Contains(t, err.Error(), "start the gate once")
+	assert.Zero(t, buf.Len())
+
+	db, _ = openGate(t, path)
+	require.NoError(t, db.Close())
+	_, err = BackupFile(path, &buf, time.Second)
+	require.NoError(t, err)
+	copyPath := filepath.Join(t.TempDir(), "copy.db")
+	require.NoError(t, os.WriteFile(copyPath, buf.Bytes(), 0o600))
+	cdb, cg := openGate(t, copyPath)
+	defer cdb.Close()
+	checkLog(t, cg, evs, 10)
 }
