@@ -42,7 +42,7 @@ type Committer struct {
 	maxEvents int
 	onCommit  func(events int)
 	// parsed receives each newly stored event under its seq (nil: none).
-	parsed  *parsedEvents
+	parsed    *parsedEvents
 	lastGroup int // requests in the last group (committer goroutine only)
 
 	requests atomic.Uint64
