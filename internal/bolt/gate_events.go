@@ -53,6 +53,9 @@ func (g *GateStore) AppendEvents(events []record.NewEvent) ([]record.Appended, e
 	if l.f == nil {
 		return nil, &zone.Error{Code: zone.EUNAVAILABLE, Message: "the gate's store is closed"}
 	}
+	if err := l.keepUp(); err != nil {
+		return nil, err
+	}
 	out := make([]record.Appended, len(events))
 	size := 0
 	var group map[string]uint64 // keys new in events, when there are several

@@ -77,7 +77,6 @@ type eventLog struct {
 	foldMu  sync.Mutex // one fold at a time
 	folding atomic.Bool
 	wg      sync.WaitGroup // background folds
-	foldErr atomic.Pointer[error]
 
 	mu      sync.RWMutex
 	pending []logged          // unfolded, in seq order
@@ -237,19 +236,29 @@ func (l *eventLog) write(recs []logged, buf []byte) error {
 	n := len(l.pending)
 	l.last.Store(recs[len(recs)-1].seq)
 	l.mu.Unlock()
-	switch {
-	case n >= foldNow:
-		return l.fold()
-	case n >= foldAt && l.folding.CompareAndSwap(false, true):
+	if n >= foldAt && l.folding.CompareAndSwap(false, true) {
 		l.wg.Go(func() {
 			defer l.folding.Store(false)
 			if err := l.fold(); err != nil {
-				l.foldErr.Store(&err)
 				l.log.Error("event log: fold into the store failed; events stay in the log", "err", err)
 			}
 		})
 	}
 	return nil
+}
+
+// keepUp folds before an append when the background folds have fallen
+// foldNow events behind (or nothing runs them): memory stays bounded, and
+// an append is refused, nothing written, while bbolt takes nothing more.
+// appendMu is held.
+func (l *eventLog) keepUp() error {
+	l.mu.RLock()
+	n := len(l.pending)
+	l.mu.RUnlock()
+	if n < foldNow {
+		return nil
+	}
+	return l.fold()
 }
 
 // wrap folds what is pending and starts writing after the header again.
