@@ -299,7 +299,11 @@ func TestFault09ClockJumps(t *testing.T) {
 			proctest.Eventually(t, 30*time.Second, "the window closed on the gate clock", func() bool { return g.status(t).Clearances == 0 })
 		}
 		if i >= 1 { // the window closed at the forward step and stays closed
-			post(engineEvents(10+i, "STAND-2", time.Now()))
+			// Two seconds apart, so that each is its own crossing: engines
+			// with one stand tag a few milliseconds apart on one segment
+			// are one engine seen twice (posts came that close once acks
+			// stopped waiting on a bbolt commit).
+			post(engineEvents(10+i, "STAND-2", time.Now().Add(time.Duration(2*i)*time.Second)))
 		}
 	}
 	proctest.Eventually(t, 60*time.Second, "all decided", func() bool { return len(g.crossings(t)) == len(l.pairs())+4 })
