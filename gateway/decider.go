@@ -18,8 +18,13 @@ import (
 )
 
 // decideChunk bounds how many logged events one decision step reads, so a
-// million-event backlog replays in bounded memory.
-const decideChunk = 1000
+// million-event backlog replays in bounded memory (a few MB a step). A
+// step is one transaction, and it waits for bbolt's writer lock behind
+// ingest's commits and then for its own fsync: under a flood that wait,
+// not the deciding, set the pace at 1,000 a step, so a backlog is taken in
+// larger steps. A step reads only what is logged, so a gate keeping up
+// still commits every few events.
+const decideChunk = 10_000
 
 // Decider is the single goroutine that turns the committed event log into
 // decisions: it feeds events in seq order to the Correlator and writes each
