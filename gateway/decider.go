@@ -316,6 +316,9 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 	}
 	claims.Commit(written.Crossings)
 	d.processed, d.lowWater, d.persistedW = last, low, now
+	if d.processed >= d.replayUntil {
+		d.corr.EndReplay() // recorded finds nothing from here on
+	}
 	if d.parsed != nil {
 		d.parsed.forget(last)
 	}
