@@ -12,20 +12,34 @@ import "time"
 // track keeps its position so a changed key is fixed in O(log n) and a
 // dropped track removed. It moves tracks exactly as container/heap would
 // (ties among equal keys fall the same way, so which track a bound sheds
-// is unchanged), with the ordering compared directly rather than through
-// an interface and two function values: under a flood of new tracks the
-// heaps took a quarter of the decider's time.
+// is unchanged), comparing keys held beside each track rather than
+// reading them through an interface, two function values and the track
+// itself: under a flood of new tracks the heaps took a quarter of the
+// decider's time, most of it waiting on memory.
 type trackHeap struct {
-	items []*track
+	items []heapItem
 	byEnd bool // ordered by last detection; else by the seq held back (lowSeq)
 }
 
-func (h *trackHeap) less(i, j int) bool {
-	a, b := h.items[i], h.items[j]
+// heapItem is a track with its key: by last detection, its Unix second and
+// nanosecond (the order of time.Before for the stamps a device sends,
+// which carry no monotonic reading); else lowSeq in lo.
+type heapItem struct {
+	hi int64
+	lo uint64
+	t  *track
+}
+
+func (h *trackHeap) item(t *track) heapItem {
 	if h.byEnd {
-		return a.to.Before(b.to)
+		return heapItem{hi: t.to.Unix(), lo: uint64(t.to.Nanosecond()), t: t}
 	}
-	return a.lowSeq() < b.lowSeq()
+	return heapItem{lo: t.lowSeq(), t: t}
+}
+
+func (h *trackHeap) less(i, j int) bool {
+	a, b := &h.items[i], &h.items[j]
+	return a.hi < b.hi || (a.hi == b.hi && a.lo < b.lo)
 }
 
 func (h *trackHeap) setPos(t *track, i int) {
@@ -45,8 +59,8 @@ func (h *trackHeap) pos(t *track) int {
 
 func (h *trackHeap) swap(i, j int) {
 	h.items[i], h.items[j] = h.items[j], h.items[i]
-	h.setPos(h.items[i], i)
-	h.setPos(h.items[j], j)
+	h.setPos(h.items[i].t, i)
+	h.setPos(h.items[j].t, j)
 }
 
 // up and down are container/heap's.
@@ -84,8 +98,8 @@ func (h *trackHeap) down(i0, n int) bool {
 // popLast takes the last item off.
 func (h *trackHeap) popLast() *track {
 	n := len(h.items) - 1
-	t := h.items[n]
-	h.items[n] = nil
+	t := h.items[n].t
+	h.items[n] = heapItem{}
 	h.items = h.items[:n]
 	h.setPos(t, -1)
 	return t
@@ -95,12 +109,15 @@ func (h *trackHeap) Len() int { return len(h.items) }
 
 func (h *trackHeap) add(t *track) {
 	h.setPos(t, len(h.items))
-	h.items = append(h.items, t)
+	h.items = append(h.items, h.item(t))
 	h.up(len(h.items) - 1)
 }
 
+// fix re-files t after its key changed.
 func (h *trackHeap) fix(t *track) {
-	if i := h.pos(t); !h.down(i, len(h.items)) {
+	i := h.pos(t)
+	h.items[i] = h.item(t)
+	if !h.down(i, len(h.items)) {
 		h.up(i)
 	}
 }
@@ -131,7 +148,7 @@ func (h *trackHeap) min() *track {
 	if len(h.items) == 0 {
 		return nil
 	}
-	return h.items[0]
+	return h.items[0].t
 }
 
 // lowSeq is the lowest seq a track holds back from the replay point: its
