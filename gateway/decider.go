@@ -271,23 +271,24 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 		ev, parsed := d.parsedEvent(se)
 		switch {
 		case se.Seq == d.suspect:
-			aside = append(aside, asideEvent{seq: se.Seq, why: d.suspectWhy, ev: ev})
+			aside = append(aside, asideEvent{seq: se.Seq, why: d.suspectWhy, ev: pointerOr(ev, parsed)})
 			continue
-		case ev == nil:
+		case parsed != nil:
 			// Validated at ingest, so a bug, a changed parser or a file
 			// written by other means.
 			aside = append(aside, asideEvent{seq: se.Seq, why: fmt.Sprintf("it does not parse: %v", parsed)})
 			continue
 		}
 		if d.screen != nil {
-			if why := d.screen(*ev); why != "" {
-				aside = append(aside, asideEvent{seq: se.Seq, why: why, ev: ev})
+			if why := d.screen(ev); why != "" {
+				kept := ev // a copy, so ev itself stays off the heap
+				aside = append(aside, asideEvent{seq: se.Seq, why: why, ev: &kept})
 				continue
 			}
 		}
 		d.observing = se.Seq
 		fed = append(fed, se.Seq)
-		o, err := d.observe(se.Seq, *ev, claims, heard)
+		o, err := d.observe(se.Seq, ev, claims, heard)
 		if err != nil {
 			return fail(err)
 		}
@@ -355,11 +356,12 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 
 // parsedEvent is a logged event as the correlator takes it: as ingest
 // parsed it when the hand-over holds it, else parsed from its stored
-// bytes. Nil, with why, when the stored bytes are not one valid event.
-func (d *Decider) parsedEvent(se record.Event) (*decide.SensorEvent, error) {
+// bytes; or why the stored bytes are not one valid event. A value, not a
+// pointer: the pointer cost an allocation an event.
+func (d *Decider) parsedEvent(se record.Event) (decide.SensorEvent, error) {
 	if d.parsed != nil {
 		if ev, ok := d.parsed.take(se.Seq); ok {
-			return &ev, nil
+			return ev, nil
 		}
 	}
 	evs, err := decide.ParseEvents(se.Raw)
@@ -367,9 +369,17 @@ func (d *Decider) parsedEvent(se record.Event) (*decide.SensorEvent, error) {
 		err = fmt.Errorf("it holds %d events", len(evs))
 	}
 	if err != nil {
-		return nil, err
+		return decide.SensorEvent{}, err
 	}
-	return &evs[0], nil
+	return evs[0], nil
+}
+
+// pointerOr is the event for an aside record: nil when it did not parse.
+func pointerOr(ev decide.SensorEvent, err error) *decide.SensorEvent {
+	if err != nil {
+		return nil
+	}
+	return &ev
 }
 
 // observe feeds one event; a panic in the correlator is an unprocessable
