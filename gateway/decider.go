@@ -18,8 +18,13 @@ import (
 )
 
 // decideChunk bounds how many logged events one decision step reads, so a
-// million-event backlog replays in bounded memory.
-const decideChunk = 1000
+// million-event backlog replays in bounded memory (a few MB a step). A
+// step is one transaction, and it waits for bbolt's writer lock behind
+// ingest's commits and then for its own fsync: under a flood that wait,
+// not the deciding, set the pace at 1,000 a step, so a backlog is taken in
+// larger steps. A step reads only what is logged, so a gate keeping up
+// still commits every few events.
+const decideChunk = 10_000
 
 // Decider is the single goroutine that turns the committed event log into
 // decisions: it feeds events in seq order to the Correlator and writes each
@@ -266,23 +271,24 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 		ev, parsed := d.parsedEvent(se)
 		switch {
 		case se.Seq == d.suspect:
-			aside = append(aside, asideEvent{seq: se.Seq, why: d.suspectWhy, ev: ev})
+			aside = append(aside, asideEvent{seq: se.Seq, why: d.suspectWhy, ev: pointerOr(ev, parsed)})
 			continue
-		case ev == nil:
+		case parsed != nil:
 			// Validated at ingest, so a bug, a changed parser or a file
 			// written by other means.
 			aside = append(aside, asideEvent{seq: se.Seq, why: fmt.Sprintf("it does not parse: %v", parsed)})
 			continue
 		}
 		if d.screen != nil {
-			if why := d.screen(*ev); why != "" {
-				aside = append(aside, asideEvent{seq: se.Seq, why: why, ev: ev})
+			if why := d.screen(ev); why != "" {
+				kept := ev // a copy, so ev itself stays off the heap
+				aside = append(aside, asideEvent{seq: se.Seq, why: why, ev: &kept})
 				continue
 			}
 		}
 		d.observing = se.Seq
 		fed = append(fed, se.Seq)
-		o, err := d.observe(se.Seq, *ev, claims, heard)
+		o, err := d.observe(se.Seq, ev, claims, heard)
 		if err != nil {
 			return fail(err)
 		}
@@ -311,6 +317,9 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 	}
 	claims.Commit(written.Crossings)
 	d.processed, d.lowWater, d.persistedW = last, low, now
+	if d.processed >= d.replayUntil {
+		d.corr.EndReplay() // recorded finds nothing from here on
+	}
 	if d.parsed != nil {
 		d.parsed.forget(last)
 	}
@@ -347,11 +356,12 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 
 // parsedEvent is a logged event as the correlator takes it: as ingest
 // parsed it when the hand-over holds it, else parsed from its stored
-// bytes. Nil, with why, when the stored bytes are not one valid event.
-func (d *Decider) parsedEvent(se record.Event) (*decide.SensorEvent, error) {
+// bytes; or why the stored bytes are not one valid event. A value, not a
+// pointer: the pointer cost an allocation an event.
+func (d *Decider) parsedEvent(se record.Event) (decide.SensorEvent, error) {
 	if d.parsed != nil {
 		if ev, ok := d.parsed.take(se.Seq); ok {
-			return &ev, nil
+			return ev, nil
 		}
 	}
 	evs, err := decide.ParseEvents(se.Raw)
@@ -359,9 +369,17 @@ func (d *Decider) parsedEvent(se record.Event) (*decide.SensorEvent, error) {
 		err = fmt.Errorf("it holds %d events", len(evs))
 	}
 	if err != nil {
-		return nil, err
+		return decide.SensorEvent{}, err
 	}
-	return &evs[0], nil
+	return evs[0], nil
+}
+
+// pointerOr is the event for an aside record: nil when it did not parse.
+func pointerOr(ev decide.SensorEvent, err error) *decide.SensorEvent {
+	if err != nil {
+		return nil
+	}
+	return &ev
 }
 
 // observe feeds one event; a panic in the correlator is an unprocessable

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bondgate/bondgate/gateway/decide"
 	"github.com/bondgate/bondgate/gateway/record"
 )
 
@@ -44,6 +45,19 @@ func BenchmarkDeciderPerEvent(b *testing.B) {
 			}
 		})
 	}
+	// events.lua MODE camera in batches of 100, as figure 1 sends it: every
+	// detection a new track, two cameras, whole-second stamps, at a rate
+	// that holds the correlator at its track bound (three windows of it
+	// are more than DefaultMaxTracks). The events reach the decider as
+	// ingest parsed them, as when it keeps up.
+	b.Run("camera/batch=100/new_tracks/rate=20000", func(b *testing.B) {
+		for range b.N {
+			us := deciderCPUPerEventAt(b, 20000, true, func(n, _ int, at time.Time) string {
+				return newTrackDetection(n, at.Truncate(time.Second).Format(time.RFC3339Nano))
+			})
+			b.ReportMetric(us, "µs_cpu/event")
+		}
+	})
 	for _, c := range []struct {
 		trackLen, pairEvery int
 		stamp               time.Duration
@@ -80,6 +94,16 @@ func cameraOrHeartbeat(n, i int, at string, devices, tracksPerSec int) string {
 	return fmt.Sprintf(`{"event_id":"H-%d","device_id":"HB-%d","gate":"`+testGate+`","time":%q,"type":"heartbeat"}`, n, n%devices, at)
 }
 
+// newTrackDetection is event n of events.lua's camera mode: a detection
+// on a track of its own, from one of two cameras (wrk's two threads).
+func newTrackDetection(n int, at string) string {
+	cam := n/100%2 + 1 // a batch of 100 comes from one thread
+	return fmt.Sprintf(`{"event_id":"CAM-r1-%d-%d","device_id":"CAM-%d","gate":"`+testGate+`","time":%q,`+
+		`"type":"camera.detection","object_class":"engine","track_id":"t-r1-%d-%d","direction":"in",`+
+		`"reads":[{"kind":"stand_tag","value":"STAND-%05d","confidence":0.97}],"snapshot":"nvr://cam-%d/%d.jpg"}`,
+		cam, n, cam, at, cam, n, n%100000, cam, n)
+}
+
 // mixEvent is event n of events.lua's mix: of every pairEvery events the
 // first half are camera detections (six cameras, a track per trackLen
 // events, one plate per track), then one A/B beam pair on one of six
@@ -109,6 +133,13 @@ const deciderBenchRate = 2000 // simulated events a second
 // deciderCPUPerEvent is the decider's CPU per event when event n (the
 // i-th of its simulated second, stamped at) is event(n, i, at).
 func deciderCPUPerEvent(b *testing.B, event func(n, i int, at time.Time) string) float64 {
+	return deciderCPUPerEventAt(b, deciderBenchRate, false, event)
+}
+
+// deciderCPUPerEventAt is deciderCPUPerEvent at rate simulated events a
+// second; handOver gives the decider the events parsed, as ingest does
+// (parsing is then not counted), instead of leaving it to parse the log.
+func deciderCPUPerEventAt(b *testing.B, rate int, handOver bool, event func(n, i int, at time.Time) string) float64 {
 	start := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	var nowNS atomic.Int64
 	nowNS.Store(start.UnixNano())
@@ -124,14 +155,26 @@ func deciderCPUPerEvent(b *testing.B, event func(n, i int, at time.Time) string)
 	// feed appends one simulated second of events and decides them.
 	feed := func(measure bool) (cpu time.Duration, events int) {
 		sec := time.Unix(0, nowNS.Load()).UTC()
-		batch := make([]record.NewEvent, 0, deciderBenchRate)
-		for i := range deciderBenchRate {
+		batch := make([]record.NewEvent, 0, rate)
+		for i := range rate {
 			n++
-			raw := event(n, i, sec.Add(time.Duration(i)*time.Second/deciderBenchRate))
+			raw := event(n, i, sec.Add(time.Duration(i)*time.Second/time.Duration(rate)))
 			batch = append(batch, record.NewEvent{Key: []byte(fmt.Sprint(n)), Raw: []byte(raw)})
 		}
-		if _, err := s.store.AppendEvents(batch); err != nil {
+		appended, err := s.store.AppendEvents(batch)
+		if err != nil {
 			b.Fatal(err)
+		}
+		if handOver {
+			seqs, evs := make([]uint64, len(batch)), make([]*decide.SensorEvent, len(batch))
+			for i, e := range batch {
+				parsed, err := decide.ParseEvents(e.Raw)
+				if err != nil {
+					b.Fatal(err)
+				}
+				seqs[i], evs[i] = appended[i].Seq, &parsed[0]
+			}
+			s.decider.parsed.put(seqs, evs)
 		}
 		nowNS.Store(sec.Add(time.Second).UnixNano())
 		before := cpuTime()

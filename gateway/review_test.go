@@ -138,10 +138,10 @@ func TestReplayAfterRestartNeverLowersTheDecidedMark(t *testing.T) {
 	st, _, raw := g.post(tokGate, ev("IR-1-open", "IR-1", "infrared.break", t0, map[string]any{"beam": "A", "segment": 1}))
 	require.Equal(t, http.StatusAccepted, st, string(raw))
 	var last uint64
-	for b := range 2 {
+	for b := range decideChunk/700 + 1 {
 		var batch []any
 		for i := range 700 {
-			batch = append(batch, ev(fmt.Sprintf("HB-%d-%d", b, i), "CAM-1", "heartbeat", t0, nil))
+			batch = append(batch, ev(fmt.Sprintf("HB-%d-%d", b, i), fmt.Sprintf("CAM-%d", b+1), "heartbeat", t0, nil)) // one device a batch: within its rate
 		}
 		st, acc, raw := g.post(tokGate, batch)
 		require.Equal(t, http.StatusAccepted, st, string(raw))

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/bondgate/bondgate/gateway/record"
 	"github.com/bondgate/bondgate/internal/zone"
@@ -196,6 +197,13 @@ func (c *Clearances) nextOpening(now time.Time) {
 // normalisation (which drops only a few separators), so it may file
 // different identities together, never apart; Matches still decides.
 func identityKey(id zone.Identity) string {
+	if k, ok := asciiIdentityKey(id); ok {
+		return k
+	}
+	return runeIdentityKey(id)
+}
+
+func runeIdentityKey(id zone.Identity) string {
 	b := make([]rune, 0, len(id.Kind)+1+len(id.Value))
 	b = append(b, []rune(id.Kind)...)
 	b = append(b, 0)
@@ -205,6 +213,30 @@ func identityKey(id zone.Identity) string {
 		}
 	}
 	return string(b)
+}
+
+// asciiIdentityKey is identityKey for the usual identity, all ASCII, in one
+// allocation: there a letter or digit is a byte and folds to lower case.
+func asciiIdentityKey(id zone.Identity) (string, bool) {
+	var buf [64]byte
+	b := append(buf[:0], id.Kind...)
+	b = append(b, 0)
+	for i := 0; i < len(b); i++ {
+		if b[i] >= utf8.RuneSelf {
+			return "", false
+		}
+	}
+	for i := 0; i < len(id.Value); i++ {
+		switch r := id.Value[i]; {
+		case r >= utf8.RuneSelf:
+			return "", false
+		case 'a' <= r && r <= 'z', '0' <= r && r <= '9':
+			b = append(b, r)
+		case 'A' <= r && r <= 'Z':
+			b = append(b, r+'a'-'A')
+		}
+	}
+	return string(b), true
 }
 
 // generation is the book's count of changes that can turn a refusal into

@@ -199,10 +199,14 @@ type Correlator struct {
 	// not reached yet, with the crossing's time for pruning.
 	preUsed map[string]preUse
 	sensors map[string]*SensorState
+	keyBuf  []byte // detect's lookup key
 
 	// Indexes (index.go, index_offers.go): tracks by last detection (for
 	// pruning, and in slots for the crossings they may reach), by the seq
-	// they hold back (for LowWater) and by track ID (for adopting); the
+	// they hold back (for LowWater) and by track ID (for adopting; nil
+	// until a replay adopts, and again once EndReplay says it is over:
+	// a live gate never adopts, and under a flood of new tracks keeping
+	// it cost a map entry and a slice each); the
 	// pending crossings in the order they came and, per direction, by
 	// start; devices by when they were
 	// last heard (for silence), with the LastSeen each device is queued
@@ -238,7 +242,7 @@ func NewCorrelator(cfg CorrelatorConfig) *Correlator {
 	byEnd, byLow := newTrackIndexes()
 	return &Correlator{cfg: cfg, log: log.With("gate", cfg.Gate), open: map[int]beamBreak{},
 		tracks: map[string]*track{}, sensors: map[string]*SensorState{}, preUsed: map[string]preUse{},
-		byEnd: byEnd, byLow: byLow, slots: newTrackSlots(), byID: map[string][]*track{}, queuedAt: map[string]time.Time{}, ahead: map[string]struct{}{}, changed: map[string]struct{}{}}
+		byEnd: byEnd, byLow: byLow, slots: newTrackSlots(), queuedAt: map[string]time.Time{}, ahead: map[string]struct{}{}, changed: map[string]struct{}{}}
 }
 
 type preUse struct {
@@ -424,7 +428,7 @@ func (c *Correlator) Advance(now time.Time, book ClearanceBook) []Outcome {
 
 // dropOldestTrack forgets the track heard least recently.
 func (c *Correlator) dropOldestTrack() {
-	t := heap.Pop(c.byEnd).(*track)
+	t := c.byEnd.pop()
 	c.byLow.remove(t)
 	c.slots.remove(t)
 	c.unindexID(t)
@@ -614,14 +618,18 @@ func problem(s *SensorState) string {
 
 // detect folds a detection into its track.
 func (c *Correlator) detect(seq uint64, ev SensorEvent) *track {
-	key := ev.DeviceID + "/" + ev.TrackID
-	t, ok := c.tracks[key]
+	// The key is looked up from a reused buffer: most detections find
+	// their track, and a new one allocates its key once.
+	c.keyBuf = append(append(append(c.keyBuf[:0], ev.DeviceID...), '/'), ev.TrackID...)
+	t, ok := c.tracks[string(c.keyBuf)]
 	if !ok {
 		c.arrived++
 		// What a track keeps of an event is copied out of it: an event's
 		// text is one string (ParseEvents), so keeping a piece of it would
-		// keep the whole event alive for as long as the track lives.
-		t = &track{key: key, id: strings.Clone(ev.TrackID), firstSeq: seq, from: ev.Time, to: ev.Time, firstSeen: c.arrived}
+		// keep the whole event alive for as long as the track lives. The
+		// ID is the tail of the key's copy.
+		key := string(c.keyBuf)
+		t = &track{key: key, id: key[len(ev.DeviceID)+1:], firstSeq: seq, from: ev.Time, to: ev.Time, firstSeen: c.arrived}
 		c.tracks[key] = t
 		if u, ok := c.preUsed[ev.TrackID]; ok {
 			t.usedBy, t.usedFrom = u.crossingID, u.from
@@ -734,6 +742,7 @@ func (c *Correlator) adopt(p *pendingCrossing) bool {
 		return false
 	}
 	from := min(p.first.seq, p.last.seq)
+	c.keepTrackIDs()
 	for _, id := range x.TrackIDs {
 		found := false
 		for _, t := range c.byID[id] {

@@ -1,9 +1,6 @@
 package decide
 
-import (
-	"container/heap"
-	"time"
-)
+import "time"
 
 // The correlator's indexes keep a step's cost in proportion to the events
 // it takes rather than to what the correlator retains: tracks are kept
@@ -13,45 +10,145 @@ import (
 
 // trackHeap is an indexed min-heap of tracks under one ordering; each
 // track keeps its position so a changed key is fixed in O(log n) and a
-// dropped track removed.
+// dropped track removed. It moves tracks exactly as container/heap would
+// (ties among equal keys fall the same way, so which track a bound sheds
+// is unchanged), comparing keys held beside each track rather than
+// reading them through an interface, two function values and the track
+// itself: under a flood of new tracks the heaps took a quarter of the
+// decider's time, most of it waiting on memory.
 type trackHeap struct {
-	items []*track
-	less  func(a, b *track) bool
-	pos   func(t *track) *int
+	items []heapItem
+	byEnd bool // ordered by last detection; else by the seq held back (lowSeq)
 }
 
-func (h *trackHeap) Len() int           { return len(h.items) }
-func (h *trackHeap) Less(i, j int) bool { return h.less(h.items[i], h.items[j]) }
-func (h *trackHeap) Swap(i, j int) {
+// heapItem is a track with its key: by last detection, its Unix second and
+// nanosecond (the order of time.Before for the stamps a device sends,
+// which carry no monotonic reading); else lowSeq in lo.
+type heapItem struct {
+	hi int64
+	lo uint64
+	t  *track
+}
+
+func (h *trackHeap) item(t *track) heapItem {
+	if h.byEnd {
+		return heapItem{hi: t.to.Unix(), lo: uint64(t.to.Nanosecond()), t: t}
+	}
+	return heapItem{lo: t.lowSeq(), t: t}
+}
+
+func (h *trackHeap) less(i, j int) bool {
+	a, b := &h.items[i], &h.items[j]
+	return a.hi < b.hi || (a.hi == b.hi && a.lo < b.lo)
+}
+
+func (h *trackHeap) setPos(t *track, i int) {
+	if h.byEnd {
+		t.endPos = i
+	} else {
+		t.lowPos = i
+	}
+}
+
+func (h *trackHeap) pos(t *track) int {
+	if h.byEnd {
+		return t.endPos
+	}
+	return t.lowPos
+}
+
+func (h *trackHeap) swap(i, j int) {
 	h.items[i], h.items[j] = h.items[j], h.items[i]
-	*h.pos(h.items[i]), *h.pos(h.items[j]) = i, j
+	h.setPos(h.items[i].t, i)
+	h.setPos(h.items[j].t, j)
 }
-func (h *trackHeap) Push(x any) {
-	t := x.(*track)
-	*h.pos(t) = len(h.items)
-	h.items = append(h.items, t)
+
+// up and down are container/heap's.
+func (h *trackHeap) up(j int) {
+	for {
+		i := (j - 1) / 2 // parent
+		if i == j || !h.less(j, i) {
+			break
+		}
+		h.swap(i, j)
+		j = i
+	}
 }
-func (h *trackHeap) Pop() any {
+
+func (h *trackHeap) down(i0, n int) bool {
+	i := i0
+	for {
+		j1 := 2*i + 1
+		if j1 >= n || j1 < 0 { // j1 < 0 after int overflow
+			break
+		}
+		j := j1 // left child
+		if j2 := j1 + 1; j2 < n && h.less(j2, j1) {
+			j = j2 // = 2*i + 2  // right child
+		}
+		if !h.less(j, i) {
+			break
+		}
+		h.swap(i, j)
+		i = j
+	}
+	return i > i0
+}
+
+// popLast takes the last item off.
+func (h *trackHeap) popLast() *track {
 	n := len(h.items) - 1
-	t := h.items[n]
-	h.items[n] = nil
+	t := h.items[n].t
+	h.items[n] = heapItem{}
 	h.items = h.items[:n]
-	*h.pos(t) = -1
+	h.setPos(t, -1)
 	return t
 }
 
-func (h *trackHeap) add(t *track) { heap.Push(h, t) }
-func (h *trackHeap) fix(t *track) { heap.Fix(h, *h.pos(t)) }
-func (h *trackHeap) remove(t *track) {
-	if i := *h.pos(t); i >= 0 {
-		heap.Remove(h, i)
+func (h *trackHeap) Len() int { return len(h.items) }
+
+func (h *trackHeap) add(t *track) {
+	h.setPos(t, len(h.items))
+	h.items = append(h.items, h.item(t))
+	h.up(len(h.items) - 1)
+}
+
+// fix re-files t after its key changed.
+func (h *trackHeap) fix(t *track) {
+	i := h.pos(t)
+	h.items[i] = h.item(t)
+	if !h.down(i, len(h.items)) {
+		h.up(i)
 	}
 }
+
+func (h *trackHeap) remove(t *track) {
+	i := h.pos(t)
+	if i < 0 {
+		return
+	}
+	if n := len(h.items) - 1; n != i {
+		h.swap(i, n)
+		if !h.down(i, n) {
+			h.up(i)
+		}
+	}
+	h.popLast()
+}
+
+// pop takes the least track off.
+func (h *trackHeap) pop() *track {
+	n := len(h.items) - 1
+	h.swap(0, n)
+	h.down(0, n)
+	return h.popLast()
+}
+
 func (h *trackHeap) min() *track {
 	if len(h.items) == 0 {
 		return nil
 	}
-	return h.items[0]
+	return h.items[0].t
 }
 
 // lowSeq is the lowest seq a track holds back from the replay point: its
@@ -64,9 +161,7 @@ func (t *track) lowSeq() uint64 {
 }
 
 func newTrackIndexes() (byEnd, byLow *trackHeap) {
-	byEnd = &trackHeap{less: func(a, b *track) bool { return a.to.Before(b.to) }, pos: func(t *track) *int { return &t.endPos }}
-	byLow = &trackHeap{less: func(a, b *track) bool { return a.lowSeq() < b.lowSeq() }, pos: func(t *track) *int { return &t.lowPos }}
-	return byEnd, byLow
+	return &trackHeap{byEnd: true}, &trackHeap{}
 }
 
 // silence is one device's entry in the silence queue: the LastSeen it was

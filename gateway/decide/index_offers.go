@@ -485,12 +485,42 @@ type claimant struct {
 }
 
 // indexID files t under its track ID (one per camera that saw it), for
-// adopting a recorded crossing's tracks.
+// adopting a recorded crossing's tracks, while the index is kept.
 func (c *Correlator) indexID(t *track) {
-	c.byID[t.id] = append(c.byID[t.id], t)
+	if c.byID != nil {
+		c.byID[t.id] = append(c.byID[t.id], t)
+	}
+}
+
+// keepTrackIDs starts the track-ID index from the tracks held, each ID's
+// tracks in order of arrival as indexID would have filed them.
+func (c *Correlator) keepTrackIDs() {
+	if c.byID != nil {
+		return
+	}
+	all := make([]*track, 0, len(c.tracks))
+	for _, t := range c.tracks {
+		all = append(all, t)
+	}
+	slices.SortFunc(all, func(a, b *track) int { return a.firstSeen - b.firstSeen })
+	c.byID = make(map[string][]*track, len(all))
+	for _, t := range all {
+		c.byID[t.id] = append(c.byID[t.id], t)
+	}
+}
+
+// EndReplay says the replay after a restart is over: no recorded crossing
+// lies ahead, so the track-ID index is no longer kept.
+func (c *Correlator) EndReplay() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.byID = nil
 }
 
 func (c *Correlator) unindexID(t *track) {
+	if c.byID == nil {
+		return
+	}
 	ts := c.byID[t.id]
 	if i := slices.Index(ts, t); i >= 0 {
 		ts = slices.Delete(ts, i, i+1)
