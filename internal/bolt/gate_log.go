@@ -41,10 +41,14 @@ const (
 
 // Fold thresholds, in events held in memory. A fold starts in the
 // background at foldAt; at foldNow an append folds before it returns (the
-// fold cannot keep up, or nothing runs it), which bounds memory.
+// fold cannot keep up, or nothing runs it), which bounds memory. A fold
+// rewrites every leaf of the seen index its keys land on, and with many
+// devices they land everywhere: heartbeats from 2,000 devices cost 8.5 µs
+// an event to fold 4,096 at a time (0.28 pages an event), 5.5 µs at
+// 16,384 (0.11), 5.3 µs at 32,768.
 const (
-	foldAt    = 4096
-	foldNow   = 16 * foldAt
+	foldAt    = 16384
+	foldNow   = 4 * foldAt
 	logWrapAt = 32 << 20
 	// The file grows by zeros written ahead, this much at a time: an
 	// fdatasync that must also record a new length (ext4: a journal
