@@ -60,6 +60,8 @@ type Decider struct {
 	screen func(decide.SensorEvent) string
 	// parsed holds events as ingest parsed them (nil: parse from disk).
 	parsed *parsedEvents
+	// lag hears of every committed step (nil: nobody listens).
+	lag *decisionLag
 
 	// Owned by the decider goroutine.
 	corr       *decide.Correlator
@@ -143,6 +145,9 @@ func (d *Decider) restore() error {
 	d.processed = processed
 	if lowWater > 0 && lowWater <= processed {
 		d.processed = lowWater - 1
+	}
+	if d.lag != nil {
+		d.lag.advanced(processed)
 	}
 	d.log.Info("decider restored", "processed", processed, "replay_from", d.processed+1)
 	return nil
@@ -322,6 +327,9 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 	}
 	if d.parsed != nil {
 		d.parsed.forget(last)
+	}
+	if d.lag != nil {
+		d.lag.advanced(last)
 	}
 	d.mu.Lock()
 	for _, s := range sensors {

@@ -44,6 +44,9 @@ type Committer struct {
 	// parsed receives each newly stored event under its seq (nil: none).
 	parsed    *parsedEvents
 	lastGroup int // requests in the last group (committer goroutine only)
+	// lag holds commits back while the decider is far behind (nil: never).
+	lag    *decisionLag
+	logged uint64 // the highest seq committed (committer goroutine only)
 
 	requests atomic.Uint64
 	commits  atomic.Uint64
@@ -113,6 +116,9 @@ func (c *Committer) run(ctx context.Context) {
 	defer close(c.done)
 	var timer *time.Timer
 	for {
+		if c.lag != nil {
+			c.lag.wait(ctx, c.logged)
+		}
 		var first *ingestRequest
 		select {
 		case first = <-c.reqs:
@@ -188,6 +194,9 @@ func (c *Committer) commit(group []*ingestRequest, n int) {
 	all := appended
 	if err == nil {
 		c.commits.Add(1)
+		for _, a := range appended {
+			c.logged = max(c.logged, a.Seq)
+		}
 	}
 	for _, r := range group {
 		c.requests.Add(1)

@@ -215,6 +215,9 @@ func New(cfg Config) (*Service, error) {
 	s.committer.onCommit = func(int) { s.decider.Poke() }
 	s.decider.parsed = newParsedEvents(maxParsed)
 	s.committer.parsed = s.decider.parsed
+	s.decider.lag = newDecisionLag(maxDecisionLag, maxLagWait)
+	s.committer.lag = s.decider.lag
+	s.metrics.countLagWaits(cfg.GateID, s.decider.lag)
 	if err := s.decider.restore(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("restore decisions: %w", err)
