@@ -78,6 +78,6 @@ func newGateMetrics(gate string, outbox *bolt.Outbox, link func() bool, commits 
 // countLagWaits exports how often ingest waited for the decider.
 func (m *gateMetrics) countLagWaits(gate string, l *decisionLag) {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "bondgate_gate_ingest_decider_waits_total",
-		Help: "Ingest commits held back (up to 100 ms each) because the decider was more than 20,000 events behind: a flood the decider cannot take as fast as it is logged.",
+		Help:        "Ingest commits held back (up to 100 ms each) because the decider was more than 20,000 events behind: a flood the decider cannot take as fast as it is logged.",
 		ConstLabels: prometheus.Labels{"gate": gate}}, func() float64 { return float64(l.waits.Load()) }))
 }

@@ -47,8 +47,8 @@ const (
 // an event to fold 4,096 at a time (0.28 pages an event), 5.5 µs at
 // 16,384 (0.11), 5.3 µs at 32,768.
 const (
-	foldAt    = 16384
-	foldNow   = 4 * foldAt
+	foldAt  = 16384
+	foldNow = 4 * foldAt
 	// Wrapping folds whatever is pending while appends wait (tens of ms
 	// for a full fold); at 35 MB/s of 100-event batches a 32 MiB log
 	// wrapped every second.
