@@ -268,11 +268,11 @@ func timeProblem(t time.Time) string {
 func checkTimes(events []decide.SensorEvent, now time.Time) error {
 	var fields []zone.FieldError
 	for i := range events {
-		field := "[" + strconv.Itoa(i) + "].time"
+		field := func() string { return "[" + strconv.Itoa(i) + "].time" } // only for a refusal
 		if why := timeProblem(events[i].Time); why != "" {
-			fields = append(fields, zone.FieldError{Field: field, Message: why})
+			fields = append(fields, zone.FieldError{Field: field(), Message: why})
 		} else if events[i].Time.After(now.Add(maxAhead)) {
-			fields = append(fields, zone.FieldError{Field: field,
+			fields = append(fields, zone.FieldError{Field: field(),
 				Message: "is more than " + maxAhead.String() + " ahead of the gate's clock (" + now.UTC().Format(time.RFC3339) + ")"})
 		}
 	}
