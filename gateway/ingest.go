@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -75,7 +76,8 @@ func (c *Committer) Stats() CommitterStats {
 // refused). A full store refuses the whole group with EUNAVAILABLE and
 // nothing of it is stored.
 func (c *Committer) Submit(ctx context.Context, events []decide.SensorEvent) ([]Accepted, error) {
-	r := &ingestRequest{events: events, reply: make(chan ingestResult, 1)}
+	r := ingestRequests.Get().(*ingestRequest)
+	r.events = events
 	select {
 	case c.reqs <- r:
 	default:
@@ -97,15 +99,29 @@ func (c *Committer) Submit(ctx context.Context, events []decide.SensorEvent) ([]
 	// nothing of it was written.
 	select {
 	case res := <-r.reply:
+		r.release()
 		return res.accepted, res.err
 	case <-c.done:
 		select {
 		case res := <-r.reply: // answered just before it stopped
+			r.release()
 			return res.accepted, res.err
 		default:
+			// Never answered, maybe still queued: not reused.
 			return nil, errShuttingDown()
 		}
 	}
+}
+
+// ingestRequests keeps answered requests, each with its reply channel, for
+// the next Submit: two allocations fewer per POST. The committer touches a
+// request only until it sends the reply (see commit), so once the reply is
+// received the request is free.
+var ingestRequests = sync.Pool{New: func() any { return &ingestRequest{reply: make(chan ingestResult, 1)} }}
+
+func (r *ingestRequest) release() {
+	r.events = nil // do not keep the batch alive
+	ingestRequests.Put(r)
 }
 
 func errShuttingDown() error { return zone.Errorf(zone.EUNAVAILABLE, "the gate is shutting down") }
@@ -198,6 +214,23 @@ func (c *Committer) commit(group []*ingestRequest, n int) {
 			c.logged = max(c.logged, a.Seq)
 		}
 	}
+	// Taken before the replies: an answered request goes back to
+	// ingestRequests and is no longer the committer's to read. (The events
+	// themselves are the poster's and outlive the request.)
+	var seqs []uint64
+	var evs []*decide.SensorEvent
+	if err == nil && c.parsed != nil {
+		seqs, evs = make([]uint64, 0, n), make([]*decide.SensorEvent, 0, n)
+		i := 0
+		for _, r := range group {
+			for j := range r.events {
+				if a := all[i]; !a.Duplicate {
+					seqs, evs = append(seqs, a.Seq), append(evs, &r.events[j])
+				}
+				i++
+			}
+		}
+	}
 	for _, r := range group {
 		c.requests.Add(1)
 		if err != nil {
@@ -212,16 +245,6 @@ func (c *Committer) commit(group []*ingestRequest, n int) {
 		r.reply <- ingestResult{accepted: acc}
 	}
 	if err == nil && c.parsed != nil {
-		seqs, evs := make([]uint64, 0, n), make([]*decide.SensorEvent, 0, n)
-		i := 0
-		for _, r := range group {
-			for j := range r.events {
-				if a := all[i]; !a.Duplicate {
-					seqs, evs = append(seqs, a.Seq), append(evs, &r.events[j])
-				}
-				i++
-			}
-		}
 		c.parsed.put(seqs, evs)
 	}
 	if err == nil && c.onCommit != nil {
@@ -254,11 +277,11 @@ func timeProblem(t time.Time) string {
 func checkTimes(events []decide.SensorEvent, now time.Time) error {
 	var fields []zone.FieldError
 	for i := range events {
-		field := "[" + strconv.Itoa(i) + "].time"
+		field := func() string { return "[" + strconv.Itoa(i) + "].time" } // only for a refusal
 		if why := timeProblem(events[i].Time); why != "" {
-			fields = append(fields, zone.FieldError{Field: field, Message: why})
+			fields = append(fields, zone.FieldError{Field: field(), Message: why})
 		} else if events[i].Time.After(now.Add(maxAhead)) {
-			fields = append(fields, zone.FieldError{Field: field,
+			fields = append(fields, zone.FieldError{Field: field(),
 				Message: "is more than " + maxAhead.String() + " ahead of the gate's clock (" + now.UTC().Format(time.RFC3339) + ")"})
 		}
 	}

@@ -230,3 +230,75 @@ func mustJSON(t testing.TB, v any) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+// Paths under /v1 that no route serves still ask for a token first (401),
+// and only an authenticated caller learns they do not exist (404), also
+// for a known path with a method it does not serve.
+func TestGateUnknownV1PathsAuthenticateFirst(t *testing.T) {
+	g := startGate(t, t.TempDir(), nil)
+	for _, tc := range []struct {
+		method, path, token string
+		want                int
+	}{
+		{http.MethodGet, "/v1/nope", "", http.StatusUnauthorized},
+		{http.MethodGet, "/v1/nope", "wrong", http.StatusUnauthorized},
+		{http.MethodGet, "/v1", "", http.StatusUnauthorized},
+		{http.MethodGet, "/v1/nope", tokGate, http.StatusNotFound},
+		{http.MethodGet, "/v1", tokGate, http.StatusNotFound},
+		{http.MethodGet, "/nope", "", http.StatusNotFound},
+		{http.MethodGet, "/v1/status", "", http.StatusUnauthorized},
+		{http.MethodPost, "/v1/events", "", http.StatusUnauthorized},
+		{http.MethodPost, "/v1/events", tokCustoms, http.StatusForbidden},
+		{http.MethodDelete, "/v1/events", tokGate, http.StatusNotFound},
+		{http.MethodDelete, "/v1/events", "", http.StatusUnauthorized},
+	} {
+		st, raw := g.do(tc.method, tc.path, tc.token, nil)
+		assert.Equal(t, tc.want, st, "%s %s with %q: %s", tc.method, tc.path, tc.token, raw)
+		assert.Contains(t, string(raw), `"status":`+strconv.Itoa(tc.want), "problem+json body")
+	}
+}
+
+// Every answer carries a request ID: the caller's when it is sane, else a
+// ULID the gate made; a problem body names the same ID.
+func TestGateRequestIDOnAnswersAndProblems(t *testing.T) {
+	g := startGate(t, t.TempDir(), nil)
+	send := func(path, token, id string) (*http.Response, []byte) {
+		req, err := http.NewRequest(http.MethodGet, g.http.URL+path, nil)
+		require.NoError(t, err)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if id != "" {
+			req.Header.Set(web.HeaderRequestID, id)
+		}
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		raw, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		return res, raw
+	}
+	res, _ := send("/v1/status", tokGate, "cam-req-7")
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, []string{"cam-req-7"}, res.Header.Values(web.HeaderRequestID))
+
+	res, raw := send("/v1/status", "", "cam-req-8")
+	assert.Equal(t, http.StatusUnauthorized, res.StatusCode)
+	var p web.Problem
+	require.NoError(t, json.Unmarshal(raw, &p), string(raw))
+	assert.Equal(t, "cam-req-8", p.RequestID)
+	assert.Equal(t, []string{"cam-req-8"}, res.Header.Values(web.HeaderRequestID))
+
+	seen := map[string]bool{}
+	for _, bad := range []string{"", "has space", strings.Repeat("x", 129)} {
+		res, raw = send("/v1/nope", tokGate, bad)
+		assert.Equal(t, http.StatusNotFound, res.StatusCode)
+		id := res.Header.Get(web.HeaderRequestID)
+		assert.Len(t, id, 26, "a ULID")
+		assert.False(t, seen[id], "a new ID for each request")
+		seen[id] = true
+		p = web.Problem{}
+		require.NoError(t, json.Unmarshal(raw, &p), string(raw))
+		assert.Equal(t, id, p.RequestID)
+	}
+}

@@ -347,10 +347,14 @@ func TestConcurrentPostsShareTransactions(t *testing.T) {
 	for c := 0; c < clients; c++ {
 		wg.Go(func() {
 			for i := 0; i < each; i++ {
-				st, body, raw := g.post(tokGate, ev(fmt.Sprintf("CAM-%d-%06d", c, i), fmt.Sprintf("CAM-%d", c), "heartbeat", now, nil))
+				id := fmt.Sprintf("CAM-%d-%06d", c, i)
+				st, body, raw := g.post(tokGate, ev(id, fmt.Sprintf("CAM-%d", c), "heartbeat", now, nil))
 				if !assert.Equal(t, http.StatusAccepted, st, string(raw)) {
 					return
 				}
+				// Requests (and their reply channels) are reused: each
+				// answer must still be its own request's.
+				assert.Equal(t, id, body.Accepted[0].EventID)
 				seqs <- body.Accepted[0].Seq
 			}
 		})

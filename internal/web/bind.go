@@ -109,14 +109,45 @@ func ReadBody(c echo.Context, maxBytes int64) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
 	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, maxBytes+1))
+	raw, err := readAtMost(r.Body, r.ContentLength, maxBytes+1)
 	if err != nil {
 		return nil, echo.NewHTTPError(nethttp.StatusBadRequest, "could not read the request body").SetInternal(err)
 	}
 	if int64(len(raw)) > maxBytes {
 		return nil, tooLarge(maxBytes)
 	}
+	// Read to its end: closing it spares net/http the check for unread
+	// bytes it would otherwise make after the handler (a read and an
+	// allocation per request). The connection stays open either way.
+	_ = r.Body.Close()
 	return raw, nil
+}
+
+// readAtMost reads r to its end or to limit bytes, whichever comes first,
+// as io.ReadAll(io.LimitReader(r, limit)) does. A declared length (size,
+// -1 when unknown) sizes the buffer at once, one byte over, so the read
+// that meets the end needs no room more.
+func readAtMost(r io.Reader, size, limit int64) ([]byte, error) {
+	n := int64(512)
+	if size >= 0 {
+		n = min(size+1, limit)
+	}
+	b := make([]byte, 0, n)
+	for int64(len(b)) < limit {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // let append grow it
+		}
+		room := b[len(b):min(int64(cap(b)), limit)]
+		m, err := r.Read(room)
+		b = b[:len(b)+m]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+	return b, nil
 }
 
 func tooLarge(max int64) error {

@@ -19,7 +19,7 @@ func AuthenticateTokenOrCert(tokens *zone.Tokens) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			if c.Request().Header.Get(echo.HeaderAuthorization) == "" {
 				if p, ok := tlsconf.GatePrincipal(c.Request().TLS); ok {
-					c.Set(principalKey, p)
+					c.Set(principalKey, &p)
 					return next(c)
 				}
 			}

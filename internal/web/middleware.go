@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,8 +21,6 @@ const HeaderRequestID = "X-Request-ID"
 
 const requestIDKey = "bondgate.request_id"
 
-type ctxKey struct{}
-
 // RequestID takes the caller's X-Request-ID when it is sane (printable ASCII,
 // at most 128 bytes), or makes one, and echoes it on the answer so the two
 // sides can find the same request in their logs.
@@ -34,9 +31,12 @@ func RequestID() echo.MiddlewareFunc {
 			if !saneRequestID(id) {
 				id = ulid.Make().String()
 			}
-			c.Set(requestIDKey, id)
-			c.SetRequest(c.Request().WithContext(context.WithValue(c.Request().Context(), ctxKey{}, id)))
-			c.Response().Header().Set(HeaderRequestID, id)
+			// One allocation serves the answer's header and the context:
+			// the context keeps a pointer to the header's value (boxing
+			// the string itself would allocate again).
+			v := []string{id}
+			c.Response().Header()[HeaderRequestID] = v
+			c.Set(requestIDKey, &v[0])
 			return next(c)
 		}
 	}
@@ -62,15 +62,10 @@ func PrintableASCII(s string) bool {
 
 // RequestIDOf returns the request's ID, or "" outside RequestID.
 func RequestIDOf(c echo.Context) string {
-	id, _ := c.Get(requestIDKey).(string)
-	return id
-}
-
-// RequestIDFrom returns the request ID carried by ctx, for code below the
-// HTTP layer that logs.
-func RequestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(ctxKey{}).(string)
-	return id
+	if id, _ := c.Get(requestIDKey).(*string); id != nil {
+		return *id
+	}
+	return ""
 }
 
 // LoggerOf returns base with the request's ID attached.

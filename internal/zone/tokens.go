@@ -103,9 +103,20 @@ func (t *Tokens) Len() int { return len(t.entries) }
 // Authenticate resolves an Authorization header value ("Bearer <token>") to
 // its principal, or EUNAUTHORIZED.
 func (t *Tokens) Authenticate(header string) (Principal, error) {
+	p, err := t.AuthenticateShared(header)
+	if err != nil {
+		return Principal{}, err
+	}
+	return *p, nil
+}
+
+// AuthenticateShared is Authenticate returning the principal Tokens holds
+// itself, so a caller that keeps it behind an interface allocates nothing.
+// It is shared by every request with that token: read it, never change it.
+func (t *Tokens) AuthenticateShared(header string) (*Principal, error) {
 	const prefix = "bearer "
 	if len(header) <= len(prefix) || !strings.EqualFold(header[:len(prefix)], prefix) {
-		return Principal{}, Errorf(EUNAUTHORIZED, "a bearer token is required")
+		return nil, Errorf(EUNAUTHORIZED, "a bearer token is required")
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(header[len(prefix):])))
 	found, match := -1, 0
@@ -119,7 +130,7 @@ func (t *Tokens) Authenticate(header string) (Principal, error) {
 		}
 	}
 	if found < 0 {
-		return Principal{}, Errorf(EUNAUTHORIZED, "unknown token")
+		return nil, Errorf(EUNAUTHORIZED, "unknown token")
 	}
-	return t.entries[found].p, nil
+	return &t.entries[found].p, nil
 }

@@ -48,3 +48,31 @@ func TestTokensFileRefusesBadEntries(t *testing.T) {
 		assert.Error(t, err, f)
 	}
 }
+
+// AuthenticateShared answers as Authenticate does, with the principal Tokens
+// holds: the same one for every request with that token, whatever a caller
+// does to a copy it got from Authenticate.
+func TestTokensAuthenticateShared(t *testing.T) {
+	toks, err := zone.NewTokens([]zone.TokenRecord{
+		{Token: "mro-hna", Role: zone.RoleMRO, Firm: "HNA-TECHNIC"},
+		{Token: "gate-mro-1", Role: zone.RoleGate, Gate: "G-MRO-1"},
+	})
+	require.NoError(t, err)
+	for _, h := range []string{"Bearer mro-hna", "bearer gate-mro-1 ", "", "Bearer ", "Basic mro-hna", "Bearer nope"} {
+		want, werr := toks.Authenticate(h)
+		got, err := toks.AuthenticateShared(h)
+		assert.Equal(t, zone.ErrorCode(werr), zone.ErrorCode(err), h)
+		if werr != nil {
+			assert.Nil(t, got, h)
+			continue
+		}
+		require.NotNil(t, got, h)
+		assert.Equal(t, want, *got, h)
+		again, _ := toks.AuthenticateShared(h)
+		assert.Same(t, got, again, h)
+		want.Firm = "changed" // a copy: the next caller is not affected
+		p, _ := toks.Authenticate(h)
+		assert.Equal(t, *got, p, h)
+		assert.NotEqual(t, "changed", got.Firm, h)
+	}
+}
