@@ -26,6 +26,11 @@ import (
 // still commits every few events.
 const decideChunk = 10_000
 
+// quietStepsEvery is how long a gate's decider may hold quiet steps before
+// writing them (Decider.quietEvery): well inside the second the status and
+// figure 1 allow it to be behind.
+const quietStepsEvery = 50 * time.Millisecond
+
 // Decider is the single goroutine that turns the committed event log into
 // decisions: it feeds events in seq order to the Correlator and writes each
 // step's outcomes (crossing records, consumed clearances, outbox messages,
@@ -60,14 +65,28 @@ type Decider struct {
 	screen func(decide.SensorEvent) string
 	// parsed holds events as ingest parsed them (nil: parse from disk).
 	parsed *parsedEvents
-	// lag hears of every committed step (nil: nobody listens).
+	// lag hears of every step taken (nil: nobody listens).
 	lag *decisionLag
+	// quietEvery is how long the decider may hold a quiet step (no
+	// crossing, alarm, set-aside event or claim: heartbeats, detections on
+	// open tracks) before writing it; 0 writes every step. Such a step
+	// tells nobody anything, and its cursor and device states can wait for
+	// the next write: a crash before it replays those events from the last
+	// written mark, as it replays any undecided event. Under single-event
+	// load every step was a bbolt commit with two fdatasyncs for what one
+	// write a few steps later records as well.
+	quietEvery time.Duration
 
 	// Owned by the decider goroutine.
 	corr       *decide.Correlator
 	processed  uint64
 	lowWater   uint64
 	persistedW time.Time // clock high-water mark last written
+	wroteAt    time.Time // when the last step was written (monotonic: the gate clock may stand still)
+	// held are the device states of quiet steps not yet written; unsaved
+	// says processed and lowWater run ahead of the file.
+	held    map[string]decide.SensorState
+	unsaved bool
 	// replayUntil is the last event seq decided before the latest restore;
 	// only a crossing completed at or below it can be on disk already.
 	replayUntil uint64
@@ -143,6 +162,8 @@ func (d *Decider) restore() error {
 	}
 	d.lowWater = lowWater
 	d.processed = processed
+	clear(d.held) // what was held is replayed from the written mark
+	d.unsaved = false
 	if lowWater > 0 && lowWater <= processed {
 		d.processed = lowWater - 1
 	}
@@ -159,6 +180,8 @@ func (d *Decider) restore() error {
 func (d *Decider) run(ctx context.Context) {
 	ticker := time.NewTicker(d.tick)
 	defer ticker.Stop()
+	held := time.NewTimer(time.Hour)
+	defer held.Stop()
 	backoff := 100 * time.Millisecond
 	for {
 		more, err := d.step(ctx)
@@ -188,11 +211,19 @@ func (d *Decider) run(ctx context.Context) {
 		if more {
 			continue
 		}
+		// A held step is written within quietEvery even when nothing
+		// more comes.
+		var heldC <-chan time.Time
+		if d.unsaved {
+			held.Reset(d.quietEvery)
+			heldC = held.C
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-d.wake:
 		case <-ticker.C:
+		case <-heldC:
 		}
 	}
 }
@@ -309,8 +340,24 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 	// Only the devices this step changed are written: a state written once
 	// stays on disk, so the step costs what it heard, not every device.
 	sensors := d.corr.ChangedSensors()
-	if len(outs) == 0 && len(aside) == 0 && last == d.processed && low == d.lowWater && now.Sub(d.persistedW) < 5*time.Second && len(sensors) == 0 {
+	quiet := len(outs) == 0 && len(aside) == 0 && claims.Empty()
+	if quiet && last == d.processed && low == d.lowWater && len(sensors) == 0 && !d.unsaved && now.Sub(d.persistedW) < 5*time.Second {
 		return false, nil
+	}
+	if quiet && d.quietEvery > 0 && d.processed >= d.replayUntil && time.Since(d.wroteAt) < d.quietEvery {
+		d.hold(last, low, sensors)
+		return len(batch) == chunk, nil
+	}
+	if len(d.held) > 0 {
+		for _, s := range sensors {
+			d.held[s.DeviceID] = s
+		}
+		sensors = sensors[:0]
+		for _, s := range d.held {
+			sensors = append(sensors, s)
+		}
+		sort.Slice(sensors, func(i, j int) bool { return sensors[i].DeviceID < sensors[j].DeviceID })
+		clear(d.held)
 	}
 	written, err := d.write(ctx, outs, aside, last, low, now, sensors)
 	if err != nil {
@@ -322,6 +369,7 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 	}
 	claims.Commit(written.Crossings)
 	d.processed, d.lowWater, d.persistedW = last, low, now
+	d.wroteAt, d.unsaved = time.Now(), false
 	if d.processed >= d.replayUntil {
 		d.corr.EndReplay() // recorded finds nothing from here on
 	}
@@ -360,6 +408,28 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 		d.onOutbox()
 	}
 	return len(batch) == chunk, nil
+}
+
+// hold takes a quiet step without writing it (see quietEvery).
+func (d *Decider) hold(last, low uint64, sensors []decide.SensorState) {
+	if d.held == nil {
+		d.held = map[string]decide.SensorState{}
+	}
+	for _, s := range sensors {
+		d.held[s.DeviceID] = s
+	}
+	d.processed, d.lowWater, d.unsaved = last, low, true
+	if d.parsed != nil {
+		d.parsed.forget(last)
+	}
+	if d.lag != nil {
+		d.lag.advanced(last)
+	}
+	d.mu.Lock()
+	for _, s := range sensors {
+		d.sensors[s.DeviceID] = s
+	}
+	d.mu.Unlock()
 }
 
 // parsedEvent is a logged event as the correlator takes it: as ingest

@@ -216,6 +216,7 @@ func New(cfg Config) (*Service, error) {
 	s.decider.parsed = newParsedEvents(maxParsed)
 	s.committer.parsed = s.decider.parsed
 	s.decider.lag = newDecisionLag(maxDecisionLag, maxLagWait)
+	s.decider.quietEvery = quietStepsEvery
 	s.committer.lag = s.decider.lag
 	s.metrics.countLagWaits(cfg.GateID, s.decider.lag)
 	if err := s.decider.restore(); err != nil {
@@ -370,7 +371,10 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	stopWork()
 	wg.Wait()
-	// One last decision step so everything acked is decided before the flush.
+	// One last decision step so everything acked is decided (and written,
+	// held quiet steps too) before the flush. The decider's goroutine has
+	// returned, so its fields are this goroutine's now.
+	s.decider.quietEvery = 0
 	if _, err := s.decider.step(deadline); err != nil {
 		s.log.Warn("final decision step", "err", err)
 	}

@@ -259,6 +259,9 @@ func (s *ClaimSet) generation() uint64 {
 // be the claim's, which a later set does not hold.
 func (s *ClaimSet) claimedAny() bool { return len(s.taken) > 0 }
 
+// Empty says the step claimed no clearance.
+func (s *ClaimSet) Empty() bool { return len(s.taken) == 0 }
+
 // mayClaim says whether any clearance is filed under one of keys (see
 // identityKey); when none is, a claim for their identities is refused
 // whatever else it says.
