@@ -198,7 +198,13 @@ func BenchmarkDecisionLatency(b *testing.B) {
 // of heartbeats are posted beside them; it returns the sorted latencies
 // and the completing beam's own POST times.
 func decisionLatency(b *testing.B, n, rate int) (lat, ackLat []time.Duration) {
-	g := startGate(b, b.TempDir(), func(c *Config) { c.DeviceRate = -1 })
+	// Crossing i happens 3i s after the start: the gate's clock moves with
+	// it, since the gate refuses events more than 5 minutes ahead of it.
+	var ahead atomic.Int64
+	g := startGate(b, b.TempDir(), func(c *Config) {
+		c.DeviceRate = -1
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	})
 	defer g.stop()
 	now := time.Now().UTC()
 	for i := 0; i < n; i++ {
@@ -242,6 +248,7 @@ func decisionLatency(b *testing.B, n, rate int) (lat, ackLat []time.Duration) {
 	bgStart := time.Now()
 	for i := 0; i < n; i++ {
 		at := now.Add(time.Duration(i) * 3 * time.Second)
+		ahead.Store(int64(time.Duration(i) * 3 * time.Second))
 		cam := ev(fmt.Sprintf("CAM-1-%06d", i), "CAM-1", "camera.detection", at, map[string]any{"object_class": "engine",
 			"track_id": fmt.Sprintf("t-%d", i), "direction": "in",
 			"reads": []map[string]any{{"kind": "stand_tag", "value": fmt.Sprintf("STAND-%05d", i), "confidence": 0.97}}})
