@@ -373,17 +373,7 @@ func (d *Decider) step(ctx context.Context) (more bool, err error) {
 	if d.processed >= d.replayUntil {
 		d.corr.EndReplay() // recorded finds nothing from here on
 	}
-	if d.parsed != nil {
-		d.parsed.forget(last)
-	}
-	if d.lag != nil {
-		d.lag.advanced(last)
-	}
-	d.mu.Lock()
-	for _, s := range sensors {
-		d.sensors[s.DeviceID] = s
-	}
-	d.mu.Unlock()
+	d.took(last, sensors)
 	for _, a := range aside {
 		if a.seq == d.suspect {
 			d.suspect, d.suspectWhy = 0, ""
@@ -419,6 +409,12 @@ func (d *Decider) hold(last, low uint64, sensors []decide.SensorState) {
 		d.held[s.DeviceID] = s
 	}
 	d.processed, d.lowWater, d.unsaved = last, low, true
+	d.took(last, sensors)
+}
+
+// took tells the hand-over, ingest and the status that the decider has
+// taken the events through last, written or held.
+func (d *Decider) took(last uint64, sensors []decide.SensorState) {
 	if d.parsed != nil {
 		d.parsed.forget(last)
 	}

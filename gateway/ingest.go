@@ -32,8 +32,9 @@ type ingestResult struct {
 
 // Committer turns concurrent ingest requests into few fsyncs: a single
 // goroutine gathers whatever requests are waiting (and, briefly, whatever
-// arrives next), appends them all to the store in one transaction and answers every
-// request only after that commit returned. One fsync then pays for many
+// arrives next), appends them all to the store at once (one write and one
+// fdatasync of the event log) and answers every request only after that
+// returned. One fsync then pays for many
 // POSTs, which is what makes "202 only after fsync" affordable.
 type Committer struct {
 	store     Store

@@ -50,7 +50,7 @@ func newGateMetrics(gate string, outbox *bolt.Outbox, link func() bool, commits 
 	reg.MustRegister(m.ingestEvents, m.ingestRequests, m.ingestBatch, m.decisions, m.alarms, m.rateLimited, m.unknownDevice, m.tracksShed)
 	reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "bondgate_gate_ingest_commits_total",
-			Help: "bbolt write transactions (fsyncs) that carried ingest requests; compare with requests for the group-commit ratio.", ConstLabels: cl}, commits),
+			Help: "Event-log writes (one fdatasync each) that carried ingest requests; compare with requests for the group-commit ratio.", ConstLabels: cl}, commits),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "bondgate_gate_outbox_depth",
 			Help: "Crossings and alarms not yet acknowledged by Kafka.", ConstLabels: cl}, func() float64 {
 			n, _ := outbox.Depth(context.Background())

@@ -15,7 +15,7 @@ type Store interface {
 	// StoreID names this database file; see ClearanceGroup.
 	StoreID() string
 
-	// AppendEvents logs events in one transaction; an event whose key is
+	// AppendEvents logs events durably, all or none; an event whose key is
 	// logged already is a duplicate. Refused whole when the store is full.
 	AppendEvents(events []record.NewEvent) ([]record.Appended, error)
 	// EventsAfter reads up to max logged events after seq after.
