@@ -79,12 +79,11 @@ func unfoldedEvents(tx *bbolt.Tx, path string) int {
 	if events == nil || meta == nil {
 		return 0
 	}
-	data, err := os.ReadFile(path + ".log")
+	l := &eventLog{path: path + ".log", header: []byte(logMagic + string(meta.Get(metaStoreID)))}
+	recs, _, _, err := l.readFile(events.Sequence())
 	if err != nil {
 		return 0
 	}
-	l := &eventLog{header: []byte(logMagic + string(meta.Get(metaStoreID)))}
-	recs, _, _ := l.readRecords(data, events.Sequence())
 	return len(recs)
 }
 

@@ -1,6 +1,8 @@
 package bolt
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -110,11 +112,10 @@ func openEventLog(db *DB, storeID string, logger *slog.Logger) (*eventLog, error
 		return nil, err
 	}
 	l.last.Store(folded)
-	data, err := os.ReadFile(l.path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("event log: %w", err)
+	recs, mine, why, err := l.readFile(folded)
+	if err != nil {
+		return nil, err
 	}
-	recs, mine, why := l.readRecords(data, folded)
 	if why != "" {
 		// Not this file's log (a restored or recovered file, a copy): keep it
 		// for whoever wants to look, start a new one.
@@ -161,26 +162,66 @@ func openEventLog(db *DB, storeID string, logger *slog.Logger) (*eventLog, error
 	return l, nil
 }
 
-// readRecords returns the records of data with seq > folded, and whether
-// the header is this store's. why is not empty when the file holds events
-// that cannot be this store's: another store's, or ones that do not
-// continue from folded.
-func (l *eventLog) readRecords(data []byte, folded uint64) (recs []logged, mine bool, why string) {
-	if len(data) < logHeaderSize {
-		return nil, false, ""
+// readFile reads the log at l.path (none: nothing) with readRecords.
+func (l *eventLog) readFile(folded uint64) (recs []logged, mine bool, why string, err error) {
+	f, err := os.Open(l.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, "", nil
 	}
-	if string(data[:len(logMagic)]) != logMagic {
-		return nil, false, "no event log header"
+	if err != nil {
+		return nil, false, "", fmt.Errorf("event log: %w", err)
 	}
-	mine = string(data[:logHeaderSize]) == string(l.header)
-	var prev uint64
-	for off := logHeaderSize; off+logRecordHead <= len(data); {
-		n := int(binary.BigEndian.Uint32(data[off:]))
-		if n < logBodyHead || n > maxLogRecord || off+logRecordHead+n > len(data) {
-			break // a torn or never-finished write: nothing after it was acked
+	defer f.Close()
+	recs, mine, why, err = l.readRecords(bufio.NewReaderSize(f, 1<<20), folded)
+	if err != nil {
+		return nil, false, "", fmt.Errorf("event log %s: %w", l.path, err)
+	}
+	return recs, mine, why, nil
+}
+
+// readRecords returns the records of the log read from r with seq >
+// folded, and whether the header is this store's. why is not empty when
+// the file holds events that cannot be this store's: another store's, or
+// ones that do not continue from folded. The log is read as a stream and
+// only those records are kept: the file may be over 100 MiB, almost all
+// of it folded already.
+func (l *eventLog) readRecords(r io.Reader, folded uint64) (recs []logged, mine bool, why string, err error) {
+	head := make([]byte, logHeaderSize)
+	if _, err := io.ReadFull(r, head); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, false, "", nil // a header never finished: nothing was acked from it
 		}
-		body := data[off+logRecordHead : off+logRecordHead+n]
-		if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(data[off+4:]) {
+		return nil, false, "", err
+	}
+	if string(head[:len(logMagic)]) != logMagic {
+		return nil, false, "no event log header", nil
+	}
+	mine = string(head) == string(l.header)
+	var prev uint64
+	var rh [logRecordHead]byte
+	var body []byte
+	for {
+		if _, err := io.ReadFull(r, rh[:]); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				break
+			}
+			return nil, false, "", err
+		}
+		n := int(binary.BigEndian.Uint32(rh[:]))
+		if n < logBodyHead || n > maxLogRecord {
+			break // zeros ahead of the records, or a torn write: nothing after it was acked
+		}
+		if cap(body) < n {
+			body = make([]byte, n)
+		}
+		body = body[:n]
+		if _, err := io.ReadFull(r, body); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				break
+			}
+			return nil, false, "", err
+		}
+		if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(rh[4:]) {
 			break
 		}
 		seq := binary.BigEndian.Uint64(body)
@@ -192,20 +233,20 @@ func (l *eventLog) readRecords(data []byte, folded uint64) (recs []logged, mine 
 			break
 		}
 		if seq > folded {
-			recs = append(recs, logged{seq: seq, key: body[logBodyHead : logBodyHead+kn], raw: body[logBodyHead+kn:]})
+			kept := bytes.Clone(body[logBodyHead:])
+			recs = append(recs, logged{seq: seq, key: kept[:kn], raw: kept[kn:]})
 		}
 		prev = seq
-		off += logRecordHead + n
 	}
 	switch {
 	case len(recs) == 0:
-		return nil, mine, "" // nothing bbolt lacks: a new header will do
+		return nil, mine, "", nil // nothing bbolt lacks: a new header will do
 	case !mine:
-		return nil, false, fmt.Sprintf("written for another store file, with %d events past this file's last (%d)", len(recs), folded)
+		return nil, false, fmt.Sprintf("written for another store file, with %d events past this file's last (%d)", len(recs), folded), nil
 	case recs[0].seq != folded+1:
-		return nil, true, fmt.Sprintf("its events start at seq %d; this file ends at %d", recs[0].seq, folded)
+		return nil, true, fmt.Sprintf("its events start at seq %d; this file ends at %d", recs[0].seq, folded), nil
 	}
-	return recs, true, ""
+	return recs, true, "", nil
 }
 
 // pendingSeq is the seq of the unfolded event with key; mu is held.
