@@ -60,11 +60,14 @@ func BackupFile(path string, w io.Writer, timeout time.Duration) (int64, error) 
 	defer bdb.Close()
 	var n int64
 	err = bdb.View(func(tx *bbolt.Tx) error {
-		if k := unfoldedEvents(tx, path); k > 0 {
+		k, err := unfoldedEvents(tx, path)
+		if err != nil {
+			return zone.Errorf(zone.EUNAVAILABLE, "%s: its event log cannot be read, so the copy could lack acked events: %v", path, err)
+		}
+		if k > 0 {
 			return zone.Errorf(zone.EUNAVAILABLE, "%s stopped without writing %d acked events from its event log %s into the file: "+
 				"start the gate once (it writes them in at start) and back it up again, or back up the running gate with --from URL", path, k, path+".log")
 		}
-		var err error
 		n, err = tx.WriteTo(w)
 		return err
 	})
@@ -73,18 +76,15 @@ func BackupFile(path string, w io.Writer, timeout time.Duration) (int64, error) 
 
 // unfoldedEvents counts the events a gate's event log beside path holds
 // that its file does not: a gate killed before it folded them. 0 for
-// another service's file.
-func unfoldedEvents(tx *bbolt.Tx, path string) int {
+// another service's file, or a gate without a log.
+func unfoldedEvents(tx *bbolt.Tx, path string) (int, error) {
 	events, meta := tx.Bucket(gateEvents), tx.Bucket(gateMeta)
 	if events == nil || meta == nil {
-		return 0
+		return 0, nil
 	}
 	l := &eventLog{path: path + ".log", header: []byte(logMagic + string(meta.Get(metaStoreID)))}
 	recs, _, _, err := l.readFile(events.Sequence())
-	if err != nil {
-		return 0
-	}
-	return len(recs)
+	return len(recs), err
 }
 
 // CheckFile runs the integrity check Open runs (every page inside the file,

@@ -277,3 +277,21 @@ func TestOfflineBackupRefusesAFileMissingLoggedEvents(t *testing.T) {
 	defer cdb.Close()
 	checkLog(t, cg, evs, 10)
 }
+
+// TestOfflineBackupRefusesAnUnreadableLog: when the log beside a gate's
+// file cannot be read, nobody can say the file holds every acked event,
+// so the offline backup refuses rather than copy what may be short.
+func TestOfflineBackupRefusesAnUnreadableLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gate.db")
+	db, g := openGate(t, path)
+	appendAll(t, g, newEvents("e", 0, 10), 10)
+	require.NoError(t, db.Close())
+	require.NoError(t, os.Remove(path+".log"))
+	require.NoError(t, os.Mkdir(path+".log", 0o700)) // there, but not a file to read
+
+	var buf bytes.Buffer
+	_, err := BackupFile(path, &buf, time.Second)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "event log cannot be read")
+	assert.Zero(t, buf.Len())
+}
