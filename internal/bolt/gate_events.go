@@ -154,9 +154,6 @@ func (g *GateStore) EventsAfter(after uint64, max int) ([]record.Event, error) {
 			if len(out) >= max {
 				break
 			}
-			if n := len(out); n > 0 && out[n-1].Seq >= r.seq {
-				continue
-			}
 			out = append(out, record.Event{Seq: r.seq, Raw: r.raw, Aside: aside.Get(u64(r.seq)) != nil})
 		}
 		return nil

@@ -372,13 +372,22 @@ func (l *eventLog) fold() error {
 	return nil
 }
 
-// close folds what is pending and closes the file; the log is then empty
-// of anything bbolt lacks.
+// close folds what is pending and closes the file, cut back to its
+// header: bbolt holds everything, and the next start need not read through
+// up to logWrapAt of folded records (35 ms for 128 MiB from the page
+// cache, more from the disk) to find nothing.
 func (l *eventLog) close() error {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	l.wg.Wait()
 	err := l.fold()
+	if err == nil && l.f != nil {
+		// A cut that never reaches the disk leaves folded records, which a
+		// start skips.
+		if err = l.f.Truncate(int64(logHeaderSize)); err == nil && !l.db.noSync {
+			err = fdatasync(l.f)
+		}
+	}
 	if l.f != nil {
 		if cerr := l.f.Close(); err == nil {
 			err = cerr

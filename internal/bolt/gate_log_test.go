@@ -295,3 +295,25 @@ func TestOfflineBackupRefusesAnUnreadableLog(t *testing.T) {
 	assert.Contains(t, err.Error(), "event log cannot be read")
 	assert.Zero(t, buf.Len())
 }
+
+// TestCleanCloseCutsTheLog: after a clean close bbolt holds every event,
+// so the log is cut back to its header and the next start reads nothing
+// but that; the events are all there.
+func TestCleanCloseCutsTheLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gate.db")
+	db, g := openGate(t, path)
+	evs := newEvents("e", 0, 3000)
+	appendAll(t, g, evs, 100)
+	require.NoError(t, db.Close())
+	st, err := os.Stat(path + ".log")
+	require.NoError(t, err)
+	assert.Equal(t, int64(logHeaderSize), st.Size())
+
+	db, g = openGate(t, path)
+	defer db.Close()
+	checkLog(t, g, evs, 1000)
+	more := newEvents("f", 0, 5)
+	got, err := g.AppendEvents(more)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(3001), got[0].Seq)
+}
