@@ -62,6 +62,7 @@ func (s *Service) routes() *echo.Echo {
 	v1(http.MethodGet, "/events", s.getEvents, readers)
 	v1(http.MethodGet, "/status", s.getStatus, readers)
 	v1(http.MethodGet, "/crossings", s.getCrossings, readers)
+	v1(http.MethodGet, "/clearances/:id", s.getClearance, readers)
 	v1(http.MethodGet, "/admin/backup", s.getBackup, web.Require(zone.RoleCustoms, zone.RoleAuditor))
 	s.hardwareRoutes(e) // devices authenticate themselves: cameras cannot send tokens
 	return e
@@ -209,6 +210,27 @@ func (s *Service) getCrossings(c echo.Context) error {
 		return zone.Internal(err)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"items": items})
+}
+
+// HeldClearance is GET /v1/clearances/{id}: a clearance as this gate
+// holds it, and the crossing that used it ("" while unused).
+type HeldClearance struct {
+	Clearance zone.Clearance `json:"clearance"`
+	UsedBy    string         `json:"used_by"`
+}
+
+// getClearance says whether the gate holds a clearance, so a caller can
+// wait for that one to arrive rather than watch a count that other
+// clearances move too.
+func (s *Service) getClearance(c echo.Context) error {
+	if err := s.ownGate(c); err != nil {
+		return err
+	}
+	cl, usedBy, ok := s.book.Get(c.Param("id"))
+	if !ok {
+		return zone.Errorf(zone.ENOTFOUND, "gate %s holds no clearance %q", s.cfg.GateID, c.Param("id"))
+	}
+	return c.JSON(http.StatusOK, HeldClearance{Clearance: cl, UsedBy: usedBy})
 }
 
 // RawEvent is one entry of GET /v1/events: the event as the hardware sent it.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,19 +66,8 @@ func Run(ctx context.Context, o Options) (err error) {
 	c := Client{o: o}
 
 	step("checking the zone API at %s and the gate at %s", o.API, o.Gate)
-	if _, err := c.Call(ctx, http.MethodGet, o.API+"/healthz", "", nil, nil); err != nil {
-		return fmt.Errorf("the zone API at %s does not answer (%v): is `bondgate dev` running? Start it with `make run`", o.API, err)
-	}
-	var st struct {
-		Gate       string `json:"gate"`
-		Link       string `json:"link"`
-		Clearances int    `json:"clearances"`
-	}
-	if _, err := c.Call(ctx, http.MethodGet, o.Gate+"/v1/status", o.Officer, nil, &st); err != nil {
-		return fmt.Errorf("the gate at %s does not answer (%v): is `bondgate dev` running? Start it with `make run`", o.Gate, err)
-	}
-	if st.Gate != "G-MRO-1" {
-		return fmt.Errorf("%s is gate %q; the story needs the dedicated gate G-MRO-1", o.Gate, st.Gate)
+	if err := c.checkServices(ctx); err != nil {
+		return err
 	}
 
 	now := time.Now().UTC()
@@ -98,10 +88,9 @@ func Run(ctx context.Context, o Options) (err error) {
 		return fmt.Errorf("pre-declare: %w", err)
 	}
 	step("HNA Technic pre-declares GEnx-1B ESN 956-482 for direct entry through G-MRO-1: %s (%s), stand %s, tow vehicle %s (this run's)", d.ID, d.Status, tag, plate)
-	atGate := false // the gate holds the clearance: a cancel waits for it to go
 	defer func() {
 		if err != nil && d.Status != zone.StatusCrossed && d.Status != zone.StatusArrived {
-			err = c.cancelLeftover(d.ID, atGate, err)
+			err = c.cancelLeftover(d.ID, err)
 		}
 	}()
 
@@ -110,24 +99,10 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	step("customs clears it on the 24-hour green channel (%s)", d.Status)
 
-	// The clearance reaches the gate over Kafka. The count may also drop
-	// meanwhile (another clearance expiring), so a rise above the lowest
-	// count seen is the sign.
-	low := st.Clearances
-	err = poll(ctx, o.Timeout, func() (bool, error) {
-		var now struct {
-			Clearances int `json:"clearances"`
-		}
-		if _, err := c.Call(ctx, http.MethodGet, o.Gate+"/v1/status", o.Officer, nil, &now); err != nil {
-			return false, nil
-		}
-		low = min(low, now.Clearances)
-		return now.Clearances > low, nil
-	})
-	if err != nil {
-		return fmt.Errorf("the clearance did not reach the gate within %s: %w", o.Timeout, err)
+	// The clearance reaches the gate over Kafka.
+	if err := c.waitHeld(ctx, d.ID); err != nil {
+		return err
 	}
-	atGate = true
 	step("the gate holds the clearance in its own store")
 
 	if o.Recording == "" {
@@ -230,34 +205,14 @@ func Run(ctx context.Context, o Options) (err error) {
 }
 
 // cancelLeftover cancels a declaration a failed run leaves cleared, so no
-// later crossing takes its clearance, and adds what happened to err. If the
-// gate held the clearance it waits (briefly) for the revocation to reach
-// it, so the next run's check that its own clearance arrived (the gate's
-// count of usable clearances rising) is not confused by this one leaving.
-func (c Client) cancelLeftover(id string, atGate bool, err error) error {
+// later crossing takes its clearance, and adds what happened to err.
+func (c Client) cancelLeftover(id string, err error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var st struct {
-		Clearances int `json:"clearances"`
-	}
-	counted := atGate
-	if counted {
-		_, gerr := c.Call(ctx, http.MethodGet, c.o.Gate+"/v1/status", c.o.Officer, nil, &st)
-		counted = gerr == nil
-	}
 	var d zone.PreDeclaration
 	if _, cerr := c.Call(ctx, http.MethodPost, c.o.API+"/v1/predeclarations/"+id+"/cancel", c.o.MROToken,
 		map[string]any{"reason": "demo run failed"}, &d); cerr != nil {
 		return fmt.Errorf("%w (and cancelling %s failed: %v)", err, id, cerr)
-	}
-	if counted {
-		_ = poll(ctx, 20*time.Second, func() (bool, error) {
-			var now struct {
-				Clearances int `json:"clearances"`
-			}
-			_, gerr := c.Call(ctx, http.MethodGet, c.o.Gate+"/v1/status", c.o.Officer, nil, &now)
-			return gerr == nil && now.Clearances < st.Clearances, nil
-		})
 	}
 	return fmt.Errorf("%w (%s is %s, so it is not left behind)", err, id, d.Status)
 }
@@ -473,4 +428,38 @@ func (c Client) callH(ctx context.Context, method, url, token string, hdr map[st
 		}
 	}
 	return resp.StatusCode, nil
+}
+
+// checkServices checks that the API and the gate G-MRO-1 answer.
+func (c Client) checkServices(ctx context.Context) error {
+	o := c.o
+	if _, err := c.Call(ctx, http.MethodGet, o.API+"/healthz", "", nil, nil); err != nil {
+		return fmt.Errorf("the zone API at %s does not answer (%v): is `bondgate dev` running? Start it with `make run`", o.API, err)
+	}
+	var st struct {
+		Gate string `json:"gate"`
+	}
+	if _, err := c.Call(ctx, http.MethodGet, o.Gate+"/v1/status", o.Officer, nil, &st); err != nil {
+		return fmt.Errorf("the gate at %s does not answer (%v): is `bondgate dev` running? Start it with `make run`", o.Gate, err)
+	}
+	if st.Gate != "G-MRO-1" {
+		return fmt.Errorf("%s is gate %q; the story needs the dedicated gate G-MRO-1", o.Gate, st.Gate)
+	}
+	return nil
+}
+
+// waitHeld waits until the gate holds the clearance id (a declaration's
+// clearance has its ID). Asking for this one clearance, not watching the
+// gate's count of usable clearances rise: the gate applies clearance
+// events in batches, and another one leaving in the same batch as this
+// one arriving left the count unchanged, and a run waiting forever.
+func (c Client) waitHeld(ctx context.Context, id string) error {
+	err := poll(ctx, c.o.Timeout, func() (bool, error) {
+		_, err := c.Call(ctx, http.MethodGet, c.o.Gate+"/v1/clearances/"+url.PathEscape(id), c.o.Officer, nil, nil)
+		return err == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("the clearance of %s did not reach the gate within %s: %w", id, c.o.Timeout, err)
+	}
+	return nil
 }

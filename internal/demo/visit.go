@@ -50,7 +50,7 @@ func RunVisit(ctx context.Context, o Options) (err error) {
 	out, step := o.Out, stepper(o.Out)
 	c := Client{o: o}
 	step("checking the zone API at %s and the gate at %s", o.API, o.Gate)
-	if _, err := c.gateClearances(ctx, true); err != nil {
+	if err := c.checkServices(ctx); err != nil {
 		return err
 	}
 
@@ -107,7 +107,7 @@ func RunVisit(ctx context.Context, o Options) (err error) {
 	defer func() { // a failed run leaves no clearance for a later crossing to take
 		for _, d := range []*zone.PreDeclaration{in, out1} {
 			if err != nil && d != nil && (d.Status == zone.StatusSubmitted || d.Status == zone.StatusCleared) {
-				err = c.cancelLeftover(d.ID, d.Status == zone.StatusCleared, err)
+				err = c.cancelLeftover(d.ID, err)
 			}
 		}
 	}()
@@ -292,52 +292,18 @@ func (c Client) firmFor(ctx context.Context, token, today string) (*firmChoice, 
 	return fc, "", nil
 }
 
-// gateClearances checks that the API and the gate G-MRO-1 answer and
-// returns the count of usable clearances the gate holds.
-func (c Client) gateClearances(ctx context.Context, first bool) (int, error) {
-	o := c.o
-	if first {
-		if _, err := c.Call(ctx, http.MethodGet, o.API+"/healthz", "", nil, nil); err != nil {
-			return 0, fmt.Errorf("the zone API at %s does not answer (%v): is `bondgate dev` running? Start it with `make run`", o.API, err)
-		}
-	}
-	var st struct {
-		Gate       string `json:"gate"`
-		Clearances int    `json:"clearances"`
-	}
-	if _, err := c.Call(ctx, http.MethodGet, o.Gate+"/v1/status", o.Officer, nil, &st); err != nil {
-		return 0, fmt.Errorf("the gate at %s does not answer (%v): is `bondgate dev` running? Start it with `make run`", o.Gate, err)
-	}
-	if st.Gate != "G-MRO-1" {
-		return 0, fmt.Errorf("%s is gate %q; the story needs the dedicated gate G-MRO-1", o.Gate, st.Gate)
-	}
-	return st.Clearances, nil
-}
-
 // crossAtGate has customs clear d, waits for the clearance to reach the
 // gate, replays the GEnx-1B recording rewritten for this aircraft (its
 // registration and tow plate read, in direction dir) and waits until the
 // zone records d crossed, failing at once, named, on any other decision.
 func (c Client) crossAtGate(ctx context.Context, d *zone.PreDeclaration, dir, run, reg, plate string, step func(string, ...any)) error {
 	o := c.o
-	low, err := c.gateClearances(ctx, false)
-	if err != nil {
-		return err
-	}
 	if _, err := c.Call(ctx, http.MethodPost, o.API+"/v1/predeclarations/"+d.ID+"/decision", o.Officer, map[string]any{"decision": "clear"}, d); err != nil {
 		return fmt.Errorf("clear %s: %w", d.ID, err)
 	}
 	step("customs clears %s on the green channel (release note %s)", d.ID, releaseNote(d))
-	err = poll(ctx, o.Timeout, func() (bool, error) {
-		n, err := c.gateClearances(ctx, false)
-		if err != nil {
-			return false, nil
-		}
-		low = min(low, n)
-		return n > low, nil
-	})
-	if err != nil {
-		return fmt.Errorf("the clearance of %s did not reach the gate within %s: %w", d.ID, o.Timeout, err)
+	if err := c.waitHeld(ctx, d.ID); err != nil {
+		return err
 	}
 	file, cleanup, err := aircraftRecording(dir, reg, plate)
 	if err != nil {
