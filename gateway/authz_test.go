@@ -54,6 +54,8 @@ func gateMatrix() map[string]map[string]int {
 		"GET /v1/events":    gateRow(no, 200, 200, no, no, no),
 		"GET /v1/status":    gateRow(no, 200, 200, no, no, no),
 		"GET /v1/crossings": gateRow(no, 200, 200, no, no, no),
+		// ":id" is no clearance the gate holds, hence 404 for the readers.
+		"GET /v1/clearances/:id": gateRow(no, 404, 404, no, no, no),
 		// Hardware adapters: this gate's token or the device's own
 		// credentials; ":device_id" is no listed device, hence 404.
 		"POST /v1/hardware/isapi/:device_id": gateRow(no, no, 404, no, no, no),
