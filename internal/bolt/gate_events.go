@@ -135,26 +135,56 @@ func (g *GateStore) update(fn func(*bbolt.Tx) error) error {
 // EventsAfter copies up to max logged events with seq > after, each with
 // its set-aside mark: those bbolt holds, then those only the log holds.
 func (g *GateStore) EventsAfter(after uint64, max int) ([]record.Event, error) {
-	var out []record.Event
 	if after == math.MaxUint64 || max <= 0 {
-		return out, nil // nothing lies after the top; after+1 would wrap to the start
+		return nil, nil // nothing lies after the top; after+1 would wrap to the start
 	}
 	recent, firstPending := g.log.after(after, max)
+	out := make([]record.Event, 0, min(max, len(recent)+blockMaxCount))
 	err := g.db.view(func(tx *bbolt.Tx) error {
-		aside := tx.Bucket(gateAside)
-		c := tx.Bucket(gateEvents).Cursor()
-		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
-			seq := binary.BigEndian.Uint64(k)
-			if seq >= firstPending {
-				break
+		// Set-aside seqs are few and in order: one cursor walks them
+		// beside the events.
+		ac := tx.Bucket(gateAside).Cursor()
+		ak, _ := ac.Seek(u64(after + 1))
+		aside := func(seq uint64) bool {
+			for ak != nil && binary.BigEndian.Uint64(ak) < seq {
+				ak, _ = ac.Next()
 			}
-			out = append(out, record.Event{Seq: seq, Raw: bytes.Clone(v), Aside: aside.Get(k) != nil})
+			return ak != nil && binary.BigEndian.Uint64(ak) == seq
+		}
+		if after+1 < firstPending {
+			c := tx.Bucket(gateEvents).Cursor()
+			// The block holding after+1 starts at or before it.
+			k, v := c.Seek(u64(after + 1))
+			switch {
+			case k == nil:
+				k, v = c.Last()
+			case binary.BigEndian.Uint64(k) > after+1:
+				if k, v = c.Prev(); k == nil {
+					k, v = c.First()
+				}
+			}
+			done := false
+			for ; k != nil && !done; k, v = c.Next() {
+				err := eachInBlock(binary.BigEndian.Uint64(k), v, func(seq uint64, raw []byte) bool {
+					if seq >= firstPending || len(out) >= max {
+						done = true
+						return false
+					}
+					if seq > after {
+						out = append(out, record.Event{Seq: seq, Raw: bytes.Clone(raw), Aside: aside(seq)})
+					}
+					return true
+				})
+				if err != nil {
+					return err
+				}
+			}
 		}
 		for _, r := range recent {
 			if len(out) >= max {
 				break
 			}
-			out = append(out, record.Event{Seq: r.seq, Raw: r.raw, Aside: aside.Get(u64(r.seq)) != nil})
+			out = append(out, record.Event{Seq: r.seq, Raw: r.raw, Aside: aside(r.seq)})
 		}
 		return nil
 	})
