@@ -19,6 +19,9 @@ const (
 	blockMagic    = 0x01
 	blockMaxBytes = 64 << 10
 	blockMaxCount = 1024
+	// A fold's buffer is kept for the next up to this size (foldAt events
+	// of a few hundred bytes fit).
+	keptBlockBuffer = 16 << 20
 )
 
 // eachInBlock calls fn with each event of the value v stored under key
@@ -42,14 +45,18 @@ func eachInBlock(first uint64, v []byte, fn func(seq uint64, raw []byte) (more b
 	return nil
 }
 
-// putBlocks writes batch into the events bucket as blocks.
-func putBlocks(put func(k, v []byte) error, batch []logged) error {
+// putBlocks writes batch into the events bucket as blocks made in buf,
+// and returns buf for the next fold: bbolt reads each value until the
+// commit, not after.
+func putBlocks(put func(k, v []byte) error, batch []logged, buf []byte) ([]byte, error) {
 	total := 0
 	for _, r := range batch {
 		total += 1 + binary.MaxVarintLen32 + len(r.raw)
 	}
-	// One buffer for the fold: bbolt keeps each value until the commit.
-	buf := make([]byte, 0, total)
+	if cap(buf) < total {
+		buf = make([]byte, 0, total)
+	}
+	buf = buf[:0]
 	for len(batch) > 0 {
 		n, size := 0, 1
 		for n < len(batch) && n < blockMaxCount {
@@ -67,9 +74,12 @@ func putBlocks(put func(k, v []byte) error, batch []logged) error {
 			buf = append(buf, r.raw...)
 		}
 		if err := put(u64(batch[0].seq), buf[start:len(buf):len(buf)]); err != nil {
-			return err
+			return buf, err
 		}
 		batch = batch[n:]
 	}
-	return nil
+	if cap(buf) > keptBlockBuffer {
+		return nil, nil // a fold of a long backlog at start: not kept
+	}
+	return buf, nil
 }

@@ -88,6 +88,7 @@ type eventLog struct {
 	wrapAt   int64      // logWrapAt; smaller in tests
 
 	foldMu  sync.Mutex // one fold at a time
+	blocks  []byte     // where a fold makes its blocks; foldMu
 	folding atomic.Bool
 	wg      sync.WaitGroup // background folds
 
@@ -367,7 +368,8 @@ func (l *eventLog) fold() error {
 		events, seen := tx.Bucket(gateEvents), tx.Bucket(gateSeen)
 		// Keys only ever grow: fill pages instead of splitting them in half.
 		events.FillPercent = 0.95
-		if err := putBlocks(events.Put, batch); err != nil {
+		var err error
+		if l.blocks, err = putBlocks(events.Put, batch, l.blocks); err != nil {
 			return err
 		}
 		for _, r := range batch {
