@@ -13,7 +13,7 @@ import (
 // Buckets of a gate's file, next to the outbox's. Seqs are big-endian
 // keys (u64), so byte order is number order.
 var (
-	gateEvents     = []byte("events")     // event seq → raw event JSON
+	gateEvents     = []byte("events")     // first seq → block of raw events (gate_blocks.go)
 	gateSeen       = []byte("seen")       // device_id 0x00 event_id → event seq
 	gateCrossings  = []byte("crossings")  // crossing seq → crossing JSON
 	gateEmitted    = []byte("emitted")    // crossing key → crossing seq, alarm key → 1: what replay must not repeat
