@@ -173,6 +173,15 @@ type track struct {
 	offeredTo   []*pendingCrossing
 	offeredAt   []int
 	gap, midGap time.Duration
+	// hash is the key's in the correlator's tracks, and sameHash the next
+	// track filed under it (index.go).
+	hash     uint64
+	sameHash *track
+	// Room for the first of reads, confident, keys and eventIDs: most
+	// tracks hold one, and a slice of its own per track was four more
+	// objects for the collector to mark while the track lives.
+	readIn, confidentIn [1]Read
+	keyIn, eventIDIn    [1]string
 }
 
 // maxTrackEvents bounds the event IDs a crossing record lists per track; a
@@ -192,7 +201,9 @@ type Correlator struct {
 	latest  time.Time // latest event time observed
 	open    map[int]beamBreak
 	pending []*pendingCrossing
-	tracks  map[string]*track
+	tracks  map[uint64]*track // by hash of key (index.go)
+	ntracks int
+	hash    trackHash
 	shed    uint64 // tracks dropped early to keep within MaxTracks
 	arrived int
 	// preUsed holds track IDs a recorded crossing used that the replay has
@@ -241,7 +252,7 @@ func NewCorrelator(cfg CorrelatorConfig) *Correlator {
 	}
 	byEnd, byLow := newTrackIndexes()
 	return &Correlator{cfg: cfg, log: log.With("gate", cfg.Gate), open: map[int]beamBreak{},
-		tracks: map[string]*track{}, sensors: map[string]*SensorState{}, preUsed: map[string]preUse{},
+		tracks: map[uint64]*track{}, hash: newTrackHash(), sensors: map[string]*SensorState{}, preUsed: map[string]preUse{},
 		byEnd: byEnd, byLow: byLow, slots: newTrackSlots(), queuedAt: map[string]time.Time{}, ahead: map[string]struct{}{}, changed: map[string]struct{}{}}
 }
 
@@ -414,7 +425,7 @@ func (c *Correlator) Advance(now time.Time, book ClearanceBook) []Outcome {
 	for t := c.byEnd.min(); t != nil && horizon.After(t.to.Add(3*w)); t = c.byEnd.min() {
 		c.dropOldestTrack()
 	}
-	for c.cfg.MaxTracks > 0 && len(c.tracks) > c.cfg.MaxTracks {
+	for c.cfg.MaxTracks > 0 && c.ntracks > c.cfg.MaxTracks {
 		c.dropOldestTrack()
 		c.shed++
 	}
@@ -433,7 +444,7 @@ func (c *Correlator) dropOldestTrack() {
 	c.slots.remove(t)
 	c.unindexID(t)
 	c.unoffer(t)
-	delete(c.tracks, t.key)
+	c.unfileTrack(t)
 }
 
 // TracksShed is how many tracks Advance dropped early to keep within
@@ -621,16 +632,21 @@ func (c *Correlator) detect(seq uint64, ev SensorEvent) *track {
 	// The key is looked up from a reused buffer: most detections find
 	// their track, and a new one allocates its key once.
 	c.keyBuf = append(append(append(c.keyBuf[:0], ev.DeviceID...), '/'), ev.TrackID...)
-	t, ok := c.tracks[string(c.keyBuf)]
+	t, h := c.track(c.keyBuf)
+	ok := t != nil
+	// What a track keeps of an event is copied out of it: an event's text
+	// is one string (ParseEvents), so keeping a piece of it would keep the
+	// whole event alive for as long as the track lives.
+	var kept keptText
 	if !ok {
 		c.arrived++
-		// What a track keeps of an event is copied out of it: an event's
-		// text is one string (ParseEvents), so keeping a piece of it would
-		// keep the whole event alive for as long as the track lives. The
-		// ID is the tail of the key's copy.
-		key := string(c.keyBuf)
-		t = &track{key: key, id: key[len(ev.DeviceID)+1:], firstSeq: seq, from: ev.Time, to: ev.Time, firstSeen: c.arrived}
-		c.tracks[key] = t
+		kept = keepFirst(c.keyBuf, ev)
+		// The ID is the tail of the key's copy.
+		key := kept.rest[:len(c.keyBuf)]
+		kept.rest = kept.rest[len(key):]
+		t = &track{key: key, id: key[len(ev.DeviceID)+1:], firstSeq: seq, from: ev.Time, to: ev.Time, firstSeen: c.arrived, hash: h}
+		t.reads, t.confident, t.keys, t.eventIDs = t.readIn[:0], t.confidentIn[:0], t.keyIn[:0], t.eventIDIn[:0]
+		c.fileTrack(t)
 		if u, ok := c.preUsed[ev.TrackID]; ok {
 			t.usedBy, t.usedFrom = u.crossingID, u.from
 			delete(c.preUsed, ev.TrackID)
@@ -664,10 +680,10 @@ func (c *Correlator) detect(seq uint64, ev SensorEvent) *track {
 		c.refresh(t)
 	}
 	if ev.Snapshot != "" && ev.Snapshot != t.snapshot {
-		t.snapshot = strings.Clone(ev.Snapshot)
+		t.snapshot = kept.take(ev.Snapshot)
 	}
 	if len(t.eventIDs) < maxTrackEvents {
-		t.eventIDs = append(t.eventIDs, strings.Clone(ev.EventID))
+		t.eventIDs = append(t.eventIDs, kept.take(ev.EventID))
 	}
 next:
 	for _, r := range ev.Reads {
@@ -678,16 +694,12 @@ next:
 			}
 		}
 		if len(t.reads) < maxReadsPerEv {
-			r.Value = strings.Clone(r.Value)
+			r.Value = kept.take(r.Value)
 			t.reads = append(t.reads, r)
 		}
 	}
 	if len(ev.Reads) > 0 {
-		t.confident = c.confident(t)
-		t.keys = t.keys[:0]
-		for _, r := range t.confident {
-			t.keys = append(t.keys, identityKey(r.Identity()))
-		}
+		c.confide(t)
 	}
 	if reclassed || len(ev.Reads) > 0 {
 		for _, p := range t.offeredTo {
@@ -961,11 +973,31 @@ func classRank(class string) int {
 	return 2
 }
 
-// confident returns a track's reads at or above MinConfidence, best first;
-// a track keeps them (track.confident) from its last read.
-func (c *Correlator) confident(t *track) []Read {
-	var out []Read
-	for _, r := range t.reads {
+// confide keeps a track's reads at or above MinConfidence, best first, in
+// t.confident (from its last read), and their identityKeys in t.keys; the
+// keys stay as they were while the confident identities do, as on every
+// detection of a track that keeps reading the same plate.
+func (c *Correlator) confide(t *track) {
+	var buf [maxReadsPerEv]Read // a track holds no more reads
+	conf := c.confident(buf[:0], t.reads)
+	same := len(conf) == len(t.confident)
+	for i := 0; same && i < len(conf); i++ {
+		same = conf[i].Kind == t.confident[i].Kind && conf[i].Value == t.confident[i].Value
+	}
+	t.confident = append(t.confident[:0], conf...)
+	if same {
+		return
+	}
+	t.keys = t.keys[:0]
+	for _, r := range t.confident {
+		t.keys = append(t.keys, identityKey(r.Identity()))
+	}
+}
+
+// confident appends to dst the reads at or above MinConfidence, best first.
+func (c *Correlator) confident(dst, reads []Read) []Read {
+	out := dst
+	for _, r := range reads {
 		if r.Confidence >= c.cfg.MinConfidence {
 			out = append(out, r)
 		}
@@ -973,6 +1005,41 @@ func (c *Correlator) confident(t *track) []Read {
 	if len(out) > 1 {
 		slices.SortStableFunc(out, func(a, b Read) int { return cmp.Compare(b.Confidence, a.Confidence) })
 	}
+	return out
+}
+
+// keptText is what a new track keeps of its first detection, copied out
+// in one piece: its key, snapshot, event ID and read values are slices of
+// one string (keepFirst), a single object for the collector to mark
+// while the track lives rather than one each. take hands them out.
+type keptText struct{ rest string }
+
+// keepFirst copies out the key and what detect keeps of ev, in the order
+// detect takes them.
+func keepFirst(key []byte, ev SensorEvent) keptText {
+	n := len(key) + len(ev.Snapshot) + len(ev.EventID)
+	for _, r := range ev.Reads {
+		n += len(r.Value)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.Write(key)
+	b.WriteString(ev.Snapshot)
+	b.WriteString(ev.EventID)
+	for _, r := range ev.Reads {
+		b.WriteString(r.Value)
+	}
+	return keptText{rest: b.String()}
+}
+
+// take returns s, from the kept text if it comes next there, else copied
+// (a later detection's, or a read folded into an earlier one).
+func (k *keptText) take(s string) string {
+	if !strings.HasPrefix(k.rest, s) {
+		return strings.Clone(s)
+	}
+	out := k.rest[:len(s)]
+	k.rest = k.rest[len(s):]
 	return out
 }
 

@@ -27,7 +27,7 @@ func TestTrackKeepsNoPieceOfItsEvents(t *testing.T) {
 		evs = append(evs, parsed[0])
 		c.Observe(uint64(i+1), parsed[0], book)
 	}
-	tr := c.tracks["CAM-1/t-1"]
+	tr := heldTrack(c, "CAM-1/t-1")
 	require.NotNil(t, tr)
 	within := func(s string, ev SensorEvent) bool {
 		// the event's text spans from its first to its last field
@@ -64,8 +64,8 @@ func TestCorrelatorHoldsItsTrackBound(t *testing.T) {
 	c.Advance(corrAt(-1), book)
 	assert.Len(t, c.tracks, 50)
 	assert.Equal(t, uint64(450), c.TracksShed())
-	assert.NotNil(t, c.tracks["CAM-1/flood-499"], "the newest track stays")
-	assert.Nil(t, c.tracks["CAM-1/flood-0"], "the oldest goes first")
+	assert.NotNil(t, heldTrack(c, "CAM-1/flood-499"), "the newest track stays")
+	assert.Nil(t, heldTrack(c, "CAM-1/flood-0"), "the oldest goes first")
 
 	// The engine comes after the flood and still crosses authorized.
 	seq++
@@ -86,4 +86,10 @@ func TestCorrelatorHoldsItsTrackBound(t *testing.T) {
 	u.Advance(corrAt(-1), book)
 	assert.Len(t, u.tracks, 500)
 	assert.Zero(t, u.TracksShed())
+}
+
+// heldTrack is the track c holds under key, or nil.
+func heldTrack(c *Correlator, key string) *track {
+	t, _ := c.track([]byte(key))
+	return t
 }

@@ -1,6 +1,9 @@
 package decide
 
-import "time"
+import (
+	"hash/maphash"
+	"time"
+)
 
 // The correlator's indexes keep a step's cost in proportion to the events
 // it takes rather than to what the correlator retains: tracks are kept
@@ -188,4 +191,66 @@ func (h *silenceHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
+}
+
+// The tracks are filed by a 64-bit hash of their key (camera and track
+// ID), not by the key: under a flood of new tracks every detection misses
+// and every shed track is deleted, and a map keyed by the string reads
+// the key's bytes, far apart in memory, on both (with a 200,000-track
+// bound they were a third of the correlator's time). Tracks whose keys
+// share a hash chain through sameHash; the count is kept apart, as the
+// map holds one entry per hash.
+
+// trackHash hashes a track's key; a correlator keeps one with its seed.
+type trackHash func(key []byte) uint64
+
+func newTrackHash() trackHash {
+	seed := maphash.MakeSeed()
+	return func(key []byte) uint64 { return maphash.Bytes(seed, key) }
+}
+
+// track returns the track with key, and key's hash.
+func (c *Correlator) track(key []byte) (*track, uint64) {
+	h := c.hash(key)
+	for t := c.tracks[h]; t != nil; t = t.sameHash {
+		if t.key == string(key) {
+			return t, h
+		}
+	}
+	return nil, h
+}
+
+// fileTrack files t, whose hash is set, under it.
+func (c *Correlator) fileTrack(t *track) {
+	t.sameHash = c.tracks[t.hash]
+	c.tracks[t.hash] = t
+	c.ntracks++
+}
+
+// unfileTrack takes t off its hash.
+func (c *Correlator) unfileTrack(t *track) {
+	switch head := c.tracks[t.hash]; {
+	case head == t && t.sameHash == nil:
+		delete(c.tracks, t.hash)
+	case head == t:
+		c.tracks[t.hash] = t.sameHash
+	default:
+		for u := head; u != nil; u = u.sameHash {
+			if u.sameHash == t {
+				u.sameHash = t.sameHash
+				break
+			}
+		}
+	}
+	t.sameHash = nil
+	c.ntracks--
+}
+
+// eachTrack calls fn for every track held, in no order.
+func (c *Correlator) eachTrack(fn func(*track)) {
+	for _, t := range c.tracks {
+		for ; t != nil; t = t.sameHash {
+			fn(t)
+		}
+	}
 }
