@@ -177,6 +177,7 @@ type track struct {
 	// track filed under it (index.go).
 	hash     uint64
 	sameHash *track
+	behind   bool // another track was filed under hash in front of it
 	// Room for the first of reads, confident, keys and eventIDs: most
 	// tracks hold one, and a slice of its own per track was four more
 	// objects for the collector to mark while the track lives.
@@ -211,6 +212,9 @@ type Correlator struct {
 	preUsed map[string]preUse
 	sensors map[string]*SensorState
 	keyBuf  []byte // detect's lookup key
+	// confide's scratch: a track's confident reads, and one identity key.
+	confBuf  []Read
+	idKeyBuf []byte
 
 	// Indexes (index.go, index_offers.go): tracks by last detection (for
 	// pruning, and in slots for the crossings they may reach), by the seq
@@ -640,7 +644,7 @@ func (c *Correlator) detect(seq uint64, ev SensorEvent) *track {
 	var kept keptText
 	if !ok {
 		c.arrived++
-		kept = keepFirst(c.keyBuf, ev)
+		kept = c.keepFirst(c.keyBuf, ev)
 		// The ID is the tail of the key's copy.
 		key := kept.rest[:len(c.keyBuf)]
 		kept.rest = kept.rest[len(key):]
@@ -699,7 +703,7 @@ next:
 		}
 	}
 	if len(ev.Reads) > 0 {
-		c.confide(t)
+		c.confide(t, &kept)
 	}
 	if reclassed || len(ev.Reads) > 0 {
 		for _, p := range t.offeredTo {
@@ -974,12 +978,13 @@ func classRank(class string) int {
 }
 
 // confide keeps a track's reads at or above MinConfidence, best first, in
-// t.confident (from its last read), and their identityKeys in t.keys; the
-// keys stay as they were while the confident identities do, as on every
-// detection of a track that keeps reading the same plate.
-func (c *Correlator) confide(t *track) {
-	var buf [maxReadsPerEv]Read // a track holds no more reads
-	conf := c.confident(buf[:0], t.reads)
+// t.confident (from its last read), and their identityKeys in t.keys,
+// taken from kept where they come next there; the keys stay as they were
+// while the confident identities do, as on every detection of a track
+// that keeps reading the same plate.
+func (c *Correlator) confide(t *track, kept *keptText) {
+	conf := c.confident(c.confBuf[:0], t.reads)
+	c.confBuf = conf
 	same := len(conf) == len(t.confident)
 	for i := 0; same && i < len(conf); i++ {
 		same = conf[i].Kind == t.confident[i].Kind && conf[i].Value == t.confident[i].Value
@@ -990,7 +995,8 @@ func (c *Correlator) confide(t *track) {
 	}
 	t.keys = t.keys[:0]
 	for _, r := range t.confident {
-		t.keys = append(t.keys, identityKey(r.Identity()))
+		c.idKeyBuf = appendIdentityKey(c.idKeyBuf[:0], r.Identity())
+		t.keys = append(t.keys, kept.takeBytes(c.idKeyBuf))
 	}
 }
 
@@ -1015,21 +1021,23 @@ func (c *Correlator) confident(dst, reads []Read) []Read {
 type keptText struct{ rest string }
 
 // keepFirst copies out the key and what detect keeps of ev, in the order
-// detect takes them.
-func keepFirst(key []byte, ev SensorEvent) keptText {
-	n := len(key) + len(ev.Snapshot) + len(ev.EventID)
+// detect takes them: snapshot, event ID, read values, then the identity
+// keys of the confident reads (in ev's order: a track's first detection
+// mostly holds one).
+func (c *Correlator) keepFirst(key []byte, ev SensorEvent) keptText {
+	b := append(c.idKeyBuf[:0], key...)
+	b = append(b, ev.Snapshot...)
+	b = append(b, ev.EventID...)
 	for _, r := range ev.Reads {
-		n += len(r.Value)
+		b = append(b, r.Value...)
 	}
-	var b strings.Builder
-	b.Grow(n)
-	b.Write(key)
-	b.WriteString(ev.Snapshot)
-	b.WriteString(ev.EventID)
 	for _, r := range ev.Reads {
-		b.WriteString(r.Value)
+		if r.Confidence >= c.cfg.MinConfidence {
+			b = appendIdentityKey(b, r.Identity())
+		}
 	}
-	return keptText{rest: b.String()}
+	c.idKeyBuf = b
+	return keptText{rest: string(b)}
 }
 
 // take returns s, from the kept text if it comes next there, else copied
@@ -1040,6 +1048,16 @@ func (k *keptText) take(s string) string {
 	}
 	out := k.rest[:len(s)]
 	k.rest = k.rest[len(s):]
+	return out
+}
+
+// takeBytes is take for the text in b.
+func (k *keptText) takeBytes(b []byte) string {
+	if len(k.rest) < len(b) || k.rest[:len(b)] != string(b) {
+		return string(b)
+	}
+	out := k.rest[:len(b)]
+	k.rest = k.rest[len(b):]
 	return out
 }
 

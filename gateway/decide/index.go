@@ -222,13 +222,20 @@ func (c *Correlator) track(key []byte) (*track, uint64) {
 
 // fileTrack files t, whose hash is set, under it.
 func (c *Correlator) fileTrack(t *track) {
-	t.sameHash = c.tracks[t.hash]
+	if t.sameHash = c.tracks[t.hash]; t.sameHash != nil {
+		t.sameHash.behind = true
+	}
 	c.tracks[t.hash] = t
 	c.ntracks++
 }
 
 // unfileTrack takes t off its hash.
 func (c *Correlator) unfileTrack(t *track) {
+	if !t.behind && t.sameHash == nil { // alone under its hash: the usual case
+		delete(c.tracks, t.hash)
+		c.ntracks--
+		return
+	}
 	switch head := c.tracks[t.hash]; {
 	case head == t && t.sameHash == nil:
 		delete(c.tracks, t.hash)
