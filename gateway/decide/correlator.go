@@ -157,16 +157,18 @@ type track struct {
 	// must start there too, so that crossing is adopted and takes this
 	// track again rather than the track coming back free.
 	usedFrom  uint64
-	firstSeen int       // order of arrival, for deterministic iteration
-	mid       time.Time // halfway through its presence
-	confident []Read    // reads at or above MinConfidence, best first
+	firstSeen int    // order of arrival, for deterministic iteration
+	confident []Read // reads at or above MinConfidence, best first
 	// keys are the identityKey of each confident read: reads whose keys
 	// differ never match, so most comparisons end without normalising.
 	keys []string
-	// Positions in the correlator's indexes (index.go).
-	endPos, lowPos int
+	// Positions in the correlator's indexes (index.go); int32 keeps the
+	// track within 512 bytes, small enough for the collector's span scan
+	// (a heap of 2^31 tracks would be a terabyte).
+	endPos, lowPos int32
+	slotPos        int32
+	behind         bool // another track was filed under hash in front of it
 	slot           int64
-	slotPos        int
 	// The nearest undecided pending crossings (ties all), in pending
 	// order, the track's place in each one's offered, and how near they
 	// lie (index_offers.go).
@@ -177,7 +179,6 @@ type track struct {
 	// track filed under it (index.go).
 	hash     uint64
 	sameHash *track
-	behind   bool // another track was filed under hash in front of it
 	// Room for the first of reads, confident, keys and eventIDs: most
 	// tracks hold one, and a slice of its own per track was four more
 	// objects for the collector to mark while the track lives.
@@ -680,7 +681,6 @@ func (c *Correlator) detect(seq uint64, ev SensorEvent) *track {
 		t.dir, moved = ev.Direction, true
 	}
 	if moved || !ok {
-		t.present()
 		c.refresh(t)
 	}
 	if ev.Snapshot != "" && ev.Snapshot != t.snapshot {
@@ -806,7 +806,7 @@ func nearness(t *track, p *pendingCrossing) (gap, mid time.Duration) {
 	case t.from.After(p.end()):
 		gap = t.from.Sub(p.end())
 	}
-	mid = t.mid.Sub(p.mid)
+	mid = t.middle().Sub(p.mid)
 	if mid < 0 {
 		mid = -mid
 	}

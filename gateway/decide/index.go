@@ -47,17 +47,17 @@ func (h *trackHeap) less(i, j int) bool {
 
 func (h *trackHeap) setPos(t *track, i int) {
 	if h.byEnd {
-		t.endPos = i
+		t.endPos = int32(i)
 	} else {
-		t.lowPos = i
+		t.lowPos = int32(i)
 	}
 }
 
 func (h *trackHeap) pos(t *track) int {
 	if h.byEnd {
-		return t.endPos
+		return int(t.endPos)
 	}
-	return t.lowPos
+	return int(t.lowPos)
 }
 
 func (h *trackHeap) swap(i, j int) {
