@@ -162,13 +162,13 @@ type track struct {
 	// keys are the identityKey of each confident read: reads whose keys
 	// differ never match, so most comparisons end without normalising.
 	keys []string
-	// Positions in the correlator's indexes (index.go); int32 keeps the
-	// track within 512 bytes, small enough for the collector's span scan
-	// (a heap of 2^31 tracks would be a terabyte).
-	endPos, lowPos int32
-	slotPos        int32
-	behind         bool // another track was filed under hash in front of it
-	slot           int64
+	// Its handle and place in the correlator's indexes (index.go); int32
+	// keeps the track within 512 bytes, small enough for the collector's
+	// span scan (2^31 tracks would be a terabyte).
+	handle  int32
+	slotPos int32
+	behind  bool // another track was filed under hash in front of it
+	slot    int64
 	// The nearest undecided pending crossings (ties all), in pending
 	// order, the track's place in each one's offered, and how near they
 	// lie (index_offers.go).
@@ -229,6 +229,7 @@ type Correlator struct {
 	// at; devices whose LastSeen lies past the gate clock (a seeded state
 	// or a playback stamp), to pull back; devices changed since
 	// ChangedSensors.
+	held         heldTracks
 	byEnd, byLow *trackHeap
 	slots        *trackSlots
 	byID         map[string][]*track
@@ -255,10 +256,11 @@ func NewCorrelator(cfg CorrelatorConfig) *Correlator {
 	if log == nil {
 		log = slog.Default()
 	}
-	byEnd, byLow := newTrackIndexes()
-	return &Correlator{cfg: cfg, log: log.With("gate", cfg.Gate), open: map[int]beamBreak{},
+	c := &Correlator{cfg: cfg, log: log.With("gate", cfg.Gate), open: map[int]beamBreak{},
 		tracks: map[uint64]*track{}, hash: newTrackHash(), sensors: map[string]*SensorState{}, preUsed: map[string]preUse{},
-		byEnd: byEnd, byLow: byLow, slots: newTrackSlots(), queuedAt: map[string]time.Time{}, ahead: map[string]struct{}{}, changed: map[string]struct{}{}}
+		slots: newTrackSlots(), queuedAt: map[string]time.Time{}, ahead: map[string]struct{}{}, changed: map[string]struct{}{}}
+	c.byEnd, c.byLow = newTrackIndexes(&c.held)
+	return c
 }
 
 type preUse struct {
@@ -450,6 +452,7 @@ func (c *Correlator) dropOldestTrack() {
 	c.unindexID(t)
 	c.unoffer(t)
 	c.unfileTrack(t)
+	c.held.remove(t)
 }
 
 // TracksShed is how many tracks Advance dropped early to keep within
@@ -652,6 +655,7 @@ func (c *Correlator) detect(seq uint64, ev SensorEvent) *track {
 		t = &track{key: key, id: key[len(ev.DeviceID)+1:], firstSeq: seq, from: ev.Time, to: ev.Time, firstSeen: c.arrived, hash: h}
 		t.reads, t.confident, t.keys, t.eventIDs = t.readIn[:0], t.confidentIn[:0], t.keyIn[:0], t.eventIDIn[:0]
 		c.fileTrack(t)
+		c.held.add(t)
 		if u, ok := c.preUsed[ev.TrackID]; ok {
 			t.usedBy, t.usedFrom = u.crossingID, u.from
 			delete(c.preUsed, ev.TrackID)

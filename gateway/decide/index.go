@@ -18,26 +18,65 @@ import (
 // is unchanged), comparing keys held beside each track rather than
 // reading them through an interface, two function values and the track
 // itself: under a flood of new tracks the heaps took a quarter of the
-// decider's time, most of it waiting on memory.
+// decider's time, most of it waiting on memory. For the same reason an
+// item names its track by handle and the positions are kept by handle
+// (heldTracks): a pop moves some eighteen items, and writing each one's
+// position into its track was a cache miss apiece; nor does the collector
+// follow the items, which hold no pointer.
 type trackHeap struct {
 	items []heapItem
 	byEnd bool // ordered by last detection; else by the seq held back (lowSeq)
+	held  *heldTracks
 }
 
-// heapItem is a track with its key: by last detection, its Unix second and
-// nanosecond (the order of time.Before for the stamps a device sends,
-// which carry no monotonic reading); else lowSeq in lo.
+// heapItem is a track's handle with its key: by last detection, its Unix
+// second and nanosecond (the order of time.Before for the stamps a device
+// sends, which carry no monotonic reading); else lowSeq in lo.
 type heapItem struct {
 	hi int64
 	lo uint64
-	t  *track
+	h  int32
+}
+
+// heldTracks numbers the tracks held with handles, reused once a track is
+// dropped, and keeps by handle each track's positions in the two heaps.
+type heldTracks struct {
+	tracks []*track
+	pos    [][2]int32 // place in byEnd, in byLow; -1 off it
+	free   []int32
+}
+
+// add gives t a handle.
+func (s *heldTracks) add(t *track) {
+	if n := len(s.free); n > 0 {
+		t.handle, s.free = s.free[n-1], s.free[:n-1]
+		s.tracks[t.handle] = t
+		return
+	}
+	t.handle = int32(len(s.tracks))
+	s.tracks = append(s.tracks, t)
+	s.pos = append(s.pos, [2]int32{-1, -1})
+}
+
+// remove frees t's handle; t is off both heaps.
+func (s *heldTracks) remove(t *track) {
+	s.tracks[t.handle] = nil
+	s.free = append(s.free, t.handle)
 }
 
 func (h *trackHeap) item(t *track) heapItem {
 	if h.byEnd {
-		return heapItem{hi: t.to.Unix(), lo: uint64(t.to.Nanosecond()), t: t}
+		return heapItem{hi: t.to.Unix(), lo: uint64(t.to.Nanosecond()), h: t.handle}
 	}
-	return heapItem{lo: t.lowSeq(), t: t}
+	return heapItem{lo: t.lowSeq(), h: t.handle}
+}
+
+// which is h's column in heldTracks.pos.
+func (h *trackHeap) which() int {
+	if h.byEnd {
+		return 0
+	}
+	return 1
 }
 
 func (h *trackHeap) less(i, j int) bool {
@@ -45,25 +84,18 @@ func (h *trackHeap) less(i, j int) bool {
 	return a.hi < b.hi || (a.hi == b.hi && a.lo < b.lo)
 }
 
-func (h *trackHeap) setPos(t *track, i int) {
-	if h.byEnd {
-		t.endPos = int32(i)
-	} else {
-		t.lowPos = int32(i)
-	}
+func (h *trackHeap) setPos(handle int32, i int) {
+	h.held.pos[handle][h.which()] = int32(i)
 }
 
 func (h *trackHeap) pos(t *track) int {
-	if h.byEnd {
-		return int(t.endPos)
-	}
-	return int(t.lowPos)
+	return int(h.held.pos[t.handle][h.which()])
 }
 
 func (h *trackHeap) swap(i, j int) {
 	h.items[i], h.items[j] = h.items[j], h.items[i]
-	h.setPos(h.items[i].t, i)
-	h.setPos(h.items[j].t, j)
+	h.setPos(h.items[i].h, i)
+	h.setPos(h.items[j].h, j)
 }
 
 // up and down are container/heap's.
@@ -101,17 +133,16 @@ func (h *trackHeap) down(i0, n int) bool {
 // popLast takes the last item off.
 func (h *trackHeap) popLast() *track {
 	n := len(h.items) - 1
-	t := h.items[n].t
-	h.items[n] = heapItem{}
+	handle := h.items[n].h
 	h.items = h.items[:n]
-	h.setPos(t, -1)
-	return t
+	h.setPos(handle, -1)
+	return h.held.tracks[handle]
 }
 
 func (h *trackHeap) Len() int { return len(h.items) }
 
 func (h *trackHeap) add(t *track) {
-	h.setPos(t, len(h.items))
+	h.setPos(t.handle, len(h.items))
 	h.items = append(h.items, h.item(t))
 	h.up(len(h.items) - 1)
 }
@@ -151,7 +182,7 @@ func (h *trackHeap) min() *track {
 	if len(h.items) == 0 {
 		return nil
 	}
-	return h.items[0].t
+	return h.held.tracks[h.items[0].h]
 }
 
 // lowSeq is the lowest seq a track holds back from the replay point: its
@@ -163,8 +194,8 @@ func (t *track) lowSeq() uint64 {
 	return t.firstSeq
 }
 
-func newTrackIndexes() (byEnd, byLow *trackHeap) {
-	return &trackHeap{byEnd: true}, &trackHeap{}
+func newTrackIndexes(held *heldTracks) (byEnd, byLow *trackHeap) {
+	return &trackHeap{byEnd: true, held: held}, &trackHeap{held: held}
 }
 
 // silence is one device's entry in the silence queue: the LastSeen it was
