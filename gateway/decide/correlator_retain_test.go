@@ -134,3 +134,10 @@ func TestNewTrackIsTwoObjects(t *testing.T) {
 	assert.Equal(t, "stand_tag\x00stand"+evs[i-1].TrackID[2:], tr.keys[0])
 	assert.Equal(t, 2.0, allocs)
 }
+
+// The collector scans objects of up to 512 bytes in their span, larger
+// ones one by one through a header; a gate holds up to DefaultMaxTracks
+// tracks and marks them all at every cycle.
+func TestTrackFitsTheCollectorsSpanScan(t *testing.T) {
+	assert.LessOrEqual(t, unsafe.Sizeof(track{}), uintptr(512))
+}
