@@ -167,7 +167,6 @@ type track struct {
 	// span scan (2^31 tracks would be a terabyte).
 	handle  int32
 	slotPos int32
-	behind  bool // another track was filed under hash in front of it
 	slot    int64
 	// The nearest undecided pending crossings (ties all), in pending
 	// order, the track's place in each one's offered, and how near they
@@ -175,10 +174,7 @@ type track struct {
 	offeredTo   []*pendingCrossing
 	offeredAt   []int
 	gap, midGap time.Duration
-	// hash is the key's in the correlator's tracks, and sameHash the next
-	// track filed under it (index.go).
-	hash     uint64
-	sameHash *track
+	hash        uint64 // of key, by which the correlator finds it (index.go)
 	// Room for the first of reads, confident, keys and eventIDs: most
 	// tracks hold one, and a slice of its own per track was four more
 	// objects for the collector to mark while the track lives.
@@ -203,11 +199,14 @@ type Correlator struct {
 	latest  time.Time // latest event time observed
 	open    map[int]beamBreak
 	pending []*pendingCrossing
-	tracks  map[uint64]*track // by hash of key (index.go)
-	ntracks int
-	hash    trackHash
-	shed    uint64 // tracks dropped early to keep within MaxTracks
-	arrived int
+	// The tracks held, by handle, each one's positions in byEnd and
+	// byLow, and their handles by hash of key (index.go).
+	tracks   []*track
+	trackPos [][2]int32
+	byKey    trackTable
+	hash     trackHash
+	shed     uint64 // tracks dropped early to keep within MaxTracks
+	arrived  int
 	// preUsed holds track IDs a recorded crossing used that the replay has
 	// not reached yet, with the crossing's time for pruning.
 	preUsed map[string]preUse
@@ -229,7 +228,6 @@ type Correlator struct {
 	// at; devices whose LastSeen lies past the gate clock (a seeded state
 	// or a playback stamp), to pull back; devices changed since
 	// ChangedSensors.
-	held         heldTracks
 	byEnd, byLow *trackHeap
 	slots        *trackSlots
 	byID         map[string][]*track
@@ -257,9 +255,9 @@ func NewCorrelator(cfg CorrelatorConfig) *Correlator {
 		log = slog.Default()
 	}
 	c := &Correlator{cfg: cfg, log: log.With("gate", cfg.Gate), open: map[int]beamBreak{},
-		tracks: map[uint64]*track{}, hash: newTrackHash(), sensors: map[string]*SensorState{}, preUsed: map[string]preUse{},
+		hash: newTrackHash(), sensors: map[string]*SensorState{}, preUsed: map[string]preUse{},
 		slots: newTrackSlots(), queuedAt: map[string]time.Time{}, ahead: map[string]struct{}{}, changed: map[string]struct{}{}}
-	c.byEnd, c.byLow = newTrackIndexes(&c.held)
+	c.byEnd, c.byLow = newTrackIndexes(c)
 	return c
 }
 
@@ -432,7 +430,7 @@ func (c *Correlator) Advance(now time.Time, book ClearanceBook) []Outcome {
 	for t := c.byEnd.min(); t != nil && horizon.After(t.to.Add(3*w)); t = c.byEnd.min() {
 		c.dropOldestTrack()
 	}
-	for c.cfg.MaxTracks > 0 && c.ntracks > c.cfg.MaxTracks {
+	for c.cfg.MaxTracks > 0 && len(c.tracks) > c.cfg.MaxTracks {
 		c.dropOldestTrack()
 		c.shed++
 	}
@@ -451,8 +449,7 @@ func (c *Correlator) dropOldestTrack() {
 	c.slots.remove(t)
 	c.unindexID(t)
 	c.unoffer(t)
-	c.unfileTrack(t)
-	c.held.remove(t)
+	c.releaseTrack(t)
 }
 
 // TracksShed is how many tracks Advance dropped early to keep within
@@ -654,8 +651,7 @@ func (c *Correlator) detect(seq uint64, ev SensorEvent) *track {
 		kept.rest = kept.rest[len(key):]
 		t = &track{key: key, id: key[len(ev.DeviceID)+1:], firstSeq: seq, from: ev.Time, to: ev.Time, firstSeen: c.arrived, hash: h}
 		t.reads, t.confident, t.keys, t.eventIDs = t.readIn[:0], t.confidentIn[:0], t.keyIn[:0], t.eventIDIn[:0]
-		c.fileTrack(t)
-		c.held.add(t)
+		c.holdTrack(t)
 		if u, ok := c.preUsed[ev.TrackID]; ok {
 			t.usedBy, t.usedFrom = u.crossingID, u.from
 			delete(c.preUsed, ev.TrackID)

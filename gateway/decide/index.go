@@ -19,14 +19,15 @@ import (
 // reading them through an interface, two function values and the track
 // itself: under a flood of new tracks the heaps took a quarter of the
 // decider's time, most of it waiting on memory. For the same reason an
-// item names its track by handle and the positions are kept by handle
-// (heldTracks): a pop moves some eighteen items, and writing each one's
-// position into its track was a cache miss apiece; nor does the collector
-// follow the items, which hold no pointer.
+// item names its track by handle (its place in the correlator's tracks)
+// and the positions are kept by handle in one dense slice: a pop moves
+// some eighteen items, and writing each one's position into its track was
+// a cache miss apiece; nor does the collector follow the items, which
+// hold no pointer.
 type trackHeap struct {
 	items []heapItem
 	byEnd bool // ordered by last detection; else by the seq held back (lowSeq)
-	held  *heldTracks
+	c     *Correlator
 }
 
 // heapItem is a track's handle with its key: by last detection, its Unix
@@ -38,32 +39,6 @@ type heapItem struct {
 	h  int32
 }
 
-// heldTracks numbers the tracks held with handles, reused once a track is
-// dropped, and keeps by handle each track's positions in the two heaps.
-type heldTracks struct {
-	tracks []*track
-	pos    [][2]int32 // place in byEnd, in byLow; -1 off it
-	free   []int32
-}
-
-// add gives t a handle.
-func (s *heldTracks) add(t *track) {
-	if n := len(s.free); n > 0 {
-		t.handle, s.free = s.free[n-1], s.free[:n-1]
-		s.tracks[t.handle] = t
-		return
-	}
-	t.handle = int32(len(s.tracks))
-	s.tracks = append(s.tracks, t)
-	s.pos = append(s.pos, [2]int32{-1, -1})
-}
-
-// remove frees t's handle; t is off both heaps.
-func (s *heldTracks) remove(t *track) {
-	s.tracks[t.handle] = nil
-	s.free = append(s.free, t.handle)
-}
-
 func (h *trackHeap) item(t *track) heapItem {
 	if h.byEnd {
 		return heapItem{hi: t.to.Unix(), lo: uint64(t.to.Nanosecond()), h: t.handle}
@@ -71,7 +46,7 @@ func (h *trackHeap) item(t *track) heapItem {
 	return heapItem{lo: t.lowSeq(), h: t.handle}
 }
 
-// which is h's column in heldTracks.pos.
+// which is h's column in Correlator.trackPos.
 func (h *trackHeap) which() int {
 	if h.byEnd {
 		return 0
@@ -85,11 +60,11 @@ func (h *trackHeap) less(i, j int) bool {
 }
 
 func (h *trackHeap) setPos(handle int32, i int) {
-	h.held.pos[handle][h.which()] = int32(i)
+	h.c.trackPos[handle][h.which()] = int32(i)
 }
 
 func (h *trackHeap) pos(t *track) int {
-	return int(h.held.pos[t.handle][h.which()])
+	return int(h.c.trackPos[t.handle][h.which()])
 }
 
 func (h *trackHeap) swap(i, j int) {
@@ -136,7 +111,7 @@ func (h *trackHeap) popLast() *track {
 	handle := h.items[n].h
 	h.items = h.items[:n]
 	h.setPos(handle, -1)
-	return h.held.tracks[handle]
+	return h.c.tracks[handle]
 }
 
 func (h *trackHeap) Len() int { return len(h.items) }
@@ -182,7 +157,7 @@ func (h *trackHeap) min() *track {
 	if len(h.items) == 0 {
 		return nil
 	}
-	return h.held.tracks[h.items[0].h]
+	return h.c.tracks[h.items[0].h]
 }
 
 // lowSeq is the lowest seq a track holds back from the replay point: its
@@ -194,8 +169,8 @@ func (t *track) lowSeq() uint64 {
 	return t.firstSeq
 }
 
-func newTrackIndexes(held *heldTracks) (byEnd, byLow *trackHeap) {
-	return &trackHeap{byEnd: true, held: held}, &trackHeap{held: held}
+func newTrackIndexes(c *Correlator) (byEnd, byLow *trackHeap) {
+	return &trackHeap{byEnd: true, c: c}, &trackHeap{c: c}
 }
 
 // silence is one device's entry in the silence queue: the LastSeen it was
@@ -224,13 +199,13 @@ func (h *silenceHeap) Pop() any {
 	return x
 }
 
-// The tracks are filed by a 64-bit hash of their key (camera and track
-// ID), not by the key: under a flood of new tracks every detection misses
-// and every shed track is deleted, and a map keyed by the string reads
-// the key's bytes, far apart in memory, on both (with a 200,000-track
-// bound they were a third of the correlator's time). Tracks whose keys
-// share a hash chain through sameHash; the count is kept apart, as the
-// map holds one entry per hash.
+// The tracks are found by key (camera and track ID) through a table of
+// their handles under a 64-bit hash of the key, open addressed: under a
+// flood of new tracks every detection misses and every shed track is
+// removed, and a map keyed by the string read the key's bytes, far apart
+// in memory, on both, beside its own directory, table and group (with a
+// 200,000-track bound they were a third of the correlator's time). A miss
+// here mostly reads one cache line of the table.
 
 // trackHash hashes a track's key; a correlator keeps one with its seed.
 type trackHash func(key []byte) uint64
@@ -240,55 +215,122 @@ func newTrackHash() trackHash {
 	return func(key []byte) uint64 { return maphash.Bytes(seed, key) }
 }
 
+// trackTable is a linear-probing hash table of handles. An entry holds the
+// upper half of its track's hash, which also places it, and the handle
+// plus one (0 is an empty slot); a removal shifts the entries after it
+// back, so no tombstones build up as tracks come and go.
+type trackTable struct {
+	slots []uint64
+	n     int
+}
+
+const handleMask = 1<<32 - 1
+
+func tableEntry(t *track) uint64 { return t.hash&^handleMask | uint64(t.handle) + 1 }
+
+func (x *trackTable) home(e uint64) int { return int(e>>32) & (len(x.slots) - 1) }
+
+func (x *trackTable) put(e uint64) {
+	i := x.home(e)
+	for x.slots[i] != 0 {
+		i = (i + 1) & (len(x.slots) - 1)
+	}
+	x.slots[i] = e
+}
+
+// find is the slot of entry e, which the table holds.
+func (x *trackTable) find(e uint64) int {
+	i := x.home(e)
+	for x.slots[i] != e {
+		i = (i + 1) & (len(x.slots) - 1)
+	}
+	return i
+}
+
+// remove empties slot i, moving back the entries after it that may not
+// lie past an empty slot on their probe.
+func (x *trackTable) remove(i int) {
+	mask := len(x.slots) - 1
+	for {
+		x.slots[i] = 0
+		j := i
+		for {
+			j = (j + 1) & mask
+			if x.slots[j] == 0 {
+				return
+			}
+			// The entry at j stays if its home lies cyclically in (i, j].
+			k := x.home(x.slots[j])
+			if i <= j && i < k && k <= j || i > j && (i < k || k <= j) {
+				continue
+			}
+			x.slots[i] = x.slots[j]
+			i = j
+			break
+		}
+	}
+}
+
 // track returns the track with key, and key's hash.
 func (c *Correlator) track(key []byte) (*track, uint64) {
 	h := c.hash(key)
-	for t := c.tracks[h]; t != nil; t = t.sameHash {
-		if t.key == string(key) {
-			return t, h
+	x := &c.byKey
+	if len(x.slots) == 0 {
+		return nil, h
+	}
+	mask := len(x.slots) - 1
+	for i := int(h>>32) & mask; ; i = (i + 1) & mask {
+		e := x.slots[i]
+		if e == 0 {
+			return nil, h
 		}
-	}
-	return nil, h
-}
-
-// fileTrack files t, whose hash is set, under it.
-func (c *Correlator) fileTrack(t *track) {
-	if t.sameHash = c.tracks[t.hash]; t.sameHash != nil {
-		t.sameHash.behind = true
-	}
-	c.tracks[t.hash] = t
-	c.ntracks++
-}
-
-// unfileTrack takes t off its hash.
-func (c *Correlator) unfileTrack(t *track) {
-	if !t.behind && t.sameHash == nil { // alone under its hash: the usual case
-		delete(c.tracks, t.hash)
-		c.ntracks--
-		return
-	}
-	switch head := c.tracks[t.hash]; {
-	case head == t && t.sameHash == nil:
-		delete(c.tracks, t.hash)
-	case head == t:
-		c.tracks[t.hash] = t.sameHash
-	default:
-		for u := head; u != nil; u = u.sameHash {
-			if u.sameHash == t {
-				u.sameHash = t.sameHash
-				break
+		if e&^handleMask == h&^handleMask {
+			if t := c.tracks[e&handleMask-1]; t.key == string(key) {
+				return t, h
 			}
 		}
 	}
-	t.sameHash = nil
-	c.ntracks--
 }
 
-// eachTrack calls fn for every track held, in no order.
-func (c *Correlator) eachTrack(fn func(*track)) {
-	for _, t := range c.tracks {
-		for ; t != nil; t = t.sameHash {
-			fn(t)
+// holdTrack gives t, whose hash is set, the next handle and files it.
+func (c *Correlator) holdTrack(t *track) {
+	t.handle = int32(len(c.tracks))
+	c.tracks = append(c.tracks, t)
+	c.trackPos = append(c.trackPos, [2]int32{-1, -1})
+	x := &c.byKey
+	if 2*(x.n+1) > len(x.slots) { // at most half full: probes stay short
+		old := x.slots
+		x.slots = make([]uint64, max(64, 2*len(old)))
+		for _, e := range old {
+			if e != 0 {
+				x.put(e)
+			}
 		}
 	}
+	x.put(tableEntry(t))
+	x.n++
+}
+
+// releaseTrack forgets t, which is off both heaps; the last track takes
+// its handle.
+func (c *Correlator) releaseTrack(t *track) {
+	x := &c.byKey
+	x.remove(x.find(tableEntry(t)))
+	x.n--
+	last := int32(len(c.tracks) - 1)
+	if m := c.tracks[last]; m != t {
+		i := x.find(tableEntry(m))
+		m.handle = t.handle
+		x.slots[i] = tableEntry(m)
+		c.tracks[m.handle] = m
+		c.trackPos[m.handle] = c.trackPos[last]
+		for k, h := range [...]*trackHeap{c.byEnd, c.byLow} {
+			if p := c.trackPos[m.handle][k]; p >= 0 {
+				h.items[p].h = m.handle
+			}
+		}
+	}
+	c.tracks[last] = nil
+	c.tracks = c.tracks[:last]
+	c.trackPos = c.trackPos[:last]
 }

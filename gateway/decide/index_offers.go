@@ -498,8 +498,7 @@ func (c *Correlator) keepTrackIDs() {
 	if c.byID != nil {
 		return
 	}
-	all := make([]*track, 0, c.ntracks)
-	c.eachTrack(func(t *track) { all = append(all, t) })
+	all := slices.Clone(c.tracks)
 	slices.SortFunc(all, func(a, b *track) int { return a.firstSeen - b.firstSeen })
 	c.byID = make(map[string][]*track, len(all))
 	for _, t := range all {
