@@ -219,24 +219,43 @@ func runeIdentityKey(id zone.Identity) string {
 // allocation: there a letter or digit is a byte and folds to lower case.
 func asciiIdentityKey(id zone.Identity) (string, bool) {
 	var buf [64]byte
-	b := append(buf[:0], id.Kind...)
+	b, ok := appendASCIIIdentityKey(buf[:0], id)
+	if !ok {
+		return "", false
+	}
+	return string(b), true
+}
+
+// appendIdentityKey appends identityKey(id) to b.
+func appendIdentityKey(b []byte, id zone.Identity) []byte {
+	if k, ok := appendASCIIIdentityKey(b, id); ok {
+		return k
+	}
+	return append(b, runeIdentityKey(id)...)
+}
+
+// appendASCIIIdentityKey appends asciiIdentityKey(id) to b, or reports
+// false with b as it was.
+func appendASCIIIdentityKey(b []byte, id zone.Identity) ([]byte, bool) {
+	n := len(b)
+	b = append(b, id.Kind...)
 	b = append(b, 0)
-	for i := 0; i < len(b); i++ {
+	for i := n; i < len(b); i++ {
 		if b[i] >= utf8.RuneSelf {
-			return "", false
+			return b[:n], false
 		}
 	}
 	for i := 0; i < len(id.Value); i++ {
 		switch r := id.Value[i]; {
 		case r >= utf8.RuneSelf:
-			return "", false
+			return b[:n], false
 		case 'a' <= r && r <= 'z', '0' <= r && r <= '9':
 			b = append(b, r)
 		case 'A' <= r && r <= 'Z':
 			b = append(b, r+'a'-'A')
 		}
 	}
-	return string(b), true
+	return b, true
 }
 
 // generation is the book's count of changes that can turn a refusal into

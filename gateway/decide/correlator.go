@@ -157,22 +157,29 @@ type track struct {
 	// must start there too, so that crossing is adopted and takes this
 	// track again rather than the track coming back free.
 	usedFrom  uint64
-	firstSeen int       // order of arrival, for deterministic iteration
-	mid       time.Time // halfway through its presence
-	confident []Read    // reads at or above MinConfidence, best first
+	firstSeen int    // order of arrival, for deterministic iteration
+	confident []Read // reads at or above MinConfidence, best first
 	// keys are the identityKey of each confident read: reads whose keys
 	// differ never match, so most comparisons end without normalising.
 	keys []string
-	// Positions in the correlator's indexes (index.go).
-	endPos, lowPos int
-	slot           int64
-	slotPos        int
+	// Its handle and place in the correlator's indexes (index.go); int32
+	// keeps the track within 512 bytes, small enough for the collector's
+	// span scan (2^31 tracks would be a terabyte).
+	handle  int32
+	slotPos int32
+	slot    int64
 	// The nearest undecided pending crossings (ties all), in pending
 	// order, the track's place in each one's offered, and how near they
 	// lie (index_offers.go).
 	offeredTo   []*pendingCrossing
 	offeredAt   []int
 	gap, midGap time.Duration
+	hash        uint64 // of key, by which the correlator finds it (index.go)
+	// Room for the first of reads, confident, keys and eventIDs: most
+	// tracks hold one, and a slice of its own per track was four more
+	// objects for the collector to mark while the track lives.
+	readIn, confidentIn [1]Read
+	keyIn, eventIDIn    [1]string
 }
 
 // maxTrackEvents bounds the event IDs a crossing record lists per track; a
@@ -192,14 +199,22 @@ type Correlator struct {
 	latest  time.Time // latest event time observed
 	open    map[int]beamBreak
 	pending []*pendingCrossing
-	tracks  map[string]*track
-	shed    uint64 // tracks dropped early to keep within MaxTracks
-	arrived int
+	// The tracks held, by handle, each one's positions in byEnd and
+	// byLow, and their handles by hash of key (index.go).
+	tracks   []*track
+	trackPos [][2]int32
+	byKey    trackTable
+	hash     trackHash
+	shed     uint64 // tracks dropped early to keep within MaxTracks
+	arrived  int
 	// preUsed holds track IDs a recorded crossing used that the replay has
 	// not reached yet, with the crossing's time for pruning.
 	preUsed map[string]preUse
 	sensors map[string]*SensorState
 	keyBuf  []byte // detect's lookup key
+	// confide's scratch: a track's confident reads, and one identity key.
+	confBuf  []Read
+	idKeyBuf []byte
 
 	// Indexes (index.go, index_offers.go): tracks by last detection (for
 	// pruning, and in slots for the crossings they may reach), by the seq
@@ -239,10 +254,11 @@ func NewCorrelator(cfg CorrelatorConfig) *Correlator {
 	if log == nil {
 		log = slog.Default()
 	}
-	byEnd, byLow := newTrackIndexes()
-	return &Correlator{cfg: cfg, log: log.With("gate", cfg.Gate), open: map[int]beamBreak{},
-		tracks: map[string]*track{}, sensors: map[string]*SensorState{}, preUsed: map[string]preUse{},
-		byEnd: byEnd, byLow: byLow, slots: newTrackSlots(), queuedAt: map[string]time.Time{}, ahead: map[string]struct{}{}, changed: map[string]struct{}{}}
+	c := &Correlator{cfg: cfg, log: log.With("gate", cfg.Gate), open: map[int]beamBreak{},
+		hash: newTrackHash(), sensors: map[string]*SensorState{}, preUsed: map[string]preUse{},
+		slots: newTrackSlots(), queuedAt: map[string]time.Time{}, ahead: map[string]struct{}{}, changed: map[string]struct{}{}}
+	c.byEnd, c.byLow = newTrackIndexes(c)
+	return c
 }
 
 type preUse struct {
@@ -433,7 +449,7 @@ func (c *Correlator) dropOldestTrack() {
 	c.slots.remove(t)
 	c.unindexID(t)
 	c.unoffer(t)
-	delete(c.tracks, t.key)
+	c.releaseTrack(t)
 }
 
 // TracksShed is how many tracks Advance dropped early to keep within
@@ -621,16 +637,21 @@ func (c *Correlator) detect(seq uint64, ev SensorEvent) *track {
 	// The key is looked up from a reused buffer: most detections find
 	// their track, and a new one allocates its key once.
 	c.keyBuf = append(append(append(c.keyBuf[:0], ev.DeviceID...), '/'), ev.TrackID...)
-	t, ok := c.tracks[string(c.keyBuf)]
+	t, h := c.track(c.keyBuf)
+	ok := t != nil
+	// What a track keeps of an event is copied out of it: an event's text
+	// is one string (ParseEvents), so keeping a piece of it would keep the
+	// whole event alive for as long as the track lives.
+	var kept keptText
 	if !ok {
 		c.arrived++
-		// What a track keeps of an event is copied out of it: an event's
-		// text is one string (ParseEvents), so keeping a piece of it would
-		// keep the whole event alive for as long as the track lives. The
-		// ID is the tail of the key's copy.
-		key := string(c.keyBuf)
-		t = &track{key: key, id: key[len(ev.DeviceID)+1:], firstSeq: seq, from: ev.Time, to: ev.Time, firstSeen: c.arrived}
-		c.tracks[key] = t
+		kept = c.keepFirst(c.keyBuf, ev)
+		// The ID is the tail of the key's copy.
+		key := kept.rest[:len(c.keyBuf)]
+		kept.rest = kept.rest[len(key):]
+		t = &track{key: key, id: key[len(ev.DeviceID)+1:], firstSeq: seq, from: ev.Time, to: ev.Time, firstSeen: c.arrived, hash: h}
+		t.reads, t.confident, t.keys, t.eventIDs = t.readIn[:0], t.confidentIn[:0], t.keyIn[:0], t.eventIDIn[:0]
+		c.holdTrack(t)
 		if u, ok := c.preUsed[ev.TrackID]; ok {
 			t.usedBy, t.usedFrom = u.crossingID, u.from
 			delete(c.preUsed, ev.TrackID)
@@ -660,14 +681,13 @@ func (c *Correlator) detect(seq uint64, ev SensorEvent) *track {
 		t.dir, moved = ev.Direction, true
 	}
 	if moved || !ok {
-		t.present()
 		c.refresh(t)
 	}
 	if ev.Snapshot != "" && ev.Snapshot != t.snapshot {
-		t.snapshot = strings.Clone(ev.Snapshot)
+		t.snapshot = kept.take(ev.Snapshot)
 	}
 	if len(t.eventIDs) < maxTrackEvents {
-		t.eventIDs = append(t.eventIDs, strings.Clone(ev.EventID))
+		t.eventIDs = append(t.eventIDs, kept.take(ev.EventID))
 	}
 next:
 	for _, r := range ev.Reads {
@@ -678,16 +698,12 @@ next:
 			}
 		}
 		if len(t.reads) < maxReadsPerEv {
-			r.Value = strings.Clone(r.Value)
+			r.Value = kept.take(r.Value)
 			t.reads = append(t.reads, r)
 		}
 	}
 	if len(ev.Reads) > 0 {
-		t.confident = c.confident(t)
-		t.keys = t.keys[:0]
-		for _, r := range t.confident {
-			t.keys = append(t.keys, identityKey(r.Identity()))
-		}
+		c.confide(t, &kept)
 	}
 	if reclassed || len(ev.Reads) > 0 {
 		for _, p := range t.offeredTo {
@@ -790,7 +806,7 @@ func nearness(t *track, p *pendingCrossing) (gap, mid time.Duration) {
 	case t.from.After(p.end()):
 		gap = t.from.Sub(p.end())
 	}
-	mid = t.mid.Sub(p.mid)
+	mid = t.middle().Sub(p.mid)
 	if mid < 0 {
 		mid = -mid
 	}
@@ -961,11 +977,33 @@ func classRank(class string) int {
 	return 2
 }
 
-// confident returns a track's reads at or above MinConfidence, best first;
-// a track keeps them (track.confident) from its last read.
-func (c *Correlator) confident(t *track) []Read {
-	var out []Read
-	for _, r := range t.reads {
+// confide keeps a track's reads at or above MinConfidence, best first, in
+// t.confident (from its last read), and their identityKeys in t.keys,
+// taken from kept where they come next there; the keys stay as they were
+// while the confident identities do, as on every detection of a track
+// that keeps reading the same plate.
+func (c *Correlator) confide(t *track, kept *keptText) {
+	conf := c.confident(c.confBuf[:0], t.reads)
+	c.confBuf = conf
+	same := len(conf) == len(t.confident)
+	for i := 0; same && i < len(conf); i++ {
+		same = conf[i].Kind == t.confident[i].Kind && conf[i].Value == t.confident[i].Value
+	}
+	t.confident = append(t.confident[:0], conf...)
+	if same {
+		return
+	}
+	t.keys = t.keys[:0]
+	for _, r := range t.confident {
+		c.idKeyBuf = appendIdentityKey(c.idKeyBuf[:0], r.Identity())
+		t.keys = append(t.keys, kept.takeBytes(c.idKeyBuf))
+	}
+}
+
+// confident appends to dst the reads at or above MinConfidence, best first.
+func (c *Correlator) confident(dst, reads []Read) []Read {
+	out := dst
+	for _, r := range reads {
 		if r.Confidence >= c.cfg.MinConfidence {
 			out = append(out, r)
 		}
@@ -973,6 +1011,53 @@ func (c *Correlator) confident(t *track) []Read {
 	if len(out) > 1 {
 		slices.SortStableFunc(out, func(a, b Read) int { return cmp.Compare(b.Confidence, a.Confidence) })
 	}
+	return out
+}
+
+// keptText is what a new track keeps of its first detection, copied out
+// in one piece: its key, snapshot, event ID and read values are slices of
+// one string (keepFirst), a single object for the collector to mark
+// while the track lives rather than one each. take hands them out.
+type keptText struct{ rest string }
+
+// keepFirst copies out the key and what detect keeps of ev, in the order
+// detect takes them: snapshot, event ID, read values, then the identity
+// keys of the confident reads (in ev's order: a track's first detection
+// mostly holds one).
+func (c *Correlator) keepFirst(key []byte, ev SensorEvent) keptText {
+	b := append(c.idKeyBuf[:0], key...)
+	b = append(b, ev.Snapshot...)
+	b = append(b, ev.EventID...)
+	for _, r := range ev.Reads {
+		b = append(b, r.Value...)
+	}
+	for _, r := range ev.Reads {
+		if r.Confidence >= c.cfg.MinConfidence {
+			b = appendIdentityKey(b, r.Identity())
+		}
+	}
+	c.idKeyBuf = b
+	return keptText{rest: string(b)}
+}
+
+// take returns s, from the kept text if it comes next there, else copied
+// (a later detection's, or a read folded into an earlier one).
+func (k *keptText) take(s string) string {
+	if !strings.HasPrefix(k.rest, s) {
+		return strings.Clone(s)
+	}
+	out := k.rest[:len(s)]
+	k.rest = k.rest[len(s):]
+	return out
+}
+
+// takeBytes is take for the text in b.
+func (k *keptText) takeBytes(b []byte) string {
+	if len(k.rest) < len(b) || k.rest[:len(b)] != string(b) {
+		return string(b)
+	}
+	out := k.rest[:len(b)]
+	k.rest = k.rest[len(b):]
 	return out
 }
 

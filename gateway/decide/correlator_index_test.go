@@ -338,3 +338,48 @@ func TestCorrelatorAsksAgainInTheStepWhenATrackBecomesAClaimant(t *testing.T) {
 	got := summarizeOutcomes(observe(4, detEv(0, "t-1", ClassEngine, zone.In)))
 	require.Equal(t, []corrDecided{{ID: "X-G-MRO-1-3", Decision: zone.DecisionAuthorized, Direction: zone.In, Identity: "STAND-0042", Clearance: "PD-1"}}, got)
 }
+
+// Tracks are found by a hash of their key; keys that share one (a 64-bit
+// hash makes it rare) or lie next to each other in the table probe past
+// each other, and removals shift them back. With hashes made to collide,
+// all in one place or a few wrapping round the table's end, the
+// correlator decides as it does without: the same outcomes, questions,
+// low water and tracks shed at the bound, every held track found by its
+// key.
+func TestCorrelatorTracksSharingAHashDecideAlike(t *testing.T) {
+	hashes := map[string]trackHash{
+		"one place": func(key []byte) uint64 { return uint64(len(key)%3) << 32 },
+		"wrapping": func(key []byte) uint64 {
+			return (1<<32 - 4 + uint64(key[len(key)-1]%7)) << 32
+		},
+	}
+	for name, hash := range hashes {
+		for seed := range uint64(4) {
+			t.Run(fmt.Sprintf("%s/seed=%d", name, seed), func(t *testing.T) { sharingAHash(t, seed, hash) })
+		}
+	}
+}
+
+func sharingAHash(t *testing.T, seed uint64, hash trackHash) {
+	steps, initial, recorded := indexStream{seed: seed, start: corrT0, quant: 100 * time.Millisecond, n: 1500}.steps()
+	rec := func(id string) (zone.Crossing, bool) { x, ok := recorded[id]; return x, ok }
+	cfg := CorrelatorConfig{Gate: corrGate, Recorded: rec, MaxTracks: 40, Logger: slog.New(slog.DiscardHandler)}
+	c, plain := NewCorrelator(cfg), NewCorrelator(cfg)
+	c.hash = hash
+	book := &askingBook{corrBook: newCorrBook(slices.Clone(initial)...)}
+	plainBook := &askingBook{corrBook: newCorrBook(slices.Clone(initial)...)}
+	for _, st := range steps {
+		book.clearances = append(book.clearances, st.clear...)
+		plainBook.clearances = append(plainBook.clearances, st.clear...)
+		require.Equal(t, plain.ObserveAt(st.seq, st.ev, plainBook, st.heard), c.ObserveAt(st.seq, st.ev, book, st.heard), "observe seq %d", st.seq)
+		require.Equal(t, plain.Advance(st.advance, plainBook), c.Advance(st.advance, book), "advance after seq %d", st.seq)
+		require.Equal(t, plainBook.asked, book.asked, "questions to the book after seq %d", st.seq)
+		require.Equal(t, plain.LowWater(), c.LowWater(), "low water after seq %d", st.seq)
+		require.Equal(t, plain.TracksShed(), c.TracksShed(), "tracks shed after seq %d", st.seq)
+		require.Equal(t, len(plain.tracks), len(c.tracks), "tracks held after seq %d", st.seq)
+		for _, tr := range plain.tracks {
+			require.NotNil(t, heldTrack(c, tr.key), "track %s after seq %d", tr.key, st.seq)
+		}
+	}
+	require.Positive(t, c.TracksShed())
+}

@@ -27,7 +27,7 @@ func TestTrackKeepsNoPieceOfItsEvents(t *testing.T) {
 		evs = append(evs, parsed[0])
 		c.Observe(uint64(i+1), parsed[0], book)
 	}
-	tr := c.tracks["CAM-1/t-1"]
+	tr := heldTrack(c, "CAM-1/t-1")
 	require.NotNil(t, tr)
 	within := func(s string, ev SensorEvent) bool {
 		// the event's text spans from its first to its last field
@@ -64,8 +64,8 @@ func TestCorrelatorHoldsItsTrackBound(t *testing.T) {
 	c.Advance(corrAt(-1), book)
 	assert.Len(t, c.tracks, 50)
 	assert.Equal(t, uint64(450), c.TracksShed())
-	assert.NotNil(t, c.tracks["CAM-1/flood-499"], "the newest track stays")
-	assert.Nil(t, c.tracks["CAM-1/flood-0"], "the oldest goes first")
+	assert.NotNil(t, heldTrack(c, "CAM-1/flood-499"), "the newest track stays")
+	assert.Nil(t, heldTrack(c, "CAM-1/flood-0"), "the oldest goes first")
 
 	// The engine comes after the flood and still crosses authorized.
 	seq++
@@ -86,4 +86,58 @@ func TestCorrelatorHoldsItsTrackBound(t *testing.T) {
 	u.Advance(corrAt(-1), book)
 	assert.Len(t, u.tracks, 500)
 	assert.Zero(t, u.TracksShed())
+}
+
+// heldTrack is the track c holds under key, or nil.
+func heldTrack(c *Correlator, key string) *track {
+	t, _ := c.track([]byte(key))
+	return t
+}
+
+// Under a flood of new tracks each one lives until the bound sheds it, and
+// everything it holds is marked by the collector at every cycle until
+// then: a new track is two objects, itself and the text it keeps (key,
+// snapshot, event ID, read value and identity key in one string), not one
+// per piece (it was ten).
+func TestNewTrackIsTwoObjects(t *testing.T) {
+	c := newQuiet(CorrelatorConfig{Gate: corrGate, MaxTracks: 1000})
+	book := newCorrBook()
+	n := 0
+	// Each event's text is one string, as ParseEvents leaves it.
+	event := func() SensorEvent {
+		n++
+		id := fmt.Sprint(n)
+		text := "CAM-1-" + id + "t-" + id + "STAND-" + id + "nvr://cam-1/" + id + ".jpg"
+		ev := SensorEvent{EventID: text[:6+len(id)], DeviceID: "CAM-1", Gate: corrGate, Time: corrT0, Type: EventDetection,
+			ObjectClass: ClassEngine, TrackID: text[6+len(id) : 8+2*len(id)], Direction: zone.In, Snapshot: text[14+3*len(id):],
+			Reads: []Read{{Kind: zone.ReadStandTag, Value: text[8+2*len(id) : 14+3*len(id)], Confidence: 0.97}}}
+		return ev
+	}
+	for range 1200 {
+		c.Observe(uint64(n+1), event(), book)
+		c.Advance(corrT0, book)
+	}
+	require.Positive(t, c.TracksShed())
+	evs := make([]SensorEvent, 1100)
+	for i := range evs {
+		evs[i] = event()
+	}
+	i := 0
+	allocs := testing.AllocsPerRun(1000, func() {
+		c.Observe(uint64(2000+i), evs[i], book)
+		c.Advance(corrT0, book)
+		i++
+	})
+	tr := heldTrack(c, "CAM-1/"+evs[i-1].TrackID)
+	require.NotNil(t, tr)
+	assert.Equal(t, evs[i-1].Snapshot, tr.snapshot)
+	assert.Equal(t, "stand_tag\x00stand"+evs[i-1].TrackID[2:], tr.keys[0])
+	assert.Equal(t, 2.0, allocs)
+}
+
+// The collector scans objects of up to 512 bytes in their span, larger
+// ones one by one through a header; a gate holds up to DefaultMaxTracks
+// tracks and marks them all at every cycle.
+func TestTrackFitsTheCollectorsSpanScan(t *testing.T) {
+	assert.LessOrEqual(t, unsafe.Sizeof(track{}), uintptr(512))
 }

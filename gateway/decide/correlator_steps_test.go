@@ -300,7 +300,7 @@ func TestCorrelatorHandsATrackToBothLinesWhenTheirHeadsLieAsNear(t *testing.T) {
 	got := summarizeOutcomes(c.Advance(corrAt(12), nil))
 	require.Len(t, got, 1)
 	require.Equal(t, "X-G-MRO-1-4", got[0].ID)
-	tr := c.tracks["CAM-2/t-1"]
+	tr := heldTrack(c, "CAM-2/t-1")
 	require.Len(t, tr.offeredTo, 2)
 	require.Equal(t, []zone.Direction{zone.Out, zone.In}, []zone.Direction{tr.offeredTo[0].dir, tr.offeredTo[1].dir})
 	checkOffers(t, c, streamStep{seq: 9, ev: far})

@@ -53,7 +53,7 @@ func (s *trackSlots) add(t *track) {
 		i, _ := slices.BinarySearch(s.keys, k)
 		s.keys = slices.Insert(s.keys, i, k)
 	}
-	t.slot, t.slotPos = k, len(ts)
+	t.slot, t.slotPos = k, int32(len(ts))
 	s.slots[k] = append(ts, t)
 }
 
@@ -98,10 +98,9 @@ func closer(g1, m1, g2, m2 time.Duration) bool {
 	return g1 < g2 || (g1 == g2 && m1 < m2)
 }
 
-// present keeps a track's middle (for nearness) after its first or last
-// detection moved.
-func (t *track) present() {
-	t.mid = t.from.Add(t.to.Sub(t.from) / 2)
+// middle is halfway through a track's presence (for nearness).
+func (t *track) middle() time.Time {
+	return t.from.Add(t.to.Sub(t.from) / 2)
 }
 
 // unoffer takes t off every crossing it is offered to.
@@ -209,11 +208,12 @@ func (c *Correlator) nearestOn(line []*pendingCrossing, longest time.Duration, t
 	beyond := func(gapLB, midLB time.Duration) bool {
 		return gapLB > w || (len(t.offeredTo) > 0 && closer(t.gap, t.midGap, gapLB, midLB))
 	}
-	i, _ := slices.BinarySearchFunc(line, t.mid, func(q *pendingCrossing, at time.Time) int { return q.start().Compare(at) })
+	mid := t.middle()
+	i, _ := slices.BinarySearchFunc(line, mid, func(q *pendingCrossing, at time.Time) int { return q.start().Compare(at) })
 	for _, q := range line[i:] {
 		// Starting at or after t's middle: its gap is at least how far it
 		// starts past t's end, its middle at least its start.
-		if beyond(max(0, q.start().Sub(t.to)), q.start().Sub(t.mid)) {
+		if beyond(max(0, q.start().Sub(t.to)), q.start().Sub(mid)) {
 			break
 		}
 		consider(q)
@@ -223,7 +223,7 @@ func (c *Correlator) nearestOn(line []*pendingCrossing, longest time.Duration, t
 		// Starting before t's middle: it ends at most longest after its
 		// start (a pair's breaks lie at most a window apart, and most
 		// crossings last far less), its middle at most half that after.
-		if beyond(max(0, t.from.Sub(q.start())-longest), max(0, t.mid.Sub(q.start())-longest/2)) {
+		if beyond(max(0, t.from.Sub(q.start())-longest), max(0, mid.Sub(q.start())-longest/2)) {
 			break
 		}
 		consider(q)
@@ -498,10 +498,7 @@ func (c *Correlator) keepTrackIDs() {
 	if c.byID != nil {
 		return
 	}
-	all := make([]*track, 0, len(c.tracks))
-	for _, t := range c.tracks {
-		all = append(all, t)
-	}
+	all := slices.Clone(c.tracks)
 	slices.SortFunc(all, func(a, b *track) int { return a.firstSeen - b.firstSeen })
 	c.byID = make(map[string][]*track, len(all))
 	for _, t := range all {
