@@ -76,13 +76,15 @@ func (g *GateStore) AppendEvents(events []record.NewEvent) ([]record.Appended, e
 		if err := checkRoomKeeping(tx, n, reserveGateEvent); err != nil {
 			return &zone.Error{Code: zone.EUNAVAILABLE, Message: "the gate's store is full; retry later", Err: err}
 		}
-		seen := tx.Bucket(gateSeen)
+		// One cursor for every lookup: Bucket.Get makes a cursor, and its
+		// stack, each time.
+		seen := tx.Bucket(gateSeen).Cursor()
 		for i, e := range events {
 			if seq, ok := l.pendingSeq(e.Key); ok {
 				out[i] = record.Appended{Seq: seq, Duplicate: true}
 				continue
 			}
-			if v := seen.Get(e.Key); len(v) == 8 {
+			if k, v := seen.Seek(e.Key); len(v) == 8 && bytes.Equal(k, e.Key) {
 				out[i] = record.Appended{Seq: binary.BigEndian.Uint64(v), Duplicate: true}
 				continue
 			}
