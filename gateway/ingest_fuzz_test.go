@@ -299,6 +299,7 @@ func FuzzDeciderStoredEvent(f *testing.F) {
 	for _, s := range fuzzSingleSeeds {
 		f.Add(s)
 	}
+	f.Add("") // what the store hands for an event it cannot read (gate_blocks.go)
 	for _, at := range []string{"9999-12-31T23:30:00-01:00", "0000-01-01T00:00:00+00:01", "2026-11-26T10:00:01Z", "2026-11-26T10:00:01.5+14:00"} {
 		f.Add(`{"event_id":"IR-1-f","device_id":"IR-1","gate":"G-MRO-1","time":"` + at + `","type":"infrared.break","beam":"A","segment":1}`)
 		f.Add(`{"event_id":"CAM-1-f","device_id":"CAM-1","gate":"G-MRO-1","time":"` + at + `","type":"camera.detection","object_class":"engine","track_id":"t-f","direction":"in"}`)

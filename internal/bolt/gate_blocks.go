@@ -25,8 +25,12 @@ const (
 )
 
 // eachInBlock calls fn with each event of the value v stored under key
-// first, in seq order, until fn says stop. raw points into v.
-func eachInBlock(first uint64, v []byte, fn func(seq uint64, raw []byte) (more bool)) error {
+// first, in seq order, until fn says stop; end is the first seq of the
+// next block. raw points into v. A block cut short (a file damaged by
+// other means: bbolt does not checksum values) hands its events from the
+// cut to end with no raw bytes, which the decider sets aside as it would
+// any event that does not parse, and says so in its error.
+func eachInBlock(first, end uint64, v []byte, fn func(seq uint64, raw []byte) (more bool)) error {
 	if len(v) == 0 || v[0] != blockMagic {
 		fn(first, v)
 		return nil
@@ -35,7 +39,9 @@ func eachInBlock(first uint64, v []byte, fn func(seq uint64, raw []byte) (more b
 	for rest := v[1:]; len(rest) > 0; seq++ {
 		n, w := binary.Uvarint(rest)
 		if w <= 0 || n > uint64(len(rest)-w) {
-			return fmt.Errorf("event block at seq %d: event %d is cut short", first, seq)
+			for cut := seq; cut < end && fn(cut, nil); cut++ {
+			}
+			return fmt.Errorf("event block at seq %d is cut short: events %d to %d cannot be read", first, seq, end-1)
 		}
 		if !fn(seq, rest[w:w+int(n)]) {
 			return nil

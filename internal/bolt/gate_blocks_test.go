@@ -112,21 +112,42 @@ func TestEventsFromAnEarlierVersionsFile(t *testing.T) {
 	assert.Equal(t, []uint64{99, 100, 101, 102}, []uint64{from[0].Seq, from[1].Seq, from[2].Seq, from[3].Seq})
 }
 
-// TestACutBlockIsAnError: a block whose last event is cut short (a file
-// damaged by other means) is an error for its reader, not a panic or a
-// short event.
-func TestACutBlockIsAnError(t *testing.T) {
+// TestACutBlocksEventsAreStillHanded: a block whose framing is cut short
+// (a file damaged by other means) hands the events before the cut as they
+// are and those from it to the next block with no bytes, for the decider
+// to set aside, instead of stopping every read at it.
+func TestACutBlocksEventsAreStillHanded(t *testing.T) {
 	db, g := openGate(t, filepath.Join(t.TempDir(), "gate.db"))
 	defer db.Close()
-	appendAll(t, g, newEvents("e", 0, 10), 10)
+	evs := newEvents("e", 0, 10)
+	appendAll(t, g, evs, 10)
+	require.NoError(t, g.log.fold())
+	more := newEvents("f", 0, 5)
+	appendAll(t, g, more, 5)
 	require.NoError(t, g.log.fold())
 	require.NoError(t, db.update(func(tx *bbolt.Tx) error {
 		events := tx.Bucket(gateEvents)
 		v := events.Get(u64(1))
 		require.NotNil(t, v)
-		return events.Put(u64(1), append([]byte(nil), v[:len(v)-5]...))
+		// The last two events are gone and the eighth is cut short.
+		cut := len(v) - 2*(len(evs[9].Raw)+1) - 5
+		return events.Put(u64(1), append([]byte(nil), v[:cut]...))
 	}))
-	_, err := g.EventsAfter(0, 100)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "cut short")
+	got, err := g.EventsAfter(0, 100)
+	require.NoError(t, err)
+	require.Len(t, got, 15)
+	for i, e := range got {
+		require.Equal(t, uint64(i+1), e.Seq)
+		switch {
+		case i < 7:
+			assert.Equal(t, string(evs[i].Raw), string(e.Raw), "seq %d", e.Seq)
+		case i < 10:
+			assert.Empty(t, e.Raw, "seq %d is past the cut", e.Seq)
+		default:
+			assert.Equal(t, string(more[i-10].Raw), string(e.Raw), "seq %d", e.Seq)
+		}
+	}
+	from, err := g.EventsAfter(8, 3)
+	require.NoError(t, err)
+	assert.Equal(t, []uint64{9, 10, 11}, []uint64{from[0].Seq, from[1].Seq, from[2].Seq})
 }

@@ -166,8 +166,13 @@ func (g *GateStore) EventsAfter(after uint64, max int) ([]record.Event, error) {
 				}
 			}
 			done := false
-			for ; k != nil && !done; k, v = c.Next() {
-				err := eachInBlock(binary.BigEndian.Uint64(k), v, func(seq uint64, raw []byte) bool {
+			for k != nil && !done {
+				nk, nv := c.Next()
+				end := firstPending
+				if nk != nil {
+					end = binary.BigEndian.Uint64(nk)
+				}
+				err := eachInBlock(binary.BigEndian.Uint64(k), end, v, func(seq uint64, raw []byte) bool {
 					if seq >= firstPending || len(out) >= max {
 						done = true
 						return false
@@ -178,8 +183,9 @@ func (g *GateStore) EventsAfter(after uint64, max int) ([]record.Event, error) {
 					return true
 				})
 				if err != nil {
-					return err
+					g.db.logger.Error("gate store: reading events", "err", err)
 				}
+				k, v = nk, nv
 			}
 		}
 		for _, r := range recent {
