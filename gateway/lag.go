@@ -24,7 +24,7 @@ const (
 type decisionLag struct {
 	bound   uint64
 	maxWait time.Duration
-	decided atomic.Uint64 // highest seq taken into a committed step
+	decided atomic.Uint64 // highest seq the decider has taken, written or held
 
 	mu       sync.Mutex
 	progress chan struct{} // closed when decided moves
@@ -35,7 +35,7 @@ func newDecisionLag(bound uint64, maxWait time.Duration) *decisionLag {
 	return &decisionLag{bound: bound, maxWait: maxWait, progress: make(chan struct{})}
 }
 
-// advanced records that the decider has committed a step through seq.
+// advanced records that the decider has taken the events through seq.
 func (l *decisionLag) advanced(seq uint64) {
 	for {
 		cur := l.decided.Load()
