@@ -21,7 +21,7 @@ type parsedEvents struct {
 	q    []parsedEvent
 	head int // q[:head] is taken
 	max  int
-	// passed is the last seq the decider has taken into a committed step:
+	// passed is the last seq the decider has taken (written or held):
 	// an event at or below it is decided already and not kept.
 	passed uint64
 }
